@@ -1,0 +1,104 @@
+/*
+ * config: loads and validates the XML configuration file into an immutable,
+ * reference-counted snapshot.
+ *
+ * A file is first validated against schemas/config.xsd (compiled into the
+ * binary), then every value is range-checked through one directive table.
+ * Every problem is reported as "FILE:LINE: message"; a file with any problem
+ * yields no snapshot. A reload builds a new snapshot and swaps it in only
+ * when it is complete (STYLE.md rule 53).
+ */
+#ifndef CW_CONFIG_H
+#define CW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* Defaults and hard bounds of every limit live in limits.h. */
+#include "limits.h"
+
+/* ==== The snapshot ==== */
+
+typedef enum cw_listen_kind_e {
+    CW_LISTEN_PUBLIC = 0, /* partner-facing: messages, health, metrics */
+    CW_LISTEN_ADMIN = 1,  /* operators: admin API as well (loopback by default) */
+} cw_listen_kind_e;
+
+typedef struct cw_conf_listen {
+    char name[64];         /* unique per file, used in logs and metrics */
+    char address[64];      /* numeric IPv4 or IPv6 address */
+    uint16_t port;         /* 0 picks an ephemeral port (tests) */
+    cw_listen_kind_e kind; /* public or admin */
+    int backlog;           /* listen(2) backlog */
+    int line;              /* line of the element in the file, for messages */
+} cw_conf_listen_t;
+
+typedef struct cw_conf_limits {
+    uint32_t header_bytes_max;       /* request line + headers */
+    uint32_t header_count_max;       /* header fields per request */
+    uint32_t url_bytes_max;          /* request target; longer gets 414 */
+    uint64_t body_bytes_max;         /* decoded request body; larger gets 413 */
+    uint32_t connections_max;        /* open client connections per node */
+    uint32_t pipeline_max;           /* requests parsed ahead of their responses */
+    uint32_t header_timeout_ms;      /* from first byte to end of headers */
+    uint32_t body_timeout_ms;        /* from end of headers to end of body */
+    uint32_t idle_timeout_ms;        /* keep-alive wait for the next request */
+    uint32_t write_timeout_ms;       /* a stalled reader is cut after this */
+    uint32_t drain_timeout_ms;       /* SIGTERM: time allowed for in-flight work */
+    uint32_t write_buffer_bytes_max; /* queued response bytes before reads pause */
+    uint32_t xml_bytes_max;          /* untrusted XML larger than this is refused unparsed */
+    uint32_t xml_depth_max;          /* element nesting */
+    uint32_t xml_nodes_max;          /* nodes in one document */
+} cw_conf_limits_t;
+
+typedef struct cw_config {
+    char path[4096];           /* the file this snapshot came from */
+    char node_id[128];         /* this node's party id */
+    cw_log_level_e log_level;  /* minimum level written */
+    uint32_t workers;          /* CPU worker threads; 0 in the file means "one per core" */
+    cw_conf_limits_t limits;   /* request and document limits */
+    cw_conf_listen_t *listens; /* owned array */
+    size_t listen_count;
+    int refcount; /* snapshot references; touched on the loop thread only */
+} cw_config_t;
+
+/* ==== Loading ==== */
+
+/*
+ * Collected problems of one load, each a "FILE:LINE: message" line. Owned by
+ * the caller; release with cw_config_errors_fini.
+ */
+typedef struct cw_config_errors {
+    char **lines; /* owned strings */
+    size_t count;
+    size_t cap;
+} cw_config_errors_t;
+
+void cw_config_errors_init(cw_config_errors_t *errs);
+void cw_config_errors_fini(cw_config_errors_t *errs);
+
+/*
+ * Loads, validates and range-checks the file at path.
+ * On success returns 0 and *out is a new snapshot with refcount 1, owned by
+ * the caller (release with cw_config_unref). On failure returns
+ * CW_ECONFIG (or CW_ENOMEM / CW_EIO), *out is NULL, and every problem found
+ * is appended to errs. Thread: any; blocking file I/O (call at startup, or on
+ * reload, before the loop needs the result). Never calls back.
+ */
+CW_MUST_CHECK int cw_config_load(cw_config_t **out, const char *path, cw_config_errors_t *errs);
+
+/* Same, for a document already in memory; name is used in messages. */
+CW_MUST_CHECK int cw_config_load_mem(
+    cw_config_t **out, const char *name, const char *data, size_t len, cw_config_errors_t *errs);
+
+/* Takes one more reference (returns cfg). Loop thread only. */
+cw_config_t *cw_config_ref(cw_config_t *cfg);
+/* Drops one reference; the last one frees the snapshot. NULL is allowed. */
+void cw_config_unref(cw_config_t *cfg);
+
+/* Fills lim with every default of limits.h. */
+void cw_config_limits_default(cw_conf_limits_t *lim);
+
+#endif /* CW_CONFIG_H */

@@ -1,0 +1,78 @@
+/*
+ * Bounded string copies and strict number parsing (never atoi).
+ */
+#include <string.h>
+
+#include "util.h"
+
+int cw_parse_uintn(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (s == NULL || n == 0) {
+        return CW_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned d;
+
+        if (s[i] < '0' || s[i] > '9') {
+            return CW_EINVAL;
+        }
+        d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return CW_E2BIG;
+        }
+        v = v * 10 + d;
+    }
+    if (v < min || v > max) {
+        return CW_E2BIG;
+    }
+    *out = v;
+    return 0;
+}
+
+int cw_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (s == NULL) {
+        return CW_EINVAL;
+    }
+    return cw_parse_uintn(s, strlen(s), min, max, out);
+}
+
+size_t cw_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+
+    if (size > 0) {
+        size_t n = len < size - 1 ? len : size - 1;
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+int cw_strncaseeq(const char *s, size_t n, const char *lit)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char a = s[i];
+        char b = lit[i];
+
+        if (b == '\0') {
+            return 0;
+        }
+        if (a >= 'A' && a <= 'Z') {
+            a = (char)(a - 'A' + 'a');
+        }
+        if (b >= 'A' && b <= 'Z') {
+            b = (char)(b - 'A' + 'a');
+        }
+        if (a != b) {
+            return 0;
+        }
+    }
+    return lit[n] == '\0';
+}
