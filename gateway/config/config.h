@@ -86,6 +86,12 @@ void cw_config_errors_fini(cw_config_errors_t *errs);
  * CW_ECONFIG (or CW_ENOMEM / CW_EIO), *out is NULL, and every problem found
  * is appended to errs. Thread: any; blocking file I/O (call at startup, or on
  * reload, before the loop needs the result). Never calls back.
+ *
+ * Details: CW_EIO means the file could not be read ("FILE: cannot read:
+ * <reason>"); a file over CW_LIMIT_CONFIG_BYTES_MAX is CW_ECONFIG. At most
+ * 100 problems are stored, followed by a "FILE: N more problems not shown"
+ * line. errs may be NULL when the caller only needs the result code.
+ * xmlInitParser() must have run (main does it before any thread starts).
  */
 CW_MUST_CHECK int cw_config_load(cw_config_t **out, const char *path, cw_config_errors_t *errs);
 

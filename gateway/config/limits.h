@@ -68,8 +68,11 @@
 #define CW_LIMIT_WRITE_BUFFER_MAX     (256u * 1024u * 1024u)
 
 /* Untrusted XML is refused before parsing above this size. Equal to the
- * body limit by default: an envelope is the whole body. */
+ * body limit by default: an envelope is the whole body, so a larger value
+ * has no effect and the maximum is the body maximum. */
 #define CW_LIMIT_XML_BYTES_DEFAULT CW_LIMIT_BODY_BYTES_DEFAULT
+#define CW_LIMIT_XML_BYTES_MIN     1024u
+#define CW_LIMIT_XML_BYTES_MAX     CW_LIMIT_BODY_BYTES_MAX
 /* Element nesting. Our documents nest fewer than 12 levels; libxml2's own
  * limit is 256 and stays in force (never XML_PARSE_HUGE). */
 #define CW_LIMIT_XML_DEPTH_DEFAULT 64u
@@ -82,9 +85,25 @@
 
 /* Worker threads for CPU-heavy work; 0 means one per core. libuv's pool
  * is shared with file system work, so it is sized to at least 4. */
+#define CW_LIMIT_WORKERS_MIN 0u
 #define CW_LIMIT_WORKERS_MAX 128u
 
-/* listen(2) backlog. */
+/* listen(2) backlog. 511 is nginx's default. Linux silently lowers any
+ * value to net.core.somaxconn, whose maximum was 65535 for many kernel
+ * releases; a larger value is a typo rather than a need. */
 #define CW_LIMIT_BACKLOG_DEFAULT 511
+#define CW_LIMIT_BACKLOG_MIN     1
+#define CW_LIMIT_BACKLOG_MAX     65535
+
+/* Listening sockets per node. A node needs one public and one admin
+ * listener per address family; 16 leaves room for multi-homed hosts and
+ * bounds the sockets and file descriptors one file can ask for. Mirrored
+ * by maxOccurs in schemas/config.xsd. */
+#define CW_LIMIT_LISTEN_MAX 16u
+
+/* The configuration file itself. Even with hundreds of partners and routes
+ * a config stays far below 1 MiB; the cap bounds what a mistaken path
+ * (a log file, a disk image) can make the daemon read and parse. */
+#define CW_LIMIT_CONFIG_BYTES_MAX (1024u * 1024u)
 
 #endif /* CW_CONFIG_LIMITS_H */

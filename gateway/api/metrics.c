@@ -1,0 +1,182 @@
+/*
+ * Request metrics and their Prometheus text rendering.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const double bucket_bounds[CW_API_BUCKET_COUNT] = {
+#define XX(b) b,
+    CW_API_BUCKETS(XX)
+#undef XX
+};
+
+static const char *const bucket_labels[CW_API_BUCKET_COUNT] = {
+#define XX(b) #b,
+    CW_API_BUCKETS(XX)
+#undef XX
+};
+
+void cw_api__metrics_observe(cw_api_t *api, const char *route, int status, uint64_t duration_ns)
+{
+    double seconds = (double)duration_ns / 1e9;
+    cw_api_hist_t *h = NULL;
+    size_t i;
+
+    for (i = 0; i < api->series_count; i++) {
+        if (api->series[i].status == status && strcmp(api->series[i].route, route) == 0) {
+            break;
+        }
+    }
+    if (i == api->series_count) {
+        if (api->series_count < CW_API_SERIES_MAX) {
+            api->series[i].route = route;
+            api->series[i].status = status;
+            api->series_count++;
+        } else {
+            api->series_dropped++;
+            i = CW_API_SERIES_MAX;
+        }
+    }
+    if (i < CW_API_SERIES_MAX) {
+        api->series[i].count++;
+    }
+
+    for (i = 0; i < CW_ARRAY_SIZE(api->hists); i++) {
+        if (api->hists[i].route == NULL) {
+            api->hists[i].route = route;
+        }
+        if (strcmp(api->hists[i].route, route) == 0) {
+            h = &api->hists[i];
+            break;
+        }
+    }
+    if (h == NULL) {
+        return;
+    }
+    for (i = 0; i < CW_API_BUCKET_COUNT; i++) {
+        if (seconds <= bucket_bounds[i]) {
+            break;
+        }
+    }
+    /* Stored per bucket and accumulated when rendered. */
+    h->buckets[i]++;
+    h->sum_ns += duration_ns;
+    h->count++;
+}
+
+static int render_http(const cw_api_t *api, cw_buf_t *out)
+{
+    cw_http_metrics_t total;
+    size_t i;
+    int rc = 0;
+
+    memset(&total, 0, sizeof(total));
+    for (i = 0; i < api->server_count; i++) {
+        const cw_http_metrics_t *m = cw_http_server_metrics(api->servers[i]);
+
+        total.connections_open += m->connections_open;
+        total.connections_total += m->connections_total;
+        total.connections_rejected += m->connections_rejected;
+        total.requests_in_flight += m->requests_in_flight;
+        total.bytes_in += m->bytes_in;
+        total.bytes_out += m->bytes_out;
+    }
+    CW_TRY(cw_buf_appendf(out,
+                          "# HELP clearway_http_connections_open Client connections open now.\n"
+                          "# TYPE clearway_http_connections_open gauge\n"
+                          "clearway_http_connections_open %llu\n"
+                          "# HELP clearway_http_connections_total Client connections accepted.\n"
+                          "# TYPE clearway_http_connections_total counter\n"
+                          "clearway_http_connections_total %llu\n"
+                          "# HELP clearway_http_connections_rejected_total Connections refused at "
+                          "connections-max.\n"
+                          "# TYPE clearway_http_connections_rejected_total counter\n"
+                          "clearway_http_connections_rejected_total %llu\n"
+                          "# HELP clearway_http_requests_in_flight Requests received and not yet "
+                          "answered.\n"
+                          "# TYPE clearway_http_requests_in_flight gauge\n"
+                          "clearway_http_requests_in_flight %llu\n"
+                          "# HELP clearway_http_received_bytes_total Bytes read from clients.\n"
+                          "# TYPE clearway_http_received_bytes_total counter\n"
+                          "clearway_http_received_bytes_total %llu\n"
+                          "# HELP clearway_http_sent_bytes_total Bytes written to clients.\n"
+                          "# TYPE clearway_http_sent_bytes_total counter\n"
+                          "clearway_http_sent_bytes_total %llu\n",
+                          (unsigned long long)total.connections_open,
+                          (unsigned long long)total.connections_total,
+                          (unsigned long long)total.connections_rejected,
+                          (unsigned long long)total.requests_in_flight,
+                          (unsigned long long)total.bytes_in, (unsigned long long)total.bytes_out));
+out:
+    return rc;
+}
+
+static int render_requests(const cw_api_t *api, cw_buf_t *out)
+{
+    size_t i;
+    size_t j;
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_http_requests_total Requests answered, by route "
+                               "and status.\n"
+                               "# TYPE clearway_http_requests_total counter\n"));
+    for (i = 0; i < api->series_count; i++) {
+        CW_TRY(cw_buf_appendf(
+            out, "clearway_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+            api->series[i].route, api->series[i].status, (unsigned long long)api->series[i].count));
+    }
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_http_request_duration_seconds Time from the first "
+                               "byte of a request to the end of its response.\n"
+                               "# TYPE clearway_http_request_duration_seconds histogram\n"));
+    for (i = 0; i < CW_ARRAY_SIZE(api->hists); i++) {
+        const cw_api_hist_t *h = &api->hists[i];
+        uint64_t cum = 0;
+
+        if (h->route == NULL) {
+            break;
+        }
+        for (j = 0; j < CW_API_BUCKET_COUNT; j++) {
+            cum += h->buckets[j];
+            CW_TRY(cw_buf_appendf(out,
+                                  "clearway_http_request_duration_seconds_bucket{route=\"%s\","
+                                  "le=\"%s\"} %llu\n",
+                                  h->route, bucket_labels[j], (unsigned long long)cum));
+        }
+        CW_TRY(cw_buf_appendf(out,
+                              "clearway_http_request_duration_seconds_bucket{route=\"%s\","
+                              "le=\"+Inf\"} %llu\n"
+                              "clearway_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                              "clearway_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                              h->route, (unsigned long long)h->count, h->route,
+                              (double)h->sum_ns / 1e9, h->route, (unsigned long long)h->count));
+    }
+out:
+    return rc;
+}
+
+int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_appendf(out,
+                          "# HELP clearway_build_info Version of this node.\n"
+                          "# TYPE clearway_build_info gauge\n"
+                          "clearway_build_info{version=\"%s\"} 1\n"
+                          "# HELP clearway_start_time_seconds Start time, seconds since the "
+                          "epoch.\n"
+                          "# TYPE clearway_start_time_seconds gauge\n"
+                          "clearway_start_time_seconds %lld\n"
+                          "# HELP clearway_ready 1 while the node accepts work, 0 when draining.\n"
+                          "# TYPE clearway_ready gauge\n"
+                          "clearway_ready %d\n"
+                          "# HELP clearway_worker_jobs_in_flight CPU jobs queued or running.\n"
+                          "# TYPE clearway_worker_jobs_in_flight gauge\n"
+                          "clearway_worker_jobs_in_flight %zu\n",
+                          CW_VERSION, (long long)api->started_s, api->draining ? 0 : 1,
+                          api->pipeline != NULL ? cw_pipeline_in_flight(api->pipeline) : 0));
+    CW_TRY(render_http(api, out));
+    CW_TRY(render_requests(api, out));
+out:
+    return rc;
+}

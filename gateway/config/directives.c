@@ -1,0 +1,740 @@
+/*
+ * The directive table and the walk that applies a configuration tree to a
+ * snapshot (STYLE.md rule 52, after nginx's ngx_command_t tables).
+ *
+ * Division of work with schemas/config.xsd: the schema owns the structure
+ * (which elements and attributes exist, where and how often, and keyword
+ * values); this file owns every value (number syntax, ranges from limits.h,
+ * identifiers, addresses) and the checks that span several values. Each
+ * problem therefore has exactly one place that reports it. The walk still
+ * re-checks structure defensively, but reports it only when the schema
+ * passed, which can happen only if the schema and this table disagree.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libxml/tree.h>
+
+#include "internal.h"
+
+/* ==== The table ==== */
+
+/* How a directive's text is checked and stored. */
+typedef enum cw_conf_type_e {
+    CW_CONF_UINT16,   /* uint16_t in [min, max] */
+    CW_CONF_UINT32,   /* uint32_t in [min, max] */
+    CW_CONF_UINT64,   /* uint64_t in [min, max] */
+    CW_CONF_INT,      /* int in [min, max], for values passed to int APIs */
+    CW_CONF_PARTY_ID, /* char[size]: 1..size-1 of A-Z a-z 0-9 . _ : - */
+    CW_CONF_NAME,     /* char[size]: 1..size-1 of A-Z a-z 0-9 . _ - */
+    CW_CONF_ADDRESS,  /* char[size]: a numeric IPv4 or IPv6 address */
+    CW_CONF_KEYWORD,  /* an int-sized enum, from the keyword list */
+} cw_conf_type_e;
+
+/* The record a directive writes into. */
+typedef enum cw_conf_record_e {
+    CW_CONF_RECORD_CONFIG, /* the snapshot itself */
+    CW_CONF_RECORD_LISTEN, /* the entry of the <listen> being walked */
+} cw_conf_record_e;
+
+typedef struct cw_conf_keyword {
+    const char *name; /* NULL ends a list */
+    int value;
+} cw_conf_keyword_t;
+
+/* A directive flag: the walk reports the attribute as missing. */
+#define CW_CONF_REQUIRED 0x1u
+
+typedef struct cw_conf_directive {
+    const char *path;        /* "limits/url-bytes-max", or "listen/@port" for an attribute */
+    cw_conf_type_e type;     /* how the value is checked and stored */
+    cw_conf_record_e record; /* which struct offset is relative to */
+    size_t offset;           /* of the field in its record */
+    size_t size;             /* of the field, checked against the type */
+    uint64_t min;            /* numbers: inclusive bounds */
+    uint64_t max;            /* numbers: inclusive bounds */
+    const cw_conf_keyword_t *keywords; /* CW_CONF_KEYWORD only */
+    unsigned flags;                    /* CW_CONF_REQUIRED */
+} cw_conf_directive_t;
+
+/* Elements that may repeat; each occurrence fills a new record. */
+typedef struct cw_conf_list {
+    const char *path;        /* the repeated element */
+    cw_conf_record_e record; /* the record each occurrence fills */
+} cw_conf_list_t;
+
+#define CW_FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+#define CONFIG_FIELD(field) \
+    CW_CONF_RECORD_CONFIG, offsetof(cw_config_t, field), CW_FIELD_SIZE(cw_config_t, field)
+#define LISTEN_FIELD(field) \
+    CW_CONF_RECORD_LISTEN, offsetof(cw_conf_listen_t, field), CW_FIELD_SIZE(cw_conf_listen_t, field)
+
+/* Keyword lists also appear as enumerations in schemas/config.xsd. */
+static const cw_conf_keyword_t log_levels[] = {
+    { "debug", CW_LOG_DEBUG },
+    { "info", CW_LOG_INFO },
+    { "warn", CW_LOG_WARN },
+    { "error", CW_LOG_ERROR },
+    { NULL, 0 },
+};
+
+static const cw_conf_keyword_t listen_kinds[] = {
+    { "public", CW_LISTEN_PUBLIC },
+    { "admin", CW_LISTEN_ADMIN },
+    { NULL, 0 },
+};
+
+/*
+ * Every value the file can set. Ranges come from limits.h only, so that the
+ * rationale for each bound is written down once. Defaults are not here:
+ * cw_config_limits_default and the record initialisers apply them before
+ * the walk, so an absent element keeps its default.
+ */
+static const cw_conf_directive_t directives[] = {
+    { "node/@id", CW_CONF_PARTY_ID, CONFIG_FIELD(node_id), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "log/@level", CW_CONF_KEYWORD, CONFIG_FIELD(log_level), 0, 0, log_levels, 0 },
+    { "workers", CW_CONF_UINT32, CONFIG_FIELD(workers), CW_LIMIT_WORKERS_MIN, CW_LIMIT_WORKERS_MAX,
+      NULL, 0 },
+
+    { "listen/@name", CW_CONF_NAME, LISTEN_FIELD(name), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "listen/@address", CW_CONF_ADDRESS, LISTEN_FIELD(address), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "listen/@port", CW_CONF_UINT16, LISTEN_FIELD(port), 0, UINT16_MAX, NULL, CW_CONF_REQUIRED },
+    { "listen/@kind", CW_CONF_KEYWORD, LISTEN_FIELD(kind), 0, 0, listen_kinds, 0 },
+    { "listen/@backlog", CW_CONF_INT, LISTEN_FIELD(backlog), CW_LIMIT_BACKLOG_MIN,
+      CW_LIMIT_BACKLOG_MAX, NULL, 0 },
+
+    { "limits/header-bytes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.header_bytes_max),
+      CW_LIMIT_HEADER_BYTES_MIN, CW_LIMIT_HEADER_BYTES_MAX, NULL, 0 },
+    { "limits/header-count-max", CW_CONF_UINT32, CONFIG_FIELD(limits.header_count_max),
+      CW_LIMIT_HEADER_COUNT_MIN, CW_LIMIT_HEADER_COUNT_MAX, NULL, 0 },
+    { "limits/url-bytes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.url_bytes_max),
+      CW_LIMIT_URL_BYTES_MIN, CW_LIMIT_URL_BYTES_MAX, NULL, 0 },
+    { "limits/body-bytes-max", CW_CONF_UINT64, CONFIG_FIELD(limits.body_bytes_max),
+      CW_LIMIT_BODY_BYTES_MIN, CW_LIMIT_BODY_BYTES_MAX, NULL, 0 },
+    { "limits/connections-max", CW_CONF_UINT32, CONFIG_FIELD(limits.connections_max),
+      CW_LIMIT_CONNECTIONS_MIN, CW_LIMIT_CONNECTIONS_MAX, NULL, 0 },
+    { "limits/pipeline-max", CW_CONF_UINT32, CONFIG_FIELD(limits.pipeline_max),
+      CW_LIMIT_PIPELINE_MIN, CW_LIMIT_PIPELINE_MAX, NULL, 0 },
+    { "limits/header-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.header_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "limits/body-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.body_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "limits/idle-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.idle_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "limits/write-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.write_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "limits/drain-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.drain_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "limits/write-buffer-bytes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.write_buffer_bytes_max),
+      CW_LIMIT_WRITE_BUFFER_MIN, CW_LIMIT_WRITE_BUFFER_MAX, NULL, 0 },
+    { "limits/xml-bytes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.xml_bytes_max),
+      CW_LIMIT_XML_BYTES_MIN, CW_LIMIT_XML_BYTES_MAX, NULL, 0 },
+    { "limits/xml-depth-max", CW_CONF_UINT32, CONFIG_FIELD(limits.xml_depth_max),
+      CW_LIMIT_XML_DEPTH_MIN, CW_LIMIT_XML_DEPTH_MAX, NULL, 0 },
+    { "limits/xml-nodes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.xml_nodes_max),
+      CW_LIMIT_XML_NODES_MIN, CW_LIMIT_XML_NODES_MAX, NULL, 0 },
+};
+
+static const cw_conf_list_t lists[] = {
+    { "listen", CW_CONF_RECORD_LISTEN },
+};
+
+/* Values longer than this are cut in messages, so one bad value cannot
+ * flood the output. */
+#define VALUE_SHOWN_MAX 64
+
+/* Element paths are short ("limits/write-buffer-bytes-max"); a longer one is
+ * unknown by construction. */
+#define PATH_BYTES_MAX 128
+
+/* ==== Walk state ==== */
+
+typedef struct cw_conf_walk {
+    cw_conf_load_t *ld;                            /* problems go here */
+    cw_config_t *cfg;                              /* the snapshot being filled */
+    size_t listen_cap;                             /* entries allocated in cfg->listens */
+    unsigned char seen[CW_ARRAY_SIZE(directives)]; /* directive given at least once */
+    int rc;                                        /* CW_ENOMEM from libxml2 accessors */
+} cw_conf_walk_t;
+
+/*
+ * Reports a problem the schema owns. When the schema failed, it has
+ * already reported this problem in its own words, so repeating it would
+ * only add noise. When the schema passed, the schema and the directive
+ * table disagree; the problem is reported so that the file is still refused.
+ */
+static void structure_problem(cw_conf_walk_t *w, long line, const char *what, const char *name)
+{
+    if (w->ld->schema_ok) {
+        cw_config__problem(w->ld, line, "%s '%s' is not allowed here", what, name);
+    }
+}
+
+/* ==== Values ==== */
+
+/* Bytes of a value shown in a message: at most VALUE_SHOWN_MAX, cut on a
+ * UTF-8 character boundary. */
+static int shown_len(const char *s, size_t n)
+{
+    if (n <= VALUE_SHOWN_MAX) {
+        return (int)n;
+    }
+    n = VALUE_SHOWN_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+        n--;
+    }
+    return (int)n;
+}
+
+static const char *shown_more(size_t n)
+{
+    return n > VALUE_SHOWN_MAX ? "..." : "";
+}
+
+static void store(void *record, const cw_conf_directive_t *d, const void *value, size_t size)
+{
+    /* A size mismatch means the table names the wrong type for the field. */
+    if (CW_NEVER(d->size != size)) {
+        return;
+    }
+    memcpy((char *)record + d->offset, value, size);
+}
+
+static void apply_number(cw_conf_walk_t *w,
+                         const cw_conf_directive_t *d,
+                         void *record,
+                         const char *s,
+                         size_t n,
+                         long line)
+{
+    uint64_t v = 0;
+    uint16_t v16;
+    uint32_t v32;
+    int vint;
+    int rc;
+
+    rc = cw_parse_uintn(s, n, d->min, d->max, &v);
+    if (rc == CW_E2BIG) {
+        cw_config__problem(w->ld, line, "%s: %.*s%s is out of range [%" PRIu64 ", %" PRIu64 "]",
+                           d->path, shown_len(s, n), s, shown_more(n), d->min, d->max);
+        return;
+    }
+    if (rc < 0) {
+        cw_config__problem(w->ld, line, "%s: '%.*s%s' is not a decimal number", d->path,
+                           shown_len(s, n), s, shown_more(n));
+        return;
+    }
+    switch (d->type) {
+    case CW_CONF_UINT16:
+        v16 = (uint16_t)v;
+        store(record, d, &v16, sizeof(v16));
+        break;
+    case CW_CONF_UINT32:
+        v32 = (uint32_t)v;
+        store(record, d, &v32, sizeof(v32));
+        break;
+    case CW_CONF_UINT64:
+        store(record, d, &v, sizeof(v));
+        break;
+    case CW_CONF_INT:
+        vint = (int)v;
+        store(record, d, &vint, sizeof(vint));
+        break;
+    case CW_CONF_PARTY_ID:
+    case CW_CONF_NAME:
+    case CW_CONF_ADDRESS:
+    case CW_CONF_KEYWORD:
+        (void)CW_NEVER(1);
+        break;
+    }
+}
+
+static int is_id_char(char c, const char *punct)
+{
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+        return 1;
+    }
+    return c != '\0' && strchr(punct, c) != NULL;
+}
+
+/* Copies a checked string value into its char[] field, which it fits. */
+static void store_string(void *record, const cw_conf_directive_t *d, const char *s, size_t n)
+{
+    char *field = (char *)record + d->offset;
+
+    if (CW_NEVER(n >= d->size)) {
+        return;
+    }
+    memcpy(field, s, n);
+    memset(field + n, 0, d->size - n);
+}
+
+/* Identifiers end up in logs, metrics labels and, for party ids, in signed
+ * message headers, so they are restricted to a small portable alphabet. */
+static void apply_id(cw_conf_walk_t *w,
+                     const cw_conf_directive_t *d,
+                     void *record,
+                     const char *s,
+                     size_t n,
+                     long line,
+                     const char *punct,
+                     const char *punct_shown)
+{
+    size_t i;
+    int ok = n > 0 && n < d->size;
+
+    for (i = 0; ok && i < n; i++) {
+        ok = is_id_char(s[i], punct);
+    }
+    if (!ok) {
+        cw_config__problem(w->ld, line,
+                           "%s: '%.*s%s' is not valid: use 1 to %zu characters from A-Z a-z "
+                           "0-9 %s",
+                           d->path, shown_len(s, n), s, shown_more(n), d->size - 1, punct_shown);
+        return;
+    }
+    store_string(record, d, s, n);
+}
+
+/* Only numeric addresses are accepted: resolving a name would block at
+ * start-up and make the bound address depend on DNS. */
+static void apply_address(cw_conf_walk_t *w,
+                          const cw_conf_directive_t *d,
+                          void *record,
+                          const char *s,
+                          size_t n,
+                          long line)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char bin[sizeof(struct in6_addr)];
+    int ok = n > 0 && n < sizeof(buf) && n < d->size;
+
+    if (ok) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        ok = inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1;
+    }
+    if (!ok) {
+        cw_config__problem(w->ld, line, "%s: '%.*s%s' is not a numeric IPv4 or IPv6 address",
+                           d->path, shown_len(s, n), s, shown_more(n));
+        return;
+    }
+    store_string(record, d, s, n);
+}
+
+static void apply_keyword(cw_conf_walk_t *w,
+                          const cw_conf_directive_t *d,
+                          void *record,
+                          const char *s,
+                          size_t n,
+                          long line)
+{
+    const cw_conf_keyword_t *k;
+
+    for (k = d->keywords; k != NULL && k->name != NULL; k++) {
+        if (strlen(k->name) == n && memcmp(k->name, s, n) == 0) {
+            store(record, d, &k->value, sizeof(k->value));
+            return;
+        }
+    }
+    /* Keywords are enumerations in the schema, which reports a bad one. */
+    if (w->ld->schema_ok) {
+        cw_config__problem(w->ld, line, "%s: '%.*s%s' is not a known keyword", d->path,
+                           shown_len(s, n), s, shown_more(n));
+    }
+}
+
+static int is_xml_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Checks one value and stores it into record. Leading and trailing white
+ * space is ignored, as the schema's xs:token types do. */
+static void apply(cw_conf_walk_t *w, size_t index, void *record, const char *value, long line)
+{
+    const cw_conf_directive_t *d = &directives[index];
+    const char *s = value;
+    size_t n = strlen(value);
+
+    w->seen[index] = 1;
+    /* Only a <listen> directive outside a <listen> could have no record. */
+    if (CW_NEVER(record == NULL)) {
+        return;
+    }
+    while (n > 0 && is_xml_space(s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_xml_space(s[n - 1])) {
+        n--;
+    }
+    switch (d->type) {
+    case CW_CONF_UINT16:
+    case CW_CONF_UINT32:
+    case CW_CONF_UINT64:
+    case CW_CONF_INT:
+        apply_number(w, d, record, s, n, line);
+        break;
+    case CW_CONF_PARTY_ID:
+        apply_id(w, d, record, s, n, line, "._:-", ". _ : -");
+        break;
+    case CW_CONF_NAME:
+        apply_id(w, d, record, s, n, line, "._-", ". _ -");
+        break;
+    case CW_CONF_ADDRESS:
+        apply_address(w, d, record, s, n, line);
+        break;
+    case CW_CONF_KEYWORD:
+        apply_keyword(w, d, record, s, n, line);
+        break;
+    }
+}
+
+/* ==== Records ==== */
+
+/* Returns the index of the directive at path, or -1. */
+static long directive_find(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < CW_ARRAY_SIZE(directives); i++) {
+        if (strcmp(directives[i].path, path) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* An element is known when a directive is its text, one of its attributes
+ * or one of its descendants. */
+static int element_known(const char *path)
+{
+    size_t len = strlen(path);
+    size_t i;
+
+    for (i = 0; i < CW_ARRAY_SIZE(directives); i++) {
+        const char *p = directives[i].path;
+
+        if (strncmp(p, path, len) == 0 && (p[len] == '\0' || p[len] == '/')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void listen_init(cw_conf_listen_t *l, long line)
+{
+    memset(l, 0, sizeof(*l));
+    l->kind = CW_LISTEN_PUBLIC;
+    l->backlog = CW_LIMIT_BACKLOG_DEFAULT;
+    l->line = (int)line;
+}
+
+/* Starts the record of one occurrence of a repeated element. Returns NULL
+ * when the occurrence is skipped (more of them than allowed). */
+static void *list_entry_start(cw_conf_walk_t *w, cw_conf_record_e record, long line)
+{
+    cw_config_t *cfg = w->cfg;
+
+    switch (record) {
+    case CW_CONF_RECORD_CONFIG:
+        break;
+    case CW_CONF_RECORD_LISTEN:
+        if (cfg->listen_count >= w->listen_cap) {
+            if (w->ld->schema_ok) {
+                cw_config__problem(w->ld, line, "listen: at most %u <listen> elements",
+                                   CW_LIMIT_LISTEN_MAX);
+            }
+            return NULL;
+        }
+        listen_init(&cfg->listens[cfg->listen_count], line);
+        return &cfg->listens[cfg->listen_count++];
+    }
+    (void)CW_NEVER(1);
+    return NULL;
+}
+
+/* Returns the list record an element starts, or CW_CONF_RECORD_CONFIG when
+ * the element does not repeat. */
+static cw_conf_record_e list_record(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < CW_ARRAY_SIZE(lists); i++) {
+        if (strcmp(lists[i].path, path) == 0) {
+            return lists[i].record;
+        }
+    }
+    return CW_CONF_RECORD_CONFIG;
+}
+
+static int in_config_ns(const xmlNode *node)
+{
+    return node->ns != NULL && xmlStrEqual(node->ns->href, BAD_CAST CW_CONFIG_NS);
+}
+
+static void *record_of(cw_conf_walk_t *w, cw_conf_record_e record, void *entry)
+{
+    switch (record) {
+    case CW_CONF_RECORD_CONFIG:
+        return w->cfg;
+    case CW_CONF_RECORD_LISTEN:
+        return entry;
+    }
+    return NULL;
+}
+
+/* ==== The walk ==== */
+
+static void walk_attributes(cw_conf_walk_t *w, const xmlNode *node, const char *path, void *entry)
+{
+    long line = xmlGetLineNo(node);
+    const xmlAttr *a;
+    char key[PATH_BYTES_MAX];
+
+    for (a = node->properties; a != NULL && w->rc == 0; a = a->next) {
+        xmlChar *value;
+        long index = -1;
+        int n;
+
+        /* xsi:schemaLocation and friends are for editors; validators
+         * accept them everywhere, and so do we. */
+        if (a->ns != NULL
+            && xmlStrEqual(a->ns->href, BAD_CAST "http://www.w3.org/2001/XMLSchema-instance")) {
+            continue;
+        }
+        n = snprintf(key, sizeof(key), "%s/@%s", path, (const char *)a->name);
+        if (a->ns == NULL && n > 0 && (size_t)n < sizeof(key)) {
+            index = directive_find(key);
+        }
+        if (index < 0) {
+            structure_problem(w, line, "attribute", (const char *)a->name);
+            continue;
+        }
+        value = xmlNodeGetContent((const xmlNode *)a);
+        if (value == NULL) {
+            w->rc = CW_ENOMEM;
+            break;
+        }
+        apply(w, (size_t)index, record_of(w, directives[index].record, entry), (const char *)value,
+              line);
+        xmlFree(value);
+    }
+}
+
+/* Reports required attributes that an element lacks. */
+static void check_required(cw_conf_walk_t *w, const xmlNode *node, const char *path)
+{
+    size_t len = strlen(path);
+    size_t i;
+
+    for (i = 0; i < CW_ARRAY_SIZE(directives); i++) {
+        const cw_conf_directive_t *d = &directives[i];
+
+        if ((d->flags & CW_CONF_REQUIRED) == 0 || strncmp(d->path, path, len) != 0
+            || strncmp(d->path + len, "/@", 2) != 0) {
+            continue;
+        }
+        if (xmlHasNsProp(node, BAD_CAST(d->path + len + 2), NULL) == NULL && w->ld->schema_ok) {
+            cw_config__problem(w->ld, xmlGetLineNo(node), "%s: missing", d->path);
+        }
+    }
+}
+
+static void walk_element(cw_conf_walk_t *w, const xmlNode *node, const char *parent, void *entry)
+{
+    char path[PATH_BYTES_MAX];
+    cw_conf_record_e list;
+    const xmlNode *child;
+    long line = xmlGetLineNo(node);
+    long index;
+    int n;
+
+    n = snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "/" : "",
+                 (const char *)node->name);
+    if (!in_config_ns(node) || n < 0 || (size_t)n >= sizeof(path) || !element_known(path)) {
+        structure_problem(w, line, "element", (const char *)node->name);
+        return;
+    }
+    list = list_record(path);
+    if (list != CW_CONF_RECORD_CONFIG) {
+        entry = list_entry_start(w, list, line);
+        if (entry == NULL) {
+            return;
+        }
+    }
+    walk_attributes(w, node, path, entry);
+    check_required(w, node, path);
+    index = directive_find(path);
+    if (index >= 0 && w->rc == 0) {
+        xmlChar *text = xmlNodeGetContent(node);
+
+        if (text == NULL) {
+            w->rc = CW_ENOMEM;
+            return;
+        }
+        apply(w, (size_t)index, record_of(w, directives[index].record, entry), (const char *)text,
+              line);
+        xmlFree(text);
+        return;
+    }
+    for (child = node->children; child != NULL && w->rc == 0; child = child->next) {
+        if (child->type == XML_ELEMENT_NODE) {
+            walk_element(w, child, path, entry);
+        }
+    }
+}
+
+/* ==== Checks across values ==== */
+
+/* A listener's address in binary, for comparisons that do not depend on
+ * how it was spelled ("::1" and "0:0::1" are the same address). */
+typedef struct cw_conf_addr {
+    int family; /* AF_INET or AF_INET6; 0 when the address was invalid */
+    unsigned char bytes[sizeof(struct in6_addr)];
+} cw_conf_addr_t;
+
+static void addr_parse(cw_conf_addr_t *a, const char *text)
+{
+    memset(a, 0, sizeof(*a));
+    if (inet_pton(AF_INET, text, a->bytes) == 1) {
+        a->family = AF_INET;
+    } else if (inet_pton(AF_INET6, text, a->bytes) == 1) {
+        a->family = AF_INET6;
+    }
+}
+
+static int addr_is_any(const cw_conf_addr_t *a)
+{
+    static const unsigned char zero[sizeof(struct in6_addr)];
+
+    return memcmp(a->bytes, zero, sizeof(zero)) == 0;
+}
+
+/*
+ * Two listeners conflict when bind(2) would fail for the second: the same
+ * port and family, and the same address or a wildcard on either side
+ * (Linux refuses 0.0.0.0:80 next to 127.0.0.1:80 without SO_REUSEPORT).
+ * Port 0 asks the kernel for a free port, so it never conflicts.
+ */
+static int listens_conflict(const cw_conf_listen_t *a, const cw_conf_listen_t *b)
+{
+    cw_conf_addr_t x;
+    cw_conf_addr_t y;
+
+    if (a->port == 0 || a->port != b->port) {
+        return 0;
+    }
+    addr_parse(&x, a->address);
+    addr_parse(&y, b->address);
+    if (x.family == 0 || x.family != y.family) {
+        return 0;
+    }
+    return addr_is_any(&x) || addr_is_any(&y) || memcmp(x.bytes, y.bytes, sizeof(x.bytes)) == 0;
+}
+
+static void check_listens(cw_conf_walk_t *w)
+{
+    const cw_config_t *cfg = w->cfg;
+    size_t i;
+    size_t j;
+
+    for (i = 1; i < cfg->listen_count; i++) {
+        const cw_conf_listen_t *b = &cfg->listens[i];
+
+        for (j = 0; j < i && b->name[0] != '\0'; j++) {
+            if (strcmp(cfg->listens[j].name, b->name) == 0) {
+                cw_config__problem(w->ld, b->line,
+                                   "listen/@name: '%s' is already used by the listen at line %d",
+                                   b->name, cfg->listens[j].line);
+                break;
+            }
+        }
+        for (j = 0; j < i; j++) {
+            const cw_conf_listen_t *a = &cfg->listens[j];
+
+            if (listens_conflict(a, b)) {
+                cw_config__problem(w->ld, b->line,
+                                   "listen '%s': %s port %u conflicts with listen '%s' "
+                                   "(%s port %u) at line %d",
+                                   b->name, b->address, b->port, a->name, a->address, a->port,
+                                   a->line);
+                break;
+            }
+        }
+    }
+}
+
+/* Reports required directives of the snapshot itself that never appeared,
+ * such as a missing <node>, and a file without any <listen>. */
+static void check_present(cw_conf_walk_t *w, long root_line)
+{
+    size_t i;
+
+    if (!w->ld->schema_ok) {
+        return;
+    }
+    for (i = 0; i < CW_ARRAY_SIZE(directives); i++) {
+        const cw_conf_directive_t *d = &directives[i];
+
+        if ((d->flags & CW_CONF_REQUIRED) != 0 && d->record == CW_CONF_RECORD_CONFIG
+            && !w->seen[i]) {
+            cw_config__problem(w->ld, root_line, "%s: missing", d->path);
+        }
+    }
+    if (w->cfg->listen_count == 0) {
+        cw_config__problem(w->ld, root_line, "listen: at least one <listen> is required");
+    }
+}
+
+/* Counts the children of root that start a <listen> record. */
+static size_t count_listens(const xmlNode *root)
+{
+    const xmlNode *c;
+    size_t n = 0;
+
+    for (c = root->children; c != NULL; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && in_config_ns(c)
+            && xmlStrEqual(c->name, BAD_CAST "listen")) {
+            n++;
+        }
+    }
+    return n;
+}
+
+int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
+{
+    cw_conf_walk_t w;
+    const xmlNode *child;
+    int rc = 0;
+
+    memset(&w, 0, sizeof(w));
+    w.ld = ld;
+    w.cfg = cfg;
+    /* Occurrences past the maximum are skipped (and reported), so the
+     * array never grows with a hostile file. */
+    w.listen_cap = count_listens(root);
+    if (w.listen_cap > CW_LIMIT_LISTEN_MAX) {
+        w.listen_cap = CW_LIMIT_LISTEN_MAX;
+    }
+    if (w.listen_cap > 0) {
+        cfg->listens = cw_calloc(w.listen_cap, sizeof(*cfg->listens));
+        CW_CHECK_ALLOC(cfg->listens);
+    }
+    walk_attributes(&w, root, "", NULL);
+    for (child = root->children; child != NULL && w.rc == 0; child = child->next) {
+        if (child->type == XML_ELEMENT_NODE) {
+            walk_element(&w, child, "", NULL);
+        }
+    }
+    CW_TRY(w.rc);
+    check_present(&w, xmlGetLineNo(root));
+    check_listens(&w);
+out:
+    return rc;
+}

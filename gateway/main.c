@@ -1,0 +1,410 @@
+/*
+ * clearwayd: options, configuration, library start-up, signals, start and
+ * stop. Everything else lives in the modules.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <libxml/parser.h>
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "net.h"
+#include "pipeline.h"
+#include "util.h"
+
+/* Exit codes, documented in docs/operations.md. */
+#define EXIT_USAGE  64 /* bad command line (as sysexits EX_USAGE) */
+#define EXIT_CONFIG 78 /* bad configuration (as sysexits EX_CONFIG) */
+#define EXIT_START  70 /* could not start (as sysexits EX_SOFTWARE) */
+
+#define NODE_LISTENERS_MAX 16
+
+/* Everything one running node owns; lives on main's stack. */
+typedef struct cw_node {
+    uv_loop_t loop;
+    uv_signal_t sig_term;
+    uv_signal_t sig_int;
+    uv_signal_t sig_hup;
+    cw_config_t *cfg;
+    cw_pipeline_t *pipeline;
+    cw_api_t *api;
+    cw_http_server_t *servers[NODE_LISTENERS_MAX];
+    size_t server_count;
+    size_t servers_open;
+    int stopping;
+    int reloading;
+} cw_node_t;
+
+/* A reload in progress: the file is read on a worker thread. */
+typedef struct cw_reload {
+    cw_node_t *node;
+    char path[4096];
+    cw_config_t *cfg;
+    cw_config_errors_t errs;
+    int rc;
+} cw_reload_t;
+
+static void usage(FILE *out)
+{
+    fputs("usage: clearwayd --config FILE [--check]\n"
+          "       clearwayd --version | --help\n"
+          "\n"
+          "  --config FILE  the XML configuration (see examples/clearway.xml)\n"
+          "  --check        validate the configuration, print every error, and exit\n"
+          "  --version      print the version and exit\n"
+          "  --help         print this help and exit\n"
+          "\n"
+          "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the configuration.\n"
+          "Exit status: 0 ok, 64 usage, 70 start-up failure, 78 configuration error.\n",
+          out);
+}
+
+static void print_config_errors(const cw_config_errors_t *errs)
+{
+    size_t i;
+
+    for (i = 0; i < errs->count; i++) {
+        fprintf(stderr, "%s\n", errs->lines[i]);
+    }
+}
+
+/* ==== Shutdown ==== */
+
+static void on_handle_walk_close(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle)) {
+        uv_close(handle, NULL);
+    }
+}
+
+static void on_server_closed(cw_http_server_t *server, void *arg)
+{
+    cw_node_t *node = arg;
+
+    (void)server;
+    if (--node->servers_open > 0) {
+        return;
+    }
+    CW_LOG_INFO("main", "all listeners drained; stopping");
+    uv_close((uv_handle_t *)&node->sig_term, NULL);
+    uv_close((uv_handle_t *)&node->sig_int, NULL);
+    uv_close((uv_handle_t *)&node->sig_hup, NULL);
+}
+
+static void node_stop(cw_node_t *node, const char *why)
+{
+    size_t i;
+
+    if (node->stopping) {
+        return;
+    }
+    node->stopping = 1;
+    CW_LOG_INFO("main", "%s: draining for up to %u ms", why,
+                (unsigned)node->cfg->limits.drain_timeout_ms);
+    cw_api_set_draining(node->api);
+    if (node->servers_open == 0) {
+        on_server_closed(NULL, node);
+        return;
+    }
+    for (i = 0; i < node->server_count; i++) {
+        cw_http_server_close(node->servers[i], node->cfg->limits.drain_timeout_ms, on_server_closed,
+                             node);
+    }
+}
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+    cw_node_t *node = sig->data;
+
+    node_stop(node, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ==== Reload ==== */
+
+static void reload_work(void *arg)
+{
+    cw_reload_t *r = arg;
+
+    r->rc = cw_config_load(&r->cfg, r->path, &r->errs);
+}
+
+static int listeners_equal(const cw_config_t *a, const cw_config_t *b)
+{
+    size_t i;
+
+    if (a->listen_count != b->listen_count) {
+        return 0;
+    }
+    for (i = 0; i < a->listen_count; i++) {
+        const cw_conf_listen_t *x = &a->listens[i];
+        const cw_conf_listen_t *y = &b->listens[i];
+
+        if (strcmp(x->name, y->name) != 0 || strcmp(x->address, y->address) != 0
+            || x->port != y->port || x->kind != y->kind) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void reload_done(int status, void *arg)
+{
+    cw_reload_t *r = arg;
+    cw_node_t *node = r->node;
+    size_t i;
+
+    node->reloading = 0;
+    if (status < 0 || r->rc < 0) {
+        CW_LOG_ERROR("main", "reload of %s failed; the running configuration stays", r->path);
+        for (i = 0; i < r->errs.count; i++) {
+            CW_LOG_ERROR("config", "%s", r->errs.lines[i]);
+        }
+        goto out;
+    }
+    if (node->stopping) {
+        goto out;
+    }
+    if (strcmp(r->cfg->node_id, node->cfg->node_id) != 0) {
+        CW_LOG_ERROR("main", "reload refused: node id changed from %s to %s; restart instead",
+                     node->cfg->node_id, r->cfg->node_id);
+        goto out;
+    }
+    if (!listeners_equal(node->cfg, r->cfg)) {
+        CW_LOG_WARN("main", "listener changes take effect at the next restart");
+    }
+    cw_log_set_level(r->cfg->log_level);
+    for (i = 0; i < node->server_count; i++) {
+        cw_http_server_set_config(node->servers[i], r->cfg);
+    }
+    cw_api_set_config(node->api, r->cfg);
+    cw_config_unref(node->cfg);
+    node->cfg = r->cfg;
+    r->cfg = NULL;
+    CW_LOG_INFO("main", "configuration reloaded from %s", r->path);
+out:
+    cw_config_unref(r->cfg);
+    cw_config_errors_fini(&r->errs);
+    cw_free(r);
+}
+
+static void on_hup(uv_signal_t *sig, int signum)
+{
+    cw_node_t *node = sig->data;
+    cw_reload_t *r;
+
+    (void)signum;
+    if (node->stopping || node->reloading) {
+        return;
+    }
+    r = cw_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        CW_LOG_ERROR("main", "SIGHUP: out of memory; reload skipped");
+        return;
+    }
+    r->node = node;
+    cw_strlcpy(r->path, node->cfg->path, sizeof(r->path));
+    cw_config_errors_init(&r->errs);
+    /* Reading and validating the file is blocking work: off the loop. */
+    if (cw_pipeline_work_submit(node->pipeline, reload_work, reload_done, r) < 0) {
+        CW_LOG_ERROR("main", "SIGHUP: cannot queue the reload");
+        cw_config_errors_fini(&r->errs);
+        cw_free(r);
+        return;
+    }
+    node->reloading = 1;
+    CW_LOG_INFO("main", "SIGHUP: reloading %s", r->path);
+}
+
+/* ==== Start-up ==== */
+
+static int node_listen(cw_node_t *node)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < node->cfg->listen_count && i < NODE_LISTENERS_MAX; i++) {
+        const cw_conf_listen_t *l = &node->cfg->listens[i];
+        cw_http_server_options_t opts = { 0 };
+        cw_error_t err = { 0 };
+        cw_http_server_t *server = NULL;
+        char fields[256];
+
+        opts.listen = l;
+        opts.cfg = node->cfg;
+        opts.on_request = cw_api_on_request;
+        opts.on_done = cw_api_on_done;
+        opts.arg = node->api;
+        rc = cw_http_server_new(&server, &node->loop, &opts, &err);
+        if (rc < 0) {
+            CW_LOG_ERROR("main", "%s", err.msg);
+            return rc;
+        }
+        node->servers[node->server_count++] = server;
+        node->servers_open++;
+        CW_TRY(cw_api_server_add(node->api, server));
+        (void)snprintf(fields, sizeof(fields),
+                       "\"event\":\"listening\",\"listener\":\"%s\",\"address\":\"%s\",\"port\":%u,"
+                       "\"kind\":\"%s\"",
+                       l->name, l->address, (unsigned)cw_http_server_port(server),
+                       l->kind == CW_LISTEN_ADMIN ? "admin" : "public");
+        cw_log_fields(CW_LOG_INFO, "main", __func__, fields, "listening on %s port %u", l->address,
+                      (unsigned)cw_http_server_port(server));
+    }
+out:
+    return rc;
+}
+
+/*
+ * Each connection is a descriptor: raise the soft limit to the hard limit so
+ * that connections-max, not a default of 1,024, is what bounds them.
+ */
+static void raise_fd_limit(uint32_t connections_max)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)connections_max + 64u) {
+        CW_LOG_WARN("main",
+                    "open-file limit %llu is below connections-max %u; raise it (ulimit -n)",
+                    (unsigned long long)rl.rlim_cur, (unsigned)connections_max);
+    }
+}
+
+static int signal_start(cw_node_t *node, uv_signal_t *sig, uv_signal_cb cb, int signum)
+{
+    int rc = uv_signal_init(&node->loop, sig);
+
+    if (rc != 0) {
+        return CW_ESYS;
+    }
+    sig->data = node;
+    return uv_signal_start(sig, cb, signum) == 0 ? 0 : CW_ESYS;
+}
+
+static int node_run(cw_node_t *node)
+{
+    unsigned workers;
+    size_t i;
+    int rc = 0;
+    int uvrc;
+
+    workers = cw_pipeline_pool_size_set(node->cfg->workers);
+    raise_fd_limit(node->cfg->limits.connections_max);
+    uvrc = uv_loop_init(&node->loop);
+    if (uvrc != 0) {
+        CW_LOG_ERROR("main", "uv_loop_init: %s", uv_strerror(uvrc));
+        return CW_ESYS;
+    }
+    node->pipeline = cw_pipeline_new(&node->loop);
+    CW_CHECK_ALLOC(node->pipeline);
+    CW_TRY(cw_api_new(&node->api, &node->loop, node->cfg, node->pipeline));
+    CW_TRY(signal_start(node, &node->sig_term, on_stop_signal, SIGTERM));
+    CW_TRY(signal_start(node, &node->sig_int, on_stop_signal, SIGINT));
+    CW_TRY(signal_start(node, &node->sig_hup, on_hup, SIGHUP));
+    CW_TRY(node_listen(node));
+    CW_LOG_INFO("main", "clearwayd %s node %s started with %u worker(s)", CW_VERSION,
+                node->cfg->node_id, workers);
+
+    (void)uv_run(&node->loop, UV_RUN_DEFAULT);
+out:
+    if (rc < 0 && !node->stopping) {
+        /* Start-up failed half way: close what was opened. */
+        node->stopping = 1;
+        for (i = 0; i < node->server_count; i++) {
+            cw_http_server_close(node->servers[i], 0, NULL, NULL);
+        }
+    }
+    /* STYLE.md rule 35: close whatever is left and run until idle. */
+    uv_walk(&node->loop, on_handle_walk_close, NULL);
+    (void)uv_run(&node->loop, UV_RUN_DEFAULT);
+    for (i = 0; i < node->server_count; i++) {
+        cw_http_server_free(node->servers[i]);
+    }
+    if (node->api != NULL) {
+        cw_api_servers_clear(node->api);
+        cw_api_free(node->api);
+    }
+    cw_pipeline_free(node->pipeline);
+    uvrc = uv_loop_close(&node->loop);
+    if (CW_NEVER(uvrc != 0)) {
+        CW_LOG_ERROR("main", "uv_loop_close: %s", uv_strerror(uvrc));
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cw_node_t node;
+    cw_config_errors_t errs;
+    const char *path = NULL;
+    int check = 0;
+    int rc;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("clearwayd %s\n", CW_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "clearwayd: unknown or incomplete option: %s\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (path == NULL) {
+        fprintf(stderr, "clearwayd: --config FILE is required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    /* Process-wide library set-up, once, before any thread (rule 47). */
+    xmlInitParser();
+    (void)signal(SIGPIPE, SIG_IGN);
+
+    memset(&node, 0, sizeof(node));
+    cw_config_errors_init(&errs);
+    rc = cw_config_load(&node.cfg, path, &errs);
+    if (rc < 0) {
+        print_config_errors(&errs);
+        cw_config_errors_fini(&errs);
+        xmlCleanupParser();
+        return EXIT_CONFIG;
+    }
+    cw_config_errors_fini(&errs);
+    if (check) {
+        printf("%s: ok\n", path);
+        cw_config_unref(node.cfg);
+        xmlCleanupParser();
+        return 0;
+    }
+    cw_log_set_level(node.cfg->log_level);
+
+    rc = node_run(&node);
+    cw_config_unref(node.cfg);
+    xmlCleanupParser();
+    if (rc < 0) {
+        CW_LOG_ERROR("main", "clearwayd stopped on error: %s", cw_strerror(rc));
+        return EXIT_START;
+    }
+    CW_LOG_INFO("main", "clearwayd stopped");
+    return 0;
+}

@@ -1,0 +1,625 @@
+/*
+ * The HTTP/1.1 server: listener, connection lifecycle, reads, deadlines and
+ * draining. Parsing is in http_parse.c, responses in http_response.c.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "net.h"
+
+/* ==== Helpers ==== */
+
+static const cw_conf_limits_t *conn_limits(const cw_http_conn_t *conn)
+{
+    return &conn->server->cfg->limits;
+}
+
+static void on_server_handle_closed(uv_handle_t *handle);
+
+/* ==== Requests ==== */
+
+int cw_net__request_new(cw_http_conn_t *conn, cw_http_request_t **out)
+{
+    cw_http_server_t *server = conn->server;
+    cw_pool_t *pool;
+    cw_http_request_t *req;
+
+    *out = NULL;
+    pool = cw_pool_new(4096);
+    if (pool == NULL) {
+        return CW_ENOMEM;
+    }
+    req = cw_pool_alloc(pool, sizeof(*req));
+    if (req == NULL) {
+        cw_pool_free(pool);
+        return CW_ENOMEM;
+    }
+    req->pool = pool;
+    req->method = "";
+    req->target = "";
+    req->path = "";
+    req->query = "";
+    req->body = "";
+    req->route = "other";
+    req->start_ns = cw_time_mono_ns();
+    req->cfg = cw_config_ref(server->cfg);
+    req->listen_kind = server->listen.kind;
+    req->conn = conn;
+    req->server = server;
+    cw_strlcpy(req->peer, conn->peer, sizeof(req->peer));
+    (void)snprintf(req->id, sizeof(req->id), "%08x%08llx", (unsigned)server->id_salt,
+                   (unsigned long long)++server->next_request_id);
+    cw_buf_init(&req->out, (size_t)conn_limits(conn)->write_buffer_bytes_max + 65536u);
+    server->metrics.requests_in_flight++;
+    *out = req;
+    return 0;
+}
+
+void cw_net__request_free(cw_http_request_t *req)
+{
+    cw_config_t *cfg = (cw_config_t *)req->cfg;
+
+    cw_buf_fini(&req->out);
+    cw_config_unref(cfg);
+    cw_pool_free(req->pool);
+}
+
+void cw_net__request_dispatch(cw_http_conn_t *conn, cw_http_request_t *req)
+{
+    req->next = NULL;
+    if (conn->queue_tail != NULL) {
+        conn->queue_tail->next = req;
+    } else {
+        conn->queue = req;
+    }
+    conn->queue_tail = req;
+    conn->queue_len++;
+    conn->server->on_request(req, conn->server->arg);
+}
+
+/* ==== Connection lifecycle ==== */
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+    cw_http_conn_t *conn = handle->data;
+    cw_http_server_t *server = conn->server;
+
+    if (--conn->pending_closes > 0) {
+        return;
+    }
+    cw_buf_fini(&conn->inbuf);
+    cw_buf_fini(&conn->hdrs);
+    cw_buf_fini(&conn->body);
+    cw_free(conn);
+    cw_net__server_maybe_finish(server);
+}
+
+static void unlink_conn(cw_http_conn_t *conn)
+{
+    cw_http_server_t *server = conn->server;
+
+    if (conn->prev != NULL) {
+        conn->prev->next = conn->next;
+    } else if (server->conns == conn) {
+        server->conns = conn->next;
+    }
+    if (conn->next != NULL) {
+        conn->next->prev = conn->prev;
+    }
+    conn->prev = NULL;
+    conn->next = NULL;
+}
+
+void cw_net__conn_close(cw_http_conn_t *conn)
+{
+    cw_http_server_t *server = conn->server;
+    cw_http_request_t *req;
+    cw_http_request_t *next;
+
+    if (conn->closing) {
+        return;
+    }
+    conn->closing = 1;
+    unlink_conn(conn);
+    server->metrics.connections_open--;
+    (void)uv_read_stop((uv_stream_t *)&conn->tcp);
+    (void)uv_timer_stop(&conn->timer);
+
+    if (conn->cur != NULL) {
+        server->metrics.requests_in_flight--;
+        cw_net__request_free(conn->cur);
+        conn->cur = NULL;
+    }
+    for (req = conn->queue; req != NULL; req = next) {
+        next = req->next;
+        req->next = NULL;
+        if (conn->writing && req == conn->queue) {
+            /* The write callback (UV_ECANCELED) still reads req->out; it
+             * frees the request. */
+            req->conn = NULL;
+            continue;
+        }
+        if (req->status == 0) {
+            /* The handler still holds it and will respond: orphan it. */
+            req->conn = NULL;
+            continue;
+        }
+        if (server->on_done != NULL) {
+            server->on_done(req, cw_time_mono_ns() - req->start_ns, server->arg);
+        }
+        server->metrics.requests_in_flight--;
+        cw_net__request_free(req);
+    }
+    conn->queue = NULL;
+    conn->queue_tail = NULL;
+    conn->queue_len = 0;
+    uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&conn->timer, on_conn_closed);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    cw_http_conn_t *conn = cw_container_of(timer, cw_http_conn_t, timer);
+
+    if (conn->closing) {
+        return;
+    }
+    if (conn->writing) {
+        CW_LOG_INFO("net", "%s: write timeout, closing", conn->peer);
+        cw_net__conn_close(conn);
+        return;
+    }
+    switch (conn->phase) {
+    case CW_PHASE_HEADERS:
+    case CW_PHASE_BODY:
+        CW_LOG_INFO("net", "%s: %s timeout", conn->peer,
+                    conn->phase == CW_PHASE_HEADERS ? "header" : "body");
+        {
+            cw_http_request_t *req = conn->cur;
+            const char *detail = conn->phase == CW_PHASE_HEADERS
+                                     ? "the request headers did not arrive in time"
+                                     : "the request body did not arrive in time";
+
+            (void)uv_read_stop((uv_stream_t *)&conn->tcp);
+            conn->reading = 0;
+            conn->cur = NULL;
+            conn->phase = CW_PHASE_IDLE;
+            cw_net__respond_error(conn, req, CW_PROBLEM_REQUEST_TIMEOUT, detail);
+            return;
+        }
+    case CW_PHASE_IDLE:
+        if (conn->queue == NULL) {
+            cw_net__conn_close(conn);
+        }
+        return;
+    }
+}
+
+void cw_net__conn_arm_timer(cw_http_conn_t *conn)
+{
+    const cw_conf_limits_t *lim = conn_limits(conn);
+    uint64_t timeout_ms = 0;
+
+    if (conn->closing) {
+        return;
+    }
+    if (conn->writing) {
+        timeout_ms = lim->write_timeout_ms;
+    } else if (conn->phase == CW_PHASE_HEADERS && conn->cur != NULL) {
+        /* The header deadline runs from the first byte and is not extended
+         * by further bytes: a client trickling one byte at a time is cut. */
+        uint64_t elapsed_ms = (cw_time_mono_ns() - conn->cur->start_ns) / 1000000u;
+
+        timeout_ms = elapsed_ms >= lim->header_timeout_ms ? 1 : lim->header_timeout_ms - elapsed_ms;
+    } else if (conn->phase == CW_PHASE_BODY) {
+        timeout_ms = lim->body_timeout_ms;
+    } else if (conn->queue == NULL) {
+        timeout_ms = lim->idle_timeout_ms;
+    }
+    if (timeout_ms == 0) {
+        (void)uv_timer_stop(&conn->timer);
+        return;
+    }
+    (void)uv_timer_start(&conn->timer, on_timer, timeout_ms, 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    cw_http_conn_t *conn = handle->data;
+
+    /* One read buffer per server: libuv calls alloc_cb immediately before
+     * read_cb on the loop thread, and on_read copies what it keeps. */
+    (void)suggested;
+    buf->base = conn->server->read_buf;
+    buf->len = sizeof(conn->server->read_buf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    cw_http_conn_t *conn = cw_container_of(stream, cw_http_conn_t, tcp);
+
+    if (nread == 0 || conn->closing) {
+        return;
+    }
+    if (nread < 0) {
+        (void)uv_read_stop(stream);
+        conn->reading = 0;
+        conn->read_eof = 1;
+        if (nread != UV_EOF) {
+            cw_net__conn_close(conn);
+            return;
+        }
+        /* A half-closed client still gets the responses it asked for. */
+        if (conn->phase != CW_PHASE_IDLE || conn->queue == NULL) {
+            cw_net__conn_close(conn);
+            return;
+        }
+        conn->close_after = 1;
+        return;
+    }
+    conn->server->metrics.bytes_in += (uint64_t)nread;
+    if (cw_buf_append(&conn->inbuf, buf->base, (size_t)nread) < 0) {
+        cw_net__conn_close(conn);
+        return;
+    }
+    if (cw_net__parse_input(conn) < 0) {
+        cw_net__conn_close(conn);
+        return;
+    }
+    cw_net__conn_update(conn);
+}
+
+/*
+ * Whether to read more: not after the last request (close_after) unless one
+ * is still half received, and not while the pipeline or the write queue is
+ * full (back-pressure).
+ */
+static int want_more_input(const cw_http_conn_t *conn, const cw_conf_limits_t *lim)
+{
+    if (conn->read_eof) {
+        return 0;
+    }
+    if (conn->cur != NULL) {
+        return 1;
+    }
+    return !conn->close_after && conn->queue_len < lim->pipeline_max
+           && conn->write_bytes_pending <= lim->write_buffer_bytes_max;
+}
+
+/*
+ * Re-evaluates a connection after a change: parse what is buffered, start
+ * or stop reading (pipeline depth and write back-pressure), close when done,
+ * and re-arm the deadline.
+ */
+void cw_net__conn_update(cw_http_conn_t *conn)
+{
+    const cw_conf_limits_t *lim;
+    int want_read;
+
+    if (conn->closing) {
+        return;
+    }
+    lim = conn_limits(conn);
+    if (conn->close_after && conn->queue == NULL && conn->cur == NULL) {
+        cw_net__conn_close(conn);
+        return;
+    }
+    want_read = want_more_input(conn, lim);
+    if (want_read && conn->inbuf.len > 0 && conn->phase == CW_PHASE_IDLE) {
+        /* Pipelined requests already read wait in inbuf. */
+        if (cw_net__parse_input(conn) < 0) {
+            cw_net__conn_close(conn);
+            return;
+        }
+        if (conn->closing) {
+            return;
+        }
+        want_read = want_more_input(conn, lim);
+    }
+    if (want_read && !conn->reading) {
+        if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) == 0) {
+            conn->reading = 1;
+        }
+    } else if (!want_read && conn->reading) {
+        (void)uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = 0;
+    }
+    if (conn->close_after && conn->queue == NULL && conn->cur == NULL) {
+        cw_net__conn_close(conn);
+        return;
+    }
+    cw_net__conn_arm_timer(conn);
+}
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = (int)sizeof(ss);
+    char host[48] = "?";
+    int port = 0;
+
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+            (void)uv_ip4_name(sin, host, sizeof(host));
+            port = ntohs(sin->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+            (void)uv_ip6_name(sin6, host, sizeof(host));
+            port = ntohs(sin6->sin6_port);
+        }
+    }
+    (void)snprintf(out, size, "%s:%d", host, port);
+}
+
+static void on_rejected_closed(uv_handle_t *handle)
+{
+    cw_free(handle);
+}
+
+static void reject_connection(cw_http_server_t *server)
+{
+    uv_tcp_t *tcp = cw_malloc(sizeof(*tcp));
+
+    server->metrics.connections_rejected++;
+    if (tcp == NULL || uv_tcp_init(server->loop, tcp) != 0) {
+        cw_free(tcp);
+        return;
+    }
+    (void)uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)tcp);
+    uv_close((uv_handle_t *)tcp, on_rejected_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    cw_http_server_t *server = cw_container_of(listener, cw_http_server_t, listener);
+    const cw_conf_limits_t *lim = &server->cfg->limits;
+    cw_http_conn_t *conn;
+
+    if (status < 0 || server->closing) {
+        return;
+    }
+    if (server->metrics.connections_open >= lim->connections_max) {
+        CW_LOG_WARN("net", "connections-max (%u) reached; refusing a connection",
+                    (unsigned)lim->connections_max);
+        reject_connection(server);
+        return;
+    }
+    conn = cw_calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        reject_connection(server);
+        return;
+    }
+    conn->server = server;
+    if (uv_tcp_init(server->loop, &conn->tcp) != 0) {
+        cw_free(conn);
+        return;
+    }
+    conn->tcp.data = conn;
+    conn->pending_closes = 1;
+    if (uv_timer_init(server->loop, &conn->timer) != 0) {
+        uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
+        return;
+    }
+    conn->timer.data = conn;
+    conn->pending_closes = 2;
+    cw_buf_init(&conn->inbuf, (size_t)CW_NET_READ_CHUNK * 4u);
+    cw_buf_init(&conn->hdrs, lim->header_bytes_max);
+    conn->next = server->conns;
+    if (server->conns != NULL) {
+        server->conns->prev = conn;
+    }
+    server->conns = conn;
+    server->metrics.connections_open++;
+    server->metrics.connections_total++;
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        cw_net__conn_close(conn);
+        return;
+    }
+    (void)uv_tcp_nodelay(&conn->tcp, 1);
+    peer_name(&conn->tcp, conn->peer, sizeof(conn->peer));
+    cw_net__parse_reset(conn);
+    cw_net__conn_update(conn);
+}
+
+/* ==== Server ==== */
+
+int cw_http_server_new(cw_http_server_t **out,
+                       uv_loop_t *loop,
+                       const cw_http_server_options_t *opts,
+                       cw_error_t *err)
+{
+    cw_http_server_t *server = NULL;
+    struct sockaddr_storage addr;
+    struct sockaddr_storage bound;
+    int len = (int)sizeof(bound);
+    int rc = 0;
+    int uvrc;
+
+    *out = NULL;
+    server = cw_calloc(1, sizeof(*server));
+    CW_CHECK_ALLOC(server);
+    server->loop = loop;
+    server->listen = *opts->listen;
+    server->cfg = cw_config_ref(opts->cfg);
+    server->on_request = opts->on_request;
+    server->on_done = opts->on_done;
+    server->arg = opts->arg;
+    if (RAND_bytes((unsigned char *)&server->id_salt, sizeof(server->id_salt)) != 1) {
+        server->id_salt = cw_time_mono_ns();
+    }
+
+    if (uv_ip4_addr(server->listen.address, server->listen.port, (struct sockaddr_in *)&addr) != 0
+        && uv_ip6_addr(server->listen.address, server->listen.port, (struct sockaddr_in6 *)&addr)
+               != 0) {
+        rc = cw_error_set(err, CW_EINVAL, "net", "listen %s: bad address %s", server->listen.name,
+                          server->listen.address);
+        goto out;
+    }
+    /* Both inits only fail on a broken loop; the timer goes first so that a
+     * failure leaves nothing to close. */
+    uvrc = uv_timer_init(loop, &server->drain_timer);
+    if (uvrc != 0) {
+        rc = cw_error_set(err, CW_ESYS, "net", "uv_timer_init: %s", uv_strerror(uvrc));
+        goto out;
+    }
+    uvrc = uv_tcp_init(loop, &server->listener);
+    if (uvrc != 0) {
+        rc = cw_error_set(err, CW_ESYS, "net", "uv_tcp_init: %s", uv_strerror(uvrc));
+        server->drain_timer.data = server;
+        server->pending_closes = 1;
+        server->closing = 2;
+        uv_close((uv_handle_t *)&server->drain_timer, on_server_handle_closed);
+        server = NULL;
+        goto out;
+    }
+    server->pending_closes = 2;
+    uvrc = uv_tcp_bind(&server->listener, (const struct sockaddr *)&addr, 0);
+    if (uvrc == 0) {
+        uvrc = uv_listen((uv_stream_t *)&server->listener, server->listen.backlog, on_connection);
+    }
+    if (uvrc != 0) {
+        rc = cw_error_set(err, CW_ESYS, "net", "listen %s on %s port %u: %s", server->listen.name,
+                          server->listen.address, (unsigned)server->listen.port, uv_strerror(uvrc));
+        goto out;
+    }
+    if (uv_tcp_getsockname(&server->listener, (struct sockaddr *)&bound, &len) == 0) {
+        server->port = bound.ss_family == AF_INET6
+                           ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
+    *out = server;
+    server = NULL;
+out:
+    if (server != NULL) {
+        if (server->pending_closes > 0) {
+            /* Handles were initialised: they must be closed through the
+             * loop before the memory goes; closing == 2 frees it then. */
+            cw_http_server_close(server, 0, NULL, NULL);
+            server->closing = 2;
+            cw_net__server_maybe_finish(server);
+        } else {
+            cw_config_unref(server->cfg);
+            cw_free(server);
+        }
+    }
+    return rc;
+}
+
+uint16_t cw_http_server_port(const cw_http_server_t *server)
+{
+    return server->port;
+}
+
+void cw_http_server_set_config(cw_http_server_t *server, cw_config_t *cfg)
+{
+    cw_config_t *old = server->cfg;
+
+    server->cfg = cw_config_ref(cfg);
+    cw_config_unref(old);
+}
+
+const cw_http_metrics_t *cw_http_server_metrics(const cw_http_server_t *server)
+{
+    return &server->metrics;
+}
+
+static void on_server_handle_closed(uv_handle_t *handle)
+{
+    cw_http_server_t *server = handle->data;
+
+    server->pending_closes--;
+    cw_net__server_maybe_finish(server);
+}
+
+void cw_net__server_maybe_finish(cw_http_server_t *server)
+{
+    /* Requests orphaned by a closed connection still point at the server
+     * until their handler responds, so they are waited for too. */
+    if (!server->closing || server->conns != NULL || server->metrics.requests_in_flight > 0) {
+        return;
+    }
+    if (server->closing == 2 && server->pending_closes > 0
+        && uv_is_closing((uv_handle_t *)&server->drain_timer)) {
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)&server->drain_timer)) {
+        server->drain_timer.data = server;
+        uv_close((uv_handle_t *)&server->drain_timer, on_server_handle_closed);
+        return;
+    }
+    if (server->pending_closes > 0) {
+        return;
+    }
+    if (server->closing == 2) {
+        /* A failed cw_http_server_new: nobody else holds the server. */
+        cw_config_unref(server->cfg);
+        cw_free(server);
+        return;
+    }
+    if (server->on_closed != NULL) {
+        cw_http_closed_cb cb = server->on_closed;
+
+        server->on_closed = NULL;
+        cb(server, server->closed_arg);
+    }
+}
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+    cw_http_server_t *server = cw_container_of(timer, cw_http_server_t, drain_timer);
+
+    CW_LOG_WARN("net", "listener %s: drain timeout; closing %llu connection(s)",
+                server->listen.name, (unsigned long long)server->metrics.connections_open);
+    while (server->conns != NULL) {
+        cw_net__conn_close(server->conns);
+    }
+}
+
+void cw_http_server_close(cw_http_server_t *server,
+                          uint32_t drain_timeout_ms,
+                          cw_http_closed_cb on_closed,
+                          void *arg)
+{
+    cw_http_conn_t *conn;
+    cw_http_conn_t *next;
+
+    if (server->closing) {
+        return;
+    }
+    server->closing = 1;
+    server->on_closed = on_closed;
+    server->closed_arg = arg;
+    server->listener.data = server;
+    uv_close((uv_handle_t *)&server->listener, on_server_handle_closed);
+    for (conn = server->conns; conn != NULL; conn = next) {
+        next = conn->next;
+        if (conn->queue == NULL && conn->phase == CW_PHASE_IDLE) {
+            cw_net__conn_close(conn);
+        } else {
+            conn->close_after = 1;
+            cw_net__conn_update(conn);
+        }
+    }
+    if (server->conns != NULL && drain_timeout_ms > 0) {
+        (void)uv_timer_start(&server->drain_timer, on_drain_timeout, drain_timeout_ms, 0);
+    } else {
+        while (server->conns != NULL) {
+            cw_net__conn_close(server->conns);
+        }
+    }
+    cw_net__server_maybe_finish(server);
+}
+
+void cw_http_server_free(cw_http_server_t *server)
+{
+    if (server == NULL) {
+        return;
+    }
+    cw_config_unref(server->cfg);
+    cw_free(server);
+}

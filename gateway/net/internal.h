@@ -1,0 +1,133 @@
+/*
+ * net internals shared by http_server.c, http_parse.c and http_response.c.
+ * Not part of the module's interface.
+ */
+#ifndef CW_NET_INTERNAL_H
+#define CW_NET_INTERNAL_H
+
+#include <http_parser.h>
+
+#include "net.h"
+
+/* Bytes read from a socket in one go. */
+#define CW_NET_READ_CHUNK 65536
+
+/* Where a connection is in its current request. */
+typedef enum cw_conn_phase_e {
+    CW_PHASE_IDLE = 0,    /* between requests (keep-alive) */
+    CW_PHASE_HEADERS = 1, /* first byte seen, headers not complete */
+    CW_PHASE_BODY = 2,    /* headers complete, body not complete */
+} cw_conn_phase_e;
+
+/* The pre-scan of header bytes for shapes the parser would accept. */
+typedef enum cw_scan_e {
+    CW_SCAN_LINE_START = 0, /* at the start of the request line */
+    CW_SCAN_IN_LINE = 1,
+    CW_SCAN_AFTER_CR = 2,
+    CW_SCAN_HDR_LINE_START = 3, /* just after a CRLF inside the header block */
+    CW_SCAN_DONE = 4,           /* the blank line was seen; body follows */
+} cw_scan_e;
+
+struct cw_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t drain_timer;
+    cw_conf_listen_t listen; /* copy of the listener's configuration */
+    cw_config_t *cfg;        /* snapshot for new requests (referenced) */
+    cw_http_handler_cb on_request;
+    cw_http_done_cb on_done;
+    void *arg;
+    cw_http_metrics_t metrics;
+    cw_http_conn_t *conns; /* every open connection, doubly linked */
+    uint64_t next_request_id;
+    uint64_t id_salt;   /* random per server: request ids differ across restarts */
+    uint16_t port;      /* bound port */
+    int closing;        /* cw_http_server_close was called */
+    int pending_closes; /* listener and drain timer not yet closed */
+    cw_http_closed_cb on_closed;
+    void *closed_arg;
+    char read_buf[CW_NET_READ_CHUNK]; /* shared by every connection's reads */
+};
+
+struct cw_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* header, body, idle or write deadline */
+    cw_http_server_t *server;
+    cw_http_conn_t *prev;
+    cw_http_conn_t *next;
+    http_parser parser;
+    cw_conn_phase_e phase;
+    cw_scan_e scan;
+    int scan_blank;          /* the line the scan is in is empty so far */
+    int scan_seen_line;      /* the request line has been seen */
+    char scan_tail[10];      /* the last bytes scanned, to check the request line */
+    uv_write_t write_req;    /* the one write in flight */
+    uv_write_t continue_req; /* the interim 100 Continue */
+    int continue_pending;
+    char peer[64];
+
+    cw_buf_t inbuf;           /* read but not yet parsed */
+    cw_http_request_t *cur;   /* request being parsed, owned here */
+    cw_http_request_t *queue; /* parsed requests in arrival order */
+    cw_http_request_t *queue_tail;
+    size_t queue_len;           /* requests parsed, response not yet written */
+    size_t write_bytes_pending; /* bytes handed to uv_write, not yet done */
+    int writing;                /* a uv_write of the queue head is in flight */
+
+    /* Parsing state of the current request. */
+    cw_buf_t hdrs; /* ":target\0<target>\0name\0value\0..." */
+    cw_buf_t body; /* body of the current request */
+    size_t hdr_count;
+    int hdr_in_value; /* last callback was a header value */
+    size_t url_bytes;
+    int message_done; /* on_message_complete ran for cur */
+    int error_status; /* set by a callback that rejects the request */
+    cw_problem_e error_kind;
+    const char *error_detail;
+    int expect_continue; /* a 100 Continue is owed before the body */
+
+    int reading;     /* uv_read_start is active */
+    int read_eof;    /* the client half-closed */
+    int close_after; /* close when the queue has been written */
+    int closing;
+    int pending_closes;
+};
+
+/* ==== http_parse.c ==== */
+
+/* Resets the parser for the next request on conn. */
+void cw_net__parse_reset(cw_http_conn_t *conn);
+/*
+ * Parses what is buffered in conn->inbuf. Complete requests are queued and
+ * dispatched; protocol errors answer with a problem and mark the connection
+ * to close. Returns 0, or a negative code when the connection must close at
+ * once.
+ */
+int cw_net__parse_input(cw_http_conn_t *conn);
+
+/* ==== http_server.c ==== */
+
+void cw_net__conn_close(cw_http_conn_t *conn);
+/* Finishes a closing server once nothing refers to it any more. */
+void cw_net__server_maybe_finish(cw_http_server_t *server);
+void cw_net__conn_update(cw_http_conn_t *conn);
+void cw_net__conn_arm_timer(cw_http_conn_t *conn);
+/* Creates the request object for the message being parsed on conn. */
+int cw_net__request_new(cw_http_conn_t *conn, cw_http_request_t **out);
+void cw_net__request_free(cw_http_request_t *req);
+/* Queues req (parsed) on conn and hands it to the handler. */
+void cw_net__request_dispatch(cw_http_conn_t *conn, cw_http_request_t *req);
+
+/* ==== http_response.c ==== */
+
+/* Renders and queues a response for a request that failed to parse. */
+void cw_net__respond_error(cw_http_conn_t *conn,
+                           cw_http_request_t *req,
+                           cw_problem_e kind,
+                           const char *detail);
+/* Writes the head of conn's queue when its response is ready. */
+void cw_net__flush(cw_http_conn_t *conn);
+/* Writes an interim "100 Continue". */
+void cw_net__write_continue(cw_http_conn_t *conn);
+
+#endif /* CW_NET_INTERNAL_H */

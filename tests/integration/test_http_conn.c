@@ -1,0 +1,447 @@
+/*
+ * Connection behaviour of a real clearwayd: keep-alive, pipelining,
+ * 100-continue, chunked bodies, slow clients, back-pressure, many
+ * connections, and draining on SIGTERM and reloading on SIGHUP.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cw_test.h"
+#include "util.h"
+
+#define LIMITS_XML                                     \
+    "  <limits>\n"                                     \
+    "    <header-timeout-ms>600</header-timeout-ms>\n" \
+    "    <body-timeout-ms>600</body-timeout-ms>\n"     \
+    "    <idle-timeout-ms>800</idle-timeout-ms>\n"     \
+    "    <drain-timeout-ms>5000</drain-timeout-ms>\n"  \
+    "  </limits>\n"
+
+static cw_test_daemon_t daemon_;
+
+static int group_setup(void **state)
+{
+    struct rlimit rl;
+
+    (void)state;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return cw_test_daemon_start(&daemon_, LIMITS_XML);
+}
+
+static int group_teardown(void **state)
+{
+    int status;
+
+    (void)state;
+    status = cw_test_daemon_stop(&daemon_, SIGTERM, 10000);
+    cw_test_daemon_cleanup(&daemon_);
+    return status == 0 ? 0 : -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+static void test_http_conn__keep_alive_reuses_the_connection(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+    int i;
+
+    (void)state;
+    assert_true(fd >= 0);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(cw_test_send(fd, req, strlen(req)), 0);
+        assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+        assert_int_equal(r.status, 200);
+        assert_false(r.closed);
+        cw_test_response_fini(&r);
+    }
+    close(fd);
+}
+
+static void test_http_conn__http10_closes_unless_keep_alive(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.0\r\n\r\n";
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, req, strlen(req)), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(strncmp(r.headers, "HTTP/1.0 200", 12) == 0);
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_wait_closed(fd, 3000), 0);
+    close(fd);
+}
+
+static void test_http_conn__connection_close_is_honoured(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, req, strlen(req)), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(r.closed);
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_wait_closed(fd, 3000), 0);
+    close(fd);
+}
+
+static void test_http_conn__pipelined_requests_answer_in_order(void **state)
+{
+    /* Three different routes in one write: the answers must come back in
+     * the same order (RFC 9112 §9.3.2). */
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, req, strlen(req)), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 404);
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"node\""));
+    cw_test_response_fini(&r);
+    close(fd);
+}
+
+static void test_http_conn__backpressure_keeps_every_response(void **state)
+{
+    /* 300 pipelined /metrics requests (several KiB each) sent without
+     * reading: the server must stop reading rather than buffer without
+     * bound, and every response must still arrive, in order. */
+    const char *one = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_buf_t b;
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+    int i;
+
+    (void)state;
+    assert_true(fd >= 0);
+    cw_buf_init(&b, 1u << 20);
+    for (i = 0; i < 300; i++) {
+        assert_int_equal(cw_buf_appends(&b, one), 0);
+    }
+    assert_int_equal(cw_test_send(fd, b.data, b.len), 0);
+    cw_buf_fini(&b);
+    sleep_ms(200);
+    for (i = 0; i < 300; i++) {
+        assert_int_equal(cw_test_read_response(fd, &r, 10000), 0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "clearway_build_info"));
+        cw_test_response_fini(&r);
+    }
+    close(fd);
+}
+
+static void test_http_conn__expect_100_continue(void **state)
+{
+    const char *head = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+    char buf[256];
+    cw_test_response_t r;
+    struct pollfd pfd;
+    ssize_t n;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, head, strlen(head)), 0);
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    assert_int_equal(poll(&pfd, 1, 3000), 1);
+    n = recv(fd, buf, sizeof(buf) - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_int_equal(cw_test_send(fd, "{}", 2), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 415);
+    cw_test_response_fini(&r);
+    close(fd);
+}
+
+static void test_http_conn__expect_other_is_417(void **state)
+{
+    const char *req = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+                      "Content-Length: 2\r\nExpect: something\r\n\r\n<a";
+    cw_test_response_t r;
+
+    (void)state;
+    assert_int_equal(cw_test_roundtrip(daemon_.port, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 417);
+    assert_non_null(strstr(r.body, "urn:clearway:problem:expectation-failed"));
+    cw_test_response_fini(&r);
+}
+
+static void test_http_conn__chunked_body_is_read(void **state)
+{
+    /* The body arrives in chunks split across writes; the answer (415 for
+     * JSON) comes only after the final chunk, on a connection kept open. */
+    const char *parts[] = {
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        "3\r\n{\"a",
+        "\r\n4\r\n\":1}\r\n",
+        "0\r\n\r\n",
+    };
+    const char *next = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+    size_t i;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    for (i = 0; i < CW_ARRAY_SIZE(parts); i++) {
+        assert_int_equal(cw_test_send(fd, parts[i], strlen(parts[i])), 0);
+        sleep_ms(30);
+    }
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 415);
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_send(fd, next, strlen(next)), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 200);
+    cw_test_response_fini(&r);
+    close(fd);
+}
+
+static void test_http_conn__slowloris_is_cut_at_header_timeout(void **state)
+{
+    /* One header byte every 100 ms: the deadline runs from the first byte
+     * and is not extended, so the client gets 408 after about 600 ms. */
+    const char *req =
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    cw_test_response_t r;
+    long long start = cw_test_now_ms();
+    size_t i;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    for (i = 0; i < strlen(req); i++) {
+        if (cw_test_send(fd, req + i, 1) < 0) {
+            break;
+        }
+        sleep_ms(100);
+        if (cw_test_now_ms() - start > 1500) {
+            break;
+        }
+    }
+    assert_int_equal(cw_test_read_response(fd, &r, 3000), 0);
+    assert_int_equal(r.status, 408);
+    assert_non_null(strstr(r.body, "urn:clearway:problem:request-timeout"));
+    assert_true(r.closed);
+    cw_test_response_fini(&r);
+    assert_int_equal(cw_test_wait_closed(fd, 3000), 0);
+    close(fd);
+}
+
+static void test_http_conn__slow_body_is_408(void **state)
+{
+    const char *head = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+                       "Content-Length: 100\r\n\r\n<a/>";
+    cw_test_response_t r;
+    int fd = cw_test_connect(daemon_.port);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, head, strlen(head)), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 3000), 0);
+    assert_int_equal(r.status, 408);
+    cw_test_response_fini(&r);
+    close(fd);
+}
+
+static void test_http_conn__idle_keep_alive_is_closed(void **state)
+{
+    int fd = cw_test_connect(daemon_.port);
+    long long start = cw_test_now_ms();
+
+    (void)state;
+    assert_true(fd >= 0);
+    /* No request at all: the connection is closed at the header timeout or
+     * the idle timeout, quietly. */
+    assert_int_equal(cw_test_wait_closed(fd, 4000), 0);
+    assert_true(cw_test_now_ms() - start >= 500);
+    close(fd);
+}
+
+static void test_http_conn__thousand_concurrent_connections(void **state)
+{
+    enum { N = 1000 };
+    static int fds[N];
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+    int i;
+    int ok = 0;
+
+    (void)state;
+    /* All 1,000 are open at once before any request is sent. */
+    for (i = 0; i < N; i++) {
+        fds[i] = cw_test_connect(daemon_.port);
+        assert_true(fds[i] >= 0);
+    }
+    for (i = 0; i < N; i++) {
+        assert_int_equal(cw_test_send(fds[i], req, strlen(req)), 0);
+    }
+    for (i = 0; i < N; i++) {
+        if (cw_test_read_response(fds[i], &r, 10000) == 0 && r.status == 200) {
+            ok++;
+        }
+        cw_test_response_fini(&r);
+    }
+    for (i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+    assert_int_equal(ok, N);
+}
+
+static void test_http_conn__sighup_with_broken_config_keeps_serving(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+    long long deadline;
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_write_config(&daemon_, LIMITS_XML, 0), 0);
+    assert_int_equal(kill(daemon_.pid, SIGHUP), 0);
+    deadline = cw_test_now_ms() + 5000;
+    while (cw_test_log_count(&daemon_, "failed; the running configuration stays") < 1
+           && cw_test_now_ms() < deadline) {
+        sleep_ms(20);
+    }
+    assert_int_equal(cw_test_log_count(&daemon_, "failed; the running configuration stays"), 1);
+    /* The reason is logged with its line number. */
+    assert_true(cw_test_log_count(&daemon_, "clearway.xml:") >= 1);
+    assert_int_equal(cw_test_roundtrip(daemon_.port, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 200);
+    cw_test_response_fini(&r);
+    /* Put the good file back for the tests after this one. */
+    assert_int_equal(cw_test_daemon_write_config(&daemon_, LIMITS_XML, 1), 0);
+}
+
+static void test_http_conn__sighup_applies_new_limits(void **state)
+{
+    const char *small = "  <limits>\n    <url-bytes-max>256</url-bytes-max>\n"
+                        "    <drain-timeout-ms>5000</drain-timeout-ms>\n  </limits>\n";
+    char req[1024];
+    char path[400];
+    cw_test_response_t r;
+    long long deadline;
+
+    (void)state;
+    memset(path, 'p', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = '\0';
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    assert_int_equal(cw_test_roundtrip(daemon_.port, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 404);
+    cw_test_response_fini(&r);
+
+    assert_int_equal(cw_test_daemon_write_config(&daemon_, small, 1), 0);
+    assert_int_equal(kill(daemon_.pid, SIGHUP), 0);
+    deadline = cw_test_now_ms() + 5000;
+    while (cw_test_log_count(&daemon_, "configuration reloaded") < 1
+           && cw_test_now_ms() < deadline) {
+        sleep_ms(20);
+    }
+    assert_int_equal(cw_test_log_count(&daemon_, "configuration reloaded"), 1);
+    assert_int_equal(cw_test_roundtrip(daemon_.port, req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 414);
+    cw_test_response_fini(&r);
+}
+
+static void test_http_conn__sigterm_finishes_in_flight_request(void **state)
+{
+    /* A request is half sent when SIGTERM arrives: the daemon stops
+     * accepting, still answers it, then exits 0. */
+    cw_test_daemon_t d;
+    const char *head = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 4\r\n\r\n{}";
+    cw_test_response_t r;
+    int fd;
+    int fd2;
+    int status;
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_start(&d, NULL), 0);
+    fd = cw_test_connect(d.port);
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, head, strlen(head)), 0);
+    sleep_ms(100);
+    assert_int_equal(kill(d.pid, SIGTERM), 0);
+    sleep_ms(200);
+    /* The listener is closed: a new connection is refused. */
+    fd2 = cw_test_connect(d.port);
+    assert_true(fd2 < 0);
+    assert_int_equal(cw_test_send(fd, "{}", 2), 0);
+    assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+    assert_int_equal(r.status, 415);
+    assert_true(r.closed);
+    cw_test_response_fini(&r);
+    close(fd);
+    status = cw_test_daemon_stop(&d, 0, 5000);
+    assert_int_equal(status, 0);
+    assert_true(cw_test_log_count(&d, "all listeners drained") == 1);
+    cw_test_daemon_cleanup(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_conn__keep_alive_reuses_the_connection),
+        cmocka_unit_test(test_http_conn__http10_closes_unless_keep_alive),
+        cmocka_unit_test(test_http_conn__connection_close_is_honoured),
+        cmocka_unit_test(test_http_conn__pipelined_requests_answer_in_order),
+        cmocka_unit_test(test_http_conn__backpressure_keeps_every_response),
+        cmocka_unit_test(test_http_conn__expect_100_continue),
+        cmocka_unit_test(test_http_conn__expect_other_is_417),
+        cmocka_unit_test(test_http_conn__chunked_body_is_read),
+        cmocka_unit_test(test_http_conn__slowloris_is_cut_at_header_timeout),
+        cmocka_unit_test(test_http_conn__slow_body_is_408),
+        cmocka_unit_test(test_http_conn__idle_keep_alive_is_closed),
+        cmocka_unit_test(test_http_conn__thousand_concurrent_connections),
+        cmocka_unit_test(test_http_conn__sighup_with_broken_config_keeps_serving),
+        cmocka_unit_test(test_http_conn__sighup_applies_new_limits),
+        cmocka_unit_test(test_http_conn__sigterm_finishes_in_flight_request),
+    };
+
+    return cmocka_run_group_tests_name("integration_http_conn", tests, group_setup, group_teardown);
+}

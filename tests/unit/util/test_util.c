@@ -1,0 +1,189 @@
+/*
+ * util: bounded buffers, escaping, pools, number parsing, errors and the
+ * allocation fault hook.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static void test_buf__append_stops_at_max(void **state)
+{
+    cw_buf_t b;
+
+    (void)state;
+    cw_buf_init(&b, 8);
+    assert_int_equal(cw_buf_append(&b, "12345678", 8), 0);
+    assert_int_equal(cw_buf_append(&b, "9", 1), CW_E2BIG);
+    /* A failed append leaves the buffer as it was. */
+    assert_int_equal(b.len, 8);
+    assert_string_equal(b.data, "12345678");
+    assert_int_equal(cw_buf_appendf(&b, "%d", 1), CW_E2BIG);
+    cw_buf_fini(&b);
+    assert_null(b.data);
+}
+
+static void test_buf__consume_and_detach(void **state)
+{
+    cw_buf_t b;
+    size_t len;
+    char *p;
+
+    (void)state;
+    cw_buf_init(&b, 1024);
+    assert_int_equal(cw_buf_appendf(&b, "hello %s", "world"), 0);
+    cw_buf_consume(&b, 6);
+    assert_string_equal(b.data, "world");
+    p = cw_buf_detach(&b, &len);
+    assert_int_equal(len, 5);
+    assert_string_equal(p, "world");
+    assert_null(b.data);
+    cw_free(p);
+}
+
+static void test_buf__json_escaping(void **state)
+{
+    cw_buf_t b;
+    const char in[] = "a\"b\\c\n\x01\x7f";
+
+    (void)state;
+    cw_buf_init(&b, 1024);
+    assert_int_equal(cw_buf_append_json_str(&b, in, sizeof(in) - 1), 0);
+    assert_string_equal(b.data, "a\\\"b\\\\c\\n\\u0001\\u007f");
+    cw_buf_fini(&b);
+}
+
+static void test_buf__xml_escaping(void **state)
+{
+    cw_buf_t b;
+    const char *in = "<a href=\"x\">&'</a>";
+
+    (void)state;
+    cw_buf_init(&b, 1024);
+    assert_int_equal(cw_buf_append_xml_str(&b, in, strlen(in)), 0);
+    assert_string_equal(b.data, "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;");
+    cw_buf_fini(&b);
+}
+
+static int cleanup_calls;
+
+static void on_cleanup(void *arg)
+{
+    /* Cleanups run newest first. */
+    assert_int_equal(*(int *)arg, 2 - cleanup_calls);
+    cleanup_calls++;
+}
+
+static void test_pool__alloc_and_cleanups(void **state)
+{
+    cw_pool_t *pool = cw_pool_new(256);
+    static int one = 1;
+    static int two = 2;
+    char *big;
+    char *s;
+
+    (void)state;
+    assert_non_null(pool);
+    s = cw_pool_strndup(pool, "abcdef", 3);
+    assert_string_equal(s, "abc");
+    assert_int_equal((uintptr_t)s % 16, 0);
+    big = cw_pool_alloc(pool, 10000); /* larger than a block */
+    assert_non_null(big);
+    assert_int_equal(big[9999], 0);
+    assert_int_equal(cw_pool_cleanup_add(pool, on_cleanup, &one), 0);
+    assert_int_equal(cw_pool_cleanup_add(pool, on_cleanup, &two), 0);
+    cleanup_calls = 0;
+    cw_pool_free(pool);
+    assert_int_equal(cleanup_calls, 2);
+}
+
+static void test_str__parse_uint(void **state)
+{
+    uint64_t v = 0;
+
+    (void)state;
+    assert_int_equal(cw_parse_uint("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(cw_parse_uint("101", 0, 100, &v), CW_E2BIG);
+    assert_int_equal(cw_parse_uint("-1", 0, 100, &v), CW_EINVAL);
+    assert_int_equal(cw_parse_uint(" 1", 0, 100, &v), CW_EINVAL);
+    assert_int_equal(cw_parse_uint("", 0, 100, &v), CW_EINVAL);
+    assert_int_equal(cw_parse_uint("1x", 0, 100, &v), CW_EINVAL);
+    assert_int_equal(cw_parse_uint("99999999999999999999999", 0, UINT64_MAX, &v), CW_E2BIG);
+    assert_int_equal(cw_parse_uint("18446744073709551615", 0, UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+}
+
+static void test_str__strlcpy_and_caseeq(void **state)
+{
+    char small[4];
+
+    (void)state;
+    assert_int_equal(cw_strlcpy(small, "abcdef", sizeof(small)), 6);
+    assert_string_equal(small, "abc");
+    assert_true(cw_strncaseeq("Content-Length", 14, "content-length"));
+    assert_false(cw_strncaseeq("Content-Len", 11, "content-length"));
+    assert_false(cw_strncaseeq("Content-Lengths", 15, "content-length"));
+}
+
+static void test_error__names_and_messages(void **state)
+{
+    cw_error_t err;
+
+    (void)state;
+    assert_string_equal(cw_err_name(CW_ENOMEM), "CW_ENOMEM");
+    assert_string_equal(cw_strerror(CW_E2BIG), "limit exceeded");
+    assert_string_equal(cw_err_name(-999), "CW_E?");
+    assert_int_equal(cw_error_set(&err, CW_EPARSE, "test", "line %d", 7), CW_EPARSE);
+    assert_string_equal(err.msg, "line 7");
+    assert_string_equal(err.module, "test");
+}
+
+static void test_alloc__fault_hook_fails_nth(void **state)
+{
+    void *a;
+    void *b;
+
+    (void)state;
+    cw_alloc_fail_after(1);
+    a = cw_malloc(8);
+    b = cw_malloc(8);
+    cw_alloc_fail_reset();
+    assert_non_null(a);
+    assert_null(b);
+    cw_free(a);
+}
+
+static void test_time__format(void **state)
+{
+    char out[32];
+
+    (void)state;
+    cw_time_format_utc(out, sizeof(out), 0);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    cw_time_format_utc(out, sizeof(out), 1796000000);
+    assert_string_equal(out, "2026-11-30T00:53:20Z");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf__append_stops_at_max),
+        cmocka_unit_test(test_buf__consume_and_detach),
+        cmocka_unit_test(test_buf__json_escaping),
+        cmocka_unit_test(test_buf__xml_escaping),
+        cmocka_unit_test(test_pool__alloc_and_cleanups),
+        cmocka_unit_test(test_str__parse_uint),
+        cmocka_unit_test(test_str__strlcpy_and_caseeq),
+        cmocka_unit_test(test_error__names_and_messages),
+        cmocka_unit_test(test_alloc__fault_hook_fails_nth),
+        cmocka_unit_test(test_time__format),
+    };
+
+    return cmocka_run_group_tests_name("util_util", tests, NULL, NULL);
+}
