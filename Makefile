@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 CTEST_ARGS ?= --output-on-failure --timeout 300 -j $(JOBS)
 
-.PHONY: all deps build build-asan test test-normal test-asan lint format demo install clean
+.PHONY: all deps build build-asan test test-normal test-asan lint format tidy demo install clean
 
 all: build
 
@@ -31,6 +31,10 @@ lint:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Static analysis (STYLE.md rule 71); slower than the suite, so not part of `make test`.
+tidy: build
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'gateway/*.c')
 
 # The whole suite, twice: a normal build and an ASan+UBSan build. The output
 # ends with ctest's summary of the sanitizer run.
