@@ -251,11 +251,13 @@ void cw_config_limits_default(cw_conf_limits_t *lim)
     lim->xml_bytes_max = CW_LIMIT_XML_BYTES_DEFAULT;
     lim->xml_depth_max = CW_LIMIT_XML_DEPTH_DEFAULT;
     lim->xml_nodes_max = CW_LIMIT_XML_NODES_DEFAULT;
+    lim->timestamp_skew_s = CW_LIMIT_TIMESTAMP_SKEW_S_DEFAULT;
 }
 
 static void config_free(cw_config_t *cfg)
 {
     cw_free(cfg->listens);
+    cw_free(cfg->partners);
     cw_free(cfg);
 }
 

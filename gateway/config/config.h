@@ -35,6 +35,18 @@ typedef struct cw_conf_listen {
     int line;              /* line of the element in the file, for messages */
 } cw_conf_listen_t;
 
+/* Certificates one partner may have at a time (a rollover needs two). */
+#define CW_CONF_PARTNER_CERTS_MAX 4
+#define CW_CONF_PATH_BYTES        1024
+
+typedef struct cw_conf_partner {
+    char id[128];                                              /* the From it signs with */
+    char certs[CW_CONF_PARTNER_CERTS_MAX][CW_CONF_PATH_BYTES]; /* absolute or as given */
+    size_t cert_count;
+    int legacy_sha1; /* accept RSA-SHA1 and SHA-1 digests from it */
+    int line;        /* line of the element in the file */
+} cw_conf_partner_t;
+
 typedef struct cw_conf_limits {
     uint32_t header_bytes_max;       /* request line + headers */
     uint32_t header_count_max;       /* header fields per request */
@@ -51,16 +63,21 @@ typedef struct cw_conf_limits {
     uint32_t xml_bytes_max;          /* untrusted XML larger than this is refused unparsed */
     uint32_t xml_depth_max;          /* element nesting */
     uint32_t xml_nodes_max;          /* nodes in one document */
+    uint32_t timestamp_skew_s;       /* accepted |message Timestamp - now| */
 } cw_conf_limits_t;
 
 typedef struct cw_config {
-    char path[4096];           /* the file this snapshot came from */
-    char node_id[128];         /* this node's party id */
-    cw_log_level_e log_level;  /* minimum level written */
+    char path[4096];                         /* the file this snapshot came from */
+    char node_id[128];                       /* this node's party id */
+    char node_key_path[CW_CONF_PATH_BYTES];  /* PEM private key; "" when not set */
+    char node_cert_path[CW_CONF_PATH_BYTES]; /* PEM certificate of that key */
+    cw_log_level_e log_level;                /* minimum level written */
     uint32_t workers;          /* CPU worker threads; 0 in the file means "one per core" */
     cw_conf_limits_t limits;   /* request and document limits */
     cw_conf_listen_t *listens; /* owned array */
     size_t listen_count;
+    cw_conf_partner_t *partners; /* owned array */
+    size_t partner_count;
     int refcount; /* snapshot references; touched on the loop thread only */
 } cw_config_t;
 

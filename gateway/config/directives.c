@@ -33,12 +33,16 @@ typedef enum cw_conf_type_e {
     CW_CONF_NAME,     /* char[size]: 1..size-1 of A-Z a-z 0-9 . _ - */
     CW_CONF_ADDRESS,  /* char[size]: a numeric IPv4 or IPv6 address */
     CW_CONF_KEYWORD,  /* an int-sized enum, from the keyword list */
+    CW_CONF_BOOL,     /* int: "true" or "false" */
+    CW_CONF_PATH,     /* char[size]: a path, resolved from the config file's folder */
+    CW_CONF_PATHS,    /* cw_conf_partner_t certs: 1..4 paths separated by spaces */
 } cw_conf_type_e;
 
 /* The record a directive writes into. */
 typedef enum cw_conf_record_e {
-    CW_CONF_RECORD_CONFIG, /* the snapshot itself */
-    CW_CONF_RECORD_LISTEN, /* the entry of the <listen> being walked */
+    CW_CONF_RECORD_CONFIG,  /* the snapshot itself */
+    CW_CONF_RECORD_LISTEN,  /* the entry of the <listen> being walked */
+    CW_CONF_RECORD_PARTNER, /* the entry of the <partner> being walked */
 } cw_conf_record_e;
 
 typedef struct cw_conf_keyword {
@@ -70,6 +74,9 @@ typedef struct cw_conf_list {
 #define CW_FIELD_SIZE(type, field) sizeof(((type *)0)->field)
 #define CONFIG_FIELD(field) \
     CW_CONF_RECORD_CONFIG, offsetof(cw_config_t, field), CW_FIELD_SIZE(cw_config_t, field)
+#define PARTNER_FIELD(field)                                    \
+    CW_CONF_RECORD_PARTNER, offsetof(cw_conf_partner_t, field), \
+        CW_FIELD_SIZE(cw_conf_partner_t, field)
 #define LISTEN_FIELD(field) \
     CW_CONF_RECORD_LISTEN, offsetof(cw_conf_listen_t, field), CW_FIELD_SIZE(cw_conf_listen_t, field)
 
@@ -96,6 +103,8 @@ static const cw_conf_keyword_t listen_kinds[] = {
  */
 static const cw_conf_directive_t directives[] = {
     { "node/@id", CW_CONF_PARTY_ID, CONFIG_FIELD(node_id), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "node/@key", CW_CONF_PATH, CONFIG_FIELD(node_key_path), 0, 0, NULL, 0 },
+    { "node/@cert", CW_CONF_PATH, CONFIG_FIELD(node_cert_path), 0, 0, NULL, 0 },
     { "log/@level", CW_CONF_KEYWORD, CONFIG_FIELD(log_level), 0, 0, log_levels, 0 },
     { "workers", CW_CONF_UINT32, CONFIG_FIELD(workers), CW_LIMIT_WORKERS_MIN, CW_LIMIT_WORKERS_MAX,
       NULL, 0 },
@@ -137,10 +146,17 @@ static const cw_conf_directive_t directives[] = {
       CW_LIMIT_XML_DEPTH_MIN, CW_LIMIT_XML_DEPTH_MAX, NULL, 0 },
     { "limits/xml-nodes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.xml_nodes_max),
       CW_LIMIT_XML_NODES_MIN, CW_LIMIT_XML_NODES_MAX, NULL, 0 },
+    { "limits/timestamp-skew-s", CW_CONF_UINT32, CONFIG_FIELD(limits.timestamp_skew_s),
+      CW_LIMIT_TIMESTAMP_SKEW_S_MIN, CW_LIMIT_TIMESTAMP_SKEW_S_MAX, NULL, 0 },
+
+    { "partner/@id", CW_CONF_PARTY_ID, PARTNER_FIELD(id), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "partner/@certs", CW_CONF_PATHS, PARTNER_FIELD(certs), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "partner/@legacy-sha1", CW_CONF_BOOL, PARTNER_FIELD(legacy_sha1), 0, 0, NULL, 0 },
 };
 
 static const cw_conf_list_t lists[] = {
     { "listen", CW_CONF_RECORD_LISTEN },
+    { "partner", CW_CONF_RECORD_PARTNER },
 };
 
 /* Values longer than this are cut in messages, so one bad value cannot
@@ -157,6 +173,7 @@ typedef struct cw_conf_walk {
     cw_conf_load_t *ld;                            /* problems go here */
     cw_config_t *cfg;                              /* the snapshot being filled */
     size_t listen_cap;                             /* entries allocated in cfg->listens */
+    size_t partner_cap;                            /* entries allocated in cfg->partners */
     unsigned char seen[CW_ARRAY_SIZE(directives)]; /* directive given at least once */
     int rc;                                        /* CW_ENOMEM from libxml2 accessors */
 } cw_conf_walk_t;
@@ -248,6 +265,9 @@ static void apply_number(cw_conf_walk_t *w,
     case CW_CONF_NAME:
     case CW_CONF_ADDRESS:
     case CW_CONF_KEYWORD:
+    case CW_CONF_BOOL:
+    case CW_CONF_PATH:
+    case CW_CONF_PATHS:
         (void)CW_NEVER(1);
         break;
     }
@@ -353,6 +373,116 @@ static int is_xml_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+static void apply_bool(cw_conf_walk_t *w,
+                       const cw_conf_directive_t *d,
+                       void *record,
+                       const char *s,
+                       size_t n,
+                       long line)
+{
+    int value;
+
+    if (n == 4 && memcmp(s, "true", 4) == 0) {
+        value = 1;
+    } else if (n == 5 && memcmp(s, "false", 5) == 0) {
+        value = 0;
+    } else {
+        /* The schema's enumeration reports it. */
+        if (w->ld->schema_ok) {
+            cw_config__problem(w->ld, line, "%s: '%.*s%s' is neither true nor false", d->path,
+                               shown_len(s, n), s, shown_more(n));
+        }
+        return;
+    }
+    store(record, d, &value, sizeof(value));
+}
+
+/*
+ * Writes the path s (n bytes) into out, taking a relative one from the
+ * folder of the configuration file, so that a node's files can sit next to
+ * its configuration whatever the working directory. Returns 0 or -1 when it
+ * does not fit or is empty.
+ */
+static int resolve_path(const cw_conf_walk_t *w, const char *s, size_t n, char *out, size_t size)
+{
+    const char *name = w->ld->name;
+    const char *slash = strrchr(name, '/');
+    size_t dir_len = 0;
+
+    if (n == 0 || memchr(s, '\0', n) != NULL) {
+        return -1;
+    }
+    if (s[0] != '/' && slash != NULL) {
+        dir_len = (size_t)(slash - name) + 1;
+    }
+    if (dir_len + n >= size) {
+        return -1;
+    }
+    memcpy(out, name, dir_len);
+    memcpy(out + dir_len, s, n);
+    out[dir_len + n] = '\0';
+    return 0;
+}
+
+static void apply_path(cw_conf_walk_t *w,
+                       const cw_conf_directive_t *d,
+                       void *record,
+                       const char *s,
+                       size_t n,
+                       long line)
+{
+    char *field = (char *)record + d->offset;
+
+    if (resolve_path(w, s, n, field, d->size) < 0) {
+        field[0] = '\0';
+        cw_config__problem(w->ld, line, "%s: '%.*s%s' is empty or longer than %zu bytes", d->path,
+                           shown_len(s, n), s, shown_more(n), d->size - 1);
+    }
+}
+
+static void apply_paths(cw_conf_walk_t *w,
+                        const cw_conf_directive_t *d,
+                        void *record,
+                        const char *s,
+                        size_t n,
+                        long line)
+{
+    cw_conf_partner_t *p = record;
+    size_t i = 0;
+
+    (void)d;
+    p->cert_count = 0;
+    while (i < n) {
+        size_t start;
+
+        while (i < n && is_xml_space(s[i])) {
+            i++;
+        }
+        start = i;
+        while (i < n && !is_xml_space(s[i])) {
+            i++;
+        }
+        if (i == start) {
+            break;
+        }
+        if (p->cert_count == CW_CONF_PARTNER_CERTS_MAX) {
+            cw_config__problem(w->ld, line, "%s: at most %d certificates", d->path,
+                               CW_CONF_PARTNER_CERTS_MAX);
+            return;
+        }
+        if (resolve_path(w, s + start, i - start, p->certs[p->cert_count], sizeof(p->certs[0]))
+            < 0) {
+            cw_config__problem(w->ld, line, "%s: a path is longer than %zu bytes", d->path,
+                               sizeof(p->certs[0]) - 1);
+            return;
+        }
+        p->cert_count++;
+    }
+    if (p->cert_count == 0) {
+        cw_config__problem(w->ld, line, "%s: at least one certificate is required", d->path);
+    }
+}
+
 /* Checks one value and stores it into record. Leading and trailing white
  * space is ignored, as the schema's xs:token types do. */
 static void apply(cw_conf_walk_t *w, size_t index, void *record, const char *value, long line)
@@ -391,6 +521,15 @@ static void apply(cw_conf_walk_t *w, size_t index, void *record, const char *val
         break;
     case CW_CONF_KEYWORD:
         apply_keyword(w, d, record, s, n, line);
+        break;
+    case CW_CONF_BOOL:
+        apply_bool(w, d, record, s, n, line);
+        break;
+    case CW_CONF_PATH:
+        apply_path(w, d, record, s, n, line);
+        break;
+    case CW_CONF_PATHS:
+        apply_paths(w, d, record, s, n, line);
         break;
     }
 }
@@ -444,6 +583,17 @@ static void *list_entry_start(cw_conf_walk_t *w, cw_conf_record_e record, long l
     switch (record) {
     case CW_CONF_RECORD_CONFIG:
         break;
+    case CW_CONF_RECORD_PARTNER:
+        if (cfg->partner_count >= w->partner_cap) {
+            if (w->ld->schema_ok) {
+                cw_config__problem(w->ld, line, "partner: at most %u <partner> elements",
+                                   CW_LIMIT_PARTNER_MAX);
+            }
+            return NULL;
+        }
+        memset(&cfg->partners[cfg->partner_count], 0, sizeof(cfg->partners[0]));
+        cfg->partners[cfg->partner_count].line = (int)line;
+        return &cfg->partners[cfg->partner_count++];
     case CW_CONF_RECORD_LISTEN:
         if (cfg->listen_count >= w->listen_cap) {
             if (w->ld->schema_ok) {
@@ -484,6 +634,7 @@ static void *record_of(cw_conf_walk_t *w, cw_conf_record_e record, void *entry)
     case CW_CONF_RECORD_CONFIG:
         return w->cfg;
     case CW_CONF_RECORD_LISTEN:
+    case CW_CONF_RECORD_PARTNER:
         return entry;
     }
     return NULL;
@@ -692,19 +843,39 @@ static void check_present(cw_conf_walk_t *w, long root_line)
     }
 }
 
-/* Counts the children of root that start a <listen> record. */
-static size_t count_listens(const xmlNode *root)
+/* Counts the children of root named name (records to allocate). */
+static size_t count_children(const xmlNode *root, const char *name)
 {
     const xmlNode *c;
     size_t n = 0;
 
     for (c = root->children; c != NULL; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE && in_config_ns(c)
-            && xmlStrEqual(c->name, BAD_CAST "listen")) {
+        if (c->type == XML_ELEMENT_NODE && in_config_ns(c) && xmlStrEqual(c->name, BAD_CAST name)) {
             n++;
         }
     }
     return n;
+}
+
+static void check_partners(cw_conf_walk_t *w)
+{
+    const cw_config_t *cfg = w->cfg;
+    size_t i;
+    size_t j;
+
+    if ((cfg->node_key_path[0] == '\0') != (cfg->node_cert_path[0] == '\0')) {
+        cw_config__problem(w->ld, 0, "node: key and cert go together: give both or neither");
+    }
+    for (i = 1; i < cfg->partner_count; i++) {
+        for (j = 0; j < i; j++) {
+            if (strcmp(cfg->partners[i].id, cfg->partners[j].id) == 0) {
+                cw_config__problem(w->ld, cfg->partners[i].line,
+                                   "partner/@id: '%s' is already registered at line %d",
+                                   cfg->partners[i].id, cfg->partners[j].line);
+                break;
+            }
+        }
+    }
 }
 
 int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
@@ -718,13 +889,21 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
     w.cfg = cfg;
     /* Occurrences past the maximum are skipped (and reported), so the
      * array never grows with a hostile file. */
-    w.listen_cap = count_listens(root);
+    w.listen_cap = count_children(root, "listen");
     if (w.listen_cap > CW_LIMIT_LISTEN_MAX) {
         w.listen_cap = CW_LIMIT_LISTEN_MAX;
     }
     if (w.listen_cap > 0) {
         cfg->listens = cw_calloc(w.listen_cap, sizeof(*cfg->listens));
         CW_CHECK_ALLOC(cfg->listens);
+    }
+    w.partner_cap = count_children(root, "partner");
+    if (w.partner_cap > CW_LIMIT_PARTNER_MAX) {
+        w.partner_cap = CW_LIMIT_PARTNER_MAX;
+    }
+    if (w.partner_cap > 0) {
+        cfg->partners = cw_calloc(w.partner_cap, sizeof(*cfg->partners));
+        CW_CHECK_ALLOC(cfg->partners);
     }
     walk_attributes(&w, root, "", NULL);
     for (child = root->children; child != NULL && w.rc == 0; child = child->next) {
@@ -735,6 +914,7 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
     CW_TRY(w.rc);
     check_present(&w, xmlGetLineNo(root));
     check_listens(&w);
+    check_partners(&w);
 out:
     return rc;
 }

@@ -83,6 +83,16 @@
 #define CW_LIMIT_XML_NODES_MIN     100u
 #define CW_LIMIT_XML_NODES_MAX     10000000u
 
+/* Accepted difference between a message's Timestamp and our clock, both
+ * ways: wide enough for unsynchronised clocks and queueing at the sender,
+ * narrow enough to bound the replay window (and the dedupe memory). */
+#define CW_LIMIT_TIMESTAMP_SKEW_S_DEFAULT 300u
+#define CW_LIMIT_TIMESTAMP_SKEW_S_MIN     1u
+#define CW_LIMIT_TIMESTAMP_SKEW_S_MAX     86400u
+
+/* Registered partners per node. */
+#define CW_LIMIT_PARTNER_MAX 1024u
+
 /* Worker threads for CPU-heavy work; 0 means one per core. libuv's pool
  * is shared with file system work, so it is sized to at least 4. */
 #define CW_LIMIT_WORKERS_MIN 0u

@@ -437,14 +437,65 @@ static void test_config__non_number_rejected(void **state)
     assert_error_line(&f->errs, "test.xml:3: workers: '+4' is not a decimal number");
 }
 
+/* ==== Node keys and partners ==== */
+
+static void test_config__partners_and_node_keys(void **state)
+{
+    fixture_t *f = *state;
+    const char *xml =
+        HEAD "  <node id=\"customs-eu\" key=\"keys/node.key\" cert=\"/etc/n.pem\"/>\n" LISTEN
+             "  <limits><timestamp-skew-s>60</timestamp-skew-s></limits>\n"
+             "  <partner id=\"platform-a\" certs=\"a.pem  /abs/a-2027.pem\"/>\n"
+             "  <partner id=\"customs-cn\" certs=\"cn.pem\" legacy-sha1=\"true\"/>\n" TAIL;
+    int rc;
+
+    cw_config_unref(f->cfg);
+    f->cfg = NULL;
+    rc = cw_config_load_mem(&f->cfg, "/srv/clearway/node.xml", xml, strlen(xml), &f->errs);
+    if (rc != 0) {
+        dump_errors(&f->errs);
+    }
+    assert_int_equal(rc, 0);
+    /* Relative paths are taken from the folder of the configuration file. */
+    assert_string_equal(f->cfg->node_key_path, "/srv/clearway/keys/node.key");
+    assert_string_equal(f->cfg->node_cert_path, "/etc/n.pem");
+    assert_int_equal(f->cfg->limits.timestamp_skew_s, 60);
+    assert_int_equal(f->cfg->partner_count, 2);
+    assert_string_equal(f->cfg->partners[0].id, "platform-a");
+    assert_int_equal(f->cfg->partners[0].cert_count, 2);
+    assert_string_equal(f->cfg->partners[0].certs[0], "/srv/clearway/a.pem");
+    assert_string_equal(f->cfg->partners[0].certs[1], "/abs/a-2027.pem");
+    assert_int_equal(f->cfg->partners[0].legacy_sha1, 0);
+    assert_int_equal(f->cfg->partners[1].legacy_sha1, 1);
+}
+
+static void test_config__partner_problems(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_fails(f,
+                 HEAD NODE LISTEN "  <partner id=\"a\" certs=\"a.pem\"/>\n"
+                                  "  <partner id=\"a\" certs=\"b.pem\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:5: partner/@id: 'a' is already registered at line 4");
+    assert_fails(f, HEAD NODE LISTEN "  <partner id=\"a\" certs=\"1 2 3 4 5\"/>\n" TAIL, 1);
+    assert_error_line(&f->errs, "test.xml:4: partner/@certs: at most 4 certificates");
+    assert_fails(f, HEAD NODE LISTEN "  <partner id=\"a\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "test.xml:4:");
+    assert_error_contains(&f->errs, "certs");
+    assert_fails(f, HEAD "  <node id=\"n\" key=\"k.pem\"/>\n" LISTEN TAIL, 1);
+    assert_error_contains(&f->errs, "key and cert go together");
+}
+
 /* ==== Structure (the schema) ==== */
 
 static void test_config__unknown_element_reports_line(void **state)
 {
     fixture_t *f = *state;
 
-    assert_fails(f, HEAD NODE LISTEN "\n  <partner id=\"x\"/>\n" TAIL, 1);
-    assert_error_contains(&f->errs, "test.xml:5: Element 'partner': This element is not expected.");
+    assert_fails(f, HEAD NODE LISTEN "\n  <frobnicator id=\"x\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "test.xml:5: Element 'frobnicator': This element "
+                                    "is not expected.");
     /* Inside <limits> as well, and without the namespace noise. */
     assert_fails(f,
                  HEAD NODE LISTEN "  <limits>\n"
@@ -848,6 +899,8 @@ int main(void)
         T(test_config__out_of_range_reports_line_and_range),
         T(test_config__listen_attribute_ranges),
         T(test_config__non_number_rejected),
+        T(test_config__partners_and_node_keys),
+        T(test_config__partner_problems),
         T(test_config__unknown_element_reports_line),
         T(test_config__unknown_and_missing_attributes),
         T(test_config__missing_node_and_listen),
