@@ -1,0 +1,81 @@
+/*
+ * msg: the envelope model (docs/envelope.md). Reads the header fields of an
+ * envelope that sec/ has parsed (and usually verified), builds new
+ * envelopes, and makes message ids and timestamps.
+ *
+ * msg never parses bytes: untrusted XML is parsed only by sec/xml
+ * (cw_sec_xml_parse). It depends on util, config and libxml2 (and on
+ * OpenSSL's random generator for ids). Every function may run on any
+ * thread; none calls back.
+ */
+#ifndef CW_MSG_H
+#define CW_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libxml/tree.h>
+
+#include "util.h"
+
+#define CW_MSG_NS "urn:clearway:envelope:1"
+
+/* Largest identifier, party id or timestamp, including the terminator. */
+#define CW_MSG_ID_MAX   128
+#define CW_MSG_NAME_MAX 256
+
+/*
+ * The header of an envelope, each field the full text of its element with
+ * surrounding white space removed. Optional fields are "" when absent.
+ */
+typedef struct cw_msg_header {
+    char message_id[CW_MSG_ID_MAX];        /* unique per sender; dedupe key with from */
+    char conversation_id[CW_MSG_ID_MAX];   /* ties order, payment, waybill, declaration */
+    char ref_to_message_id[CW_MSG_ID_MAX]; /* optional */
+    char from[CW_MSG_ID_MAX];              /* party at the other end of the hop */
+    char to[CW_MSG_ID_MAX];
+    char original_sender[CW_MSG_ID_MAX]; /* optional: where the data came from */
+    char service[CW_MSG_NAME_MAX];
+    char action[CW_MSG_NAME_MAX];
+    char timestamp[CW_MSG_ID_MAX]; /* RFC 3339, as sent */
+} cw_msg_header_t;
+
+/* 1 when doc's root is {urn:clearway:envelope:1}Envelope, else 0. */
+int cw_msg_is_envelope(const xmlDoc *doc);
+
+/*
+ * Reads Envelope/Header strictly: the elements of schemas/envelope.xsd in
+ * its order, each one only text (comments inside a value are skipped, never
+ * a cut), every required field non-empty. Returns 0, or CW_EPROTO with the
+ * offending field in err (map to problem "header-invalid"). doc is
+ * borrowed; out is filled by value.
+ */
+CW_MUST_CHECK int cw_msg_header_read(cw_msg_header_t *out, const xmlDoc *doc, cw_error_t *err);
+
+/*
+ * The business document: the first element child of Envelope/Payload, or
+ * NULL. Borrowed from doc.
+ */
+xmlNode *cw_msg_business_doc(const xmlDoc *doc);
+
+/*
+ * Builds an unsigned envelope with hdr (RefToMessageId and OriginalSender
+ * only when non-empty) and a deep copy of business_doc as the payload.
+ * *out is a new document owned by the caller (xmlFreeDoc); sign it with
+ * cw_sec_doc_sign. Returns 0, CW_EINVAL (a required field is empty) or
+ * CW_ENOMEM.
+ */
+CW_MUST_CHECK int cw_msg_envelope_new(xmlDoc **out,
+                                      const cw_msg_header_t *hdr,
+                                      const xmlNode *business_doc,
+                                      cw_error_t *err);
+
+/* Writes a new random message id (UUID version 4, 36 characters) into out
+ * (at least 37 bytes). Returns 0, or CW_ECRYPTO if no randomness is left. */
+CW_MUST_CHECK int cw_msg_id_new(char *out, size_t size);
+
+/* Writes t (epoch seconds) as an RFC 3339 UTC timestamp, 2026-11-29T10:00:00Z
+ * (at least 21 bytes). */
+void cw_msg_timestamp_format(char *out, size_t size, int64_t t);
+
+#endif /* CW_MSG_H */

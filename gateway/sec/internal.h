@@ -1,0 +1,101 @@
+/*
+ * sec internals shared by the module's files only (STYLE.md rule 1).
+ */
+#ifndef CW_SEC_INTERNAL_H
+#define CW_SEC_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xmlsec/keys.h>
+#include <xmlsec/xmldsig.h>
+
+#include "sec.h"
+
+#define CW_SEC_MOD   "sec"
+#define CW_SEC_DS_NS "http://www.w3.org/2000/09/xmldsig#"
+
+/* ==== Per-thread state (sec.c) ==== */
+
+/*
+ * Signature state owned by one thread. The xmlSecDSigCtx storage is reused
+ * for every message the thread handles (Initialize/Finalize only reset it;
+ * no keys manager is ever built), and xmlsec's global error callback
+ * records into the calling thread's slot, so concurrent requests never see
+ * each other's errors.
+ */
+typedef struct cw_sec_thread {
+    xmlSecDSigCtx dsig;         /* reused storage; initialised per operation */
+    char xmlsec_err[200];       /* first xmlsec error since the last reset */
+    struct cw_sec_thread *next; /* registry of every thread's state, for fini */
+} cw_sec_thread_t;
+
+/* Returns the calling thread's state, creating it on first use; NULL on OOM. */
+cw_sec_thread_t *cw_sec__thread_get(void);
+/* Forgets the recorded xmlsec error and any OpenSSL error of this thread. */
+void cw_sec__thread_reset_errors(cw_sec_thread_t *t);
+
+/* ==== Keys (keys.c) ==== */
+
+typedef struct cw_sec_cert {
+    X509 *x509;         /* owned; read-only after load (validity checks) */
+    unsigned char *der; /* owned DER encoding, for the byte comparison with KeyInfo */
+    size_t der_len;
+    xmlSecKeyPtr key; /* owned public key only (no X509 data), duplicated per use */
+    int is_rsa;       /* 1: RSA, 0: EC */
+    char path[512];   /* for messages */
+} cw_sec_cert_t;
+
+typedef struct cw_sec_partner {
+    char party_id[128];
+    cw_sec_cert_t *certs; /* owned array */
+    size_t cert_count;
+    unsigned flags; /* CW_SEC_PARTNER_* */
+} cw_sec_partner_t;
+
+struct cw_sec_keys {
+    atomic_int refcount;
+    char node_id[128];
+    xmlSecKeyPtr node_key; /* owned private key, NULL when the snapshot cannot sign */
+    int node_key_is_rsa;
+    char *node_cert_b64;        /* owned base64 DER of the node certificate */
+    cw_sec_partner_t *partners; /* owned array */
+    size_t partner_count;
+};
+
+const cw_sec_partner_t *cw_sec__keys_partner(const cw_sec_keys_t *keys, const char *party_id);
+
+/* ==== XML helpers (xml.c) ==== */
+
+/* 1 when node is an element named name in namespace ns. */
+int cw_sec__is_elem(const xmlNode *node, const char *ns, const char *name);
+/* The first / next element sibling, skipping text, comments and PIs. */
+xmlNode *cw_sec__first_elem(const xmlNode *parent);
+xmlNode *cw_sec__next_elem(const xmlNode *node);
+/*
+ * Copies the full text of a leaf element (every text and CDATA child
+ * concatenated, so a comment cannot cut a value short) into out. Fails with
+ * CW_EPROTO when the element has element children or the text does not fit.
+ */
+CW_MUST_CHECK int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem);
+/* Parses an RFC 3339 / xs:dateTime UTC timestamp into epoch seconds. */
+CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
+
+/* ==== Signatures (xmldsig.c) ==== */
+
+/*
+ * Verifies the enveloped signature of doc (last child of the root) with the
+ * registered certificates of partner. Sets *problem_out and returns a
+ * negative code on failure; *cert_index_out is the certificate that worked.
+ */
+CW_MUST_CHECK int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
+                                      xmlDoc *doc,
+                                      int64_t now_s,
+                                      size_t *cert_index_out,
+                                      cw_sec_problem_e *problem_out,
+                                      cw_error_t *err);
+
+#endif /* CW_SEC_INTERNAL_H */

@@ -1,0 +1,518 @@
+/*
+ * The only place untrusted XML is parsed (DESIGN.md data flow step 2,
+ * STYLE.md rules 45 and 46), plus the small tree helpers every other file
+ * of the module uses to read what was parsed.
+ */
+#include <openssl/evp.h>
+#include <string.h>
+
+#include <libxml/c14n.h>
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/xmlversion.h>
+
+#include "internal.h"
+#include "sec.h"
+
+/*
+ * XML_PARSE_NONET: never fetch anything. Deliberately absent: NOENT (it
+ * substitutes entities), DTDLOAD, DTDATTR, DTDVALID, XINCLUDE, HUGE (keeps
+ * libxml2's own depth and text limits) and RECOVER (a broken document is
+ * refused, not repaired). libxml2 >= 2.13 can also refuse external entities
+ * itself; on Debian 12 (2.9.14) the DOCTYPE hook below is what protects us.
+ */
+#if LIBXML_VERSION >= 21300
+#define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NO_XXE)
+#else
+#define PARSE_OPTIONS (XML_PARSE_NONET)
+#endif
+
+/* ==== Parsing ==== */
+
+/* Per-parse state, reached from the SAX hooks through ctxt->_private. */
+typedef struct parse_state {
+    const cw_conf_limits_t *limits;
+    uint32_t depth;           /* current element nesting */
+    uint64_t nodes;           /* elements, comments and PIs seen so far */
+    cw_sec_problem_e problem; /* set by a hook that stopped the parser */
+    char first_err[200];      /* libxml2's first error message */
+    int first_err_line;
+    startElementNsSAX2Func start_element; /* libxml2's SAX2 tree builders */
+    endElementNsSAX2Func end_element;
+    commentSAXFunc comment;
+    processingInstructionSAXFunc pi;
+} parse_state_t;
+
+static void stop(xmlParserCtxtPtr ctxt, parse_state_t *st, cw_sec_problem_e problem)
+{
+    if (st->problem == CW_SEC_PROBLEM_NONE) {
+        st->problem = problem;
+    }
+    xmlStopParser(ctxt);
+}
+
+/*
+ * Called at "<!DOCTYPE name ...", before any declaration of the internal
+ * subset is read: stopping here makes entity bombs and external entities
+ * cost nothing.
+ */
+static void on_internal_subset(void *ctx,
+                               const xmlChar *name,
+                               const xmlChar *external_id,
+                               const xmlChar *system_id)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+
+    (void)name;
+    (void)external_id;
+    (void)system_id;
+    stop(ctxt, ctxt->_private, CW_SEC_PROBLEM_DOCTYPE_FORBIDDEN);
+}
+
+/* Counts one node; returns 0, or stops the parser past the limit. */
+static int count_node(xmlParserCtxtPtr ctxt, parse_state_t *st)
+{
+    st->nodes++;
+    if (st->nodes > st->limits->xml_nodes_max) {
+        stop(ctxt, st, CW_SEC_PROBLEM_XML_TOO_MANY_NODES);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_start_element(void *ctx,
+                             const xmlChar *localname,
+                             const xmlChar *prefix,
+                             const xmlChar *uri,
+                             int nb_namespaces,
+                             const xmlChar **namespaces,
+                             int nb_attributes,
+                             int nb_defaulted,
+                             const xmlChar **attributes)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    parse_state_t *st = ctxt->_private;
+
+    /* Attributes are nodes too: they cost memory like elements do. */
+    st->nodes += (uint64_t)nb_attributes;
+    if (count_node(ctxt, st) < 0) {
+        return;
+    }
+    st->depth++;
+    if (st->depth > st->limits->xml_depth_max) {
+        stop(ctxt, st, CW_SEC_PROBLEM_XML_TOO_DEEP);
+        return;
+    }
+    st->start_element(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+                      nb_defaulted, attributes);
+}
+
+static void
+on_end_element(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    parse_state_t *st = ctxt->_private;
+
+    if (st->depth > 0) {
+        st->depth--;
+    }
+    st->end_element(ctx, localname, prefix, uri);
+}
+
+static void on_comment(void *ctx, const xmlChar *value)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    parse_state_t *st = ctxt->_private;
+
+    if (count_node(ctxt, st) == 0) {
+        st->comment(ctx, value);
+    }
+}
+
+static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    parse_state_t *st = ctxt->_private;
+
+    if (count_node(ctxt, st) == 0) {
+        st->pi(ctx, target, data);
+    }
+}
+
+/* Records libxml2's first error of this parse instead of printing it. */
+static void on_parse_error(void *ctx, xmlErrorPtr error)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    parse_state_t *st = ctxt != NULL ? ctxt->_private : NULL;
+    size_t n;
+
+    if (st == NULL || error == NULL || st->first_err[0] != '\0' || error->message == NULL) {
+        return;
+    }
+    n = cw_strlcpy(st->first_err, error->message, sizeof(st->first_err));
+    /* libxml2 messages end with a newline; a log line must not. */
+    if (n > 0 && n < sizeof(st->first_err) && st->first_err[n - 1] == '\n') {
+        st->first_err[n - 1] = '\0';
+    }
+    st->first_err_line = error->line;
+}
+
+/*
+ * One iterative walk over the finished tree: depth and node count once
+ * more (text nodes are not seen by the element hooks), and no entity
+ * references, which cannot exist without a DOCTYPE.
+ */
+static cw_sec_problem_e tree_check(const xmlDoc *doc, const cw_conf_limits_t *limits)
+{
+    const xmlNode *n = doc->children;
+    uint64_t nodes = 0;
+    uint32_t depth = 1;
+    const xmlAttr *a;
+
+    while (n != NULL) {
+        nodes++;
+        if (n->type == XML_ENTITY_REF_NODE || n->type == XML_DTD_NODE
+            || n->type == XML_ENTITY_DECL) {
+            return CW_SEC_PROBLEM_DOCTYPE_FORBIDDEN;
+        }
+        if (n->type == XML_ELEMENT_NODE) {
+            for (a = n->properties; a != NULL; a = a->next) {
+                nodes++;
+            }
+        }
+        if (nodes > limits->xml_nodes_max) {
+            return CW_SEC_PROBLEM_XML_TOO_MANY_NODES;
+        }
+        if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
+            n = n->children;
+            depth++;
+            if (depth > limits->xml_depth_max) {
+                return CW_SEC_PROBLEM_XML_TOO_DEEP;
+            }
+            continue;
+        }
+        while (n != NULL && n->next == NULL) {
+            n = n->parent;
+            if (n == NULL || n == (const xmlNode *)doc) {
+                return CW_SEC_PROBLEM_NONE;
+            }
+            depth--;
+        }
+        n = n->next;
+    }
+    return CW_SEC_PROBLEM_NONE;
+}
+
+static int problem_code(cw_sec_problem_e problem)
+{
+    switch (problem) {
+    case CW_SEC_PROBLEM_XML_TOO_LARGE:
+    case CW_SEC_PROBLEM_XML_TOO_DEEP:
+    case CW_SEC_PROBLEM_XML_TOO_MANY_NODES:
+        return CW_E2BIG;
+    default:
+        return CW_EPARSE;
+    }
+}
+
+int cw_sec_xml_parse(xmlDoc **out,
+                     const char *data,
+                     size_t len,
+                     const cw_conf_limits_t *limits,
+                     cw_sec_problem_e *problem_out,
+                     cw_error_t *err)
+{
+    xmlParserCtxtPtr ctxt = NULL;
+    xmlDoc *doc = NULL;
+    parse_state_t st;
+    int rc = 0;
+
+    *out = NULL;
+    *problem_out = CW_SEC_PROBLEM_NONE;
+    memset(&st, 0, sizeof(st));
+    st.limits = limits;
+
+    if (len > limits->xml_bytes_max || len > (size_t)INT_MAX) {
+        *problem_out = CW_SEC_PROBLEM_XML_TOO_LARGE;
+        rc = cw_error_set(err, CW_E2BIG, CW_SEC_MOD,
+                          "XML document of %zu bytes exceeds the limit of %u", len,
+                          (unsigned)limits->xml_bytes_max);
+        goto out;
+    }
+    if (len == 0) {
+        *problem_out = CW_SEC_PROBLEM_MALFORMED_XML;
+        rc = cw_error_set(err, CW_EPARSE, CW_SEC_MOD, "empty XML document");
+        goto out;
+    }
+
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL || ctxt->sax == NULL) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "xmlNewParserCtxt failed");
+        goto out;
+    }
+    /*
+     * The hooks wrap libxml2's own SAX2 tree builders. ctxt->sax belongs to
+     * this context alone, so no other parse sees them; the error handler
+     * is per context for the same reason (parses run on worker threads).
+     */
+    ctxt->_private = &st;
+    st.start_element = ctxt->sax->startElementNs;
+    st.end_element = ctxt->sax->endElementNs;
+    st.comment = ctxt->sax->comment;
+    st.pi = ctxt->sax->processingInstruction;
+    if (st.start_element == NULL || st.end_element == NULL || st.comment == NULL || st.pi == NULL) {
+        rc = cw_error_set(err, CW_EINTERNAL, CW_SEC_MOD, "libxml2 SAX2 handlers missing");
+        goto out;
+    }
+    ctxt->sax->startElementNs = on_start_element;
+    ctxt->sax->endElementNs = on_end_element;
+    ctxt->sax->comment = on_comment;
+    ctxt->sax->processingInstruction = on_pi;
+    ctxt->sax->internalSubset = on_internal_subset;
+    ctxt->sax->serror = on_parse_error;
+    ctxt->vctxt.error = NULL;
+    ctxt->vctxt.warning = NULL;
+
+    doc = xmlCtxtReadMemory(ctxt, data, (int)len, "untrusted.xml", NULL, PARSE_OPTIONS);
+    if (st.problem == CW_SEC_PROBLEM_NONE && doc != NULL
+        && (doc->intSubset != NULL || doc->extSubset != NULL)) {
+        st.problem = CW_SEC_PROBLEM_DOCTYPE_FORBIDDEN;
+    }
+    if (st.problem == CW_SEC_PROBLEM_NONE && (doc == NULL || !ctxt->wellFormed)) {
+        st.problem = CW_SEC_PROBLEM_MALFORMED_XML;
+    }
+    if (st.problem == CW_SEC_PROBLEM_NONE) {
+        st.problem = tree_check(doc, limits);
+    }
+    if (st.problem != CW_SEC_PROBLEM_NONE) {
+        *problem_out = st.problem;
+        if (st.problem == CW_SEC_PROBLEM_MALFORMED_XML && st.first_err[0] != '\0') {
+            rc = cw_error_set(err, CW_EPARSE, CW_SEC_MOD, "line %d: %s", st.first_err_line,
+                              st.first_err);
+        } else {
+            rc = cw_error_set(err, problem_code(st.problem), CW_SEC_MOD, "%s",
+                              cw_sec_problem_title(st.problem));
+        }
+        goto out;
+    }
+    *out = doc;
+    doc = NULL;
+out:
+    if (doc != NULL) {
+        xmlFreeDoc(doc);
+    }
+    if (ctxt != NULL) {
+        ctxt->_private = NULL;
+        xmlFreeParserCtxt(ctxt);
+    }
+    return rc;
+}
+
+/* ==== Output ==== */
+
+int cw_sec_xml_serialize(char **out, size_t *len_out, xmlDoc *doc)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *len_out = 0;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    if (mem == NULL || size < 0) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    *out = cw_strndup((const char *)mem, (size_t)size);
+    CW_CHECK_ALLOC(*out);
+    *len_out = (size_t)size;
+out:
+    if (mem != NULL) {
+        xmlFree(mem);
+    }
+    return rc;
+}
+
+int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
+{
+    xmlChar *c14n = NULL;
+    unsigned int md_len = 0;
+    int n;
+    int rc = 0;
+
+    /* Exclusive C14N 1.0 without comments, of the whole document. */
+    n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_EXCLUSIVE_1_0, NULL, 0, &c14n);
+    if (n < 0 || c14n == NULL) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "exclusive canonicalisation failed");
+        goto out;
+    }
+    if (EVP_Digest(c14n, (size_t)n, out, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
+        goto out;
+    }
+out:
+    if (c14n != NULL) {
+        xmlFree(c14n);
+    }
+    return rc;
+}
+
+/* ==== Tree helpers ==== */
+
+int cw_sec__is_elem(const xmlNode *node, const char *ns, const char *name)
+{
+    if (node == NULL || node->type != XML_ELEMENT_NODE) {
+        return 0;
+    }
+    if (!xmlStrEqual(node->name, (const xmlChar *)name)) {
+        return 0;
+    }
+    if (ns == NULL) {
+        return node->ns == NULL;
+    }
+    return node->ns != NULL && xmlStrEqual(node->ns->href, (const xmlChar *)ns);
+}
+
+xmlNode *cw_sec__first_elem(const xmlNode *parent)
+{
+    xmlNode *n;
+
+    for (n = parent->children; n != NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+xmlNode *cw_sec__next_elem(const xmlNode *node)
+{
+    xmlNode *n;
+
+    for (n = node->next; n != NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+static int is_xml_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem)
+{
+    const xmlNode *n;
+    size_t len = 0;
+    size_t part;
+    size_t start = 0;
+
+    out[0] = '\0';
+    for (n = elem->children; n != NULL; n = n->next) {
+        switch (n->type) {
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+            part = n->content != NULL ? strlen((const char *)n->content) : 0;
+            if (len + part >= size) {
+                return CW_EPROTO;
+            }
+            memcpy(out + len, n->content, part);
+            len += part;
+            out[len] = '\0';
+            break;
+        case XML_COMMENT_NODE:
+        case XML_PI_NODE:
+            /* Not part of the value, and must not end it either. */
+            break;
+        default:
+            return CW_EPROTO;
+        }
+    }
+    /* Leading and trailing white space is not part of a value (xs:token). */
+    while (len > 0 && is_xml_space(out[len - 1])) {
+        out[--len] = '\0';
+    }
+    while (start < len && is_xml_space(out[start])) {
+        start++;
+    }
+    if (start > 0) {
+        memmove(out, out + start, len - start + 1);
+    }
+    return 0;
+}
+
+/* ==== Time ==== */
+
+static int digits(const char *s, size_t n, int *out)
+{
+    size_t i;
+    int v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    int64_t yoe;
+    int64_t doy;
+    int64_t doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int cw_sec__time_parse(const char *s, int64_t *out)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, d, h, mi, sec, oh = 0, om = 0;
+    int64_t t;
+    size_t i = 19;
+    int sign = 0;
+
+    /* YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM) */
+    if (strlen(s) < 20 || digits(s, 4, &y) < 0 || s[4] != '-' || digits(s + 5, 2, &mo) < 0
+        || s[7] != '-' || digits(s + 8, 2, &d) < 0 || (s[10] != 'T' && s[10] != 't')
+        || digits(s + 11, 2, &h) < 0 || s[13] != ':' || digits(s + 14, 2, &mi) < 0 || s[16] != ':'
+        || digits(s + 17, 2, &sec) < 0) {
+        return CW_EPARSE;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60) {
+        return CW_EPARSE;
+    }
+    if (s[i] == '.') {
+        i++;
+        if (s[i] < '0' || s[i] > '9') {
+            return CW_EPARSE;
+        }
+        while (s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+    }
+    if ((s[i] == 'Z' || s[i] == 'z') && s[i + 1] == '\0') {
+        sign = 0;
+    } else if ((s[i] == '+' || s[i] == '-') && strlen(s + i) == 6 && digits(s + i + 1, 2, &oh) == 0
+               && s[i + 3] == ':' && digits(s + i + 4, 2, &om) == 0 && oh <= 23 && om <= 59) {
+        sign = s[i] == '+' ? 1 : -1;
+    } else {
+        return CW_EPARSE;
+    }
+    t = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
+    t -= (int64_t)sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+    *out = t;
+    return 0;
+}

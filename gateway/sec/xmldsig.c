@@ -1,0 +1,750 @@
+/*
+ * The XML-DSig verification policy of docs/security.md and the node's
+ * signing. Every rule is checked on the tree before any cryptography, then
+ * xmlsec verifies with the key we chose (never one KeyInfo names), and the
+ * outcome is accepted only if the return code, the context status and the
+ * reference checks all agree (STYLE.md rules 49 and 50).
+ */
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xmlsec/base64.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/io.h>
+#include <xmlsec/list.h>
+#include <xmlsec/membuf.h>
+#include <xmlsec/templates.h>
+#include <xmlsec/transforms.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/xmltree.h>
+
+#include "internal.h"
+#include "sec.h"
+
+#define ENVELOPE_NS "urn:clearway:envelope:1"
+
+#define HREF_EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
+#define HREF_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+
+/* ==== Algorithms ==== */
+
+typedef enum alg_kind_e {
+    ALG_SIG_RSA = 0,
+    ALG_SIG_EC = 1,
+    ALG_DIGEST = 2,
+} alg_kind_e;
+
+typedef struct alg {
+    const char *href;
+    alg_kind_e kind;
+    int legacy; /* allowed only for partners with CW_SEC_PARTNER_LEGACY_SHA1 */
+} alg_t;
+
+/*
+ * The allow-list. Anything else (HMAC, DSA, MD5, SHA-224, RSA-PSS, GOST...)
+ * is refused before xmlsec sees it. SHA-1 stays only for partners whose
+ * profile says legacy-sha1 (China customs CEB messages need it).
+ */
+static const alg_t algs[] = {
+    { "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", ALG_SIG_RSA, 0 },
+    { "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384", ALG_SIG_RSA, 0 },
+    { "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", ALG_SIG_RSA, 0 },
+    { "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", ALG_SIG_EC, 0 },
+    { "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", ALG_SIG_EC, 0 },
+    { "http://www.w3.org/2000/09/xmldsig#rsa-sha1", ALG_SIG_RSA, 1 },
+    { "http://www.w3.org/2001/04/xmlenc#sha256", ALG_DIGEST, 0 },
+    { "http://www.w3.org/2001/04/xmldsig-more#sha384", ALG_DIGEST, 0 },
+    { "http://www.w3.org/2001/04/xmlenc#sha512", ALG_DIGEST, 0 },
+    { "http://www.w3.org/2000/09/xmldsig#sha1", ALG_DIGEST, 1 },
+};
+
+static const alg_t *alg_find(const xmlChar *href, int legacy_ok)
+{
+    size_t i;
+
+    if (href == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < CW_ARRAY_SIZE(algs); i++) {
+        if (xmlStrEqual(href, (const xmlChar *)algs[i].href)) {
+            return (algs[i].legacy && !legacy_ok) ? NULL : &algs[i];
+        }
+    }
+    return NULL;
+}
+
+/* The same allow-list, as xmlsec transform ids, for the context. */
+static int ctx_enable(xmlSecDSigCtx *ctx, int legacy_ok)
+{
+    int r = 0;
+
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId);
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id);
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha384Id);
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id);
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id);
+    r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha384Id);
+    r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId);
+    r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId);
+    r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id);
+    r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha384Id);
+    r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id);
+    if (legacy_ok) {
+        r |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha1Id);
+        r |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha1Id);
+    }
+    /* Only URI="": no external, no same-document #id references. */
+    ctx->enabledReferenceUris = xmlSecTransformUriTypeEmpty;
+    ctx->flags |= XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS;
+    return r < 0 ? CW_ECRYPTO : 0;
+}
+
+/* ==== Structure ==== */
+
+static int policy_fail(cw_sec_problem_e *problem_out, cw_error_t *err, const char *fmt, ...)
+    CW_PRINTF(3, 4);
+
+static int policy_fail(cw_sec_problem_e *problem_out, cw_error_t *err, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    *problem_out = CW_SEC_PROBLEM_SIGNATURE_POLICY;
+    return cw_error_set(err, CW_ESIG, CW_SEC_MOD, "%s", msg);
+}
+
+/* An element with an Algorithm attribute and no element children. */
+static int algorithm_of(const xmlNode *elem, xmlChar **out)
+{
+    *out = NULL;
+    if (cw_sec__first_elem(elem) != NULL) {
+        return CW_ESIG;
+    }
+    *out = xmlGetNoNsProp(elem, (const xmlChar *)"Algorithm");
+    return *out != NULL ? 0 : CW_ESIG;
+}
+
+/*
+ * XMLDSig §4.4.3: the one Reference. URI="" (§4.4.3.2: the whole document,
+ * comments removed); Transforms exactly enveloped-signature then exclusive
+ * C14N, neither with parameters; an allowed DigestMethod.
+ */
+static int
+reference_check(const xmlNode *ref, int legacy_ok, cw_sec_problem_e *problem_out, cw_error_t *err)
+{
+    const xmlNode *tr;
+    const xmlNode *t1;
+    const xmlNode *t2;
+    const xmlNode *dm;
+    const xmlNode *dv;
+    const alg_t *alg;
+    xmlChar *href = NULL;
+    xmlChar *uri = NULL;
+    int rc = 0;
+
+    uri = xmlGetNoNsProp(ref, (const xmlChar *)"URI");
+    if (uri == NULL || uri[0] != '\0') {
+        rc = policy_fail(problem_out, err, "Reference URI \"%s\" not allowed (only \"\")",
+                         uri != NULL ? (const char *)uri : "(absent)");
+        goto out;
+    }
+    tr = cw_sec__first_elem(ref);
+    dm = tr != NULL ? cw_sec__next_elem(tr) : NULL;
+    dv = dm != NULL ? cw_sec__next_elem(dm) : NULL;
+    if (!cw_sec__is_elem(tr, CW_SEC_DS_NS, "Transforms")
+        || !cw_sec__is_elem(dm, CW_SEC_DS_NS, "DigestMethod")
+        || !cw_sec__is_elem(dv, CW_SEC_DS_NS, "DigestValue") || cw_sec__next_elem(dv) != NULL) {
+        rc = policy_fail(problem_out, err, "%s",
+                         "Reference must be Transforms, DigestMethod, DigestValue");
+        goto out;
+    }
+    t1 = cw_sec__first_elem(tr);
+    t2 = t1 != NULL ? cw_sec__next_elem(t1) : NULL;
+    if (!cw_sec__is_elem(t1, CW_SEC_DS_NS, "Transform")
+        || !cw_sec__is_elem(t2, CW_SEC_DS_NS, "Transform") || cw_sec__next_elem(t2) != NULL) {
+        rc = policy_fail(problem_out, err, "%s", "exactly two Transforms are required");
+        goto out;
+    }
+    if (algorithm_of(t1, &href) < 0 || !xmlStrEqual(href, (const xmlChar *)HREF_ENVELOPED)) {
+        rc = policy_fail(problem_out, err, "first Transform %s not allowed (enveloped-signature)",
+                         href != NULL ? (const char *)href : "(with children)");
+        goto out;
+    }
+    xmlFree(href);
+    href = NULL;
+    if (algorithm_of(t2, &href) < 0 || !xmlStrEqual(href, (const xmlChar *)HREF_EXC_C14N)) {
+        rc = policy_fail(problem_out, err, "second Transform %s not allowed (exclusive C14N)",
+                         href != NULL ? (const char *)href : "(with children)");
+        goto out;
+    }
+    xmlFree(href);
+    href = NULL;
+    if (algorithm_of(dm, &href) < 0 || (alg = alg_find(href, legacy_ok)) == NULL
+        || alg->kind != ALG_DIGEST) {
+        rc = policy_fail(problem_out, err, "DigestMethod %s not allowed",
+                         href != NULL ? (const char *)href : "(with children)");
+        goto out;
+    }
+out:
+    if (href != NULL) {
+        xmlFree(href);
+    }
+    if (uri != NULL) {
+        xmlFree(uri);
+    }
+    return rc;
+}
+
+/*
+ * XMLDSig §4: Signature = SignedInfo, SignatureValue, KeyInfo? and nothing
+ * else (no Object, so no Manifest). SignedInfo = exclusive C14N, one
+ * allowed SignatureMethod, exactly one Reference with URI="" whose
+ * Transforms are exactly enveloped-signature then exclusive C14N, and an
+ * allowed DigestMethod. Sets *sig_rsa_out to the key type it needs.
+ */
+static int structure_check(const xmlNode *sig,
+                           int legacy_ok,
+                           int *sig_rsa_out,
+                           cw_sec_problem_e *problem_out,
+                           cw_error_t *err)
+{
+    const xmlNode *si = cw_sec__first_elem(sig);
+    const xmlNode *sv = si != NULL ? cw_sec__next_elem(si) : NULL;
+    const xmlNode *ki = sv != NULL ? cw_sec__next_elem(sv) : NULL;
+    const xmlNode *c14n;
+    const xmlNode *sm;
+    const xmlNode *ref;
+    const alg_t *alg;
+    xmlChar *href = NULL;
+    int rc = 0;
+
+    if (!cw_sec__is_elem(si, CW_SEC_DS_NS, "SignedInfo")
+        || !cw_sec__is_elem(sv, CW_SEC_DS_NS, "SignatureValue")
+        || (ki != NULL && !cw_sec__is_elem(ki, CW_SEC_DS_NS, "KeyInfo"))
+        || (ki != NULL && cw_sec__next_elem(ki) != NULL)) {
+        rc = policy_fail(problem_out, err, "%s",
+                         "Signature must be SignedInfo, SignatureValue, KeyInfo?");
+        goto out;
+    }
+    c14n = cw_sec__first_elem(si);
+    sm = c14n != NULL ? cw_sec__next_elem(c14n) : NULL;
+    ref = sm != NULL ? cw_sec__next_elem(sm) : NULL;
+    if (!cw_sec__is_elem(c14n, CW_SEC_DS_NS, "CanonicalizationMethod")
+        || !cw_sec__is_elem(sm, CW_SEC_DS_NS, "SignatureMethod")
+        || !cw_sec__is_elem(ref, CW_SEC_DS_NS, "Reference")) {
+        rc = policy_fail(problem_out, err, "%s", "malformed SignedInfo");
+        goto out;
+    }
+    if (cw_sec__next_elem(ref) != NULL) {
+        rc = policy_fail(problem_out, err, "%s", "exactly one Reference is allowed");
+        goto out;
+    }
+    if (algorithm_of(c14n, &href) < 0 || !xmlStrEqual(href, (const xmlChar *)HREF_EXC_C14N)) {
+        rc = policy_fail(problem_out, err, "CanonicalizationMethod %s not allowed",
+                         href != NULL ? (const char *)href : "(none)");
+        goto out;
+    }
+    xmlFree(href);
+    href = NULL;
+    if (algorithm_of(sm, &href) < 0 || (alg = alg_find(href, legacy_ok)) == NULL
+        || alg->kind == ALG_DIGEST) {
+        rc = policy_fail(problem_out, err, "SignatureMethod %s not allowed",
+                         href != NULL ? (const char *)href : "(with children)");
+        goto out;
+    }
+    *sig_rsa_out = alg->kind == ALG_SIG_RSA;
+    xmlFree(href);
+    href = NULL;
+
+    rc = reference_check(ref, legacy_ok, problem_out, err);
+out:
+    if (href != NULL) {
+        xmlFree(href);
+    }
+    return rc;
+}
+
+/* Counts ds:Signature elements anywhere in the document (iteratively). */
+static size_t signature_count(const xmlNode *root)
+{
+    const xmlNode *n = root;
+    size_t count = 0;
+
+    while (n != NULL) {
+        if (cw_sec__is_elem(n, CW_SEC_DS_NS, "Signature")) {
+            count++;
+        }
+        if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
+            n = n->children;
+            continue;
+        }
+        while (n != NULL && n != root && n->next == NULL) {
+            n = n->parent;
+        }
+        if (n == NULL || n == root) {
+            break;
+        }
+        n = n->next;
+    }
+    return count;
+}
+
+/* The last element child of the root, if it is the one ds:Signature. */
+static int
+signature_find(xmlNode **out, const xmlNode *root, cw_sec_problem_e *problem_out, cw_error_t *err)
+{
+    xmlNode *n;
+    xmlNode *last = NULL;
+    size_t count = signature_count(root);
+
+    *out = NULL;
+    for (n = cw_sec__first_elem(root); n != NULL; n = cw_sec__next_elem(n)) {
+        last = n;
+    }
+    if (count == 0) {
+        *problem_out = CW_SEC_PROBLEM_SIGNATURE_MISSING;
+        return cw_error_set(err, CW_ESIG, CW_SEC_MOD, "no ds:Signature");
+    }
+    if (count > 1) {
+        *problem_out = CW_SEC_PROBLEM_SIGNATURE_POLICY;
+        return cw_error_set(err, CW_ESIG, CW_SEC_MOD, "%zu ds:Signature elements, one allowed",
+                            count);
+    }
+    if (!cw_sec__is_elem(last, CW_SEC_DS_NS, "Signature")) {
+        *problem_out = CW_SEC_PROBLEM_SIGNATURE_POLICY;
+        return cw_error_set(err, CW_ESIG, CW_SEC_MOD, "ds:Signature must be the root's last child");
+    }
+    *out = last;
+    return 0;
+}
+
+/* ==== Certificates ==== */
+
+/*
+ * KeyInfo never chooses the key. A certificate it carries must be
+ * byte-equal to one of the partner's registered ones; then only those are
+ * tried. Anything else in KeyInfo (KeyValue, KeyName, X509IssuerSerial,
+ * RetrievalMethod...) is ignored. Sets bit i of *mask_out for each
+ * registered certificate that may be tried.
+ */
+static int keyinfo_match(uint64_t *mask_out,
+                         const xmlNode *sig,
+                         const cw_sec_partner_t *partner,
+                         cw_sec_problem_e *problem_out,
+                         cw_error_t *err)
+{
+    const xmlNode *ki = NULL;
+    const xmlNode *xd;
+    const xmlNode *xc;
+    const xmlNode *n;
+    xmlChar *text = NULL;
+    xmlSecSize der_len = 0;
+    uint64_t mask = 0;
+    uint64_t this_mask;
+    size_t i;
+    int seen = 0;
+    int rc = 0;
+
+    for (n = cw_sec__first_elem(sig); n != NULL; n = cw_sec__next_elem(n)) {
+        if (cw_sec__is_elem(n, CW_SEC_DS_NS, "KeyInfo")) {
+            ki = n;
+        }
+    }
+    for (xd = ki != NULL ? cw_sec__first_elem(ki) : NULL; xd != NULL; xd = cw_sec__next_elem(xd)) {
+        if (!cw_sec__is_elem(xd, CW_SEC_DS_NS, "X509Data")) {
+            continue;
+        }
+        for (xc = cw_sec__first_elem(xd); xc != NULL; xc = cw_sec__next_elem(xc)) {
+            if (!cw_sec__is_elem(xc, CW_SEC_DS_NS, "X509Certificate")) {
+                continue;
+            }
+            seen = 1;
+            text = xmlNodeGetContent(xc);
+            CW_CHECK_ALLOC(text);
+            if (xmlSecBase64DecodeInPlace(text, &der_len) < 0) {
+                *problem_out = CW_SEC_PROBLEM_SIGNATURE_POLICY;
+                rc = cw_error_set(err, CW_ESIG, CW_SEC_MOD, "KeyInfo certificate is not base64");
+                goto out;
+            }
+            this_mask = 0;
+            for (i = 0; i < partner->cert_count && i < 64; i++) {
+                if (partner->certs[i].der_len == (size_t)der_len
+                    && CRYPTO_memcmp(partner->certs[i].der, text, der_len) == 0) {
+                    this_mask |= (uint64_t)1 << i;
+                }
+            }
+            if (this_mask == 0) {
+                *problem_out = CW_SEC_PROBLEM_SIGNER_NOT_SENDER;
+                rc =
+                    cw_error_set(err, CW_ESIG, CW_SEC_MOD,
+                                 "KeyInfo certificate is not registered for %s", partner->party_id);
+                goto out;
+            }
+            mask |= this_mask;
+            xmlFree(text);
+            text = NULL;
+        }
+    }
+    if (!seen) {
+        for (i = 0; i < partner->cert_count && i < 64; i++) {
+            mask |= (uint64_t)1 << i;
+        }
+    }
+    *mask_out = mask;
+out:
+    if (text != NULL) {
+        xmlFree(text);
+    }
+    return rc;
+}
+
+static int cert_valid_at(const cw_sec_cert_t *c, int64_t now_s)
+{
+    time_t now = (time_t)now_s;
+
+    return X509_cmp_time(X509_get0_notBefore(c->x509), &now) < 0
+           && X509_cmp_time(X509_get0_notAfter(c->x509), &now) > 0;
+}
+
+/* ==== Cryptographic verification ==== */
+
+/*
+ * Rule 49's third part: exactly one reference, verified, URI="", and its
+ * transform chain is enveloped-signature then exclusive C14N (the digest
+ * and xmlsec's own buffering transforms follow them).
+ */
+static int references_ok(xmlSecDSigCtx *ctx)
+{
+    xmlSecDSigReferenceCtxPtr ref;
+    xmlSecTransformPtr t;
+    int seen = 0;
+
+    if (ctx->c14nMethod == NULL || ctx->c14nMethod->id != xmlSecTransformExclC14NId) {
+        return 0;
+    }
+    if (xmlSecPtrListGetSize(&ctx->signedInfoReferences) != 1) {
+        return 0;
+    }
+    ref = xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0);
+    if (ref == NULL || ref->status != xmlSecDSigStatusSucceeded || ref->uri == NULL
+        || ref->uri[0] != '\0') {
+        return 0;
+    }
+    for (t = ref->transformCtx.first; t != NULL; t = t->next) {
+        if (t->id == xmlSecTransformEnvelopedId) {
+            if (seen != 0) {
+                return 0;
+            }
+            seen = 1;
+        } else if (t->id == xmlSecTransformExclC14NId) {
+            if (seen != 1) {
+                return 0;
+            }
+            seen = 2;
+        } else if (t != ref->digestMethod && t->id != xmlSecTransformMemBufId
+                   && t->id != xmlSecTransformInputURIId) {
+            return 0;
+        }
+    }
+    return seen == 2;
+}
+
+/* One attempt with one registered certificate. Returns 1 when it verified. */
+static int verify_with(
+    cw_sec_thread_t *t, const cw_sec_cert_t *cert, xmlNode *sig, int legacy_ok, int *crypto_err_out)
+{
+    xmlSecDSigCtx *ctx = &t->dsig;
+    int ok = 0;
+
+    *crypto_err_out = 0;
+    if (xmlSecDSigCtxInitialize(ctx, NULL) < 0) {
+        *crypto_err_out = 1;
+        return 0;
+    }
+    if (ctx_enable(ctx, legacy_ok) < 0) {
+        *crypto_err_out = 1;
+        goto out;
+    }
+    ctx->signKey = xmlSecKeyDuplicate(cert->key);
+    if (ctx->signKey == NULL) {
+        *crypto_err_out = 1;
+        goto out;
+    }
+    if (xmlSecDSigCtxVerify(ctx, sig) == 0 && ctx->status == xmlSecDSigStatusSucceeded
+        && references_ok(ctx)) {
+        ok = 1;
+    }
+out:
+    xmlSecDSigCtxFinalize(ctx);
+    return ok;
+}
+
+int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
+                        xmlDoc *doc,
+                        int64_t now_s,
+                        size_t *cert_index_out,
+                        cw_sec_problem_e *problem_out,
+                        cw_error_t *err)
+{
+    cw_sec_thread_t *t = cw_sec__thread_get();
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *sig = NULL;
+    int legacy_ok = (partner->flags & CW_SEC_PARTNER_LEGACY_SHA1) != 0;
+    int sig_rsa = 0;
+    uint64_t mask = 0;
+    size_t tried = 0;
+    size_t expired = 0;
+    size_t i;
+    int crypto_err = 0;
+    int rc = 0;
+
+    if (t == NULL) {
+        *problem_out = CW_SEC_PROBLEM_INTERNAL;
+        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "no signature state for this thread");
+        goto out;
+    }
+    cw_sec__thread_reset_errors(t);
+    if (root == NULL) {
+        *problem_out = CW_SEC_PROBLEM_MALFORMED_XML;
+        rc = cw_error_set(err, CW_EPARSE, CW_SEC_MOD, "no root element");
+        goto out;
+    }
+    CW_TRY(signature_find(&sig, root, problem_out, err));
+    CW_TRY(structure_check(sig, legacy_ok, &sig_rsa, problem_out, err));
+    CW_TRY(keyinfo_match(&mask, sig, partner, problem_out, err));
+
+    for (i = 0; i < partner->cert_count && i < 64; i++) {
+        if ((mask & ((uint64_t)1 << i)) == 0 || partner->certs[i].is_rsa != sig_rsa) {
+            continue;
+        }
+        if (!cert_valid_at(&partner->certs[i], now_s)) {
+            expired++;
+            continue;
+        }
+        tried++;
+        if (verify_with(t, &partner->certs[i], sig, legacy_ok, &crypto_err)) {
+            *cert_index_out = i;
+            goto out;
+        }
+        if (crypto_err) {
+            *problem_out = CW_SEC_PROBLEM_INTERNAL;
+            rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "xmlsec: %s", t->xmlsec_err);
+            goto out;
+        }
+    }
+    if (tried == 0 && expired > 0) {
+        *problem_out = CW_SEC_PROBLEM_CERTIFICATE_EXPIRED;
+        rc = cw_error_set(err, CW_ESIG, CW_SEC_MOD, "no certificate of %s is valid now",
+                          partner->party_id);
+        goto out;
+    }
+    if (tried == 0) {
+        *problem_out = CW_SEC_PROBLEM_SIGNATURE_INVALID;
+        rc = cw_error_set(err, CW_ESIG, CW_SEC_MOD,
+                          "no certificate of %s has the signature's key type", partner->party_id);
+        goto out;
+    }
+    *problem_out = CW_SEC_PROBLEM_SIGNATURE_INVALID;
+    rc =
+        cw_error_set(err, CW_ESIG, CW_SEC_MOD,
+                     "signature does not verify with %zu registered certificate(s) of %s%s%s",
+                     tried, partner->party_id, t->xmlsec_err[0] != '\0' ? ": " : "", t->xmlsec_err);
+out:
+    if (t != NULL) {
+        cw_sec__thread_reset_errors(t);
+    }
+    return rc;
+}
+
+/* ==== Envelopes ==== */
+
+/* The one child of Header named name, as text. */
+static int header_field(char *out, size_t size, const xmlNode *header, const char *name)
+{
+    const xmlNode *n;
+    const xmlNode *found = NULL;
+
+    for (n = cw_sec__first_elem(header); n != NULL; n = cw_sec__next_elem(n)) {
+        if (cw_sec__is_elem(n, ENVELOPE_NS, name)) {
+            if (found != NULL) {
+                return CW_EPROTO;
+            }
+            found = n;
+        }
+    }
+    if (found == NULL) {
+        return CW_EPROTO;
+    }
+    if (cw_sec__elem_text(out, size, found) < 0 || out[0] == '\0') {
+        return CW_EPROTO;
+    }
+    return 0;
+}
+
+int cw_sec_envelope_verify(cw_sec_verified_t *out,
+                           const cw_sec_keys_t *keys,
+                           xmlDoc *doc,
+                           const cw_sec_verify_opts_t *opts,
+                           cw_error_t *err)
+{
+    const cw_sec_verify_opts_t defaults = CW_SEC_VERIFY_OPTS_INIT;
+    const cw_sec_partner_t *partner;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *header;
+    char ts[64];
+    int64_t now_s;
+    int64_t skew;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (opts == NULL) {
+        opts = &defaults;
+    }
+    now_s = opts->now_s != 0 ? opts->now_s : cw_time_wall_s();
+
+    header = root != NULL ? cw_sec__first_elem(root) : NULL;
+    if (!cw_sec__is_elem(root, ENVELOPE_NS, "Envelope")
+        || !cw_sec__is_elem(header, ENVELOPE_NS, "Header")) {
+        out->problem = CW_SEC_PROBLEM_HEADER_INVALID;
+        rc = cw_error_set(err, CW_EPROTO, CW_SEC_MOD, "not an {%s}Envelope with a Header",
+                          ENVELOPE_NS);
+        goto out;
+    }
+    if (header_field(out->from, sizeof(out->from), header, "From") < 0) {
+        out->problem = CW_SEC_PROBLEM_HEADER_INVALID;
+        rc = cw_error_set(err, CW_EPROTO, CW_SEC_MOD, "Header/From missing, repeated or not text");
+        goto out;
+    }
+    if (header_field(ts, sizeof(ts), header, "Timestamp") < 0
+        || cw_sec__time_parse(ts, &out->timestamp_s) < 0) {
+        out->problem = CW_SEC_PROBLEM_HEADER_INVALID;
+        rc = cw_error_set(err, CW_EPROTO, CW_SEC_MOD, "Header/Timestamp missing or not RFC 3339");
+        goto out;
+    }
+    partner = cw_sec__keys_partner(keys, out->from);
+    if (partner == NULL) {
+        out->problem = CW_SEC_PROBLEM_UNKNOWN_SENDER;
+        rc = cw_error_set(err, CW_EPERM, CW_SEC_MOD, "From %s is not a registered partner",
+                          out->from);
+        goto out;
+    }
+    if (opts->peer_party_id != NULL && strcmp(opts->peer_party_id, out->from) != 0) {
+        out->problem = CW_SEC_PROBLEM_SENDER_MISMATCH;
+        rc = cw_error_set(err, CW_EPERM, CW_SEC_MOD, "From %s but the TLS client is %s", out->from,
+                          opts->peer_party_id);
+        goto out;
+    }
+    CW_TRY(cw_sec__dsig_verify(partner, doc, now_s, &out->cert_index, &out->problem, err));
+    out->authenticated = 1;
+
+    skew = out->timestamp_s - now_s;
+    if (skew > (int64_t)opts->skew_s || -skew > (int64_t)opts->skew_s) {
+        out->problem = CW_SEC_PROBLEM_STALE_MESSAGE;
+        rc = cw_error_set(err, CW_ESTALE, CW_SEC_MOD,
+                          "Timestamp %s is %lld s from now (window %u s)", ts, (long long)skew,
+                          (unsigned)opts->skew_s);
+        goto out;
+    }
+    if (opts->schemas != NULL) {
+        rc = cw_sec_schemas_validate(opts->schemas, CW_SEC_SCHEMA_ENVELOPE, doc, err);
+        if (rc < 0) {
+            out->problem = CW_SEC_PROBLEM_SCHEMA_INVALID;
+            goto out;
+        }
+    }
+    out->problem = CW_SEC_PROBLEM_NONE;
+out:
+    return rc;
+}
+
+/* ==== Signing ==== */
+
+int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
+{
+    cw_sec_thread_t *t = cw_sec__thread_get();
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *sig = NULL;
+    xmlNode *ref;
+    xmlNode *ki;
+    xmlNode *xd;
+    xmlNode *xc;
+    int ctx_ready = 0;
+    int rc = 0;
+
+    if (t == NULL) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "no signature state for this thread");
+        goto out;
+    }
+    cw_sec__thread_reset_errors(t);
+    if (keys->node_key == NULL) {
+        rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "this trust snapshot has no node key");
+        goto out;
+    }
+    if (root == NULL || signature_count(root) != 0) {
+        rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "document empty or already signed");
+        goto out;
+    }
+    /* The "ds" prefix keeps the envelope's default namespace untouched. */
+    sig = xmlSecTmplSignatureCreateNsPref(doc, xmlSecTransformExclC14NId,
+                                          keys->node_key_is_rsa ? xmlSecTransformRsaSha256Id
+                                                                : xmlSecTransformEcdsaSha256Id,
+                                          NULL, (const xmlChar *)"ds");
+    CW_CHECK_ALLOC(sig);
+    if (xmlAddChild(root, sig) == NULL) {
+        xmlFreeNode(sig);
+        sig = NULL;
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    ref = xmlSecTmplSignatureAddReference(sig, xmlSecTransformSha256Id, NULL, (const xmlChar *)"",
+                                          NULL);
+    CW_CHECK_ALLOC(ref);
+    if (xmlSecTmplReferenceAddTransform(ref, xmlSecTransformEnvelopedId) == NULL
+        || xmlSecTmplReferenceAddTransform(ref, xmlSecTransformExclC14NId) == NULL) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+
+    if (xmlSecDSigCtxInitialize(&t->dsig, NULL) < 0) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "xmlSecDSigCtxInitialize failed");
+        goto out;
+    }
+    ctx_ready = 1;
+    t->dsig.signKey = xmlSecKeyDuplicate(keys->node_key);
+    CW_CHECK_ALLOC(t->dsig.signKey);
+    if (xmlSecDSigCtxSign(&t->dsig, sig) < 0 || t->dsig.status != xmlSecDSigStatusSucceeded) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed: %s", t->xmlsec_err);
+        goto out;
+    }
+
+    /*
+     * KeyInfo is added after signing, with the certificate cached at load:
+     * it is outside what the signature covers (the enveloped transform
+     * removes the whole Signature), and this way xmlsec never has to carry
+     * X509 data in the key.
+     */
+    ki = xmlSecTmplSignatureEnsureKeyInfo(sig, NULL);
+    xd = ki != NULL ? xmlSecTmplKeyInfoAddX509Data(ki) : NULL;
+    xc = xd != NULL ? xmlSecTmplX509DataAddCertificate(xd) : NULL;
+    CW_CHECK_ALLOC(xc);
+    xmlNodeSetContent(xc, (const xmlChar *)keys->node_cert_b64);
+    sig = NULL;
+out:
+    if (ctx_ready) {
+        xmlSecDSigCtxFinalize(&t->dsig);
+    }
+    if (sig != NULL) {
+        xmlUnlinkNode(sig);
+        xmlFreeNode(sig);
+    }
+    if (t != NULL) {
+        cw_sec__thread_reset_errors(t);
+    }
+    return rc;
+}

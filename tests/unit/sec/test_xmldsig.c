@@ -1,0 +1,718 @@
+/*
+ * The verification policy of docs/security.md, one test per rule, plus
+ * interop with Debian's xmlsec1 command in both directions.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "fixture.h"
+#include "sec.h"
+
+#define DS_NS     "http://www.w3.org/2000/09/xmldsig#"
+#define EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
+#define ENVELOPED DS_NS "enveloped-signature"
+#define RSA256    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define ECDSA256  "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define RSA1      DS_NS "rsa-sha1"
+#define HMAC256   "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
+#define SHA256    "http://www.w3.org/2001/04/xmlenc#sha256"
+#define SHA1      DS_NS "sha1"
+#define STD_TRANSFORMS                            \
+    "<ds:Transform Algorithm=\"" ENVELOPED "\"/>" \
+    "<ds:Transform Algorithm=\"" EXC_C14N "\"/>"
+#define X509_KEYINFO "<ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo>"
+
+static fx_t fx;
+static cw_sec_keys_t *hub;        /* the receiving node's trust snapshot */
+static cw_sec_keys_t *hub_strict; /* the same, without carol's legacy-sha1 flag */
+static cw_sec_schemas_t *schemas;
+
+/* ==== Helpers ==== */
+
+static int verify_with(cw_sec_keys_t *keys,
+                       const char *xml,
+                       const cw_sec_verify_opts_t *opts,
+                       cw_sec_verified_t *out)
+{
+    xmlDoc *doc = NULL;
+    cw_sec_problem_e problem;
+    cw_error_t err;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cw_sec_xml_parse(&doc, xml, strlen(xml), &fx.limits, &problem, &err);
+    if (rc < 0) {
+        out->problem = problem;
+        return rc;
+    }
+    rc = cw_sec_envelope_verify(out, keys, doc, opts, &err);
+    if (rc < 0 && getenv("CW_TEST_VERBOSE") != NULL) {
+        fprintf(stderr, "verify: %s: %s\n", cw_sec_problem_slug(out->problem), err.msg);
+    }
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static cw_sec_problem_e verify_problem(const char *xml)
+{
+    cw_sec_verified_t v;
+
+    (void)verify_with(hub, xml, NULL, &v);
+    return v.problem;
+}
+
+/* An envelope from alice, signed by base (key and cert) as party from. */
+static char *signed_envelope(const char *base, const char *from)
+{
+    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
+    char *out;
+
+    assert_non_null(env);
+    out = fx_sign(&fx, base, from, env);
+    cw_free(env);
+    assert_non_null(out);
+    return out;
+}
+
+/*
+ * An envelope with a hand-made signature template, signed by the xmlsec1
+ * command with key_args (e.g. "--privkey-pem alice.key,alice.pem").
+ * Returns the signed text, or NULL if xmlsec1 refused to sign.
+ */
+static char *xmlsec1_signed(const char *from,
+                            const char *sig_method,
+                            const char *ref_uri,
+                            const char *transforms,
+                            const char *digest,
+                            const char *keyinfo,
+                            const char *key_args)
+{
+    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
+    cw_buf_t tmpl;
+    char *with_sig;
+    char *out;
+    char in_path[512];
+    char out_path[512];
+    size_t len;
+
+    cw_buf_init(&tmpl, 1u << 20);
+    assert_int_equal(cw_buf_appendf(&tmpl,
+                                    "<ds:Signature xmlns:ds=\"" DS_NS "\"><ds:SignedInfo>"
+                                    "<ds:CanonicalizationMethod Algorithm=\"" EXC_C14N "\"/>"
+                                    "<ds:SignatureMethod Algorithm=\"%s\"/>"
+                                    "<ds:Reference URI=\"%s\"><ds:Transforms>%s</ds:Transforms>"
+                                    "<ds:DigestMethod Algorithm=\"%s\"/><ds:DigestValue/>"
+                                    "</ds:Reference></ds:SignedInfo><ds:SignatureValue/>%s"
+                                    "</ds:Signature></Envelope>",
+                                    sig_method, ref_uri, transforms, digest, keyinfo),
+                     0);
+    with_sig = fx_replace(env, "</Envelope>", tmpl.data);
+    assert_non_null(with_sig);
+    assert_int_equal(fx_write(&fx, "tmpl.xml", with_sig, strlen(with_sig)), 0);
+    cw_free(with_sig);
+    cw_buf_fini(&tmpl);
+    cw_free(env);
+    (void)remove(fx_path(&fx, "signed.xml", out_path, sizeof(out_path)));
+    if (fx_run("cd '%s' && xmlsec1 --sign %s --id-attr:Id urn:clearway:consignment:1:Consignment "
+               "--output '%s' '%s' 2>/dev/null",
+               fx.dir, key_args, out_path, fx_path(&fx, "tmpl.xml", in_path, sizeof(in_path)))
+        != 0) {
+        return NULL;
+    }
+    out = fx_read(&fx, "signed.xml", &len);
+    return out;
+}
+
+/* The base64 text of the X509Certificate in a signed document. */
+static char *keyinfo_cert(const char *xml)
+{
+    const char *p = strstr(xml, "X509Certificate>");
+    const char *q;
+
+    assert_non_null(p);
+    p += strlen("X509Certificate>");
+    q = strstr(p, "</");
+    assert_non_null(q);
+    return cw_strndup(p, (size_t)(q - p));
+}
+
+/* ==== Set-up ==== */
+
+static int keys_for(cw_sec_keys_t **out, int carol_flags)
+{
+    char p[8][512];
+    const char *alice[2];
+    const char *bob[2];
+    const char *carol[1];
+    const char *old[1];
+    cw_sec_partner_conf_t partners[4];
+    cw_sec_keys_conf_t conf;
+    cw_error_t err;
+    int rc;
+
+    alice[0] = fx_path(&fx, "alice-rsa.pem", p[0], sizeof(p[0]));
+    alice[1] = fx_path(&fx, "alice.pem", p[1], sizeof(p[1]));
+    bob[0] = fx_path(&fx, "bob.pem", p[2], sizeof(p[2]));
+    bob[1] = fx_path(&fx, "bob-rsa.pem", p[3], sizeof(p[3]));
+    carol[0] = fx_path(&fx, "carol-rsa.pem", p[4], sizeof(p[4]));
+    old[0] = fx_path(&fx, "old.pem", p[5], sizeof(p[5]));
+    memset(partners, 0, sizeof(partners));
+    partners[0] = (cw_sec_partner_conf_t){ "alice", alice, 2, 0 };
+    partners[1] = (cw_sec_partner_conf_t){ "bob", bob, 2, 0 };
+    partners[2] = (cw_sec_partner_conf_t){ "carol", carol, 1, (unsigned)carol_flags };
+    partners[3] = (cw_sec_partner_conf_t){ "old", old, 1, 0 };
+    memset(&conf, 0, sizeof(conf));
+    conf.node_id = "hub";
+    conf.key_path = fx_path(&fx, "hub.key", p[6], sizeof(p[6]));
+    conf.cert_path = fx_path(&fx, "hub.pem", p[7], sizeof(p[7]));
+    conf.partners = partners;
+    conf.partner_count = 4;
+    rc = cw_sec_keys_new(out, &conf, &err);
+    if (rc < 0) {
+        fprintf(stderr, "keys: %s\n", err.msg);
+    }
+    return rc;
+}
+
+static int group_setup(void **state)
+{
+    cw_error_t err;
+
+    (void)state;
+    if (cw_sec_lib_init(&err) < 0) {
+        fprintf(stderr, "init: %s\n", err.msg);
+        return -1;
+    }
+    if (fx_init(&fx, "hub alice bob carol mallory", "old") < 0) {
+        return -1;
+    }
+    if (fx_run("head -c 32 /dev/urandom > '%s/hmac.bin'", fx.dir) != 0) {
+        return -1;
+    }
+    if (keys_for(&hub, CW_SEC_PARTNER_LEGACY_SHA1) < 0 || keys_for(&hub_strict, 0) < 0) {
+        return -1;
+    }
+    if (cw_sec_schemas_new(&schemas, &err) < 0) {
+        fprintf(stderr, "schemas: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    cw_sec_schemas_free(schemas);
+    cw_sec_keys_unref(hub);
+    cw_sec_keys_unref(hub_strict);
+    fx_fini(&fx);
+    cw_sec_lib_fini();
+    return 0;
+}
+
+/* ==== Accepted ==== */
+
+static void test_xmldsig__accepts_ecdsa_envelope(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    cw_sec_verified_t v;
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+
+    (void)state;
+    opts.schemas = schemas;
+    opts.peer_party_id = "alice";
+    assert_int_equal(verify_with(hub, xml, &opts, &v), 0);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_NONE);
+    assert_int_equal(v.authenticated, 1);
+    assert_string_equal(v.from, "alice");
+    assert_int_equal(v.cert_index, 1);
+    assert_non_null(strstr(xml, ECDSA256));
+    assert_non_null(strstr(xml, "X509Certificate>MII"));
+    cw_free(xml);
+}
+
+static void test_xmldsig__accepts_rsa_and_rollover(void **state)
+{
+    char *xml = signed_envelope("alice-rsa", "alice");
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+    assert_int_equal(v.cert_index, 0);
+    assert_non_null(strstr(xml, RSA256));
+    cw_free(xml);
+}
+
+static void test_xmldsig__reads_full_text_across_comments(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), "al<!-- split -->ice");
+    char *xml = fx_sign(&fx, "alice", "alice", env);
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+    assert_string_equal(v.from, "alice");
+    cw_free(env);
+    cw_free(xml);
+}
+
+/* ==== Rejected: content and signature value ==== */
+
+static void test_xmldsig__rejects_tampered_payload(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    char *bad = fx_replace(xml, ">100.00<", ">1.00<");
+
+    (void)state;
+    assert_non_null(bad);
+    assert_int_equal(verify_problem(bad), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+    cw_free(bad);
+}
+
+static void test_xmldsig__rejects_bad_signature_value(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    char *p = strstr(xml, "SignatureValue>");
+
+    (void)state;
+    assert_non_null(p);
+    p += strlen("SignatureValue>") + 10;
+    *p = *p == 'A' ? 'B' : 'A';
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_wrong_key_with_registered_cert(void **state)
+{
+    char *good = signed_envelope("alice", "alice");
+    char *evil = signed_envelope("mallory", "alice");
+    char *alice_cert = keyinfo_cert(good);
+    char *mallory_cert = keyinfo_cert(evil);
+    char *bad = fx_replace(evil, mallory_cert, alice_cert);
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(bad);
+    assert_int_equal(verify_with(hub, bad, NULL, &v), CW_ESIG);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    assert_int_equal(v.authenticated, 0);
+    cw_free(good);
+    cw_free(evil);
+    cw_free(alice_cert);
+    cw_free(mallory_cert);
+    cw_free(bad);
+}
+
+static void test_xmldsig__rejects_unregistered_signer_same_ca(void **state)
+{
+    char *xml = signed_envelope("mallory", "alice");
+
+    (void)state;
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_from_not_the_signer(void **state)
+{
+    char *xml = signed_envelope("bob", "alice");
+    char *cert = keyinfo_cert(xml);
+    char *no_keyinfo;
+    char *cut = NULL;
+
+    (void)state;
+    /* bob is registered, but not as alice. */
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    /* Without KeyInfo, alice's own certificates are tried, and fail. */
+    no_keyinfo = fx_cut(xml, "<ds:KeyInfo>", "</ds:KeyInfo>", &cut);
+    assert_non_null(no_keyinfo);
+    assert_int_equal(verify_problem(no_keyinfo), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+    cw_free(cert);
+    cw_free(no_keyinfo);
+    cw_free(cut);
+}
+
+static void test_xmldsig__ignores_keyvalue(void **state)
+{
+    /* mallory signs and offers her public key as KeyValue: never used. */
+    char *xml =
+        xmlsec1_signed("alice", RSA256, "", STD_TRANSFORMS, SHA256,
+                       "<ds:KeyInfo><ds:KeyValue/></ds:KeyInfo>", "--privkey-pem mallory-rsa.key");
+
+    (void)state;
+    assert_non_null(xml);
+    assert_non_null(strstr(xml, "KeyValue><"));
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+}
+
+/* ==== Rejected: structure ==== */
+
+static void test_xmldsig__rejects_missing_signature(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), NULL);
+
+    (void)state;
+    assert_int_equal(verify_problem(env), CW_SEC_PROBLEM_SIGNATURE_MISSING);
+    cw_free(env);
+}
+
+static void test_xmldsig__rejects_reference_to_inner_element(void **state)
+{
+    char *xml =
+        xmlsec1_signed("alice", ECDSA256, "#c1", "<ds:Transform Algorithm=\"" EXC_C14N "\"/>",
+                       SHA256, X509_KEYINFO, "--privkey-pem alice.key,alice.pem");
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_two_signatures(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    char *cut = NULL;
+    char *rest = fx_cut(xml, "<ds:Signature", "</ds:Signature>", &cut);
+    char *payload_end;
+    char *twice;
+    cw_buf_t b;
+
+    (void)state;
+    assert_non_null(rest);
+    cw_free(rest);
+    /* A copy of the signature inside the payload, the original still last. */
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(cw_buf_appendf(&b, "%s</Payload>", cut), 0);
+    payload_end = b.data;
+    twice = fx_replace(xml, "</Payload>", payload_end);
+    assert_non_null(twice);
+    assert_int_equal(verify_problem(twice), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_buf_fini(&b);
+    cw_free(cut);
+    cw_free(twice);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_signature_inside_payload(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    char *cut = NULL;
+    char *rest = fx_cut(xml, "<ds:Signature", "</ds:Signature>", &cut);
+    char *moved;
+    cw_buf_t b;
+
+    (void)state;
+    assert_non_null(rest);
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(cw_buf_appendf(&b, "%s</Payload>", cut), 0);
+    moved = fx_replace(rest, "</Payload>", b.data);
+    assert_non_null(moved);
+    assert_int_equal(verify_problem(moved), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_buf_fini(&b);
+    cw_free(cut);
+    cw_free(rest);
+    cw_free(moved);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_xpath_transform(void **state)
+{
+    char *xml = xmlsec1_signed(
+        "alice", ECDSA256, "",
+        "<ds:Transform Algorithm=\"" ENVELOPED "\"/>"
+        "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\">"
+        "<ds:XPath>not(ancestor-or-self::*[local-name()='Value'])</ds:XPath></ds:Transform>"
+        "<ds:Transform Algorithm=\"" EXC_C14N "\"/>",
+        SHA256, X509_KEYINFO, "--privkey-pem alice.key,alice.pem");
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_xslt_transform(void **state)
+{
+    char *xml = xmlsec1_signed(
+        "alice", ECDSA256, "",
+        "<ds:Transform Algorithm=\"" ENVELOPED "\"/>"
+        "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\">"
+        "<xsl:stylesheet version=\"1.0\" xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\">"
+        "<xsl:template match=\"/\"><x/></xsl:template></xsl:stylesheet></ds:Transform>",
+        SHA256, X509_KEYINFO, "--privkey-pem alice.key,alice.pem");
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_hmac(void **state)
+{
+    char *xml =
+        xmlsec1_signed("alice", HMAC256, "", STD_TRANSFORMS, SHA256, "", "--hmackey hmac.bin");
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_free(xml);
+}
+
+static void test_xmldsig__sha1_needs_legacy_flag(void **state)
+{
+    char *xml = xmlsec1_signed("carol", RSA1, "", STD_TRANSFORMS, SHA1, X509_KEYINFO,
+                               "--privkey-pem carol-rsa.key,carol-rsa.pem");
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_with(hub_strict, xml, NULL, &v), CW_ESIG);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_NONE);
+    cw_free(xml);
+}
+
+/* ==== Rejected: sender, certificate, time, schema ==== */
+
+static void test_xmldsig__rejects_unknown_sender(void **state)
+{
+    char *xml = signed_envelope("mallory", "mallory");
+
+    (void)state;
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_UNKNOWN_SENDER);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_tls_peer_mismatch(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t v;
+
+    (void)state;
+    opts.peer_party_id = "bob";
+    assert_int_equal(verify_with(hub, xml, &opts, &v), CW_EPERM);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SENDER_MISMATCH);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_expired_certificate(void **state)
+{
+    char *xml = signed_envelope("old", "old");
+
+    (void)state;
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_CERTIFICATE_EXPIRED);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_stale_timestamp(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s() - 301, NULL);
+    char *xml = fx_sign(&fx, "alice", "alice", env);
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_with(hub, xml, NULL, &v), CW_ESTALE);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_STALE_MESSAGE);
+    /* Authenticated: the sender gets a signed negative receipt. */
+    assert_int_equal(v.authenticated, 1);
+    assert_int_equal(cw_sec_problem_status(v.problem) / 100, 4);
+    /* The window is configurable. */
+    opts.skew_s = 600;
+    assert_int_equal(verify_with(hub, xml, &opts, &v), 0);
+    cw_free(env);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_future_timestamp(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s() + 400, NULL);
+    char *xml = fx_sign(&fx, "alice", "alice", env);
+
+    (void)state;
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_STALE_MESSAGE);
+    cw_free(env);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_header_with_child_elements(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), "alice<b>x</b>");
+    char *xml = fx_sign(&fx, "alice", "alice", env);
+
+    (void)state;
+    assert_non_null(xml);
+    assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_HEADER_INVALID);
+    cw_free(env);
+    cw_free(xml);
+}
+
+static void test_xmldsig__rejects_schema_invalid_after_auth(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), NULL);
+    char *no_conv = fx_replace(env, "<ConversationId>c-1</ConversationId>", "");
+    char *xml = fx_sign(&fx, "alice", "alice", no_conv);
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(xml);
+    opts.schemas = schemas;
+    assert_int_equal(verify_with(hub, xml, &opts, &v), CW_EPROTO);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SCHEMA_INVALID);
+    assert_int_equal(v.authenticated, 1);
+    assert_int_equal(cw_sec_problem_status(v.problem), 422);
+    cw_free(env);
+    cw_free(no_conv);
+    cw_free(xml);
+}
+
+static void test_xmldsig__sign_refuses_signed_document(void **state)
+{
+    char *xml = signed_envelope("alice", "alice");
+
+    (void)state;
+    /* fx_sign fails on a document that already carries a signature. */
+    assert_null(fx_sign(&fx, "alice", "alice", xml));
+    cw_free(xml);
+}
+
+/* ==== Interop with the xmlsec1 command ==== */
+
+static void test_xmldsig__xmlsec1_verifies_ours(void **state)
+{
+    char *ec = signed_envelope("alice", "alice");
+    char *rsa = signed_envelope("bob-rsa", "bob");
+
+    (void)state;
+    assert_int_equal(fx_write(&fx, "ours-ec.xml", ec, strlen(ec)), 0);
+    assert_int_equal(fx_write(&fx, "ours-rsa.xml", rsa, strlen(rsa)), 0);
+    assert_int_equal(fx_run("cd '%s' && xmlsec1 --verify --trusted-pem ca.pem ours-ec.xml "
+                            ">/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    assert_int_equal(fx_run("cd '%s' && xmlsec1 --verify --trusted-pem ca.pem ours-rsa.xml "
+                            ">/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    assert_int_equal(fx_run("cd '%s' && xmlsec1 --verify --enabled-key-data rsa,ecdsa "
+                            "--pubkey-cert-pem alice.pem ours-ec.xml >/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    /* And it notices tampering, so the checks above can fail. */
+    assert_int_equal(fx_run("cd '%s' && sed 's/>100.00</>1.00</' ours-ec.xml > bad.xml && "
+                            "xmlsec1 --verify --trusted-pem ca.pem bad.xml >/dev/null 2>&1",
+                            fx.dir),
+                     1);
+    cw_free(ec);
+    cw_free(rsa);
+}
+
+static void test_xmldsig__verifies_xmlsec1_signed(void **state)
+{
+    char *ec = xmlsec1_signed("alice", ECDSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
+                              "--privkey-pem alice.key,alice.pem");
+    char *rsa = xmlsec1_signed("bob", RSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
+                               "--privkey-pem bob-rsa.key,bob-rsa.pem");
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(ec);
+    assert_non_null(rsa);
+    assert_int_equal(verify_with(hub, ec, NULL, &v), 0);
+    assert_int_equal(verify_with(hub, rsa, NULL, &v), 0);
+    assert_int_equal(v.cert_index, 1);
+    cw_free(ec);
+    cw_free(rsa);
+}
+
+/* ==== Threads ==== */
+
+typedef struct worker {
+    const char *xml;
+    int ok;
+} worker_t;
+
+static void worker_run(void *arg)
+{
+    worker_t *w = arg;
+    cw_sec_verified_t v;
+    int i;
+
+    for (i = 0; i < 20; i++) {
+        if (verify_with(hub, w->xml, NULL, &v) == 0) {
+            w->ok++;
+        }
+    }
+}
+
+static void test_xmldsig__verifies_on_several_threads(void **state)
+{
+    char *good = signed_envelope("alice", "alice");
+    char *bad = fx_replace(good, ">100.00<", ">1.00<");
+    uv_thread_t th[4];
+    worker_t w[4];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        w[i].xml = (i % 2 == 0) ? good : bad;
+        w[i].ok = 0;
+        assert_int_equal(uv_thread_create(&th[i], worker_run, &w[i]), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(uv_thread_join(&th[i]), 0);
+        assert_int_equal(w[i].ok, (i % 2 == 0) ? 20 : 0);
+    }
+    cw_free(good);
+    cw_free(bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xmldsig__accepts_ecdsa_envelope),
+        cmocka_unit_test(test_xmldsig__accepts_rsa_and_rollover),
+        cmocka_unit_test(test_xmldsig__reads_full_text_across_comments),
+        cmocka_unit_test(test_xmldsig__rejects_tampered_payload),
+        cmocka_unit_test(test_xmldsig__rejects_bad_signature_value),
+        cmocka_unit_test(test_xmldsig__rejects_wrong_key_with_registered_cert),
+        cmocka_unit_test(test_xmldsig__rejects_unregistered_signer_same_ca),
+        cmocka_unit_test(test_xmldsig__rejects_from_not_the_signer),
+        cmocka_unit_test(test_xmldsig__ignores_keyvalue),
+        cmocka_unit_test(test_xmldsig__rejects_missing_signature),
+        cmocka_unit_test(test_xmldsig__rejects_reference_to_inner_element),
+        cmocka_unit_test(test_xmldsig__rejects_two_signatures),
+        cmocka_unit_test(test_xmldsig__rejects_signature_inside_payload),
+        cmocka_unit_test(test_xmldsig__rejects_xpath_transform),
+        cmocka_unit_test(test_xmldsig__rejects_xslt_transform),
+        cmocka_unit_test(test_xmldsig__rejects_hmac),
+        cmocka_unit_test(test_xmldsig__sha1_needs_legacy_flag),
+        cmocka_unit_test(test_xmldsig__rejects_unknown_sender),
+        cmocka_unit_test(test_xmldsig__rejects_tls_peer_mismatch),
+        cmocka_unit_test(test_xmldsig__rejects_expired_certificate),
+        cmocka_unit_test(test_xmldsig__rejects_stale_timestamp),
+        cmocka_unit_test(test_xmldsig__rejects_future_timestamp),
+        cmocka_unit_test(test_xmldsig__rejects_header_with_child_elements),
+        cmocka_unit_test(test_xmldsig__rejects_schema_invalid_after_auth),
+        cmocka_unit_test(test_xmldsig__sign_refuses_signed_document),
+        cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours),
+        cmocka_unit_test(test_xmldsig__verifies_xmlsec1_signed),
+        cmocka_unit_test(test_xmldsig__verifies_on_several_threads),
+    };
+
+    return cmocka_run_group_tests_name("sec_xmldsig", tests, group_setup, group_teardown);
+}
