@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include <libxml/parser.h>
 #include <uv.h>
 
 #include "api.h"
 #include "config.h"
 #include "net.h"
 #include "pipeline.h"
+#include "sec.h"
 #include "util.h"
 
 /* Exit codes, documented in docs/operations.md. */
@@ -31,6 +31,8 @@ typedef struct cw_node {
     uv_signal_t sig_int;
     uv_signal_t sig_hup;
     cw_config_t *cfg;
+    cw_sec_keys_t *keys;       /* trust snapshot in force */
+    cw_sec_schemas_t *schemas; /* compiled once */
     cw_pipeline_t *pipeline;
     cw_api_t *api;
     cw_http_server_t *servers[NODE_LISTENERS_MAX];
@@ -45,7 +47,9 @@ typedef struct cw_reload {
     cw_node_t *node;
     char path[4096];
     cw_config_t *cfg;
+    cw_sec_keys_t *keys;
     cw_config_errors_t errs;
+    cw_error_t err;
     int rc;
 } cw_reload_t;
 
@@ -132,6 +136,10 @@ static void reload_work(void *arg)
     cw_reload_t *r = arg;
 
     r->rc = cw_config_load(&r->cfg, r->path, &r->errs);
+    if (r->rc == 0) {
+        /* SIGHUP reloads trust too: certificates are read again. */
+        r->rc = cw_pipeline_trust_load(&r->keys, r->cfg, &r->err);
+    }
 }
 
 static int listeners_equal(const cw_config_t *a, const cw_config_t *b)
@@ -165,6 +173,9 @@ static void reload_done(int status, void *arg)
         for (i = 0; i < r->errs.count; i++) {
             CW_LOG_ERROR("config", "%s", r->errs.lines[i]);
         }
+        if (r->err.msg[0] != '\0') {
+            CW_LOG_ERROR("config", "%s", r->err.msg);
+        }
         goto out;
     }
     if (node->stopping) {
@@ -183,11 +194,16 @@ static void reload_done(int status, void *arg)
         cw_http_server_set_config(node->servers[i], r->cfg);
     }
     cw_api_set_config(node->api, r->cfg);
+    cw_pipeline_trust_set(node->pipeline, r->keys, node->schemas);
+    cw_sec_keys_unref(node->keys);
+    node->keys = r->keys;
+    r->keys = NULL;
     cw_config_unref(node->cfg);
     node->cfg = r->cfg;
     r->cfg = NULL;
     CW_LOG_INFO("main", "configuration reloaded from %s", r->path);
 out:
+    cw_sec_keys_unref(r->keys);
     cw_config_unref(r->cfg);
     cw_config_errors_fini(&r->errs);
     cw_free(r);
@@ -309,6 +325,7 @@ static int node_run(cw_node_t *node)
     }
     node->pipeline = cw_pipeline_new(&node->loop);
     CW_CHECK_ALLOC(node->pipeline);
+    cw_pipeline_trust_set(node->pipeline, node->keys, node->schemas);
     CW_TRY(cw_api_new(&node->api, &node->loop, node->cfg, node->pipeline));
     CW_TRY(signal_start(node, &node->sig_term, on_stop_signal, SIGTERM));
     CW_TRY(signal_start(node, &node->sig_int, on_stop_signal, SIGINT));
@@ -348,7 +365,9 @@ int main(int argc, char **argv)
 {
     cw_node_t node;
     cw_config_errors_t errs;
+    cw_error_t err = { 0 };
     const char *path = NULL;
+    int exit_code = 0;
     int check = 0;
     int rc;
     int i;
@@ -377,34 +396,49 @@ int main(int argc, char **argv)
     }
 
     /* Process-wide library set-up, once, before any thread (rule 47). */
-    xmlInitParser();
     (void)signal(SIGPIPE, SIG_IGN);
+    if (cw_sec_lib_init(&err) < 0) {
+        fprintf(stderr, "clearwayd: %s\n", err.msg);
+        return EXIT_START;
+    }
 
     memset(&node, 0, sizeof(node));
     cw_config_errors_init(&errs);
     rc = cw_config_load(&node.cfg, path, &errs);
-    if (rc < 0) {
-        print_config_errors(&errs);
-        cw_config_errors_fini(&errs);
-        xmlCleanupParser();
-        return EXIT_CONFIG;
-    }
+    print_config_errors(&errs);
     cw_config_errors_fini(&errs);
+    if (rc == 0) {
+        rc = cw_pipeline_trust_load(&node.keys, node.cfg, &err);
+        if (rc < 0) {
+            fprintf(stderr, "%s: %s\n", path, err.msg);
+        }
+    }
+    if (rc < 0) {
+        exit_code = EXIT_CONFIG;
+        goto out;
+    }
     if (check) {
         printf("%s: ok\n", path);
-        cw_config_unref(node.cfg);
-        xmlCleanupParser();
-        return 0;
+        goto out;
     }
     cw_log_set_level(node.cfg->log_level);
+    if (cw_sec_schemas_new(&node.schemas, &err) < 0) {
+        CW_LOG_ERROR("main", "%s", err.msg);
+        exit_code = EXIT_START;
+        goto out;
+    }
 
     rc = node_run(&node);
-    cw_config_unref(node.cfg);
-    xmlCleanupParser();
     if (rc < 0) {
         CW_LOG_ERROR("main", "clearwayd stopped on error: %s", cw_strerror(rc));
-        return EXIT_START;
+        exit_code = EXIT_START;
+    } else {
+        CW_LOG_INFO("main", "clearwayd stopped");
     }
-    CW_LOG_INFO("main", "clearwayd stopped");
-    return 0;
+out:
+    cw_sec_schemas_free(node.schemas);
+    cw_sec_keys_unref(node.keys);
+    cw_config_unref(node.cfg);
+    cw_sec_lib_fini();
+    return exit_code;
 }

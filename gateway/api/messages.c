@@ -1,11 +1,44 @@
 /*
- * POST /v1/messages: the signed-envelope intake.
+ * POST /v1/messages: the signed-envelope intake. The work (parse, verify,
+ * sign a receipt) runs in the pipeline on a worker thread; this file turns
+ * its result into the HTTP answer.
  */
+#include <string.h>
+
 #include "internal.h"
+
+static void on_intake_done(cw_intake_result_t *res, void *arg)
+{
+    cw_http_request_t *req = arg;
+
+    if (res->problem == CW_SEC_PROBLEM_NONE) {
+        CW_LOG_INFO("api", "request %s: accepted %s/%s", req->id, res->from, res->message_id);
+    } else {
+        CW_LOG_INFO("api", "request %s: refused %s/%s: %s (%s)", req->id,
+                    res->from[0] != '\0' ? res->from : "-",
+                    res->message_id[0] != '\0' ? res->message_id : "-",
+                    cw_sec_problem_slug(res->problem), res->detail);
+    }
+    if (res->is_receipt) {
+        /* A signed receipt, positive or negative: the sender can prove
+         * what this node said about its message. */
+        (void)cw_http_respond(req, res->status, "application/xml", NULL, res->body, res->body_len);
+        return;
+    }
+    (void)cw_http_respond_problem_slug(req, res->status, cw_sec_problem_slug(res->problem),
+                                       cw_sec_problem_title(res->problem), res->detail);
+}
 
 void cw_api__messages_submit(cw_api_t *api, cw_http_request_t *req)
 {
-    (void)api;
-    (void)cw_http_respond_problem(req, CW_PROBLEM_NOT_IMPLEMENTED,
-                                  "message intake is wired in with the signed-envelope module");
+    int rc;
+
+    rc = cw_pipeline_intake_submit(api->pipeline, req->cfg, req->body, req->body_len, NULL,
+                                   on_intake_done, req);
+    if (rc == CW_EINVAL) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                      "this node has no trust store configured");
+    } else if (rc < 0) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE, "cannot queue the message");
+    }
 }

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "config.h"
+#include "sec.h"
 #include "util.h"
 
 /*
@@ -45,5 +47,55 @@ cw_pipeline_work_submit(cw_pipeline_t *pl, cw_work_cb work, cw_work_done_cb done
 
 /* Work items submitted and not yet done. */
 size_t cw_pipeline_in_flight(const cw_pipeline_t *pl);
+
+/* ==== Trust ==== */
+
+/*
+ * Builds the trust snapshot (node key and certificate, every partner's
+ * certificates) that cfg describes. *out has one reference owned by the
+ * caller (cw_sec_keys_unref). Returns 0, or CW_ECONFIG / CW_EIO / CW_ENOMEM
+ * with "path: reason" in err. Blocking file I/O: start-up or a worker.
+ */
+CW_MUST_CHECK int
+cw_pipeline_trust_load(cw_sec_keys_t **out, const cw_config_t *cfg, cw_error_t *err);
+
+/*
+ * Gives the pipeline the trust snapshot and the compiled schemas used by
+ * every message from now on. keys is referenced (the previous snapshot is
+ * released once the jobs using it finish); schemas is borrowed and must
+ * outlive the pipeline. Loop thread.
+ */
+void cw_pipeline_trust_set(cw_pipeline_t *pl, cw_sec_keys_t *keys, const cw_sec_schemas_t *schemas);
+
+/* ==== Intake: a signed envelope in, a signed receipt out ==== */
+
+/* What to answer the sender. */
+typedef struct cw_intake_result {
+    int status;     /* HTTP status */
+    int is_receipt; /* body is a signed receipt (application/xml) */
+    char *body;     /* receipt bytes, owned (cw_free); NULL for a problem */
+    size_t body_len;
+    cw_sec_problem_e problem; /* CW_SEC_PROBLEM_NONE when accepted */
+    char detail[256];         /* one line for the problem document or the log */
+    char from[128];           /* the authenticated sender, or "" */
+    char message_id[128];     /* its MessageId, or "" */
+} cw_intake_result_t;
+
+/* Runs on the loop thread; res is borrowed for the call (take body to keep it). */
+typedef void (*cw_intake_done_cb)(cw_intake_result_t *res, void *arg);
+
+/*
+ * Parses, verifies and answers one envelope on a worker thread, then calls
+ * done on the loop thread. body (len bytes) and cfg are borrowed and must
+ * stay valid until done runs; peer_party is the TLS client's party or NULL.
+ * Returns 0, or CW_ENOMEM / CW_ESYS (done will not run). Loop thread.
+ */
+CW_MUST_CHECK int cw_pipeline_intake_submit(cw_pipeline_t *pl,
+                                            const cw_config_t *cfg,
+                                            const char *body,
+                                            size_t len,
+                                            const char *peer_party,
+                                            cw_intake_done_cb done,
+                                            void *arg);
 
 #endif /* CW_PIPELINE_H */

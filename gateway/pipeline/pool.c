@@ -10,10 +10,7 @@
  * system and DNS work, so that they never queue behind signature work. */
 #define POOL_EXTRA_THREADS 2u
 
-struct cw_pipeline {
-    uv_loop_t *loop;
-    size_t in_flight; /* submitted, done callback not yet run */
-};
+#include "internal.h"
 
 typedef struct cw_work {
     uv_work_t req;
@@ -54,6 +51,7 @@ void cw_pipeline_free(cw_pipeline_t *pl)
     if (pl == NULL) {
         return;
     }
+    cw_sec_keys_unref(pl->keys);
     if (CW_NEVER(pl->in_flight != 0)) {
         /* Freeing now would leave the done callbacks a dangling pointer. */
         CW_LOG_ERROR("pipeline", "%zu job(s) still in flight; leaking the pipeline", pl->in_flight);

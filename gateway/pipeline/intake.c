@@ -1,0 +1,164 @@
+/*
+ * Intake: the stages one signed envelope goes through before the sender is
+ * answered. Parse (sec/xml, the only parser of untrusted XML), verify
+ * against the sender's registered certificate, and answer with a signed
+ * receipt: positive, or negative with the problem when the sender is
+ * authenticated but the message is refused. Everything here runs on a
+ * worker thread except the final callback.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <libxml/tree.h>
+
+#include "internal.h"
+#include "msg.h"
+
+typedef struct cw_intake_job {
+    cw_pipeline_t *pl;
+    const cw_config_t *cfg;          /* borrowed; the request holds a reference */
+    cw_sec_keys_t *keys;             /* referenced for the job */
+    const cw_sec_schemas_t *schemas; /* borrowed; outlives the pipeline */
+    const char *body;
+    size_t len;
+    char peer_party[128]; /* "" when there is no TLS identity */
+    cw_intake_done_cb done;
+    void *arg;
+    cw_intake_result_t res;
+} cw_intake_job_t;
+
+static void set_problem(cw_intake_result_t *res, cw_sec_problem_e problem, const char *detail)
+{
+    res->problem = problem;
+    res->status = cw_sec_problem_status(problem);
+    cw_strlcpy(res->detail,
+               detail != NULL && detail[0] != '\0' ? detail : cw_sec_problem_title(problem),
+               sizeof(res->detail));
+}
+
+/* Signs a receipt for doc; on failure the result becomes a plain problem. */
+static void answer_with_receipt(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_header_t *hdr)
+{
+    cw_intake_result_t *res = &job->res;
+    cw_sec_receipt_params_t params = { 0 };
+    cw_error_t err = { 0 };
+    int rc;
+
+    params.ref_message_id = hdr->message_id;
+    params.to = hdr->from;
+    params.problem = res->problem;
+    params.detail = res->problem == CW_SEC_PROBLEM_NONE ? NULL : res->detail;
+    rc = cw_sec_receipt_build(&res->body, &res->body_len, job->keys, doc, &params, &err);
+    if (rc < 0) {
+        CW_LOG_ERROR("pipeline", "cannot sign a receipt for %s/%s: %s", hdr->from, hdr->message_id,
+                     err.msg);
+        res->body = NULL;
+        res->body_len = 0;
+        res->is_receipt = 0;
+        set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the node cannot sign receipts");
+        res->status = 503;
+        return;
+    }
+    res->is_receipt = 1;
+}
+
+static void intake_work(void *arg)
+{
+    cw_intake_job_t *job = arg;
+    cw_intake_result_t *res = &job->res;
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t verified;
+    cw_msg_header_t hdr;
+    cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
+    cw_error_t err = { 0 };
+    xmlDoc *doc = NULL;
+    int rc;
+
+    memset(&verified, 0, sizeof(verified));
+    memset(&hdr, 0, sizeof(hdr));
+    rc = cw_sec_xml_parse(&doc, job->body, job->len, &job->cfg->limits, &problem, &err);
+    if (rc < 0) {
+        set_problem(res, problem != CW_SEC_PROBLEM_NONE ? problem : CW_SEC_PROBLEM_MALFORMED_XML,
+                    err.msg);
+        goto out;
+    }
+    opts.skew_s = job->cfg->limits.timestamp_skew_s;
+    opts.peer_party_id = job->peer_party[0] != '\0' ? job->peer_party : NULL;
+    opts.schemas = job->schemas;
+    rc = cw_sec_envelope_verify(&verified, job->keys, doc, &opts, &err);
+    if (rc < 0) {
+        set_problem(res,
+                    verified.problem != CW_SEC_PROBLEM_NONE ? verified.problem
+                                                            : CW_SEC_PROBLEM_INTERNAL,
+                    err.msg);
+    } else {
+        res->problem = CW_SEC_PROBLEM_NONE;
+        res->status = 200;
+    }
+    if (!verified.authenticated) {
+        /* Nobody to sign a receipt for: the answer is a problem document. */
+        goto out;
+    }
+    cw_strlcpy(res->from, verified.from, sizeof(res->from));
+    if (cw_msg_header_read(&hdr, doc, &err) < 0) {
+        /* The signature verified, so the header is the sender's own; a
+         * receipt still needs its MessageId. */
+        set_problem(res, CW_SEC_PROBLEM_HEADER_INVALID, err.msg);
+        goto out;
+    }
+    cw_strlcpy(res->message_id, hdr.message_id, sizeof(res->message_id));
+    answer_with_receipt(job, doc, &hdr);
+out:
+    xmlFreeDoc(doc);
+}
+
+static void intake_done(int status, void *arg)
+{
+    cw_intake_job_t *job = arg;
+
+    if (status < 0) {
+        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
+        job->res.status = 503;
+    }
+    job->done(&job->res, job->arg);
+    cw_free(job->res.body);
+    cw_sec_keys_unref(job->keys);
+    cw_free(job);
+}
+
+int cw_pipeline_intake_submit(cw_pipeline_t *pl,
+                              const cw_config_t *cfg,
+                              const char *body,
+                              size_t len,
+                              const char *peer_party,
+                              cw_intake_done_cb done,
+                              void *arg)
+{
+    cw_intake_job_t *job;
+    int rc;
+
+    if (pl->keys == NULL) {
+        return CW_EINVAL;
+    }
+    job = cw_calloc(1, sizeof(*job));
+    if (job == NULL) {
+        return CW_ENOMEM;
+    }
+    job->pl = pl;
+    job->cfg = cfg;
+    job->keys = cw_sec_keys_ref(pl->keys);
+    job->schemas = pl->schemas;
+    job->body = body;
+    job->len = len;
+    if (peer_party != NULL) {
+        cw_strlcpy(job->peer_party, peer_party, sizeof(job->peer_party));
+    }
+    job->done = done;
+    job->arg = arg;
+    rc = cw_pipeline_work_submit(pl, intake_work, intake_done, job);
+    if (rc < 0) {
+        cw_sec_keys_unref(job->keys);
+        cw_free(job);
+    }
+    return rc;
+}

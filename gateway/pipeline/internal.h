@@ -1,0 +1,16 @@
+/*
+ * pipeline internals shared by pool.c, trust.c and intake.c.
+ */
+#ifndef CW_PIPELINE_INTERNAL_H
+#define CW_PIPELINE_INTERNAL_H
+
+#include "pipeline.h"
+
+struct cw_pipeline {
+    uv_loop_t *loop;
+    size_t in_flight;                /* submitted, done callback not yet run */
+    cw_sec_keys_t *keys;             /* trust snapshot for new messages (referenced) */
+    const cw_sec_schemas_t *schemas; /* compiled schemas (borrowed) */
+};
+
+#endif /* CW_PIPELINE_INTERNAL_H */
