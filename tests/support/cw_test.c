@@ -51,12 +51,13 @@ int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int 
     fprintf(f,
             "<?xml version=\"1.0\"?>\n"
             "<clearway xmlns=\"urn:clearway:config:1\">\n"
-            "  <node id=\"test-node\"/>\n"
+            "  %s\n"
             "  <log level=\"info\"/>\n"
             "  <listen name=\"public\" address=\"127.0.0.1\" port=\"%d\" kind=\"public\"/>\n"
             "%s\n%s"
             "</clearway>\n",
-            d->port, extra_xml != NULL ? extra_xml : "", valid ? "" : "  <bogus/>\n");
+            d->node[0] != '\0' ? d->node : "<node id=\"test-node\"/>", d->port,
+            extra_xml != NULL ? extra_xml : "", valid ? "" : "  <bogus/>\n");
     fclose(f);
     return 0;
 }
@@ -89,11 +90,19 @@ static int read_port(const char *log)
 
 int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml)
 {
+    return cw_test_daemon_start_as(d, NULL, extra_xml);
+}
+
+int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml)
+{
     const char *bin = getenv("CLEARWAYD");
     long long deadline;
     int fd;
 
     memset(d, 0, sizeof(*d));
+    if (node_xml != NULL) {
+        cw_strlcpy(d->node, node_xml, sizeof(d->node));
+    }
     if (bin == NULL) {
         fprintf(stderr, "CLEARWAYD is not set\n");
         return -1;

@@ -15,6 +15,7 @@ typedef struct cw_test_daemon {
     char dir[256];    /* temporary folder with the config and the log */
     char config[512]; /* config file path */
     char log[512];    /* stderr of the daemon */
+    char node[1024];  /* the <node> element; "" for a plain test node */
 } cw_test_daemon_t;
 
 /*
@@ -24,6 +25,9 @@ typedef struct cw_test_daemon {
  * listens. Returns 0 or -1 (and prints why).
  */
 int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml);
+
+/* Same, with node_xml (a whole <node .../> element) as the node's identity. */
+int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml);
 
 /* Rewrites the daemon's config file with new extra XML (for SIGHUP tests). */
 int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int valid);

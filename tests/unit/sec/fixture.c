@@ -204,3 +204,78 @@ char *fx_cut(const char *s, const char *a, const char *b, char **cut_out)
     }
     return cw_buf_detach(&out, NULL);
 }
+
+/* An envelope from from, signed by base (key and cert) as party from. */
+char *fx_signed_envelope(const fx_t *fx, const char *base, const char *from)
+{
+    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
+    char *out;
+
+    if (env == NULL) {
+        return NULL;
+    }
+    out = fx_sign(fx, base, from, env);
+    cw_free(env);
+    return out;
+}
+
+/*
+ * An envelope with a hand-made signature template, signed by the xmlsec1
+ * command with key_args (e.g. "--privkey-pem alice.key,alice.pem").
+ * Returns the signed text, or NULL if xmlsec1 refused to sign.
+ */
+char *fx_xmlsec1_signed(const fx_t *fx,
+                        const char *from,
+                        const char *sig_method,
+                        const char *ref_uri,
+                        const char *transforms,
+                        const char *digest,
+                        const char *keyinfo,
+                        const char *key_args)
+{
+    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
+    cw_buf_t tmpl;
+    char *with_sig;
+    char *out;
+    char in_path[512];
+    char out_path[512];
+    size_t len;
+
+    cw_buf_init(&tmpl, 1u << 20);
+    if (env == NULL) {
+        return NULL;
+    }
+    if (cw_buf_appendf(&tmpl,
+                       "<ds:Signature xmlns:ds=\"" DS_NS "\"><ds:SignedInfo>"
+                       "<ds:CanonicalizationMethod Algorithm=\"" EXC_C14N "\"/>"
+                       "<ds:SignatureMethod Algorithm=\"%s\"/>"
+                       "<ds:Reference URI=\"%s\"><ds:Transforms>%s</ds:Transforms>"
+                       "<ds:DigestMethod Algorithm=\"%s\"/><ds:DigestValue/>"
+                       "</ds:Reference></ds:SignedInfo><ds:SignatureValue/>%s"
+                       "</ds:Signature></Envelope>",
+                       sig_method, ref_uri, transforms, digest, keyinfo)
+        < 0) {
+        cw_buf_fini(&tmpl);
+        cw_free(env);
+        return NULL;
+    }
+    with_sig = fx_replace(env, "</Envelope>", tmpl.data);
+    if (with_sig == NULL || fx_write(fx, "tmpl.xml", with_sig, strlen(with_sig)) < 0) {
+        cw_free(with_sig);
+        cw_buf_fini(&tmpl);
+        cw_free(env);
+        return NULL;
+    }
+    cw_free(with_sig);
+    cw_buf_fini(&tmpl);
+    cw_free(env);
+    (void)remove(fx_path(fx, "signed.xml", out_path, sizeof(out_path)));
+    if (fx_run("cd '%s' && xmlsec1 --sign %s --id-attr:Id urn:clearway:consignment:1:Consignment "
+               "--output '%s' '%s' 2>/dev/null",
+               fx->dir, key_args, out_path, fx_path(fx, "tmpl.xml", in_path, sizeof(in_path)))
+        != 0) {
+        return NULL;
+    }
+    out = fx_read(fx, "signed.xml", &len);
+    return out;
+}

@@ -11,6 +11,20 @@
 
 #include "sec.h"
 
+#define DS_NS     "http://www.w3.org/2000/09/xmldsig#"
+#define EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
+#define ENVELOPED DS_NS "enveloped-signature"
+#define RSA256    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define ECDSA256  "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define RSA1      DS_NS "rsa-sha1"
+#define HMAC256   "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
+#define SHA256    "http://www.w3.org/2001/04/xmlenc#sha256"
+#define SHA1      DS_NS "sha1"
+#define STD_TRANSFORMS                            \
+    "<ds:Transform Algorithm=\"" ENVELOPED "\"/>" \
+    "<ds:Transform Algorithm=\"" EXC_C14N "\"/>"
+#define X509_KEYINFO "<ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo>"
+
 typedef struct fx {
     char dir[256]; /* temp dir holding the PKI and scratch files */
     cw_conf_limits_t limits;
@@ -40,5 +54,21 @@ char *fx_replace(const char *s, const char *what, const char *with);
 /* Returns a new string of s with the text between the first a and the
  * following b (inclusive) cut out, written into *cut_out (cw_malloc'd). */
 char *fx_cut(const char *s, const char *a, const char *b, char **cut_out);
+
+/* A fresh envelope from from, signed by us with key/cert base (cw_malloc'd). */
+char *fx_signed_envelope(const fx_t *fx, const char *base, const char *from);
+/*
+ * A fresh envelope from from with a signature template of the given
+ * algorithms, signed by the xmlsec1 command with key_args (run in fx->dir);
+ * cw_malloc'd, or NULL when xmlsec1 refused.
+ */
+char *fx_xmlsec1_signed(const fx_t *fx,
+                        const char *from,
+                        const char *sig_method,
+                        const char *ref_uri,
+                        const char *transforms,
+                        const char *digest,
+                        const char *keyinfo,
+                        const char *key_args);
 
 #endif

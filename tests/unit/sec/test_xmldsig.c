@@ -15,20 +15,6 @@
 #include "fixture.h"
 #include "sec.h"
 
-#define DS_NS     "http://www.w3.org/2000/09/xmldsig#"
-#define EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
-#define ENVELOPED DS_NS "enveloped-signature"
-#define RSA256    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-#define ECDSA256  "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
-#define RSA1      DS_NS "rsa-sha1"
-#define HMAC256   "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
-#define SHA256    "http://www.w3.org/2001/04/xmlenc#sha256"
-#define SHA1      DS_NS "sha1"
-#define STD_TRANSFORMS                            \
-    "<ds:Transform Algorithm=\"" ENVELOPED "\"/>" \
-    "<ds:Transform Algorithm=\"" EXC_C14N "\"/>"
-#define X509_KEYINFO "<ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo>"
-
 static fx_t fx;
 static cw_sec_keys_t *hub;        /* the receiving node's trust snapshot */
 static cw_sec_keys_t *hub_strict; /* the same, without carol's legacy-sha1 flag */
@@ -66,68 +52,6 @@ static cw_sec_problem_e verify_problem(const char *xml)
 
     (void)verify_with(hub, xml, NULL, &v);
     return v.problem;
-}
-
-/* An envelope from alice, signed by base (key and cert) as party from. */
-static char *signed_envelope(const char *base, const char *from)
-{
-    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
-    char *out;
-
-    assert_non_null(env);
-    out = fx_sign(&fx, base, from, env);
-    cw_free(env);
-    assert_non_null(out);
-    return out;
-}
-
-/*
- * An envelope with a hand-made signature template, signed by the xmlsec1
- * command with key_args (e.g. "--privkey-pem alice.key,alice.pem").
- * Returns the signed text, or NULL if xmlsec1 refused to sign.
- */
-static char *xmlsec1_signed(const char *from,
-                            const char *sig_method,
-                            const char *ref_uri,
-                            const char *transforms,
-                            const char *digest,
-                            const char *keyinfo,
-                            const char *key_args)
-{
-    char *env = fx_envelope(from, cw_time_wall_s(), NULL);
-    cw_buf_t tmpl;
-    char *with_sig;
-    char *out;
-    char in_path[512];
-    char out_path[512];
-    size_t len;
-
-    cw_buf_init(&tmpl, 1u << 20);
-    assert_int_equal(cw_buf_appendf(&tmpl,
-                                    "<ds:Signature xmlns:ds=\"" DS_NS "\"><ds:SignedInfo>"
-                                    "<ds:CanonicalizationMethod Algorithm=\"" EXC_C14N "\"/>"
-                                    "<ds:SignatureMethod Algorithm=\"%s\"/>"
-                                    "<ds:Reference URI=\"%s\"><ds:Transforms>%s</ds:Transforms>"
-                                    "<ds:DigestMethod Algorithm=\"%s\"/><ds:DigestValue/>"
-                                    "</ds:Reference></ds:SignedInfo><ds:SignatureValue/>%s"
-                                    "</ds:Signature></Envelope>",
-                                    sig_method, ref_uri, transforms, digest, keyinfo),
-                     0);
-    with_sig = fx_replace(env, "</Envelope>", tmpl.data);
-    assert_non_null(with_sig);
-    assert_int_equal(fx_write(&fx, "tmpl.xml", with_sig, strlen(with_sig)), 0);
-    cw_free(with_sig);
-    cw_buf_fini(&tmpl);
-    cw_free(env);
-    (void)remove(fx_path(&fx, "signed.xml", out_path, sizeof(out_path)));
-    if (fx_run("cd '%s' && xmlsec1 --sign %s --id-attr:Id urn:clearway:consignment:1:Consignment "
-               "--output '%s' '%s' 2>/dev/null",
-               fx.dir, key_args, out_path, fx_path(&fx, "tmpl.xml", in_path, sizeof(in_path)))
-        != 0) {
-        return NULL;
-    }
-    out = fx_read(&fx, "signed.xml", &len);
-    return out;
 }
 
 /* The base64 text of the X509Certificate in a signed document. */
@@ -221,7 +145,7 @@ static int group_teardown(void **state)
 
 static void test_xmldsig__accepts_ecdsa_envelope(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     cw_sec_verified_t v;
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
 
@@ -240,7 +164,7 @@ static void test_xmldsig__accepts_ecdsa_envelope(void **state)
 
 static void test_xmldsig__accepts_rsa_and_rollover(void **state)
 {
-    char *xml = signed_envelope("alice-rsa", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice-rsa", "alice");
     cw_sec_verified_t v;
 
     (void)state;
@@ -268,7 +192,7 @@ static void test_xmldsig__reads_full_text_across_comments(void **state)
 
 static void test_xmldsig__rejects_tampered_payload(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     char *bad = fx_replace(xml, ">100.00<", ">1.00<");
 
     (void)state;
@@ -280,7 +204,7 @@ static void test_xmldsig__rejects_tampered_payload(void **state)
 
 static void test_xmldsig__rejects_bad_signature_value(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     char *p = strstr(xml, "SignatureValue>");
 
     (void)state;
@@ -293,8 +217,8 @@ static void test_xmldsig__rejects_bad_signature_value(void **state)
 
 static void test_xmldsig__rejects_wrong_key_with_registered_cert(void **state)
 {
-    char *good = signed_envelope("alice", "alice");
-    char *evil = signed_envelope("mallory", "alice");
+    char *good = fx_signed_envelope(&fx, "alice", "alice");
+    char *evil = fx_signed_envelope(&fx, "mallory", "alice");
     char *alice_cert = keyinfo_cert(good);
     char *mallory_cert = keyinfo_cert(evil);
     char *bad = fx_replace(evil, mallory_cert, alice_cert);
@@ -314,7 +238,7 @@ static void test_xmldsig__rejects_wrong_key_with_registered_cert(void **state)
 
 static void test_xmldsig__rejects_unregistered_signer_same_ca(void **state)
 {
-    char *xml = signed_envelope("mallory", "alice");
+    char *xml = fx_signed_envelope(&fx, "mallory", "alice");
 
     (void)state;
     assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
@@ -323,7 +247,7 @@ static void test_xmldsig__rejects_unregistered_signer_same_ca(void **state)
 
 static void test_xmldsig__rejects_from_not_the_signer(void **state)
 {
-    char *xml = signed_envelope("bob", "alice");
+    char *xml = fx_signed_envelope(&fx, "bob", "alice");
     char *cert = keyinfo_cert(xml);
     char *no_keyinfo;
     char *cut = NULL;
@@ -344,9 +268,9 @@ static void test_xmldsig__rejects_from_not_the_signer(void **state)
 static void test_xmldsig__ignores_keyvalue(void **state)
 {
     /* mallory signs and offers her public key as KeyValue: never used. */
-    char *xml =
-        xmlsec1_signed("alice", RSA256, "", STD_TRANSFORMS, SHA256,
-                       "<ds:KeyInfo><ds:KeyValue/></ds:KeyInfo>", "--privkey-pem mallory-rsa.key");
+    char *xml = fx_xmlsec1_signed(&fx, "alice", RSA256, "", STD_TRANSFORMS, SHA256,
+                                  "<ds:KeyInfo><ds:KeyValue/></ds:KeyInfo>",
+                                  "--privkey-pem mallory-rsa.key");
 
     (void)state;
     assert_non_null(xml);
@@ -368,9 +292,9 @@ static void test_xmldsig__rejects_missing_signature(void **state)
 
 static void test_xmldsig__rejects_reference_to_inner_element(void **state)
 {
-    char *xml =
-        xmlsec1_signed("alice", ECDSA256, "#c1", "<ds:Transform Algorithm=\"" EXC_C14N "\"/>",
-                       SHA256, X509_KEYINFO, "--privkey-pem alice.key,alice.pem");
+    char *xml = fx_xmlsec1_signed(&fx, "alice", ECDSA256, "#c1",
+                                  "<ds:Transform Algorithm=\"" EXC_C14N "\"/>", SHA256,
+                                  X509_KEYINFO, "--privkey-pem alice.key,alice.pem");
 
     (void)state;
     assert_non_null(xml);
@@ -380,7 +304,7 @@ static void test_xmldsig__rejects_reference_to_inner_element(void **state)
 
 static void test_xmldsig__rejects_two_signatures(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     char *cut = NULL;
     char *rest = fx_cut(xml, "<ds:Signature", "</ds:Signature>", &cut);
     char *payload_end;
@@ -405,7 +329,7 @@ static void test_xmldsig__rejects_two_signatures(void **state)
 
 static void test_xmldsig__rejects_signature_inside_payload(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     char *cut = NULL;
     char *rest = fx_cut(xml, "<ds:Signature", "</ds:Signature>", &cut);
     char *moved;
@@ -427,8 +351,8 @@ static void test_xmldsig__rejects_signature_inside_payload(void **state)
 
 static void test_xmldsig__rejects_xpath_transform(void **state)
 {
-    char *xml = xmlsec1_signed(
-        "alice", ECDSA256, "",
+    char *xml = fx_xmlsec1_signed(
+        &fx, "alice", ECDSA256, "",
         "<ds:Transform Algorithm=\"" ENVELOPED "\"/>"
         "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\">"
         "<ds:XPath>not(ancestor-or-self::*[local-name()='Value'])</ds:XPath></ds:Transform>"
@@ -443,8 +367,8 @@ static void test_xmldsig__rejects_xpath_transform(void **state)
 
 static void test_xmldsig__rejects_xslt_transform(void **state)
 {
-    char *xml = xmlsec1_signed(
-        "alice", ECDSA256, "",
+    char *xml = fx_xmlsec1_signed(
+        &fx, "alice", ECDSA256, "",
         "<ds:Transform Algorithm=\"" ENVELOPED "\"/>"
         "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\">"
         "<xsl:stylesheet version=\"1.0\" xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\">"
@@ -459,8 +383,8 @@ static void test_xmldsig__rejects_xslt_transform(void **state)
 
 static void test_xmldsig__rejects_hmac(void **state)
 {
-    char *xml =
-        xmlsec1_signed("alice", HMAC256, "", STD_TRANSFORMS, SHA256, "", "--hmackey hmac.bin");
+    char *xml = fx_xmlsec1_signed(&fx, "alice", HMAC256, "", STD_TRANSFORMS, SHA256, "",
+                                  "--hmackey hmac.bin");
 
     (void)state;
     assert_non_null(xml);
@@ -470,8 +394,8 @@ static void test_xmldsig__rejects_hmac(void **state)
 
 static void test_xmldsig__sha1_needs_legacy_flag(void **state)
 {
-    char *xml = xmlsec1_signed("carol", RSA1, "", STD_TRANSFORMS, SHA1, X509_KEYINFO,
-                               "--privkey-pem carol-rsa.key,carol-rsa.pem");
+    char *xml = fx_xmlsec1_signed(&fx, "carol", RSA1, "", STD_TRANSFORMS, SHA1, X509_KEYINFO,
+                                  "--privkey-pem carol-rsa.key,carol-rsa.pem");
     cw_sec_verified_t v;
 
     (void)state;
@@ -487,7 +411,7 @@ static void test_xmldsig__sha1_needs_legacy_flag(void **state)
 
 static void test_xmldsig__rejects_unknown_sender(void **state)
 {
-    char *xml = signed_envelope("mallory", "mallory");
+    char *xml = fx_signed_envelope(&fx, "mallory", "mallory");
 
     (void)state;
     assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_UNKNOWN_SENDER);
@@ -496,7 +420,7 @@ static void test_xmldsig__rejects_unknown_sender(void **state)
 
 static void test_xmldsig__rejects_tls_peer_mismatch(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
     cw_sec_verified_t v;
 
@@ -509,7 +433,7 @@ static void test_xmldsig__rejects_tls_peer_mismatch(void **state)
 
 static void test_xmldsig__rejects_expired_certificate(void **state)
 {
-    char *xml = signed_envelope("old", "old");
+    char *xml = fx_signed_envelope(&fx, "old", "old");
 
     (void)state;
     assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_CERTIFICATE_EXPIRED);
@@ -582,7 +506,7 @@ static void test_xmldsig__rejects_schema_invalid_after_auth(void **state)
 
 static void test_xmldsig__sign_refuses_signed_document(void **state)
 {
-    char *xml = signed_envelope("alice", "alice");
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
 
     (void)state;
     /* fx_sign fails on a document that already carries a signature. */
@@ -594,8 +518,8 @@ static void test_xmldsig__sign_refuses_signed_document(void **state)
 
 static void test_xmldsig__xmlsec1_verifies_ours(void **state)
 {
-    char *ec = signed_envelope("alice", "alice");
-    char *rsa = signed_envelope("bob-rsa", "bob");
+    char *ec = fx_signed_envelope(&fx, "alice", "alice");
+    char *rsa = fx_signed_envelope(&fx, "bob-rsa", "bob");
 
     (void)state;
     assert_int_equal(fx_write(&fx, "ours-ec.xml", ec, strlen(ec)), 0);
@@ -623,10 +547,10 @@ static void test_xmldsig__xmlsec1_verifies_ours(void **state)
 
 static void test_xmldsig__verifies_xmlsec1_signed(void **state)
 {
-    char *ec = xmlsec1_signed("alice", ECDSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
-                              "--privkey-pem alice.key,alice.pem");
-    char *rsa = xmlsec1_signed("bob", RSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
-                               "--privkey-pem bob-rsa.key,bob-rsa.pem");
+    char *ec = fx_xmlsec1_signed(&fx, "alice", ECDSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
+                                 "--privkey-pem alice.key,alice.pem");
+    char *rsa = fx_xmlsec1_signed(&fx, "bob", RSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
+                                  "--privkey-pem bob-rsa.key,bob-rsa.pem");
     cw_sec_verified_t v;
 
     (void)state;
@@ -661,7 +585,7 @@ static void worker_run(void *arg)
 
 static void test_xmldsig__verifies_on_several_threads(void **state)
 {
-    char *good = signed_envelope("alice", "alice");
+    char *good = fx_signed_envelope(&fx, "alice", "alice");
     char *bad = fx_replace(good, ">100.00<", ">1.00<");
     uv_thread_t th[4];
     worker_t w[4];
