@@ -254,10 +254,23 @@ void cw_config_limits_default(cw_conf_limits_t *lim)
     lim->timestamp_skew_s = CW_LIMIT_TIMESTAMP_SKEW_S_DEFAULT;
 }
 
+const cw_conf_route_t *cw_config_route_find(const cw_config_t *cfg, const char *to)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->route_count; i++) {
+        if (strcmp(cfg->routes[i].to, to) == 0) {
+            return &cfg->routes[i];
+        }
+    }
+    return NULL;
+}
+
 static void config_free(cw_config_t *cfg)
 {
     cw_free(cfg->listens);
     cw_free(cfg->partners);
+    cw_free(cfg->routes);
     cw_free(cfg);
 }
 
@@ -289,6 +302,9 @@ static int config_new(cw_config_t **out, cw_conf_load_t *ld)
     cfg->log_level = CW_LOG_INFO;
     cfg->workers = 0;
     cw_config_limits_default(&cfg->limits);
+    cfg->store.synchronous_full = 1;
+    cfg->store.group_max = CW_LIMIT_STORE_GROUP_DEFAULT;
+    cfg->store.retention_days = CW_LIMIT_STORE_RETENTION_DAYS_DEFAULT;
     /* The path is kept for reloads, so a cut one would be wrong. */
     if (cw_strlcpy(cfg->path, ld->name, sizeof(cfg->path)) >= sizeof(cfg->path)) {
         cw_config__problem(ld, 0, "the path is longer than %zu bytes", sizeof(cfg->path) - 1);

@@ -47,6 +47,34 @@ typedef struct cw_conf_partner {
     int line;        /* line of the element in the file */
 } cw_conf_partner_t;
 
+/* A destination: where messages for party `to` are delivered, and how. */
+typedef struct cw_conf_route {
+    char to[128];                              /* destination party id */
+    char url[CW_CONF_PATH_BYTES];              /* https:// endpoint of its node */
+    int insecure_http;                         /* allow plain http:// (tests, loopback) */
+    char ca_path[CW_CONF_PATH_BYTES];          /* CA bundle to verify the server; "" system */
+    char client_cert_path[CW_CONF_PATH_BYTES]; /* TLS client certificate; "" none */
+    char client_key_path[CW_CONF_PATH_BYTES];  /* its key */
+    char pinned_pubkey[256];                   /* "sha256//base64..." or "" */
+    char adapter[64];                          /* output adapter name, "" none */
+    uint32_t connect_timeout_ms;               /* TCP + TLS connect */
+    uint32_t timeout_ms;                       /* whole request */
+    uint32_t max_attempts;                     /* then dead letter */
+    uint32_t max_age_s;                        /* then dead letter */
+    uint32_t base_delay_ms;                    /* first retry delay (before jitter) */
+    uint32_t max_delay_ms;                     /* retry delay cap */
+    uint32_t concurrency;                      /* deliveries in flight to this route */
+    int line;                                  /* line of the element in the file */
+} cw_conf_route_t;
+
+/* The message store. */
+typedef struct cw_conf_store {
+    char path[CW_CONF_PATH_BYTES]; /* SQLite file; default clearway.db next to the config */
+    int synchronous_full;          /* 1: fsync every commit (default); 0: NORMAL */
+    uint32_t group_max;            /* messages per group commit */
+    uint32_t retention_days;       /* delivered messages kept this long; 0 forever */
+} cw_conf_store_t;
+
 typedef struct cw_conf_limits {
     uint32_t header_bytes_max;       /* request line + headers */
     uint32_t header_count_max;       /* header fields per request */
@@ -78,6 +106,9 @@ typedef struct cw_config {
     size_t listen_count;
     cw_conf_partner_t *partners; /* owned array */
     size_t partner_count;
+    cw_conf_route_t *routes; /* owned array */
+    size_t route_count;
+    cw_conf_store_t store;
     int refcount; /* snapshot references; touched on the loop thread only */
 } cw_config_t;
 
@@ -120,6 +151,9 @@ CW_MUST_CHECK int cw_config_load_mem(
 cw_config_t *cw_config_ref(cw_config_t *cfg);
 /* Drops one reference; the last one frees the snapshot. NULL is allowed. */
 void cw_config_unref(cw_config_t *cfg);
+
+/* The route for party to, or NULL (borrowed from cfg). */
+const cw_conf_route_t *cw_config_route_find(const cw_config_t *cfg, const char *to);
 
 /* Fills lim with every default of limits.h. */
 void cw_config_limits_default(cw_conf_limits_t *lim);

@@ -36,6 +36,8 @@ typedef enum cw_conf_type_e {
     CW_CONF_BOOL,     /* int: "true" or "false" */
     CW_CONF_PATH,     /* char[size]: a path, resolved from the config file's folder */
     CW_CONF_PATHS,    /* cw_conf_partner_t certs: 1..4 paths separated by spaces */
+    CW_CONF_URL,      /* char[size]: an http:// or https:// URL without spaces */
+    CW_CONF_TEXT,     /* char[size]: 1..size-1 printable ASCII characters, no spaces */
 } cw_conf_type_e;
 
 /* The record a directive writes into. */
@@ -43,6 +45,7 @@ typedef enum cw_conf_record_e {
     CW_CONF_RECORD_CONFIG,  /* the snapshot itself */
     CW_CONF_RECORD_LISTEN,  /* the entry of the <listen> being walked */
     CW_CONF_RECORD_PARTNER, /* the entry of the <partner> being walked */
+    CW_CONF_RECORD_ROUTE,   /* the entry of the <route> being walked */
 } cw_conf_record_e;
 
 typedef struct cw_conf_keyword {
@@ -77,6 +80,8 @@ typedef struct cw_conf_list {
 #define PARTNER_FIELD(field)                                    \
     CW_CONF_RECORD_PARTNER, offsetof(cw_conf_partner_t, field), \
         CW_FIELD_SIZE(cw_conf_partner_t, field)
+#define ROUTE_FIELD(field) \
+    CW_CONF_RECORD_ROUTE, offsetof(cw_conf_route_t, field), CW_FIELD_SIZE(cw_conf_route_t, field)
 #define LISTEN_FIELD(field) \
     CW_CONF_RECORD_LISTEN, offsetof(cw_conf_listen_t, field), CW_FIELD_SIZE(cw_conf_listen_t, field)
 
@@ -86,6 +91,12 @@ static const cw_conf_keyword_t log_levels[] = {
     { "info", CW_LOG_INFO },
     { "warn", CW_LOG_WARN },
     { "error", CW_LOG_ERROR },
+    { NULL, 0 },
+};
+
+static const cw_conf_keyword_t sync_modes[] = {
+    { "full", 1 },
+    { "normal", 0 },
     { NULL, 0 },
 };
 
@@ -152,11 +163,43 @@ static const cw_conf_directive_t directives[] = {
     { "partner/@id", CW_CONF_PARTY_ID, PARTNER_FIELD(id), 0, 0, NULL, CW_CONF_REQUIRED },
     { "partner/@certs", CW_CONF_PATHS, PARTNER_FIELD(certs), 0, 0, NULL, CW_CONF_REQUIRED },
     { "partner/@legacy-sha1", CW_CONF_BOOL, PARTNER_FIELD(legacy_sha1), 0, 0, NULL, 0 },
+
+    { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
+    { "store/@synchronous", CW_CONF_KEYWORD, CONFIG_FIELD(store.synchronous_full), 0, 0, sync_modes,
+      0 },
+    { "store/@group-max", CW_CONF_UINT32, CONFIG_FIELD(store.group_max), 1,
+      CW_LIMIT_STORE_GROUP_MAX, NULL, 0 },
+    { "store/@retention-days", CW_CONF_UINT32, CONFIG_FIELD(store.retention_days), 0,
+      CW_LIMIT_STORE_RETENTION_DAYS_MAX, NULL, 0 },
+
+    { "route/@to", CW_CONF_PARTY_ID, ROUTE_FIELD(to), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "route/@url", CW_CONF_URL, ROUTE_FIELD(url), 0, 0, NULL, CW_CONF_REQUIRED },
+    { "route/@insecure-http", CW_CONF_BOOL, ROUTE_FIELD(insecure_http), 0, 0, NULL, 0 },
+    { "route/@ca", CW_CONF_PATH, ROUTE_FIELD(ca_path), 0, 0, NULL, 0 },
+    { "route/@client-cert", CW_CONF_PATH, ROUTE_FIELD(client_cert_path), 0, 0, NULL, 0 },
+    { "route/@client-key", CW_CONF_PATH, ROUTE_FIELD(client_key_path), 0, 0, NULL, 0 },
+    { "route/@pinned-pubkey", CW_CONF_TEXT, ROUTE_FIELD(pinned_pubkey), 0, 0, NULL, 0 },
+    { "route/@adapter", CW_CONF_NAME, ROUTE_FIELD(adapter), 0, 0, NULL, 0 },
+    { "route/@connect-timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(connect_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "route/@timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(timeout_ms), CW_LIMIT_TIMEOUT_MS_MIN,
+      CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "route/@max-attempts", CW_CONF_UINT32, ROUTE_FIELD(max_attempts), 1,
+      CW_LIMIT_ROUTE_MAX_ATTEMPTS_MAX, NULL, 0 },
+    { "route/@max-age-s", CW_CONF_UINT32, ROUTE_FIELD(max_age_s), 1, CW_LIMIT_ROUTE_MAX_AGE_S_MAX,
+      NULL, 0 },
+    { "route/@base-delay-ms", CW_CONF_UINT32, ROUTE_FIELD(base_delay_ms), 1,
+      CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
+    { "route/@max-delay-ms", CW_CONF_UINT32, ROUTE_FIELD(max_delay_ms), 1, CW_LIMIT_TIMEOUT_MS_MAX,
+      NULL, 0 },
+    { "route/@concurrency", CW_CONF_UINT32, ROUTE_FIELD(concurrency), 1,
+      CW_LIMIT_ROUTE_CONCURRENCY_MAX, NULL, 0 },
 };
 
 static const cw_conf_list_t lists[] = {
     { "listen", CW_CONF_RECORD_LISTEN },
     { "partner", CW_CONF_RECORD_PARTNER },
+    { "route", CW_CONF_RECORD_ROUTE },
 };
 
 /* Values longer than this are cut in messages, so one bad value cannot
@@ -174,6 +217,7 @@ typedef struct cw_conf_walk {
     cw_config_t *cfg;                              /* the snapshot being filled */
     size_t listen_cap;                             /* entries allocated in cfg->listens */
     size_t partner_cap;                            /* entries allocated in cfg->partners */
+    size_t route_cap;                              /* entries allocated in cfg->routes */
     unsigned char seen[CW_ARRAY_SIZE(directives)]; /* directive given at least once */
     int rc;                                        /* CW_ENOMEM from libxml2 accessors */
 } cw_conf_walk_t;
@@ -268,6 +312,8 @@ static void apply_number(cw_conf_walk_t *w,
     case CW_CONF_BOOL:
     case CW_CONF_PATH:
     case CW_CONF_PATHS:
+    case CW_CONF_URL:
+    case CW_CONF_TEXT:
         (void)CW_NEVER(1);
         break;
     }
@@ -440,6 +486,33 @@ static void apply_path(cw_conf_walk_t *w,
     }
 }
 
+static void apply_text(cw_conf_walk_t *w,
+                       const cw_conf_directive_t *d,
+                       void *record,
+                       const char *s,
+                       size_t n,
+                       long line)
+{
+    size_t i;
+    int ok = n > 0 && n < d->size;
+
+    for (i = 0; ok && i < n; i++) {
+        ok = s[i] > ' ' && s[i] < 0x7f;
+    }
+    if (ok && d->type == CW_CONF_URL) {
+        ok = (n > 8 && strncmp(s, "https://", 8) == 0) || (n > 7 && strncmp(s, "http://", 7) == 0);
+    }
+    if (!ok) {
+        cw_config__problem(w->ld, line, "%s: '%.*s%s' is not %s of at most %zu characters", d->path,
+                           shown_len(s, n), s, shown_more(n),
+                           d->type == CW_CONF_URL ? "an http:// or https:// URL"
+                                                  : "printable text without spaces",
+                           d->size - 1);
+        return;
+    }
+    store_string(record, d, s, n);
+}
+
 static void apply_paths(cw_conf_walk_t *w,
                         const cw_conf_directive_t *d,
                         void *record,
@@ -531,6 +604,10 @@ static void apply(cw_conf_walk_t *w, size_t index, void *record, const char *val
     case CW_CONF_PATHS:
         apply_paths(w, d, record, s, n, line);
         break;
+    case CW_CONF_URL:
+    case CW_CONF_TEXT:
+        apply_text(w, d, record, s, n, line);
+        break;
     }
 }
 
@@ -566,6 +643,19 @@ static int element_known(const char *path)
     return 0;
 }
 
+static void route_init(cw_conf_route_t *r, long line)
+{
+    memset(r, 0, sizeof(*r));
+    r->connect_timeout_ms = CW_LIMIT_ROUTE_CONNECT_TIMEOUT_MS_DEFAULT;
+    r->timeout_ms = CW_LIMIT_ROUTE_TIMEOUT_MS_DEFAULT;
+    r->max_attempts = CW_LIMIT_ROUTE_MAX_ATTEMPTS_DEFAULT;
+    r->max_age_s = CW_LIMIT_ROUTE_MAX_AGE_S_DEFAULT;
+    r->base_delay_ms = CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT;
+    r->max_delay_ms = CW_LIMIT_ROUTE_MAX_DELAY_MS_DEFAULT;
+    r->concurrency = CW_LIMIT_ROUTE_CONCURRENCY_DEFAULT;
+    r->line = (int)line;
+}
+
 static void listen_init(cw_conf_listen_t *l, long line)
 {
     memset(l, 0, sizeof(*l));
@@ -583,6 +673,16 @@ static void *list_entry_start(cw_conf_walk_t *w, cw_conf_record_e record, long l
     switch (record) {
     case CW_CONF_RECORD_CONFIG:
         break;
+    case CW_CONF_RECORD_ROUTE:
+        if (cfg->route_count >= w->route_cap) {
+            if (w->ld->schema_ok) {
+                cw_config__problem(w->ld, line, "route: at most %u <route> elements",
+                                   CW_LIMIT_ROUTE_MAX);
+            }
+            return NULL;
+        }
+        route_init(&cfg->routes[cfg->route_count], line);
+        return &cfg->routes[cfg->route_count++];
     case CW_CONF_RECORD_PARTNER:
         if (cfg->partner_count >= w->partner_cap) {
             if (w->ld->schema_ok) {
@@ -635,6 +735,7 @@ static void *record_of(cw_conf_walk_t *w, cw_conf_record_e record, void *entry)
         return w->cfg;
     case CW_CONF_RECORD_LISTEN:
     case CW_CONF_RECORD_PARTNER:
+    case CW_CONF_RECORD_ROUTE:
         return entry;
     }
     return NULL;
@@ -857,6 +958,42 @@ static size_t count_children(const xmlNode *root, const char *name)
     return n;
 }
 
+static void check_routes(cw_conf_walk_t *w)
+{
+    cw_config_t *cfg = w->cfg;
+    size_t i;
+    size_t j;
+
+    for (i = 0; i < cfg->route_count; i++) {
+        const cw_conf_route_t *r = &cfg->routes[i];
+
+        for (j = 0; j < i; j++) {
+            if (strcmp(cfg->routes[j].to, r->to) == 0) {
+                cw_config__problem(w->ld, r->line, "route/@to: '%s' already has a route at line %d",
+                                   r->to, cfg->routes[j].line);
+                break;
+            }
+        }
+        if (strncmp(r->url, "http://", 7) == 0 && !r->insecure_http) {
+            cw_config__problem(w->ld, r->line,
+                               "route '%s': plain http:// needs insecure-http=\"true\"", r->to);
+        }
+        if ((r->client_cert_path[0] == '\0') != (r->client_key_path[0] == '\0')) {
+            cw_config__problem(w->ld, r->line, "route '%s': client-cert and client-key go together",
+                               r->to);
+        }
+        if (r->max_delay_ms < r->base_delay_ms) {
+            cw_config__problem(w->ld, r->line, "route '%s': max-delay-ms is below base-delay-ms",
+                               r->to);
+        }
+    }
+    /* The store lives next to the configuration unless told otherwise. */
+    if (cfg->store.path[0] == '\0'
+        && resolve_path(w, "clearway.db", 11, cfg->store.path, sizeof(cfg->store.path)) < 0) {
+        cw_config__problem(w->ld, 0, "store/@path: the default path is too long");
+    }
+}
+
 static void check_partners(cw_conf_walk_t *w)
 {
     const cw_config_t *cfg = w->cfg;
@@ -897,6 +1034,14 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
         cfg->listens = cw_calloc(w.listen_cap, sizeof(*cfg->listens));
         CW_CHECK_ALLOC(cfg->listens);
     }
+    w.route_cap = count_children(root, "route");
+    if (w.route_cap > CW_LIMIT_ROUTE_MAX) {
+        w.route_cap = CW_LIMIT_ROUTE_MAX;
+    }
+    if (w.route_cap > 0) {
+        cfg->routes = cw_calloc(w.route_cap, sizeof(*cfg->routes));
+        CW_CHECK_ALLOC(cfg->routes);
+    }
     w.partner_cap = count_children(root, "partner");
     if (w.partner_cap > CW_LIMIT_PARTNER_MAX) {
         w.partner_cap = CW_LIMIT_PARTNER_MAX;
@@ -915,6 +1060,7 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
     check_present(&w, xmlGetLineNo(root));
     check_listens(&w);
     check_partners(&w);
+    check_routes(&w);
 out:
     return rc;
 }

@@ -487,6 +487,57 @@ static void test_config__partner_problems(void **state)
     assert_error_contains(&f->errs, "key and cert go together");
 }
 
+static void test_config__routes_and_store(void **state)
+{
+    fixture_t *f = *state;
+    const char *xml = HEAD NODE LISTEN
+        "  <store synchronous=\"normal\" retention-days=\"7\"/>\n"
+        "  <route to=\"customs-cn\" url=\"https://cn.example:8443/v1/messages\" ca=\"ca.pem\"\n"
+        "         client-cert=\"c.pem\" client-key=\"c.key\" max-attempts=\"3\"/>\n"
+        "  <route to=\"carrier\" url=\"http://127.0.0.1:9/v1/messages\" "
+        "insecure-http=\"true\"/>\n" TAIL;
+    const cw_conf_route_t *r;
+    int rc;
+
+    cw_config_unref(f->cfg);
+    f->cfg = NULL;
+    rc = cw_config_load_mem(&f->cfg, "/srv/cw/node.xml", xml, strlen(xml), &f->errs);
+    if (rc != 0) {
+        dump_errors(&f->errs);
+    }
+    assert_int_equal(rc, 0);
+    assert_string_equal(f->cfg->store.path, "/srv/cw/clearway.db");
+    assert_int_equal(f->cfg->store.synchronous_full, 0);
+    assert_int_equal(f->cfg->store.retention_days, 7);
+    assert_int_equal(f->cfg->store.group_max, CW_LIMIT_STORE_GROUP_DEFAULT);
+    assert_int_equal(f->cfg->route_count, 2);
+    r = cw_config_route_find(f->cfg, "customs-cn");
+    assert_non_null(r);
+    assert_string_equal(r->ca_path, "/srv/cw/ca.pem");
+    assert_int_equal(r->max_attempts, 3);
+    assert_int_equal(r->base_delay_ms, CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT);
+    assert_non_null(cw_config_route_find(f->cfg, "carrier"));
+    assert_null(cw_config_route_find(f->cfg, "nobody"));
+}
+
+static void test_config__route_problems(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_fails(f, HEAD NODE LISTEN "  <route to=\"a\" url=\"http://x/\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "test.xml:4: route 'a': plain http:// needs insecure-http");
+    assert_fails(f, HEAD NODE LISTEN "  <route to=\"a\" url=\"ftp://x/\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "route/@url: 'ftp://x/' is not an http:// or https:// URL");
+    assert_fails(f,
+                 HEAD NODE LISTEN "  <route to=\"a\" url=\"https://x/\"/>\n"
+                                  "  <route to=\"a\" url=\"https://y/\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:5: route/@to: 'a' already has a route at line 4");
+    assert_fails(
+        f, HEAD NODE LISTEN "  <route to=\"a\" url=\"https://x/\" client-cert=\"c\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "client-cert and client-key go together");
+}
+
 /* ==== Structure (the schema) ==== */
 
 static void test_config__unknown_element_reports_line(void **state)
@@ -901,6 +952,8 @@ int main(void)
         T(test_config__non_number_rejected),
         T(test_config__partners_and_node_keys),
         T(test_config__partner_problems),
+        T(test_config__routes_and_store),
+        T(test_config__route_problems),
         T(test_config__unknown_element_reports_line),
         T(test_config__unknown_and_missing_attributes),
         T(test_config__missing_node_and_listen),
