@@ -70,6 +70,32 @@ CW_MUST_CHECK int cw_msg_envelope_new(xmlDoc **out,
                                       const xmlNode *business_doc,
                                       cw_error_t *err);
 
+/* What a forwarding node puts into its own envelope. */
+typedef struct cw_msg_forward_params {
+    const char *node_id;    /* this node: the new From */
+    const char *to;         /* the destination party: the new To */
+    const char *message_id; /* the new MessageId; NULL: a new UUID */
+    int64_t now_s;          /* the new Timestamp */
+    const char *received;   /* the envelope exactly as received (evidence) */
+    size_t received_len;
+} cw_msg_forward_params_t;
+
+/*
+ * Builds the unsigned envelope a node forwards for received (whose header
+ * is in_hdr): a new MessageId, From = node_id, To = to, OriginalSender kept
+ * (or set to in_hdr->from on the first hop), the same ConversationId,
+ * RefToMessageId, Service and Action, a copy of the business document and
+ * of every Assessment, and one Evidence with the received bytes (base64),
+ * their media type, SHA-256 and the original MessageId and sender. *out is
+ * owned by the caller (xmlFreeDoc); sign it with cw_sec_doc_sign. Returns
+ * 0, CW_EINVAL (no business document), CW_E2BIG or CW_ENOMEM. Any thread.
+ */
+CW_MUST_CHECK int cw_msg_forward_new(xmlDoc **out,
+                                     const xmlDoc *received,
+                                     const cw_msg_header_t *in_hdr,
+                                     const cw_msg_forward_params_t *params,
+                                     cw_error_t *err);
+
 /* Writes a new random message id (UUID version 4, 36 characters) into out
  * (at least 37 bytes). Returns 0, or CW_ECRYPTO if no randomness is left. */
 CW_MUST_CHECK int cw_msg_id_new(char *out, size_t size);

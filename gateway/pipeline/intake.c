@@ -36,6 +36,56 @@ static void set_problem(cw_intake_result_t *res, cw_sec_problem_e problem, const
                sizeof(res->detail));
 }
 
+/*
+ * Routes an accepted message: one addressed to this node ends here; one for
+ * a party with a route is sealed (a new envelope from this node carrying
+ * the received bytes as evidence, signed with the node key) for delivery;
+ * anything else is refused with no-route.
+ */
+static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_header_t *hdr)
+{
+    cw_intake_result_t *res = &job->res;
+    cw_msg_forward_params_t params = { 0 };
+    cw_error_t err = { 0 };
+    xmlDoc *fwd = NULL;
+    int rc;
+
+    if (strcmp(hdr->to, job->cfg->node_id) == 0) {
+        return;
+    }
+    if (cw_config_route_find(job->cfg, hdr->to) == NULL) {
+        char detail[256];
+
+        (void)snprintf(detail, sizeof(detail), "this node has no route to %s", hdr->to);
+        set_problem(res, CW_SEC_PROBLEM_NO_ROUTE, detail);
+        return;
+    }
+    params.node_id = job->cfg->node_id;
+    params.to = hdr->to;
+    params.now_s = cw_time_wall_s();
+    params.received = job->body;
+    params.received_len = job->len;
+    rc = cw_msg_forward_new(&fwd, doc, hdr, &params, &err);
+    if (rc == 0) {
+        rc = cw_sec_doc_sign(job->keys, fwd, &err);
+    }
+    if (rc == 0) {
+        cw_msg_header_t fwd_hdr;
+
+        rc = cw_msg_header_read(&fwd_hdr, fwd, &err);
+        if (rc == 0) {
+            cw_strlcpy(res->outgoing_id, fwd_hdr.message_id, sizeof(res->outgoing_id));
+            rc = cw_sec_xml_serialize(&res->outgoing, &res->outgoing_len, fwd);
+        }
+    }
+    if (rc < 0) {
+        CW_LOG_ERROR("pipeline", "cannot seal %s/%s for %s: %s", hdr->from, hdr->message_id,
+                     hdr->to, err.msg);
+        set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the node cannot seal the message");
+    }
+    xmlFreeDoc(fwd);
+}
+
 /* Signs a receipt for doc; on failure the result becomes a plain problem. */
 static void answer_with_receipt(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_header_t *hdr)
 {
@@ -107,6 +157,18 @@ static void intake_work(void *arg)
         goto out;
     }
     cw_strlcpy(res->message_id, hdr.message_id, sizeof(res->message_id));
+    res->hdr = hdr;
+    if (cw_sec_doc_sha256(res->digest, doc, &err) < 0) {
+        set_problem(res, CW_SEC_PROBLEM_INTERNAL, err.msg);
+        goto out;
+    }
+    if (res->problem == CW_SEC_PROBLEM_NONE) {
+        route_and_seal(job, doc, &hdr);
+        if (res->problem == CW_SEC_PROBLEM_INTERNAL) {
+            res->status = 503;
+            goto out;
+        }
+    }
     answer_with_receipt(job, doc, &hdr);
 out:
     xmlFreeDoc(doc);
@@ -122,6 +184,7 @@ static void intake_done(int status, void *arg)
     }
     job->done(&job->res, job->arg);
     cw_free(job->res.body);
+    cw_free(job->res.outgoing);
     cw_sec_keys_unref(job->keys);
     cw_free(job);
 }

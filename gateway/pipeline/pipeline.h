@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "msg.h"
 #include "sec.h"
 #include "util.h"
 
@@ -79,6 +80,13 @@ typedef struct cw_intake_result {
     char detail[256];         /* one line for the problem document or the log */
     char from[128];           /* the authenticated sender, or "" */
     char message_id[128];     /* its MessageId, or "" */
+    /* Filled for an authenticated sender (accepted or refused): */
+    cw_msg_header_t hdr;      /* the verified header */
+    unsigned char digest[32]; /* SHA-256 of the envelope's exclusive C14N form */
+    /* Filled for an accepted message addressed to another party: */
+    char *outgoing; /* the sealed envelope to deliver, owned (cw_free); NULL: ends here */
+    size_t outgoing_len;
+    char outgoing_id[128]; /* its MessageId (From = this node) */
 } cw_intake_result_t;
 
 /* Runs on the loop thread; res is borrowed for the call (take body to keep it). */

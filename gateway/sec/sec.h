@@ -70,7 +70,10 @@ void cw_sec_lib_fini(void);
        "the sender's certificate is not valid now")                                     \
     XX(STALE_MESSAGE, "stale-message", 400, "the timestamp is outside the window")      \
     XX(RECEIPT_MISMATCH, "receipt-mismatch", 422, "the receipt is for another message") \
-    XX(INTERNAL, "internal-error", 500, "internal error")
+    XX(INTERNAL, "internal-error", 500, "internal error")                               \
+    XX(NO_ROUTE, "no-route", 422, "no route to the To party")                           \
+    XX(DUPLICATE_MESSAGE_ID, "duplicate-message-id", 409,                               \
+       "this MessageId was used for other content")
 
 typedef enum cw_sec_problem_e {
 #define XX(name, slug, status, title) CW_SEC_PROBLEM_##name,

@@ -406,6 +406,26 @@ static void test_intake__stale_timestamp_gets_negative_receipt(void **state)
     cw_free(env);
 }
 
+static void test_intake__no_route_gets_negative_receipt(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), NULL);
+    char *elsewhere = fx_replace(env, "<To>hub</To>", "<To>nowhere</To>");
+    char *xml = fx_sign(&fx, "alice", "alice", elsewhere);
+    cw_test_response_t r;
+    cw_sec_receipt_t receipt;
+
+    (void)state;
+    post(xml, &r);
+    assert_int_equal(r.status, 422);
+    check_receipt(&r, xml, &receipt);
+    assert_int_equal(receipt.status, CW_SEC_RECEIPT_REJECTED);
+    assert_int_equal(receipt.problem, CW_SEC_PROBLEM_NO_ROUTE);
+    cw_test_response_fini(&r);
+    cw_free(xml);
+    cw_free(elsewhere);
+    cw_free(env);
+}
+
 /* ==== Refused before parsing or at parse ==== */
 
 static void test_intake__doctype_and_entity_bomb(void **state)
@@ -542,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_intake__hmac),
         cmocka_unit_test(test_intake__sha1_without_legacy_flag),
         cmocka_unit_test(test_intake__stale_timestamp_gets_negative_receipt),
+        cmocka_unit_test(test_intake__no_route_gets_negative_receipt),
         cmocka_unit_test(test_intake__doctype_and_entity_bomb),
         cmocka_unit_test(test_intake__hundred_thousand_deep_nesting),
         cmocka_unit_test(test_intake__oversize_is_refused_unparsed),

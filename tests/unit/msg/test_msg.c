@@ -2,6 +2,7 @@
  * The envelope model (gateway/msg/msg.c). Test input is trusted and parsed
  * with plain xmlReadMemory; in the gateway, sec/xml parses.
  */
+#include <openssl/evp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,6 +145,87 @@ static void test_msg__builds_envelope_that_reads_back(void **state)
     xmlFreeDoc(src);
 }
 
+/* Text of the first element named name in doc (xmlFree), or NULL. */
+static xmlChar *text_of(xmlDoc *doc, const char *name)
+{
+    xmlNode *n = xmlDocGetRootElement(doc);
+
+    while (n != NULL) {
+        if (n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0) {
+            return xmlNodeGetContent(n);
+        }
+        if (n->children != NULL) {
+            n = n->children;
+            continue;
+        }
+        while (n != NULL && n->next == NULL) {
+            n = n->parent;
+        }
+        if (n != NULL) {
+            n = n->next;
+        }
+    }
+    return NULL;
+}
+
+static void test_msg__forward_wraps_received_as_evidence(void **state)
+{
+    const char *received =
+        "<Envelope xmlns=\"urn:clearway:envelope:1\"><Header><MessageId>m-1</MessageId>"
+        "<ConversationId>c-1</ConversationId><From>platform</From><To>customs</To>"
+        "<Service>ecommerce</Service><Action>order</Action>"
+        "<Timestamp>2026-11-29T10:00:00Z</Timestamp></Header><Payload>"
+        "<c:Consignment xmlns:c=\"urn:clearway:consignment:1\"><c:Id>C-1</c:Id></c:Consignment>"
+        "<Assessment node=\"hub\"><a:A xmlns:a=\"urn:a\">green</a:A></Assessment>"
+        "</Payload></Envelope>";
+    cw_msg_forward_params_t p = { 0 };
+    cw_msg_header_t in_hdr;
+    cw_msg_header_t out_hdr;
+    xmlDoc *in = doc_of(received);
+    xmlDoc *out = NULL;
+    cw_error_t err;
+    xmlChar *content;
+    xmlChar *sha;
+    unsigned char decoded[2048];
+    int n;
+
+    (void)state;
+    assert_int_equal(cw_msg_header_read(&in_hdr, in, &err), 0);
+    p.node_id = "customs";
+    p.to = "customs-cn";
+    p.message_id = "fwd-1";
+    p.now_s = 1795946400;
+    p.received = received;
+    p.received_len = strlen(received);
+    assert_int_equal(cw_msg_forward_new(&out, in, &in_hdr, &p, &err), 0);
+    assert_int_equal(cw_msg_header_read(&out_hdr, out, &err), 0);
+    assert_string_equal(out_hdr.message_id, "fwd-1");
+    assert_string_equal(out_hdr.from, "customs");
+    assert_string_equal(out_hdr.to, "customs-cn");
+    assert_string_equal(out_hdr.original_sender, "platform");
+    assert_string_equal(out_hdr.conversation_id, "c-1");
+    assert_string_equal(out_hdr.action, "order");
+    assert_string_equal((const char *)cw_msg_business_doc(out)->name, "Consignment");
+    content = text_of(out, "A");
+    assert_string_equal((const char *)content, "green");
+    xmlFree(content);
+    /* The evidence is the received bytes, exactly. */
+    content = text_of(out, "Content");
+    assert_non_null(content);
+    n = EVP_DecodeBlock(decoded, content, (int)xmlStrlen(content));
+    assert_true(n >= (int)strlen(received));
+    assert_memory_equal(decoded, received, strlen(received));
+    xmlFree(content);
+    sha = text_of(out, "Sha256");
+    assert_int_equal(xmlStrlen(sha), 64);
+    xmlFree(sha);
+    content = text_of(out, "OriginalMessageId");
+    assert_string_equal((const char *)content, "m-1");
+    xmlFree(content);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+}
+
 static void test_msg__ids_are_uuid4_and_distinct(void **state)
 {
     char a[37];
@@ -168,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_msg__comment_cannot_truncate_a_value),
         cmocka_unit_test(test_msg__rejects_child_elements_and_disorder),
         cmocka_unit_test(test_msg__builds_envelope_that_reads_back),
+        cmocka_unit_test(test_msg__forward_wraps_received_as_evidence),
         cmocka_unit_test(test_msg__ids_are_uuid4_and_distinct),
     };
     int rc = cmocka_run_group_tests_name("msg_msg", tests, NULL, NULL);

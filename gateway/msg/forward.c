@@ -1,0 +1,151 @@
+/*
+ * The forwarded envelope: a node that passes a message on wraps it in a new
+ * envelope of its own (From = this node), and carries the bytes it received
+ * as Evidence, so the next hop can still check the original sender's
+ * signature although nobody's signature was broken by re-wrapping
+ * (DESIGN.md, "Hop by hop").
+ */
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "msg.h"
+
+#define EVIDENCE_MEDIA_TYPE "application/xml"
+
+static int is_env_elem(const xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && n->ns != NULL
+           && strcmp((const char *)n->ns->href, CW_MSG_NS) == 0
+           && strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNode *payload_of(const xmlDoc *doc)
+{
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *n;
+
+    if (root == NULL) {
+        return NULL;
+    }
+    for (n = root->children; n != NULL; n = n->next) {
+        if (is_env_elem(n, "Payload")) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/* Adds <name>text</name> in the envelope namespace under parent. */
+static int add_text(xmlNode *parent, xmlNs *ns, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, ns, (const xmlChar *)name, (const xmlChar *)text) != NULL
+               ? 0
+               : CW_ENOMEM;
+}
+
+static int
+add_evidence(xmlNode *payload, const cw_msg_header_t *in_hdr, const char *bytes, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    char digest_hex[2 * SHA256_DIGEST_LENGTH + 1];
+    xmlNode *ev;
+    char *b64 = NULL;
+    size_t b64_len;
+    size_t i;
+    int rc = 0;
+
+    if (len > (size_t)INT32_MAX / 2) {
+        return CW_E2BIG;
+    }
+    (void)SHA256((const unsigned char *)bytes, len, digest);
+    for (i = 0; i < sizeof(digest); i++) {
+        digest_hex[2 * i] = hex[digest[i] >> 4];
+        digest_hex[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    digest_hex[sizeof(digest_hex) - 1] = '\0';
+    b64_len = 4 * ((len + 2) / 3) + 1;
+    b64 = cw_malloc(b64_len);
+    CW_CHECK_ALLOC(b64);
+    (void)EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)bytes, (int)len);
+
+    ev = xmlNewChild(payload, payload->ns, (const xmlChar *)"Evidence", NULL);
+    CW_CHECK_ALLOC(ev);
+    CW_TRY(add_text(ev, payload->ns, "OriginalMessageId", in_hdr->message_id));
+    CW_TRY(add_text(ev, payload->ns, "OriginalSender", in_hdr->from));
+    CW_TRY(add_text(ev, payload->ns, "MediaType", EVIDENCE_MEDIA_TYPE));
+    CW_TRY(add_text(ev, payload->ns, "Sha256", digest_hex));
+    CW_TRY(add_text(ev, payload->ns, "Content", b64));
+out:
+    cw_free(b64);
+    return rc;
+}
+
+int cw_msg_forward_new(xmlDoc **out,
+                       const xmlDoc *received,
+                       const cw_msg_header_t *in_hdr,
+                       const cw_msg_forward_params_t *params,
+                       cw_error_t *err)
+{
+    cw_msg_header_t hdr;
+    const xmlNode *business = cw_msg_business_doc(received);
+    xmlNode *in_payload = payload_of(received);
+    xmlNode *payload;
+    xmlNode *n;
+    xmlDoc *doc = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (business == NULL || in_payload == NULL) {
+        return cw_error_set(err, CW_EINVAL, "msg", "the envelope has no business document");
+    }
+    hdr = *in_hdr;
+    if (params->message_id != NULL) {
+        cw_strlcpy(hdr.message_id, params->message_id, sizeof(hdr.message_id));
+    } else {
+        CW_TRY(cw_msg_id_new(hdr.message_id, sizeof(hdr.message_id)));
+    }
+    cw_strlcpy(hdr.from, params->node_id, sizeof(hdr.from));
+    cw_strlcpy(hdr.to, params->to, sizeof(hdr.to));
+    /* The party the data came from survives every hop. */
+    if (in_hdr->original_sender[0] == '\0') {
+        cw_strlcpy(hdr.original_sender, in_hdr->from, sizeof(hdr.original_sender));
+    }
+    cw_msg_timestamp_format(hdr.timestamp, sizeof(hdr.timestamp), params->now_s);
+    CW_TRY(cw_msg_envelope_new(&doc, &hdr, business, err));
+    payload = payload_of(doc);
+    if (CW_NEVER(payload == NULL)) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    /* Earlier nodes' assessments travel on. Earlier Evidence does not need
+     * copying: it is inside the envelope carried as evidence below. */
+    for (n = in_payload->children; n != NULL; n = n->next) {
+        xmlNode *copy;
+
+        if (!is_env_elem(n, "Assessment")) {
+            continue;
+        }
+        copy = xmlDocCopyNode(n, doc, 1);
+        CW_CHECK_ALLOC(copy);
+        if (xmlAddChild(payload, copy) == NULL) {
+            xmlFreeNode(copy);
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        (void)xmlReconciliateNs(doc, copy);
+    }
+    CW_TRY(add_evidence(payload, in_hdr, params->received, params->received_len));
+    *out = doc;
+    doc = NULL;
+out:
+    if (doc != NULL) {
+        xmlFreeDoc(doc);
+    }
+    if (rc < 0 && err != NULL && err->code == 0) {
+        (void)cw_error_set(err, rc, "msg", "cannot build the forwarded envelope: %s",
+                           cw_strerror(rc));
+    }
+    return rc;
+}
