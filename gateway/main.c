@@ -36,6 +36,7 @@ typedef struct cw_node {
     cw_pipeline_t *pipeline;
     cw_api_t *api;
     cw_http_server_t *servers[NODE_LISTENERS_MAX];
+    cw_tls_ctx_t *tls[NODE_LISTENERS_MAX]; /* per listener; NULL: plain */
     size_t server_count;
     size_t servers_open;
     int stopping;
@@ -48,6 +49,7 @@ typedef struct cw_reload {
     char path[4096];
     cw_config_t *cfg;
     cw_sec_keys_t *keys;
+    cw_tls_ctx_t *tls[NODE_LISTENERS_MAX];
     cw_config_errors_t errs;
     cw_error_t err;
     int rc;
@@ -74,6 +76,35 @@ static void print_config_errors(const cw_config_errors_t *errs)
 
     for (i = 0; i < errs->count; i++) {
         fprintf(stderr, "%s\n", errs->lines[i]);
+    }
+}
+
+/*
+ * Builds the TLS context of every TLS listener of cfg into tls[] (NULL for
+ * plain ones). Reads certificate files: start-up or a worker thread.
+ */
+static int tls_load(cw_tls_ctx_t **tls, const cw_config_t *cfg, cw_error_t *err)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < cfg->listen_count && i < NODE_LISTENERS_MAX; i++) {
+        tls[i] = NULL;
+        if (cfg->listens[i].tls) {
+            CW_TRY(cw_tls_ctx_new(&tls[i], &cfg->listens[i], err));
+        }
+    }
+out:
+    return rc;
+}
+
+static void tls_unref_all(cw_tls_ctx_t **tls)
+{
+    size_t i;
+
+    for (i = 0; i < NODE_LISTENERS_MAX; i++) {
+        cw_tls_ctx_unref(tls[i]);
+        tls[i] = NULL;
     }
 }
 
@@ -140,6 +171,9 @@ static void reload_work(void *arg)
         /* SIGHUP reloads trust too: certificates are read again. */
         r->rc = cw_pipeline_trust_load(&r->keys, r->cfg, &r->err);
     }
+    if (r->rc == 0) {
+        r->rc = tls_load(r->tls, r->cfg, &r->err);
+    }
 }
 
 static int listeners_equal(const cw_config_t *a, const cw_config_t *b)
@@ -188,10 +222,12 @@ static void reload_done(int status, void *arg)
     }
     if (!listeners_equal(node->cfg, r->cfg)) {
         CW_LOG_WARN("main", "listener changes take effect at the next restart");
+        tls_unref_all(r->tls);
     }
     cw_log_set_level(r->cfg->log_level);
     for (i = 0; i < node->server_count; i++) {
-        cw_http_server_set_config(node->servers[i], r->cfg);
+        /* New connections use the reloaded certificate; open ones keep theirs. */
+        cw_http_server_set_config(node->servers[i], r->cfg, r->tls[i]);
     }
     cw_api_set_config(node->api, r->cfg);
     cw_pipeline_trust_set(node->pipeline, r->keys, node->schemas);
@@ -203,6 +239,7 @@ static void reload_done(int status, void *arg)
     r->cfg = NULL;
     CW_LOG_INFO("main", "configuration reloaded from %s", r->path);
 out:
+    tls_unref_all(r->tls);
     cw_sec_keys_unref(r->keys);
     cw_config_unref(r->cfg);
     cw_config_errors_fini(&r->errs);
@@ -256,6 +293,7 @@ static int node_listen(cw_node_t *node)
         opts.on_request = cw_api_on_request;
         opts.on_done = cw_api_on_done;
         opts.arg = node->api;
+        opts.tls = node->tls[i];
         rc = cw_http_server_new(&server, &node->loop, &opts, &err);
         if (rc < 0) {
             CW_LOG_ERROR("main", "%s", err.msg);
@@ -266,9 +304,9 @@ static int node_listen(cw_node_t *node)
         CW_TRY(cw_api_server_add(node->api, server));
         (void)snprintf(fields, sizeof(fields),
                        "\"event\":\"listening\",\"listener\":\"%s\",\"address\":\"%s\",\"port\":%u,"
-                       "\"kind\":\"%s\"",
+                       "\"kind\":\"%s\",\"tls\":%s",
                        l->name, l->address, (unsigned)cw_http_server_port(server),
-                       l->kind == CW_LISTEN_ADMIN ? "admin" : "public");
+                       l->kind == CW_LISTEN_ADMIN ? "admin" : "public", l->tls ? "true" : "false");
         cw_log_fields(CW_LOG_INFO, "main", __func__, fields, "listening on %s port %u", l->address,
                       (unsigned)cw_http_server_port(server));
     }
@@ -409,6 +447,9 @@ int main(int argc, char **argv)
     cw_config_errors_fini(&errs);
     if (rc == 0) {
         rc = cw_pipeline_trust_load(&node.keys, node.cfg, &err);
+        if (rc == 0) {
+            rc = tls_load(node.tls, node.cfg, &err);
+        }
         if (rc < 0) {
             fprintf(stderr, "%s: %s\n", path, err.msg);
         }
@@ -436,6 +477,7 @@ int main(int argc, char **argv)
         CW_LOG_INFO("main", "clearwayd stopped");
     }
 out:
+    tls_unref_all(node.tls);
     cw_sec_schemas_free(node.schemas);
     cw_sec_keys_unref(node.keys);
     cw_config_unref(node.cfg);

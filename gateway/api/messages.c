@@ -33,8 +33,15 @@ void cw_api__messages_submit(cw_api_t *api, cw_http_request_t *req)
 {
     int rc;
 
-    rc = cw_pipeline_intake_submit(api->pipeline, req->cfg, req->body, req->body_len, NULL,
-                                   on_intake_done, req);
+    (void)api;
+    if (req->client_cert && req->peer_party[0] == '\0') {
+        /* A certificate from our CA that no partner registration names. */
+        (void)cw_http_respond_problem(req, CW_PROBLEM_CLIENT_NOT_REGISTERED,
+                                      "the TLS client certificate is not registered for a partner");
+        return;
+    }
+    rc = cw_pipeline_intake_submit(api->pipeline, req->cfg, req->body, req->body_len,
+                                   req->tls ? req->peer_party : NULL, on_intake_done, req);
     if (rc == CW_EINVAL) {
         (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
                                       "this node has no trust store configured");

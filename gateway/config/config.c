@@ -252,6 +252,7 @@ void cw_config_limits_default(cw_conf_limits_t *lim)
     lim->xml_depth_max = CW_LIMIT_XML_DEPTH_DEFAULT;
     lim->xml_nodes_max = CW_LIMIT_XML_NODES_DEFAULT;
     lim->timestamp_skew_s = CW_LIMIT_TIMESTAMP_SKEW_S_DEFAULT;
+    lim->handshake_timeout_ms = CW_LIMIT_HANDSHAKE_TIMEOUT_MS_DEFAULT;
 }
 
 const cw_conf_route_t *cw_config_route_find(const cw_config_t *cfg, const char *to)

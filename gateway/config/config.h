@@ -21,30 +21,47 @@
 
 /* ==== The snapshot ==== */
 
+#define CW_CONF_PATH_BYTES 1024
+
 typedef enum cw_listen_kind_e {
     CW_LISTEN_PUBLIC = 0, /* partner-facing: messages, health, metrics */
     CW_LISTEN_ADMIN = 1,  /* operators: admin API as well (loopback by default) */
 } cw_listen_kind_e;
 
+typedef enum cw_client_auth_e {
+    CW_CLIENT_AUTH_NONE = 0,     /* no client certificate asked for */
+    CW_CLIENT_AUTH_OPTIONAL = 1, /* asked for, verified if sent */
+    CW_CLIENT_AUTH_REQUIRED = 2, /* the handshake fails without one */
+} cw_client_auth_e;
+
 typedef struct cw_conf_listen {
-    char name[64];         /* unique per file, used in logs and metrics */
-    char address[64];      /* numeric IPv4 or IPv6 address */
-    uint16_t port;         /* 0 picks an ephemeral port (tests) */
-    cw_listen_kind_e kind; /* public or admin */
-    int backlog;           /* listen(2) backlog */
-    int line;              /* line of the element in the file, for messages */
+    char name[64];                           /* unique per file, used in logs and metrics */
+    char address[64];                        /* numeric IPv4 or IPv6 address */
+    uint16_t port;                           /* 0 picks an ephemeral port (tests) */
+    cw_listen_kind_e kind;                   /* public or admin */
+    int backlog;                             /* listen(2) backlog */
+    int tls;                                 /* 1: TLS 1.2/1.3 on this port */
+    int insecure;                            /* 1: plain HTTP allowed off loopback */
+    char cert_path[CW_CONF_PATH_BYTES];      /* server certificate chain (PEM) */
+    char key_path[CW_CONF_PATH_BYTES];       /* its private key (PEM) */
+    char client_ca_path[CW_CONF_PATH_BYTES]; /* CAs that sign client certificates */
+    cw_client_auth_e client_auth;            /* client certificate policy */
+    int line;                                /* line of the element in the file, for messages */
 } cw_conf_listen_t;
 
 /* Certificates one partner may have at a time (a rollover needs two). */
 #define CW_CONF_PARTNER_CERTS_MAX 4
-#define CW_CONF_PATH_BYTES        1024
 
 typedef struct cw_conf_partner {
     char id[128];                                              /* the From it signs with */
     char certs[CW_CONF_PARTNER_CERTS_MAX][CW_CONF_PATH_BYTES]; /* absolute or as given */
     size_t cert_count;
-    int legacy_sha1; /* accept RSA-SHA1 and SHA-1 digests from it */
-    int line;        /* line of the element in the file */
+    int legacy_sha1;            /* accept RSA-SHA1 and SHA-1 digests from it */
+    char tls_fingerprints[512]; /* SHA-256 of its TLS client certificates, space separated */
+    char tls_subject[512];      /* or: the exact subject (RFC 2253) of its TLS certificate */
+    char actions[1024];         /* "Service/Action" pairs it may send ("*" wildcards) */
+    char destinations[1024];    /* parties it may send to ("*" for any) */
+    int line;                   /* line of the element in the file */
 } cw_conf_partner_t;
 
 /* A destination: where messages for party `to` are delivered, and how. */
@@ -92,6 +109,7 @@ typedef struct cw_conf_limits {
     uint32_t xml_depth_max;          /* element nesting */
     uint32_t xml_nodes_max;          /* nodes in one document */
     uint32_t timestamp_skew_s;       /* accepted |message Timestamp - now| */
+    uint32_t handshake_timeout_ms;   /* TLS handshake must finish within this */
 } cw_conf_limits_t;
 
 typedef struct cw_config {

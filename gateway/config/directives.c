@@ -38,6 +38,7 @@ typedef enum cw_conf_type_e {
     CW_CONF_PATHS,    /* cw_conf_partner_t certs: 1..4 paths separated by spaces */
     CW_CONF_URL,      /* char[size]: an http:// or https:// URL without spaces */
     CW_CONF_TEXT,     /* char[size]: 1..size-1 printable ASCII characters, no spaces */
+    CW_CONF_LIST,     /* char[size]: printable ASCII words separated by single spaces */
 } cw_conf_type_e;
 
 /* The record a directive writes into. */
@@ -94,6 +95,13 @@ static const cw_conf_keyword_t log_levels[] = {
     { NULL, 0 },
 };
 
+static const cw_conf_keyword_t client_auths[] = {
+    { "none", CW_CLIENT_AUTH_NONE },
+    { "optional", CW_CLIENT_AUTH_OPTIONAL },
+    { "required", CW_CLIENT_AUTH_REQUIRED },
+    { NULL, 0 },
+};
+
 static const cw_conf_keyword_t sync_modes[] = {
     { "full", 1 },
     { "normal", 0 },
@@ -126,6 +134,12 @@ static const cw_conf_directive_t directives[] = {
     { "listen/@kind", CW_CONF_KEYWORD, LISTEN_FIELD(kind), 0, 0, listen_kinds, 0 },
     { "listen/@backlog", CW_CONF_INT, LISTEN_FIELD(backlog), CW_LIMIT_BACKLOG_MIN,
       CW_LIMIT_BACKLOG_MAX, NULL, 0 },
+    { "listen/@tls", CW_CONF_BOOL, LISTEN_FIELD(tls), 0, 0, NULL, 0 },
+    { "listen/@insecure", CW_CONF_BOOL, LISTEN_FIELD(insecure), 0, 0, NULL, 0 },
+    { "listen/@cert", CW_CONF_PATH, LISTEN_FIELD(cert_path), 0, 0, NULL, 0 },
+    { "listen/@key", CW_CONF_PATH, LISTEN_FIELD(key_path), 0, 0, NULL, 0 },
+    { "listen/@client-ca", CW_CONF_PATH, LISTEN_FIELD(client_ca_path), 0, 0, NULL, 0 },
+    { "listen/@client-auth", CW_CONF_KEYWORD, LISTEN_FIELD(client_auth), 0, 0, client_auths, 0 },
 
     { "limits/header-bytes-max", CW_CONF_UINT32, CONFIG_FIELD(limits.header_bytes_max),
       CW_LIMIT_HEADER_BYTES_MIN, CW_LIMIT_HEADER_BYTES_MAX, NULL, 0 },
@@ -159,10 +173,16 @@ static const cw_conf_directive_t directives[] = {
       CW_LIMIT_XML_NODES_MIN, CW_LIMIT_XML_NODES_MAX, NULL, 0 },
     { "limits/timestamp-skew-s", CW_CONF_UINT32, CONFIG_FIELD(limits.timestamp_skew_s),
       CW_LIMIT_TIMESTAMP_SKEW_S_MIN, CW_LIMIT_TIMESTAMP_SKEW_S_MAX, NULL, 0 },
+    { "limits/handshake-timeout-ms", CW_CONF_UINT32, CONFIG_FIELD(limits.handshake_timeout_ms),
+      CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
 
     { "partner/@id", CW_CONF_PARTY_ID, PARTNER_FIELD(id), 0, 0, NULL, CW_CONF_REQUIRED },
     { "partner/@certs", CW_CONF_PATHS, PARTNER_FIELD(certs), 0, 0, NULL, CW_CONF_REQUIRED },
     { "partner/@legacy-sha1", CW_CONF_BOOL, PARTNER_FIELD(legacy_sha1), 0, 0, NULL, 0 },
+    { "partner/@tls-fingerprint", CW_CONF_LIST, PARTNER_FIELD(tls_fingerprints), 0, 0, NULL, 0 },
+    { "partner/@tls-subject", CW_CONF_LIST, PARTNER_FIELD(tls_subject), 0, 0, NULL, 0 },
+    { "partner/@actions", CW_CONF_LIST, PARTNER_FIELD(actions), 0, 0, NULL, 0 },
+    { "partner/@destinations", CW_CONF_LIST, PARTNER_FIELD(destinations), 0, 0, NULL, 0 },
 
     { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
     { "store/@synchronous", CW_CONF_KEYWORD, CONFIG_FIELD(store.synchronous_full), 0, 0, sync_modes,
@@ -314,6 +334,7 @@ static void apply_number(cw_conf_walk_t *w,
     case CW_CONF_PATHS:
     case CW_CONF_URL:
     case CW_CONF_TEXT:
+    case CW_CONF_LIST:
         (void)CW_NEVER(1);
         break;
     }
@@ -496,8 +517,16 @@ static void apply_text(cw_conf_walk_t *w,
     size_t i;
     int ok = n > 0 && n < d->size;
 
-    for (i = 0; ok && i < n; i++) {
+    for (i = 0; ok && d->type != CW_CONF_LIST && i < n; i++) {
         ok = s[i] > ' ' && s[i] < 0x7f;
+    }
+    if (d->type == CW_CONF_LIST) {
+        /* Words separated by single spaces; the schema's xs:token already
+         * collapsed runs of white space. */
+        ok = n > 0 && n < d->size;
+        for (i = 0; ok && i < n; i++) {
+            ok = (s[i] > ' ' && s[i] < 0x7f) || (s[i] == ' ' && i > 0 && s[i - 1] != ' ');
+        }
     }
     if (ok && d->type == CW_CONF_URL) {
         ok = (n > 8 && strncmp(s, "https://", 8) == 0) || (n > 7 && strncmp(s, "http://", 7) == 0);
@@ -505,8 +534,9 @@ static void apply_text(cw_conf_walk_t *w,
     if (!ok) {
         cw_config__problem(w->ld, line, "%s: '%.*s%s' is not %s of at most %zu characters", d->path,
                            shown_len(s, n), s, shown_more(n),
-                           d->type == CW_CONF_URL ? "an http:// or https:// URL"
-                                                  : "printable text without spaces",
+                           d->type == CW_CONF_URL    ? "an http:// or https:// URL"
+                           : d->type == CW_CONF_LIST ? "printable words separated by spaces"
+                                                     : "printable text without spaces",
                            d->size - 1);
         return;
     }
@@ -606,6 +636,7 @@ static void apply(cw_conf_walk_t *w, size_t index, void *record, const char *val
         break;
     case CW_CONF_URL:
     case CW_CONF_TEXT:
+    case CW_CONF_LIST:
         apply_text(w, d, record, s, n, line);
         break;
     }
@@ -661,6 +692,8 @@ static void listen_init(cw_conf_listen_t *l, long line)
     memset(l, 0, sizeof(*l));
     l->kind = CW_LISTEN_PUBLIC;
     l->backlog = CW_LIMIT_BACKLOG_DEFAULT;
+    /* Every hop is mutually authenticated unless the file says otherwise. */
+    l->client_auth = CW_CLIENT_AUTH_REQUIRED;
     l->line = (int)line;
 }
 
@@ -890,12 +923,59 @@ static int listens_conflict(const cw_conf_listen_t *a, const cw_conf_listen_t *b
     return addr_is_any(&x) || addr_is_any(&y) || memcmp(x.bytes, y.bytes, sizeof(x.bytes)) == 0;
 }
 
+static int addr_is_loopback(const cw_conf_addr_t *a)
+{
+    static const unsigned char v6_loopback[sizeof(struct in6_addr)] = { [15] = 1 };
+
+    if (a->family == AF_INET) {
+        return a->bytes[0] == 127;
+    }
+    return a->family == AF_INET6 && memcmp(a->bytes, v6_loopback, sizeof(v6_loopback)) == 0;
+}
+
+/*
+ * TLS rules of one listener: TLS needs a certificate and key; a client
+ * policy needs CAs; a partner-facing TLS listener must require client
+ * certificates (every hop is mutually authenticated, DESIGN.md); and plain
+ * HTTP is refused off loopback unless the file says insecure="true".
+ */
+static void check_listen_tls(cw_conf_walk_t *w, const cw_conf_listen_t *l)
+{
+    cw_conf_addr_t addr;
+
+    if (l->tls) {
+        if (l->cert_path[0] == '\0' || l->key_path[0] == '\0') {
+            cw_config__problem(w->ld, l->line, "listen '%s': tls needs cert and key", l->name);
+        }
+        if (l->client_auth != CW_CLIENT_AUTH_NONE && l->client_ca_path[0] == '\0') {
+            cw_config__problem(w->ld, l->line, "listen '%s': client-auth needs client-ca", l->name);
+        }
+        if (l->kind == CW_LISTEN_PUBLIC && l->client_auth != CW_CLIENT_AUTH_REQUIRED) {
+            cw_config__problem(w->ld, l->line,
+                               "listen '%s': a partner-facing TLS listener must have "
+                               "client-auth=\"required\"",
+                               l->name);
+        }
+        return;
+    }
+    addr_parse(&addr, l->address);
+    if (addr.family != 0 && !addr_is_loopback(&addr) && !l->insecure) {
+        cw_config__problem(w->ld, l->line,
+                           "listen '%s': plain HTTP on %s is refused; use tls=\"true\", bind to "
+                           "loopback, or mark it insecure=\"true\"",
+                           l->name, l->address);
+    }
+}
+
 static void check_listens(cw_conf_walk_t *w)
 {
     const cw_config_t *cfg = w->cfg;
     size_t i;
     size_t j;
 
+    for (i = 0; i < cfg->listen_count; i++) {
+        check_listen_tls(w, &cfg->listens[i]);
+    }
     for (i = 1; i < cfg->listen_count; i++) {
         const cw_conf_listen_t *b = &cfg->listens[i];
 

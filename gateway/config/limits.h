@@ -61,6 +61,10 @@
 #define CW_LIMIT_TIMEOUT_MS_MIN           10u
 #define CW_LIMIT_TIMEOUT_MS_MAX           3600000u
 
+/* A TLS handshake that has not finished after this is cut: a stalled
+ * client holds a connection and handshake state. */
+#define CW_LIMIT_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000u
+
 /* Response bytes queued for a slow reader before we stop reading its next
  * requests (write back-pressure). */
 #define CW_LIMIT_WRITE_BUFFER_DEFAULT (1024u * 1024u)

@@ -136,6 +136,14 @@ void cw_net__flush(cw_http_conn_t *conn)
         return;
     }
     buf = uv_buf_init(req->out.data, (unsigned)req->out.len);
+    if (conn->ssl != NULL) {
+        cw_buf_reset(&conn->cipher);
+        if (cw_net__tls_encrypt(conn, req->out.data, req->out.len, &conn->cipher) < 0) {
+            cw_net__conn_close(conn);
+            return;
+        }
+        buf = uv_buf_init(conn->cipher.data, (unsigned)conn->cipher.len);
+    }
     conn->write_req.data = req;
     if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write) != 0) {
         cw_net__conn_close(conn);
@@ -146,28 +154,66 @@ void cw_net__flush(cw_http_conn_t *conn)
     cw_net__conn_arm_timer(conn);
 }
 
-static void on_continue_written(uv_write_t *wr, int status)
+typedef struct raw_write {
+    uv_write_t req;
+    size_t len;
+    char data[]; /* len bytes */
+} raw_write_t;
+
+static void on_raw_written(uv_write_t *wr, int status)
 {
-    cw_http_conn_t *conn = cw_container_of(wr, cw_http_conn_t, continue_req);
+    raw_write_t *w = cw_container_of(wr, raw_write_t, req);
 
     (void)status;
-    conn->continue_pending = 0;
+    cw_free(w);
+}
+
+int cw_net__raw_write(cw_http_conn_t *conn, const char *data, size_t len)
+{
+    raw_write_t *w;
+    uv_buf_t buf;
+
+    if (conn->closing) {
+        return CW_ECLOSED;
+    }
+    w = cw_malloc(sizeof(*w) + len);
+    if (w == NULL) {
+        return CW_ENOMEM;
+    }
+    w->len = len;
+    memcpy(w->data, data, len);
+    buf = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_raw_written) != 0) {
+        cw_free(w);
+        return CW_EIO;
+    }
+    return 0;
 }
 
 void cw_net__write_continue(cw_http_conn_t *conn)
 {
-    static char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_buf_t buf = uv_buf_init(line, sizeof(line) - 1);
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    cw_buf_t cipher;
+    int rc;
 
     /* An interim response may only go out when every earlier response on
      * the connection has: with responses still queued, the client sends
      * its body after its own wait instead (RFC 9110 §10.1.1). */
-    if (conn->continue_pending || conn->queue != NULL || conn->writing) {
+    if (conn->queue != NULL || conn->writing) {
         return;
     }
-    if (uv_write(&conn->continue_req, (uv_stream_t *)&conn->tcp, &buf, 1, on_continue_written)
-        == 0) {
-        conn->continue_pending = 1;
+    if (conn->ssl == NULL) {
+        rc = cw_net__raw_write(conn, line, sizeof(line) - 1);
+    } else {
+        cw_buf_init(&cipher, 4096);
+        rc = cw_net__tls_encrypt(conn, line, sizeof(line) - 1, &cipher);
+        if (rc == 0) {
+            rc = cw_net__raw_write(conn, cipher.data, cipher.len);
+        }
+        cw_buf_fini(&cipher);
+    }
+    if (rc < 0) {
+        cw_net__conn_close(conn);
     }
 }
 

@@ -46,6 +46,9 @@ int cw_net__request_new(cw_http_conn_t *conn, cw_http_request_t **out)
     req->start_ns = cw_time_mono_ns();
     req->cfg = cw_config_ref(server->cfg);
     req->listen_kind = server->listen.kind;
+    req->tls = conn->ssl != NULL;
+    req->client_cert = conn->client_cert;
+    cw_strlcpy(req->peer_party, conn->peer_party, sizeof(req->peer_party));
     req->conn = conn;
     req->server = server;
     cw_strlcpy(req->peer, conn->peer, sizeof(req->peer));
@@ -92,6 +95,8 @@ static void on_conn_closed(uv_handle_t *handle)
     cw_buf_fini(&conn->inbuf);
     cw_buf_fini(&conn->hdrs);
     cw_buf_fini(&conn->body);
+    cw_buf_fini(&conn->cipher);
+    cw_net__tls_conn_free(conn);
     cw_free(conn);
     cw_net__server_maybe_finish(server);
 }
@@ -155,6 +160,7 @@ void cw_net__conn_close(cw_http_conn_t *conn)
     conn->queue = NULL;
     conn->queue_tail = NULL;
     conn->queue_len = 0;
+    cw_net__tls_shutdown(conn);
     uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&conn->timer, on_conn_closed);
 }
@@ -168,6 +174,11 @@ static void on_timer(uv_timer_t *timer)
     }
     if (conn->writing) {
         CW_LOG_INFO("net", "%s: write timeout, closing", conn->peer);
+        cw_net__conn_close(conn);
+        return;
+    }
+    if (conn->ssl != NULL && !conn->tls_ready) {
+        CW_LOG_INFO("net", "%s: TLS handshake timeout, closing", conn->peer);
         cw_net__conn_close(conn);
         return;
     }
@@ -207,6 +218,11 @@ void cw_net__conn_arm_timer(cw_http_conn_t *conn)
     }
     if (conn->writing) {
         timeout_ms = lim->write_timeout_ms;
+    } else if (conn->ssl != NULL && !conn->tls_ready) {
+        uint64_t elapsed_ms = (cw_time_mono_ns() - conn->accepted_ns) / 1000000u;
+
+        timeout_ms =
+            elapsed_ms >= lim->handshake_timeout_ms ? 1 : lim->handshake_timeout_ms - elapsed_ms;
     } else if (conn->phase == CW_PHASE_HEADERS && conn->cur != NULL) {
         /* The header deadline runs from the first byte and is not extended
          * by further bytes: a client trickling one byte at a time is cut. */
@@ -236,6 +252,26 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(conn->server->read_buf);
 }
 
+/*
+ * A plain HTTP request on a TLS port gets a plain answer saying so (as
+ * nginx does), written at once if the socket takes it; then the
+ * connection closes.
+ */
+static void refuse_plaintext(cw_http_conn_t *conn)
+{
+    static char answer[] = "HTTP/1.1 400 Bad Request\r\n"
+                           "Content-Type: application/problem+json\r\n"
+                           "Connection: close\r\n"
+                           "Content-Length: 130\r\n\r\n"
+                           "{\"type\":\"urn:clearway:problem:bad-request\",\"title\":\"Malformed "
+                           "request\",\"status\":400,\"detail\":\"plain HTTP was sent to a TLS "
+                           "port\"}\n";
+    uv_buf_t buf = uv_buf_init(answer, sizeof(answer) - 1);
+
+    CW_LOG_INFO("net", "%s: plain HTTP on a TLS port", conn->peer);
+    (void)uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     cw_http_conn_t *conn = cw_container_of(stream, cw_http_conn_t, tcp);
@@ -260,7 +296,32 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     conn->server->metrics.bytes_in += (uint64_t)nread;
-    if (cw_buf_append(&conn->inbuf, buf->base, (size_t)nread) < 0) {
+    if (conn->ssl != NULL) {
+        int was_ready = conn->tls_ready;
+        int rc = cw_net__tls_on_read(conn, buf->base, (size_t)nread);
+
+        if (rc < 0) {
+            if (conn->tls_plaintext) {
+                refuse_plaintext(conn);
+            }
+            cw_net__conn_close(conn);
+            return;
+        }
+        if (!was_ready && conn->tls_ready) {
+            cw_net__conn_arm_timer(conn);
+        }
+        if (conn->tls_closed) {
+            /* close_notify: like a half-close after what was read. */
+            (void)uv_read_stop(stream);
+            conn->reading = 0;
+            conn->read_eof = 1;
+            if (conn->phase != CW_PHASE_IDLE || (conn->queue == NULL && conn->inbuf.len == 0)) {
+                cw_net__conn_close(conn);
+                return;
+            }
+            conn->close_after = 1;
+        }
+    } else if (cw_buf_append(&conn->inbuf, buf->base, (size_t)nread) < 0) {
         cw_net__conn_close(conn);
         return;
     }
@@ -409,6 +470,10 @@ static void on_connection(uv_stream_t *listener, int status)
     conn->pending_closes = 2;
     cw_buf_init(&conn->inbuf, (size_t)CW_NET_READ_CHUNK * 4u);
     cw_buf_init(&conn->hdrs, lim->header_bytes_max);
+    /* A response is at most the write buffer plus its head; TLS adds
+     * about 22 bytes per 16 KiB record. */
+    cw_buf_init(&conn->cipher, (size_t)lim->write_buffer_bytes_max * 2u + 131072u);
+    conn->accepted_ns = cw_time_mono_ns();
     conn->next = server->conns;
     if (server->conns != NULL) {
         server->conns->prev = conn;
@@ -422,6 +487,10 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     (void)uv_tcp_nodelay(&conn->tcp, 1);
     peer_name(&conn->tcp, conn->peer, sizeof(conn->peer));
+    if (server->tls != NULL && cw_net__tls_conn_start(conn, server->tls) < 0) {
+        cw_net__conn_close(conn);
+        return;
+    }
     cw_net__parse_reset(conn);
     cw_net__conn_update(conn);
 }
@@ -449,6 +518,7 @@ int cw_http_server_new(cw_http_server_t **out,
     server->on_request = opts->on_request;
     server->on_done = opts->on_done;
     server->arg = opts->arg;
+    server->tls = opts->tls != NULL ? cw_tls_ctx_ref(opts->tls) : NULL;
     if (RAND_bytes((unsigned char *)&server->id_salt, sizeof(server->id_salt)) != 1) {
         server->id_salt = cw_time_mono_ns();
     }
@@ -503,6 +573,7 @@ out:
             server->closing = 2;
             cw_net__server_maybe_finish(server);
         } else {
+            cw_tls_ctx_unref(server->tls);
             cw_config_unref(server->cfg);
             cw_free(server);
         }
@@ -515,12 +586,18 @@ uint16_t cw_http_server_port(const cw_http_server_t *server)
     return server->port;
 }
 
-void cw_http_server_set_config(cw_http_server_t *server, cw_config_t *cfg)
+void cw_http_server_set_config(cw_http_server_t *server, cw_config_t *cfg, cw_tls_ctx_t *tls)
 {
     cw_config_t *old = server->cfg;
 
     server->cfg = cw_config_ref(cfg);
     cw_config_unref(old);
+    if (tls != NULL) {
+        cw_tls_ctx_t *old_tls = server->tls;
+
+        server->tls = cw_tls_ctx_ref(tls);
+        cw_tls_ctx_unref(old_tls);
+    }
 }
 
 const cw_http_metrics_t *cw_http_server_metrics(const cw_http_server_t *server)
@@ -557,6 +634,7 @@ void cw_net__server_maybe_finish(cw_http_server_t *server)
     }
     if (server->closing == 2) {
         /* A failed cw_http_server_new: nobody else holds the server. */
+        cw_tls_ctx_unref(server->tls);
         cw_config_unref(server->cfg);
         cw_free(server);
         return;
@@ -620,6 +698,7 @@ void cw_http_server_free(cw_http_server_t *server)
     if (server == NULL) {
         return;
     }
+    cw_tls_ctx_unref(server->tls);
     cw_config_unref(server->cfg);
     cw_free(server);
 }

@@ -6,6 +6,7 @@
 #define CW_NET_INTERNAL_H
 
 #include <http_parser.h>
+#include <openssl/ssl.h>
 
 #include "net.h"
 
@@ -46,6 +47,7 @@ struct cw_http_server {
     int pending_closes; /* listener and drain timer not yet closed */
     cw_http_closed_cb on_closed;
     void *closed_arg;
+    cw_tls_ctx_t *tls; /* TLS context for new connections (referenced); NULL: plain */
     char read_buf[CW_NET_READ_CHUNK]; /* shared by every connection's reads */
 };
 
@@ -58,12 +60,23 @@ struct cw_http_conn {
     http_parser parser;
     cw_conn_phase_e phase;
     cw_scan_e scan;
-    int scan_blank;          /* the line the scan is in is empty so far */
-    int scan_seen_line;      /* the request line has been seen */
-    char scan_tail[10];      /* the last bytes scanned, to check the request line */
-    uv_write_t write_req;    /* the one write in flight */
-    uv_write_t continue_req; /* the interim 100 Continue */
-    int continue_pending;
+    int scan_blank;       /* the line the scan is in is empty so far */
+    int scan_seen_line;   /* the request line has been seen */
+    char scan_tail[10];   /* the last bytes scanned, to check the request line */
+    uv_write_t write_req; /* the one response write in flight */
+    uint64_t accepted_ns; /* when the connection was accepted (handshake deadline) */
+
+    /* TLS (NULL ssl on a plain listener). */
+    SSL *ssl;
+    BIO *tls_in;          /* socket bytes for OpenSSL (owned by ssl) */
+    BIO *tls_out;         /* OpenSSL's bytes for the socket (owned by ssl) */
+    int tls_ready;        /* the handshake finished */
+    int tls_saw_bytes;    /* some bytes were processed (plaintext detection) */
+    int tls_plaintext;    /* the client spoke plain HTTP to the TLS port */
+    int tls_closed;       /* the client sent close_notify */
+    int client_cert;      /* a verified client certificate was presented */
+    char peer_party[128]; /* the partner registered for that certificate, or "" */
+    cw_buf_t cipher;      /* the encrypted response being written */
     char peer[64];
 
     cw_buf_t inbuf;           /* read but not yet parsed */
@@ -118,7 +131,22 @@ void cw_net__request_free(cw_http_request_t *req);
 /* Queues req (parsed) on conn and hands it to the handler. */
 void cw_net__request_dispatch(cw_http_conn_t *conn, cw_http_request_t *req);
 
+/* ==== tls.c ==== */
+
+int cw_net__tls_conn_start(cw_http_conn_t *conn, cw_tls_ctx_t *ctx);
+void cw_net__tls_conn_free(cw_http_conn_t *conn);
+int cw_net__tls_drain(cw_http_conn_t *conn, cw_buf_t *b);
+/* Feeds socket bytes to OpenSSL: handshake, then plaintext into inbuf. */
+int cw_net__tls_on_read(cw_http_conn_t *conn, const char *data, size_t len);
+/* Encrypts data and appends the TLS records to cipher. */
+int cw_net__tls_encrypt(cw_http_conn_t *conn, const char *data, size_t len, cw_buf_t *cipher);
+/* Sends close_notify if the socket takes it at once. */
+void cw_net__tls_shutdown(cw_http_conn_t *conn);
+
 /* ==== http_response.c ==== */
+
+/* Writes a copy of data to the socket as is (TLS records, or plain bytes). */
+int cw_net__raw_write(cw_http_conn_t *conn, const char *data, size_t len);
 
 /* Renders and queues a response for a request that failed to parse. */
 void cw_net__respond_error(cw_http_conn_t *conn,
@@ -127,7 +155,7 @@ void cw_net__respond_error(cw_http_conn_t *conn,
                            const char *detail);
 /* Writes the head of conn's queue when its response is ready. */
 void cw_net__flush(cw_http_conn_t *conn);
-/* Writes an interim "100 Continue". */
+/* Writes an interim "100 Continue" (encrypted on TLS connections). */
 void cw_net__write_continue(cw_http_conn_t *conn);
 
 #endif /* CW_NET_INTERNAL_H */

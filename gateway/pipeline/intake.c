@@ -36,6 +36,93 @@ static void set_problem(cw_intake_result_t *res, cw_sec_problem_e problem, const
                sizeof(res->detail));
 }
 
+/* Whether the space-separated pattern list allows value ("*" matches all). */
+static int word_listed(const char *list, const char *value)
+{
+    size_t vlen = strlen(value);
+    const char *p = list;
+
+    while (*p != '\0') {
+        size_t n;
+
+        while (*p == ' ') {
+            p++;
+        }
+        n = strcspn(p, " ");
+        if ((n == 1 && p[0] == '*') || (n == vlen && memcmp(p, value, n) == 0)) {
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/* Whether "Service/Action" patterns allow the pair; "*" matches either side. */
+static int action_listed(const char *list, const char *service, const char *action)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        size_t n;
+        const char *slash;
+
+        while (*p == ' ') {
+            p++;
+        }
+        n = strcspn(p, " ");
+        slash = memchr(p, '/', n);
+        if (n == 1 && p[0] == '*') {
+            return 1;
+        }
+        if (slash != NULL) {
+            size_t sn = (size_t)(slash - p);
+            size_t an = n - sn - 1;
+
+            if (((sn == 1 && p[0] == '*') || (sn == strlen(service) && memcmp(p, service, sn) == 0))
+                && ((an == 1 && slash[1] == '*')
+                    || (an == strlen(action) && memcmp(slash + 1, action, an) == 0))) {
+                return 1;
+            }
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/*
+ * The partner agreement: which Service/Action pairs From may send, and to
+ * whom (config <partner actions destinations>). Nothing is allowed unless
+ * listed. Returns 0, or sets not-authorized.
+ */
+static int authorize(cw_intake_job_t *job, const cw_msg_header_t *hdr)
+{
+    const cw_config_t *cfg = job->cfg;
+    char detail[1024];
+    size_t i;
+
+    for (i = 0; i < cfg->partner_count; i++) {
+        const cw_conf_partner_t *p = &cfg->partners[i];
+
+        if (strcmp(p->id, hdr->from) != 0) {
+            continue;
+        }
+        if (!action_listed(p->actions, hdr->service, hdr->action)) {
+            (void)snprintf(detail, sizeof(detail), "%s may not send %s/%s", hdr->from, hdr->service,
+                           hdr->action);
+            set_problem(&job->res, CW_SEC_PROBLEM_NOT_AUTHORIZED, detail);
+            return -1;
+        }
+        if (!word_listed(p->destinations, hdr->to)) {
+            (void)snprintf(detail, sizeof(detail), "%s may not send to %s", hdr->from, hdr->to);
+            set_problem(&job->res, CW_SEC_PROBLEM_NOT_AUTHORIZED, detail);
+            return -1;
+        }
+        return 0;
+    }
+    set_problem(&job->res, CW_SEC_PROBLEM_NOT_AUTHORIZED, "the sender has no agreement");
+    return -1;
+}
+
 /*
  * Routes an accepted message: one addressed to this node ends here; one for
  * a party with a route is sealed (a new envelope from this node carrying
@@ -162,7 +249,7 @@ static void intake_work(void *arg)
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, err.msg);
         goto out;
     }
-    if (res->problem == CW_SEC_PROBLEM_NONE) {
+    if (res->problem == CW_SEC_PROBLEM_NONE && authorize(job, &hdr) == 0) {
         route_and_seal(job, doc, &hdr);
         if (res->problem == CW_SEC_PROBLEM_INTERNAL) {
             res->status = 503;

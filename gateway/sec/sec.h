@@ -72,6 +72,7 @@ void cw_sec_lib_fini(void);
     XX(RECEIPT_MISMATCH, "receipt-mismatch", 422, "the receipt is for another message") \
     XX(INTERNAL, "internal-error", 500, "internal error")                               \
     XX(NO_ROUTE, "no-route", 422, "no route to the To party")                           \
+    XX(NOT_AUTHORIZED, "not-authorized", 403, "the sender may not send this")           \
     XX(DUPLICATE_MESSAGE_ID, "duplicate-message-id", 409,                               \
        "this MessageId was used for other content")
 

@@ -44,9 +44,10 @@ static int group_setup(void **state)
              fx.dir, fx.dir);
     snprintf(extra, sizeof(extra),
              "  <limits><xml-bytes-max>1048576</xml-bytes-max></limits>\n"
-             "  <partner id=\"alice\" certs=\"%s/alice.pem %s/alice-rsa.pem\"/>\n"
-             "  <partner id=\"bob\" certs=\"%s/bob.pem\"/>\n"
-             "  <partner id=\"old\" certs=\"%s/old.pem\"/>\n",
+             "  <partner id=\"alice\" certs=\"%s/alice.pem %s/alice-rsa.pem\" actions=\"*\"\n"
+             "           destinations=\"*\"/>\n"
+             "  <partner id=\"bob\" certs=\"%s/bob.pem\" actions=\"*\" destinations=\"*\"/>\n"
+             "  <partner id=\"old\" certs=\"%s/old.pem\" actions=\"*\" destinations=\"*\"/>\n",
              fx.dir, fx.dir, fx.dir, fx.dir);
     if (cw_test_daemon_start_as(&daemon_, node, extra) < 0) {
         return -1;

@@ -191,28 +191,29 @@ static void test_config__every_value_applied(void **state)
     fixture_t *f = *state;
     const cw_conf_limits_t *lim;
 
-    assert_loads(f,
-                 HEAD NODE "  <log level=\"debug\"/>\n"
-                           "  <workers> 7\n  </workers>\n"
-                           "  <listen name=\"pub.v6\" address=\"::\" port=\"0\" backlog=\"12\"/>\n"
-                           "  <listen name=\"adm\" address=\"::1\" port=\"9\" kind=\"admin\"/>\n"
-                           "  <limits>\n"
-                           "    <xml-nodes-max>115</xml-nodes-max>\n"
-                           "    <header-bytes-max>1101</header-bytes-max>\n"
-                           "    <header-count-max>102</header-count-max>\n"
-                           "    <url-bytes-max>1103</url-bytes-max>\n"
-                           "    <body-bytes-max>268435456</body-bytes-max>\n"
-                           "    <connections-max>105</connections-max>\n"
-                           "    <pipeline-max>106</pipeline-max>\n"
-                           "    <header-timeout-ms>107</header-timeout-ms>\n"
-                           "    <body-timeout-ms>108</body-timeout-ms>\n"
-                           "    <idle-timeout-ms>109</idle-timeout-ms>\n"
-                           "    <write-timeout-ms>110</write-timeout-ms>\n"
-                           "    <drain-timeout-ms>111</drain-timeout-ms>\n"
-                           "    <write-buffer-bytes-max>4112</write-buffer-bytes-max>\n"
-                           "    <xml-bytes-max>1113</xml-bytes-max>\n"
-                           "    <xml-depth-max>114</xml-depth-max>\n"
-                           "  </limits>\n" TAIL);
+    assert_loads(
+        f, HEAD NODE
+        "  <log level=\"debug\"/>\n"
+        "  <workers> 7\n  </workers>\n"
+        "  <listen name=\"pub.v6\" address=\"::\" port=\"0\" backlog=\"12\" insecure=\"true\"/>\n"
+        "  <listen name=\"adm\" address=\"::1\" port=\"9\" kind=\"admin\"/>\n"
+        "  <limits>\n"
+        "    <xml-nodes-max>115</xml-nodes-max>\n"
+        "    <header-bytes-max>1101</header-bytes-max>\n"
+        "    <header-count-max>102</header-count-max>\n"
+        "    <url-bytes-max>1103</url-bytes-max>\n"
+        "    <body-bytes-max>268435456</body-bytes-max>\n"
+        "    <connections-max>105</connections-max>\n"
+        "    <pipeline-max>106</pipeline-max>\n"
+        "    <header-timeout-ms>107</header-timeout-ms>\n"
+        "    <body-timeout-ms>108</body-timeout-ms>\n"
+        "    <idle-timeout-ms>109</idle-timeout-ms>\n"
+        "    <write-timeout-ms>110</write-timeout-ms>\n"
+        "    <drain-timeout-ms>111</drain-timeout-ms>\n"
+        "    <write-buffer-bytes-max>4112</write-buffer-bytes-max>\n"
+        "    <xml-bytes-max>1113</xml-bytes-max>\n"
+        "    <xml-depth-max>114</xml-depth-max>\n"
+        "  </limits>\n" TAIL);
     assert_int_equal(f->cfg->log_level, CW_LOG_DEBUG);
     assert_int_equal(f->cfg->workers, 7);
     assert_int_equal(f->cfg->listen_count, 2);
@@ -538,6 +539,36 @@ static void test_config__route_problems(void **state)
     assert_error_contains(&f->errs, "client-cert and client-key go together");
 }
 
+static void test_config__tls_listener_rules(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_loads(
+        f, HEAD NODE
+        "  <listen name=\"p\" address=\"0.0.0.0\" port=\"8443\" tls=\"true\" cert=\"c.pem\"\n"
+        "          key=\"c.key\" client-ca=\"ca.pem\"/>\n"
+        "  <partner id=\"a\" certs=\"a.pem\" tls-fingerprint=\"AB:CD ef01\"\n"
+        "           actions=\"ecommerce/* customs/declaration\" destinations=\"*\"/>\n" TAIL);
+    assert_int_equal(f->cfg->listens[0].tls, 1);
+    assert_int_equal(f->cfg->listens[0].client_auth, CW_CLIENT_AUTH_REQUIRED);
+    assert_string_equal(f->cfg->partners[0].tls_fingerprints, "AB:CD ef01");
+    assert_string_equal(f->cfg->partners[0].actions, "ecommerce/* customs/declaration");
+    /* Plain HTTP off loopback. */
+    assert_fails(f, HEAD NODE "  <listen name=\"p\" address=\"0.0.0.0\" port=\"80\"/>\n" TAIL, 1);
+    assert_error_contains(&f->errs, "listen 'p': plain HTTP on 0.0.0.0 is refused");
+    /* TLS without its material, and a partner listener without client certificates. */
+    assert_fails(
+        f, HEAD NODE "  <listen name=\"p\" address=\"::1\" port=\"1\" tls=\"true\"/>\n" TAIL, 2);
+    assert_error_contains(&f->errs, "listen 'p': tls needs cert and key");
+    assert_error_contains(&f->errs, "listen 'p': client-auth needs client-ca");
+    assert_fails(f,
+                 HEAD NODE
+                 "  <listen name=\"p\" address=\"::1\" port=\"1\" tls=\"true\" cert=\"c\" "
+                 "key=\"k\" client-auth=\"optional\" client-ca=\"ca\"/>\n" TAIL,
+                 1);
+    assert_error_contains(&f->errs, "must have client-auth=\"required\"");
+}
+
 /* ==== Structure (the schema) ==== */
 
 static void test_config__unknown_element_reports_line(void **state)
@@ -684,20 +715,23 @@ static void test_config__listen_address_conflicts(void **state)
     assert_error_line(&f->errs, "test.xml:4: listen 'b': 127.0.0.1 port 8080 conflicts with listen "
                                 "'public' (127.0.0.1 port 8080) at line 3");
     /* Spelling does not matter, and a wildcard overlaps every address. */
-    assert_fails(f,
-                 HEAD NODE "  <listen name=\"a\" address=\"::1\" port=\"1\"/>\n"
-                           "  <listen name=\"b\" address=\"0:0::1\" port=\"1\"/>\n"
-                           "  <listen name=\"c\" address=\"0.0.0.0\" port=\"8080\"/>\n" LISTEN TAIL,
-                 2);
+    assert_fails(
+        f,
+        HEAD NODE
+        "  <listen name=\"a\" address=\"::1\" port=\"1\"/>\n"
+        "  <listen name=\"b\" address=\"0:0::1\" port=\"1\"/>\n"
+        "  <listen name=\"c\" address=\"0.0.0.0\" port=\"8080\" insecure=\"true\"/>\n" LISTEN TAIL,
+        2);
     assert_error_contains(&f->errs,
                           "test.xml:4: listen 'b': 0:0::1 port 1 conflicts with listen 'a'");
     assert_error_contains(&f->errs, "test.xml:6: listen 'public': 127.0.0.1 port 8080 conflicts");
     /* Different ports, different families, and port 0 do not conflict. */
-    assert_loads(f, HEAD NODE "  <listen name=\"a\" address=\"0.0.0.0\" port=\"1\"/>\n"
-                              "  <listen name=\"b\" address=\"::\" port=\"1\"/>\n"
-                              "  <listen name=\"c\" address=\"127.0.0.1\" port=\"2\"/>\n"
-                              "  <listen name=\"d\" address=\"127.0.0.1\" port=\"0\"/>\n"
-                              "  <listen name=\"e\" address=\"127.0.0.1\" port=\"0\"/>\n" TAIL);
+    assert_loads(f, HEAD NODE
+                 "  <listen name=\"a\" address=\"0.0.0.0\" port=\"1\" insecure=\"true\"/>\n"
+                 "  <listen name=\"b\" address=\"::\" port=\"1\" insecure=\"true\"/>\n"
+                 "  <listen name=\"c\" address=\"127.0.0.1\" port=\"2\"/>\n"
+                 "  <listen name=\"d\" address=\"127.0.0.1\" port=\"0\"/>\n"
+                 "  <listen name=\"e\" address=\"127.0.0.1\" port=\"0\"/>\n" TAIL);
     assert_int_equal(f->cfg->listen_count, 5);
 }
 
@@ -953,6 +987,7 @@ int main(void)
         T(test_config__partners_and_node_keys),
         T(test_config__partner_problems),
         T(test_config__routes_and_store),
+        T(test_config__tls_listener_rules),
         T(test_config__route_problems),
         T(test_config__unknown_element_reports_line),
         T(test_config__unknown_and_missing_attributes),

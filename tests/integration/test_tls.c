@@ -1,0 +1,544 @@
+/*
+ * TLS and mutual TLS on a real clearwayd: who may connect, how the TLS
+ * client's identity binds the envelope's From, the partner agreement, and
+ * the server's TLS behaviour (timeouts, plaintext, resumption, many
+ * connections). Refusals are checked with real clients (curl, openssl) and
+ * with a small OpenSSL client written here.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cw_test.h"
+#include "util.h"
+
+static cw_test_daemon_t daemon_;
+static char pki[256]; /* the node's PKI; pki/other holds a second CA */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int status;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs a command and keeps its first line of output in out. */
+static int sh_out(char *out, size_t size, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    int status;
+
+    out[0] = '\0';
+    if (p == NULL) {
+        return -1;
+    }
+    if (fgets(out, (int)size, p) == NULL) {
+        out[0] = '\0';
+    }
+    out[strcspn(out, "\n")] = '\0';
+    while (fgetc(p) != EOF) {
+    }
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int group_setup(void **state)
+{
+    const char *src = getenv("CLEARWAY_SRC");
+    char node[1024];
+    char extra[4096];
+    char fp[256];
+    char cmd[1024];
+    struct rlimit rl;
+
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    snprintf(pki, sizeof(pki), "/tmp/cw-tls-XXXXXX");
+    if (src == NULL || mkdtemp(pki) == NULL) {
+        return -1;
+    }
+    if (sh("'%s/certs/make-dev-pki' '%s' hub alice bob carol >/dev/null 2>&1", src, pki) != 0
+        || sh("'%s/certs/make-dev-pki' --expired '%s' old >/dev/null 2>&1", src, pki) != 0
+        || sh("'%s/certs/make-dev-pki' '%s/other' eve >/dev/null 2>&1", src, pki) != 0) {
+        return -1;
+    }
+    /* bob is registered by the SHA-256 fingerprint of his certificate. */
+    snprintf(cmd, sizeof(cmd),
+             "openssl x509 -in '%s/bob.pem' -noout -fingerprint -sha256 | sed 's/.*=//'", pki);
+    if (sh_out(fp, sizeof(fp), cmd) != 0 || strlen(fp) != 95) {
+        return -1;
+    }
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(
+        extra, sizeof(extra),
+        "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
+        "          cert=\"%s/hub.pem\" key=\"%s/hub.key\" client-ca=\"%s/ca.pem\"/>\n"
+        "  <limits><handshake-timeout-ms>500</handshake-timeout-ms></limits>\n"
+        "  <partner id=\"alice\" certs=\"%s/alice.pem\" tls-subject=\"CN=alice,O=Clearway dev\"\n"
+        "           actions=\"ecommerce/order\" destinations=\"hub\"/>\n"
+        "  <partner id=\"bob\" certs=\"%s/bob.pem\" tls-fingerprint=\"%s\"\n"
+        "           actions=\"*\" destinations=\"*\"/>\n"
+        "  <partner id=\"old\" certs=\"%s/old.pem\" tls-subject=\"CN=old,O=Clearway dev\"\n"
+        "           actions=\"*\" destinations=\"*\"/>\n",
+        pki, pki, pki, pki, pki, fp, pki);
+    if (cw_test_daemon_start_as(&daemon_, node, extra) < 0) {
+        return -1;
+    }
+    /* The TLS listener is the second one; its port is in the log. */
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    int status;
+
+    (void)state;
+    status = cw_test_daemon_stop(&daemon_, SIGTERM, 10000);
+    cw_test_daemon_cleanup(&daemon_);
+    (void)sh("rm -rf '%s'", pki);
+    return status == 0 ? 0 : -1;
+}
+
+/* The port of the listener named "tls", read from the daemon's log. */
+static int tls_port(void)
+{
+    static int port;
+    FILE *f;
+    char line[4096];
+
+    if (port > 0) {
+        return port;
+    }
+    f = fopen(daemon_.log, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p;
+
+        if (strstr(line, "\"listener\":\"tls\"") == NULL) {
+            continue;
+        }
+        p = strstr(line, "\"port\":");
+        if (p != NULL) {
+            port = (int)strtol(p + 7, NULL, 10);
+        }
+    }
+    fclose(f);
+    assert_true(port > 0);
+    return port;
+}
+
+/* ==== A small OpenSSL client ==== */
+
+typedef struct tls_client {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+} tls_client_t;
+
+/* Connects as name (its cert and key from the PKI; NULL: no client cert). */
+static int tls_connect(tls_client_t *c, const char *name, SSL_SESSION *resume)
+{
+    char cert[512];
+    char key[512];
+    char ca[512];
+
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    if (c->ctx == NULL) {
+        return -1;
+    }
+    snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1) {
+        return -1;
+    }
+    if (name != NULL) {
+        snprintf(cert, sizeof(cert), "%s/%s.pem", pki, name);
+        snprintf(key, sizeof(key), "%s/%s.key", pki, name);
+        if (SSL_CTX_use_certificate_file(c->ctx, cert, SSL_FILETYPE_PEM) != 1
+            || SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1) {
+            return -1;
+        }
+    }
+    c->fd = cw_test_connect(tls_port());
+    c->ssl = SSL_new(c->ctx);
+    if (c->fd < 0 || c->ssl == NULL) {
+        return -1;
+    }
+    SSL_set_fd(c->ssl, c->fd);
+    (void)SSL_set_tlsext_host_name(c->ssl, "localhost");
+    if (resume != NULL) {
+        SSL_set_session(c->ssl, resume);
+    }
+    return SSL_connect(c->ssl) == 1 ? 0 : -1;
+}
+
+static void tls_close(tls_client_t *c)
+{
+    if (c->ssl != NULL) {
+        (void)SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    SSL_CTX_free(c->ctx);
+    ERR_clear_error();
+    memset(c, 0, sizeof(*c));
+}
+
+/* Sends req and reads one Content-Length framed response; returns the status. */
+static int tls_request(tls_client_t *c, const char *req, char *body, size_t body_size)
+{
+    char buf[65536];
+    size_t len = 0;
+    char *end = NULL;
+    long clen = 0;
+    int status = -1;
+
+    if (SSL_write(c->ssl, req, (int)strlen(req)) != (int)strlen(req)) {
+        return -1;
+    }
+    for (;;) {
+        int n = SSL_read(c->ssl, buf + len, (int)(sizeof(buf) - 1 - len));
+
+        if (n <= 0) {
+            return -1;
+        }
+        len += (size_t)n;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strstr(buf, "Content-Length: ");
+
+            clen = cl != NULL ? strtol(cl + 16, NULL, 10) : 0;
+            if ((size_t)(end + 4 - buf) + (size_t)clen <= len) {
+                break;
+            }
+        }
+    }
+    (void)sscanf(buf, "HTTP/1.1 %d", &status);
+    if (body != NULL) {
+        cw_strlcpy(body, end + 4, body_size);
+    }
+    return status;
+}
+
+/* A signed envelope from from (signed with signer's key) to hub. */
+static char *signed_envelope(const char *signer, const char *from, const char *action)
+{
+    char cmd[2048];
+    char path[512];
+    FILE *f;
+    char *out;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/payload.xml", pki);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("<c:Consignment xmlns:c=\"urn:clearway:consignment:1\"><c:Id>C-1</c:Id>"
+          "</c:Consignment>",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' sign --key '%s/%s.key' --cert '%s/%s.pem' --from %s --to hub "
+             "--service ecommerce --action %s '%s' > '%s/env.xml'",
+             getenv("CLEARWAY_CLI"), pki, signer, pki, signer, from, action, path, pki);
+    assert_int_equal(sh("%s", cmd), 0);
+    snprintf(path, sizeof(path), "%s/env.xml", pki);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    out = cw_malloc(1u << 16);
+    assert_non_null(out);
+    n = fread(out, 1, (1u << 16) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    return out;
+}
+
+/* POSTs an envelope over c; returns the status and the body in body. */
+static int tls_post(tls_client_t *c, const char *xml, char *body, size_t body_size)
+{
+    cw_buf_t b;
+    int status;
+
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(
+        cw_buf_appendf(&b,
+                       "POST /v1/messages HTTP/1.1\r\nHost: hub\r\n"
+                       "Content-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+                       strlen(xml), xml),
+        0);
+    status = tls_request(c, b.data, body, body_size);
+    cw_buf_fini(&b);
+    return status;
+}
+
+/* curl against the TLS port with extra options; returns curl's exit code. */
+static int curl(const char *opts, char *out, size_t size)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS --max-time 5 --cacert '%s/ca.pem' %s https://127.0.0.1:%d/healthz 2>&1", pki,
+             opts, tls_port());
+    return sh_out(out, size, cmd);
+}
+
+/* ==== Who may connect ==== */
+
+static void test_tls__registered_client_is_served(void **state)
+{
+    char opts[1024];
+    char out[1024];
+
+    (void)state;
+    snprintf(opts, sizeof(opts), "--cert '%s/alice.pem' --key '%s/alice.key'", pki, pki);
+    assert_int_equal(curl(opts, out, sizeof(out)), 0);
+    assert_string_equal(out, "{\"status\":\"ok\"}");
+}
+
+static void test_tls__no_client_certificate_is_refused(void **state)
+{
+    char out[1024];
+
+    (void)state;
+    assert_true(curl("", out, sizeof(out)) != 0);
+    assert_null(strstr(out, "status"));
+}
+
+static void test_tls__certificate_from_another_ca_is_refused(void **state)
+{
+    char opts[1024];
+    char out[1024];
+
+    (void)state;
+    snprintf(opts, sizeof(opts), "--cert '%s/other/eve.pem' --key '%s/other/eve.key'", pki, pki);
+    assert_true(curl(opts, out, sizeof(out)) != 0);
+    assert_non_null(strstr(out, "unknown ca"));
+}
+
+static void test_tls__expired_certificate_is_refused(void **state)
+{
+    char opts[1024];
+    char out[1024];
+
+    (void)state;
+    snprintf(opts, sizeof(opts), "--cert '%s/old.pem' --key '%s/old.key'", pki, pki);
+    assert_true(curl(opts, out, sizeof(out)) != 0);
+    assert_non_null(strstr(out, "expired"));
+}
+
+static void test_tls__unregistered_certificate_gets_403(void **state)
+{
+    /* carol's certificate is from the right CA but no partner pins it. */
+    tls_client_t c;
+    char body[4096];
+    char *xml = signed_envelope("alice", "alice", "order");
+
+    (void)state;
+    assert_int_equal(tls_connect(&c, "carol", NULL), 0);
+    assert_int_equal(tls_post(&c, xml, body, sizeof(body)), 403);
+    assert_non_null(strstr(body, "urn:clearway:problem:client-not-registered"));
+    tls_close(&c);
+    cw_free(xml);
+}
+
+static void test_tls__plaintext_to_tls_port_gets_400(void **state)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+
+    (void)state;
+    assert_int_equal(cw_test_roundtrip(tls_port(), req, strlen(req), &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "plain HTTP was sent to a TLS port"));
+    cw_test_response_fini(&r);
+}
+
+static void test_tls__stalled_handshake_is_cut(void **state)
+{
+    long long start = cw_test_now_ms();
+    int fd = cw_test_connect(tls_port());
+
+    (void)state;
+    assert_true(fd >= 0);
+    /* Nothing is sent: the handshake timeout (500 ms here) closes it. */
+    assert_int_equal(cw_test_wait_closed(fd, 3000), 0);
+    assert_true(cw_test_now_ms() - start >= 400);
+    close(fd);
+}
+
+/* ==== Identity and agreement ==== */
+
+static void test_tls__from_must_be_the_tls_party(void **state)
+{
+    tls_client_t c;
+    char body[4096];
+    char *xml = signed_envelope("bob", "bob", "order");
+
+    (void)state;
+    /* alice's TLS connection carries an envelope from bob. */
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    assert_int_equal(tls_post(&c, xml, body, sizeof(body)), 403);
+    assert_non_null(strstr(body, "sender-mismatch"));
+    tls_close(&c);
+    cw_free(xml);
+}
+
+static void test_tls__fingerprint_and_subject_identify_partners(void **state)
+{
+    tls_client_t c;
+    char body[8192];
+    char *from_alice = signed_envelope("alice", "alice", "order");
+    char *from_bob = signed_envelope("bob", "bob", "anything");
+
+    (void)state;
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    assert_int_equal(tls_post(&c, from_alice, body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "<Status>accepted</Status>"));
+    tls_close(&c);
+    assert_int_equal(tls_connect(&c, "bob", NULL), 0);
+    assert_int_equal(tls_post(&c, from_bob, body, sizeof(body)), 200);
+    tls_close(&c);
+    cw_free(from_alice);
+    cw_free(from_bob);
+}
+
+static void test_tls__action_not_in_agreement_is_403(void **state)
+{
+    tls_client_t c;
+    char body[8192];
+    char *xml = signed_envelope("alice", "alice", "payment");
+
+    (void)state;
+    /* alice may send ecommerce/order only: a signed negative receipt. */
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    assert_int_equal(tls_post(&c, xml, body, sizeof(body)), 403);
+    assert_non_null(strstr(body, "<Status>rejected</Status>"));
+    assert_non_null(strstr(body, "not-authorized"));
+    tls_close(&c);
+    cw_free(xml);
+}
+
+/* ==== Server behaviour ==== */
+
+static void test_tls__session_resumption(void **state)
+{
+    tls_client_t c;
+    SSL_SESSION *session;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    (void)state;
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    /* TLS 1.3 tickets arrive after the handshake: read one response first. */
+    assert_int_equal(tls_request(&c, req, NULL, 0), 200);
+    session = SSL_get1_session(c.ssl);
+    assert_non_null(session);
+    tls_close(&c);
+    assert_int_equal(tls_connect(&c, "alice", session), 0);
+    assert_int_equal(SSL_session_reused(c.ssl), 1);
+    assert_int_equal(tls_request(&c, req, NULL, 0), 200);
+    tls_close(&c);
+    SSL_SESSION_free(session);
+}
+
+static void test_tls__alpn_is_http11(void **state)
+{
+    char cmd[2048];
+    char out[256];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd),
+             "openssl s_client -connect 127.0.0.1:%d -CAfile '%s/ca.pem' -cert '%s/alice.pem' "
+             "-key '%s/alice.key' -alpn h2,http/1.1 </dev/null 2>/dev/null | grep 'ALPN protocol'",
+             tls_port(), pki, pki, pki);
+    assert_int_equal(sh_out(out, sizeof(out), cmd), 0);
+    assert_string_equal(out, "ALPN protocol: http/1.1");
+}
+
+static void test_tls__thousand_keep_alive_connections(void **state)
+{
+    enum { N = 1000 };
+    static tls_client_t clients[N];
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    SSL_SESSION *session;
+    int ok = 0;
+    int i;
+
+    (void)state;
+    /* Resumed handshakes keep the test quick; every connection is a real
+     * TLS connection held open at the same time. */
+    assert_int_equal(tls_connect(&clients[0], "alice", NULL), 0);
+    assert_int_equal(tls_request(&clients[0], req, NULL, 0), 200);
+    session = SSL_get1_session(clients[0].ssl);
+    for (i = 1; i < N; i++) {
+        assert_int_equal(tls_connect(&clients[i], "alice", session), 0);
+    }
+    for (i = 0; i < N; i++) {
+        if (tls_request(&clients[i], req, NULL, 0) == 200) {
+            ok++;
+        }
+    }
+    /* Keep-alive: a second request on every connection. */
+    for (i = 0; i < N; i++) {
+        if (tls_request(&clients[i], req, NULL, 0) == 200) {
+            ok++;
+        }
+    }
+    for (i = 0; i < N; i++) {
+        tls_close(&clients[i]);
+    }
+    SSL_SESSION_free(session);
+    assert_int_equal(ok, 2 * N);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tls__registered_client_is_served),
+        cmocka_unit_test(test_tls__no_client_certificate_is_refused),
+        cmocka_unit_test(test_tls__certificate_from_another_ca_is_refused),
+        cmocka_unit_test(test_tls__expired_certificate_is_refused),
+        cmocka_unit_test(test_tls__unregistered_certificate_gets_403),
+        cmocka_unit_test(test_tls__plaintext_to_tls_port_gets_400),
+        cmocka_unit_test(test_tls__stalled_handshake_is_cut),
+        cmocka_unit_test(test_tls__from_must_be_the_tls_party),
+        cmocka_unit_test(test_tls__fingerprint_and_subject_identify_partners),
+        cmocka_unit_test(test_tls__action_not_in_agreement_is_403),
+        cmocka_unit_test(test_tls__session_resumption),
+        cmocka_unit_test(test_tls__alpn_is_http11),
+        cmocka_unit_test(test_tls__thousand_keep_alive_connections),
+    };
+
+    return cmocka_run_group_tests_name("integration_tls", tests, group_setup, group_teardown);
+}
