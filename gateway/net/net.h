@@ -288,9 +288,9 @@ typedef struct cw_http_client_post_options {
     const char *content_type;     /* Content-Type of body, or NULL */
     const char *const *headers;   /* extra "Name: value" lines (no CR/LF) */
     size_t header_count;          /* entries in headers */
-    uint32_t connect_timeout_ms;  /* TCP + TLS handshake; 0 = the default */
-    uint32_t total_timeout_ms;    /* whole transfer; 0 = the default */
-    size_t response_bytes_max;    /* larger response bodies fail with CW_E2BIG */
+    uint32_t connect_timeout_ms;  /* TCP + TLS handshake; 1..INT32_MAX */
+    uint32_t total_timeout_ms;    /* whole transfer; 1..INT32_MAX */
+    size_t response_bytes_max;    /* larger response bodies fail with CW_E2BIG; not 0 */
     const char *ca_file;          /* PEM trust anchors; NULL = system store */
     const char *client_cert_file; /* PEM client certificate (mutual TLS) */
     const char *client_key_file;  /* PEM key of client_cert_file */
@@ -301,13 +301,15 @@ typedef struct cw_http_client_post_options {
 
 #define CW_HTTP_CLIENT_CONNECT_TIMEOUT_MS_DEFAULT 10000u
 #define CW_HTTP_CLIENT_TOTAL_TIMEOUT_MS_DEFAULT   60000u
-#define CW_HTTP_CLIENT_RESPONSE_BYTES_DEFAULT     (1024u * 1024u)
+#define CW_HTTP_CLIENT_RESPONSE_BYTES_DEFAULT     ((size_t)1024 * 1024)
 
-#define CW_HTTP_CLIENT_POST_OPTIONS_INIT                                                          \
-    {                                                                                             \
-        NULL, NULL, 0, NULL, NULL, 0, CW_HTTP_CLIENT_CONNECT_TIMEOUT_MS_DEFAULT,                  \
-            CW_HTTP_CLIENT_TOTAL_TIMEOUT_MS_DEFAULT, CW_HTTP_CLIENT_RESPONSE_BYTES_DEFAULT, NULL, \
-            NULL, NULL, NULL, CW_HTTP_CLIENT_TLS_1_2, 0                                           \
+/* Defaults; 0 is refused for any of them (curl would read it as "no limit"). */
+#define CW_HTTP_CLIENT_POST_OPTIONS_INIT                                 \
+    {                                                                    \
+        .connect_timeout_ms = CW_HTTP_CLIENT_CONNECT_TIMEOUT_MS_DEFAULT, \
+        .total_timeout_ms = CW_HTTP_CLIENT_TOTAL_TIMEOUT_MS_DEFAULT,     \
+        .response_bytes_max = CW_HTTP_CLIENT_RESPONSE_BYTES_DEFAULT,     \
+        .tls_min = CW_HTTP_CLIENT_TLS_1_2,                               \
     }
 
 /* How long the phases of a transfer took, from its start, in microseconds. */
@@ -322,20 +324,23 @@ typedef struct cw_http_client_timing {
 /*
  * The outcome of one request, borrowed by on_done for the duration of the
  * call: copy what must outlive it. A response with any HTTP status is a
- * success at this level (status 0, http_status e.g. 500).
+ * success at this level (status 0, http_status e.g. 500). status is one of
+ * CW_ETIMEDOUT (connect or total timeout), CW_EIO (refused, reset, DNS,
+ * truncated), CW_ECRYPTO (TLS handshake, certificate verification, pinned
+ * key, TLS version), CW_E2BIG (response over response_bytes_max), CW_EPERM
+ * (URL scheme not allowed), CW_EPROTO (malformed response), CW_EINVAL (bad
+ * URL), CW_ECLOSED (cw_http_client_close), CW_ENOMEM or CW_ESYS (the socket
+ * could not be watched).
  */
 typedef struct cw_http_client_result {
-    int status;               /* 0, or CW_ETIMEDOUT, CW_EIO (refused, reset, DNS), CW_ECRYPTO
-                                 (TLS, verification, pinning), CW_E2BIG (response too large),
-                                 CW_EPERM (scheme not allowed), CW_ECLOSED, CW_EPROTO,
-                                 CW_EINVAL (bad URL), CW_ENOMEM */
-    cw_error_t error;         /* code == status; msg is one line, "" on success */
-    int http_status;          /* final HTTP status, 0 when no response was read */
-    const char *body;         /* response body, NUL-terminated; "" when empty */
-    size_t body_len;          /* bytes of body */
-    const char *content_type; /* response Content-Type, or NULL */
-    long new_connections;     /* connections opened for it (0: a kept-alive one was reused) */
-    cw_http_client_timing_t timing;
+    int status;                     /* 0 or a CW_E* code, as above */
+    cw_error_t error;               /* code == status; msg is one line, "" on success */
+    int http_status;                /* final HTTP status, 0 when no response was read */
+    const char *body;               /* response body, NUL-terminated; "" when empty */
+    size_t body_len;                /* bytes of body */
+    const char *content_type;       /* response Content-Type, or NULL */
+    long new_connections;           /* connections opened for it (0: a kept-alive one was reused) */
+    cw_http_client_timing_t timing; /* phases of the transfer */
 } cw_http_client_result_t;
 
 /* Called exactly once per accepted request, on the loop thread. */
@@ -363,18 +368,17 @@ CW_MUST_CHECK int cw_http_client_set_host_connections_max(cw_http_client_t *clie
  * Starts a POST of opts->body to opts->url. On success returns 0, and
  * on_done(res, arg) will run exactly once on the loop thread, never from
  * within this call. On failure returns CW_EINVAL (missing URL, header with
- * CR/LF, zero limits), CW_ECLOSED (client closing) or CW_ENOMEM, and on_done
- * never runs. opts is borrowed for the call only, except opts->body (see
- * above). TLS is always verified (peer and host name), with at least
- * opts->tls_min; redirects are never followed; environment proxies are
- * ignored.
+ * CR/LF or no colon, a zero limit), CW_ECLOSED (client closing), CW_ENOMEM
+ * or CW_EINTERNAL (libcurl refused an option), and on_done never runs. opts is borrowed for the
+ * call only, except opts->body (see above). TLS is always verified (peer and host name), with at
+ * least opts->tls_min; redirects are never followed; environment proxies are ignored.
  */
 CW_MUST_CHECK int cw_http_client_post(cw_http_client_t *client,
                                       const cw_http_client_post_options_t *opts,
                                       cw_http_client_done_cb on_done,
                                       void *arg);
 
-/* Requests started and not yet finished. */
+/* Requests started whose on_done has not run yet. Loop thread. */
 size_t cw_http_client_in_flight(const cw_http_client_t *client);
 
 /*
@@ -382,8 +386,9 @@ size_t cw_http_client_in_flight(const cw_http_client_t *client);
  * flight finishes with CW_ECLOSED (its on_done runs synchronously, inside
  * this call), the connection cache is dropped, then the timer and socket
  * handles are closed; when the last one has closed, the client is freed and
- * on_closed(arg) runs (on_closed may be NULL). Idempotent: later calls do
- * nothing. Loop thread; may be called from inside an on_done callback.
+ * on_closed(arg) runs (on_closed may be NULL); client must not be used
+ * after that. Until then a second call does nothing. Loop thread; may be
+ * called from inside an on_done callback.
  */
 void cw_http_client_close(cw_http_client_t *client, cw_http_client_closed_cb on_closed, void *arg);
 
