@@ -12,9 +12,11 @@
 
 #include "api.h"
 #include "config.h"
+#include "egress.h"
 #include "net.h"
 #include "pipeline.h"
 #include "sec.h"
+#include "store.h"
 #include "util.h"
 
 /* Exit codes, documented in docs/operations.md. */
@@ -23,6 +25,10 @@
 #define EXIT_START  70 /* could not start (as sysexits EX_SOFTWARE) */
 
 #define NODE_LISTENERS_MAX 16
+/* Retention: purge delivered messages every hour, first a minute after start. */
+#define RETENTION_FIRST_MS    60000u
+#define RETENTION_INTERVAL_MS 3600000u
+#define RETENTION_BATCH       500u
 
 /* Everything one running node owns; lives on main's stack. */
 typedef struct cw_node {
@@ -30,7 +36,13 @@ typedef struct cw_node {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_signal_t sig_hup;
+    uv_timer_t retention; /* purges delivered messages past retention-days */
+    int retention_started;
     cw_config_t *cfg;
+    cw_store_t *store;        /* the message store */
+    cw_http_client_t *client; /* outbound HTTP for deliveries */
+    cw_egress_t *egress;      /* the delivery scheduler */
+    int services_closing;
     cw_sec_keys_t *keys;       /* trust snapshot in force */
     cw_sec_schemas_t *schemas; /* compiled once */
     cw_pipeline_t *pipeline;
@@ -118,6 +130,64 @@ static void on_handle_walk_close(uv_handle_t *handle, void *arg)
     }
 }
 
+/*
+ * After the listeners: the HTTP client (deliveries in flight end as
+ * retries), then the scheduler (waits for those outcomes), then the store
+ * (commits what is queued), then the signals. STYLE.md rule 35.
+ */
+static void on_store_closed(void *arg)
+{
+    cw_node_t *node = arg;
+
+    node->store = NULL;
+    if (node->retention_started) {
+        (void)uv_timer_stop(&node->retention);
+        uv_close((uv_handle_t *)&node->retention, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *)&node->sig_term)) {
+        uv_close((uv_handle_t *)&node->sig_term, NULL);
+        uv_close((uv_handle_t *)&node->sig_int, NULL);
+        uv_close((uv_handle_t *)&node->sig_hup, NULL);
+    }
+}
+
+static void on_egress_closed(void *arg)
+{
+    cw_node_t *node = arg;
+
+    node->egress = NULL;
+    if (node->store != NULL) {
+        cw_store_close(node->store, on_store_closed, node);
+        return;
+    }
+    on_store_closed(node);
+}
+
+static void on_client_closed(void *arg)
+{
+    cw_node_t *node = arg;
+
+    node->client = NULL;
+    if (node->egress != NULL) {
+        cw_egress_close(node->egress, on_egress_closed, node);
+        return;
+    }
+    on_egress_closed(node);
+}
+
+static void services_close(cw_node_t *node)
+{
+    if (node->services_closing) {
+        return;
+    }
+    node->services_closing = 1;
+    if (node->client != NULL) {
+        cw_http_client_close(node->client, on_client_closed, node);
+        return;
+    }
+    on_client_closed(node);
+}
+
 static void on_server_closed(cw_http_server_t *server, void *arg)
 {
     cw_node_t *node = arg;
@@ -127,9 +197,7 @@ static void on_server_closed(cw_http_server_t *server, void *arg)
         return;
     }
     CW_LOG_INFO("main", "all listeners drained; stopping");
-    uv_close((uv_handle_t *)&node->sig_term, NULL);
-    uv_close((uv_handle_t *)&node->sig_int, NULL);
-    uv_close((uv_handle_t *)&node->sig_hup, NULL);
+    services_close(node);
 }
 
 static void node_stop(cw_node_t *node, const char *why)
@@ -144,7 +212,7 @@ static void node_stop(cw_node_t *node, const char *why)
                 (unsigned)node->cfg->limits.drain_timeout_ms);
     cw_api_set_draining(node->api);
     if (node->servers_open == 0) {
-        on_server_closed(NULL, node);
+        services_close(node);
         return;
     }
     for (i = 0; i < node->server_count; i++) {
@@ -231,6 +299,7 @@ static void reload_done(int status, void *arg)
     }
     cw_api_set_config(node->api, r->cfg);
     cw_pipeline_trust_set(node->pipeline, r->keys, node->schemas);
+    cw_pipeline_config_set(node->pipeline, r->cfg);
     cw_sec_keys_unref(node->keys);
     node->keys = r->keys;
     r->keys = NULL;
@@ -336,6 +405,95 @@ static void raise_fd_limit(uint32_t connections_max)
     }
 }
 
+static void on_purged(int status, uint64_t purged, void *arg)
+{
+    (void)arg;
+    if (status < 0) {
+        CW_LOG_ERROR("main", "retention purge failed after %llu message(s): %s",
+                     (unsigned long long)purged, cw_strerror(status));
+    } else if (purged > 0) {
+        CW_LOG_INFO("main", "retention: purged %llu delivered message(s)",
+                    (unsigned long long)purged);
+    }
+}
+
+static void on_retention(uv_timer_t *timer)
+{
+    cw_node_t *node = cw_container_of(timer, cw_node_t, retention);
+    uint32_t days = node->cfg->store.retention_days;
+    int64_t before_ms;
+
+    if (days == 0 || node->store == NULL || node->stopping) {
+        return;
+    }
+    before_ms = cw_store_clock_ms() - (int64_t)days * 86400000;
+    if (cw_store_msg_purge(node->store, before_ms, RETENTION_BATCH, on_purged, node) < 0) {
+        CW_LOG_ERROR("main", "cannot start the retention purge");
+    }
+}
+
+/*
+ * The store, the outbound client and the delivery scheduler, whose routes
+ * (name = destination party) and retry policies come from the config.
+ */
+static int services_start(cw_node_t *node)
+{
+    cw_store_options_t sopts = CW_STORE_OPTIONS_INIT;
+    cw_egress_options_t eopts = CW_EGRESS_OPTIONS_INIT;
+    cw_egress_route_t *routes = NULL;
+    cw_error_t err = { 0 };
+    size_t i;
+    int rc = 0;
+
+    sopts.path = node->cfg->store.path;
+    sopts.sync = node->cfg->store.synchronous_full ? CW_STORE_SYNC_FULL : CW_STORE_SYNC_NORMAL;
+    sopts.group_max = node->cfg->store.group_max;
+    rc = cw_store_open(&node->store, &node->loop, &sopts, &err);
+    if (rc < 0) {
+        CW_LOG_ERROR("main", "store %s: %s", sopts.path, err.msg);
+        goto out;
+    }
+    rc = cw_http_client_new(&node->client, &node->loop, &err);
+    if (rc < 0) {
+        CW_LOG_ERROR("main", "%s", err.msg);
+        goto out;
+    }
+    if (node->cfg->route_count > 0) {
+        routes = cw_calloc(node->cfg->route_count, sizeof(*routes));
+        CW_CHECK_ALLOC(routes);
+        for (i = 0; i < node->cfg->route_count; i++) {
+            const cw_conf_route_t *r = &node->cfg->routes[i];
+
+            routes[i].name = r->to;
+            routes[i].policy.max_attempts = r->max_attempts;
+            routes[i].policy.max_age_ms = (uint64_t)r->max_age_s * 1000u;
+            routes[i].policy.base_delay_ms = r->base_delay_ms;
+            routes[i].policy.max_delay_ms = r->max_delay_ms;
+            routes[i].policy.concurrency = r->concurrency;
+        }
+        eopts.routes = routes;
+        eopts.route_count = node->cfg->route_count;
+        eopts.deliver = cw_pipeline_deliver;
+        eopts.deliver_arg = node->pipeline;
+        rc = cw_egress_new(&node->egress, &node->loop, node->store, &eopts, &err);
+        if (rc < 0) {
+            CW_LOG_ERROR("main", "%s", err.msg);
+            goto out;
+        }
+    }
+    cw_pipeline_attach(node->pipeline, node->store, node->egress, node->client);
+    cw_pipeline_config_set(node->pipeline, node->cfg);
+    if (uv_timer_init(&node->loop, &node->retention) == 0) {
+        node->retention_started = 1;
+        (void)uv_timer_start(&node->retention, on_retention, RETENTION_FIRST_MS,
+                             RETENTION_INTERVAL_MS);
+        uv_unref((uv_handle_t *)&node->retention);
+    }
+out:
+    cw_free(routes);
+    return rc;
+}
+
 static int signal_start(cw_node_t *node, uv_signal_t *sig, uv_signal_cb cb, int signum)
 {
     int rc = uv_signal_init(&node->loop, sig);
@@ -364,6 +522,7 @@ static int node_run(cw_node_t *node)
     node->pipeline = cw_pipeline_new(&node->loop);
     CW_CHECK_ALLOC(node->pipeline);
     cw_pipeline_trust_set(node->pipeline, node->keys, node->schemas);
+    CW_TRY(services_start(node));
     CW_TRY(cw_api_new(&node->api, &node->loop, node->cfg, node->pipeline));
     CW_TRY(signal_start(node, &node->sig_term, on_stop_signal, SIGTERM));
     CW_TRY(signal_start(node, &node->sig_int, on_stop_signal, SIGINT));
@@ -380,6 +539,8 @@ out:
         for (i = 0; i < node->server_count; i++) {
             cw_http_server_close(node->servers[i], 0, NULL, NULL);
         }
+        services_close(node);
+        (void)uv_run(&node->loop, UV_RUN_DEFAULT);
     }
     /* STYLE.md rule 35: close whatever is left and run until idle. */
     uv_walk(&node->loop, on_handle_walk_close, NULL);
@@ -439,6 +600,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "clearwayd: %s\n", err.msg);
         return EXIT_START;
     }
+    if (cw_http_client_lib_init() < 0) {
+        fprintf(stderr, "clearwayd: libcurl cannot be initialised\n");
+        cw_sec_lib_fini();
+        return EXIT_START;
+    }
 
     memset(&node, 0, sizeof(node));
     cw_config_errors_init(&errs);
@@ -481,6 +647,7 @@ out:
     cw_sec_schemas_free(node.schemas);
     cw_sec_keys_unref(node.keys);
     cw_config_unref(node.cfg);
+    cw_http_client_lib_fini();
     cw_sec_lib_fini();
     return exit_code;
 }

@@ -3,6 +3,7 @@
  * sign a receipt) runs in the pipeline on a worker thread; this file turns
  * its result into the HTTP answer.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -18,6 +19,13 @@ static void on_intake_done(cw_intake_result_t *res, void *arg)
                     res->from[0] != '\0' ? res->from : "-",
                     res->message_id[0] != '\0' ? res->message_id : "-",
                     cw_sec_problem_slug(res->problem), res->detail);
+    }
+    if (res->unavailable) {
+        char retry_after[64];
+
+        (void)snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n", res->retry_after_s);
+        (void)cw_http_respond_problem_ex(req, CW_PROBLEM_UNAVAILABLE, res->detail, retry_after);
+        return;
     }
     if (res->is_receipt) {
         /* A signed receipt, positive or negative: the sender can prove

@@ -1062,6 +1062,19 @@ static void check_routes(cw_conf_walk_t *w)
             cw_config__problem(w->ld, r->line, "route '%s': client-cert and client-key go together",
                                r->to);
         }
+        for (j = 0; j < cfg->partner_count; j++) {
+            if (strcmp(cfg->partners[j].id, r->to) == 0) {
+                break;
+            }
+        }
+        if (j == cfg->partner_count) {
+            /* The destination's receipts are verified with its registered
+             * certificate, so it must be a partner. */
+            cw_config__problem(w->ld, r->line,
+                               "route '%s': register the destination as a <partner> (its "
+                               "receipts are verified with its certificate)",
+                               r->to);
+        }
         if (r->max_delay_ms < r->base_delay_ms) {
             cw_config__problem(w->ld, r->line, "route '%s': max-delay-ms is below base-delay-ms",
                                r->to);

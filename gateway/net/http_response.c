@@ -307,8 +307,12 @@ int cw_http_respond(cw_http_request_t *req,
     return rc;
 }
 
-int cw_http_respond_problem_slug(
-    cw_http_request_t *req, int status, const char *slug, const char *title, const char *detail)
+static int respond_problem(cw_http_request_t *req,
+                           int status,
+                           const char *slug,
+                           const char *title,
+                           const char *detail,
+                           const char *extra_headers)
 {
     cw_problem_format_e fmt = cw_problem_format_from_accept(cw_http_request_header(req, "accept"));
     cw_buf_t body;
@@ -319,11 +323,27 @@ int cw_http_respond_problem_slug(
                            req->path[0] != '\0' ? req->path : NULL);
     if (rc < 0) {
         cw_buf_fini(&body);
-        return cw_http_respond(req, status, NULL, NULL, NULL, 0);
+        return cw_http_respond(req, status, NULL, extra_headers, NULL, 0);
     }
-    rc = cw_http_respond(req, status, cw_problem_media_type(fmt), NULL, body.data, body.len);
+    rc = cw_http_respond(req, status, cw_problem_media_type(fmt), extra_headers, body.data,
+                         body.len);
     cw_buf_fini(&body);
     return rc;
+}
+
+int cw_http_respond_problem_slug(
+    cw_http_request_t *req, int status, const char *slug, const char *title, const char *detail)
+{
+    return respond_problem(req, status, slug, title, detail, NULL);
+}
+
+int cw_http_respond_problem_ex(cw_http_request_t *req,
+                               cw_problem_e kind,
+                               const char *detail,
+                               const char *extra_headers)
+{
+    return respond_problem(req, cw_problem_status(kind), cw_problem_slug(kind),
+                           cw_problem_title(kind), detail, extra_headers);
 }
 
 int cw_http_respond_problem(cw_http_request_t *req, cw_problem_e kind, const char *detail)

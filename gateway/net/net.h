@@ -151,6 +151,12 @@ int cw_http_respond(cw_http_request_t *req,
 /* Responds with a problem document of kind, in the format the client's Accept asks for. */
 int cw_http_respond_problem(cw_http_request_t *req, cw_problem_e kind, const char *detail);
 
+/* Same, with extra header lines ("Retry-After: 5\r\n"), which may be NULL. */
+int cw_http_respond_problem_ex(cw_http_request_t *req,
+                               cw_problem_e kind,
+                               const char *detail,
+                               const char *extra_headers);
+
 /* Same, for a kind slug and status not in cw_problem_e (e.g. from sec/). */
 int cw_http_respond_problem_slug(
     cw_http_request_t *req, int status, const char *slug, const char *title, const char *detail);

@@ -261,19 +261,134 @@ out:
     xmlFreeDoc(doc);
 }
 
-static void intake_done(int status, void *arg)
+static void intake_finish(cw_intake_job_t *job)
 {
-    cw_intake_job_t *job = arg;
-
-    if (status < 0) {
-        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
-        job->res.status = 503;
-    }
     job->done(&job->res, job->arg);
     cw_free(job->res.body);
     cw_free(job->res.outgoing);
     cw_sec_keys_unref(job->keys);
     cw_free(job);
+}
+
+/* Seconds a sender should wait before retrying when the store fails. */
+#define STORE_RETRY_AFTER_S 5
+
+static void on_stored(int status, const cw_store_put_result_t *put, void *arg)
+{
+    cw_intake_job_t *job = arg;
+    cw_intake_result_t *res = &job->res;
+
+    if (status < 0) {
+        /* Nothing was committed, so nothing is acknowledged. */
+        CW_LOG_ERROR("pipeline", "cannot store %s/%s: %s", res->from, res->message_id,
+                     cw_strerror(status));
+        res->unavailable = 1;
+        res->retry_after_s = STORE_RETRY_AFTER_S;
+        res->is_receipt = 0;
+        res->status = 503;
+        cw_strlcpy(res->detail, "the message store is failing; nothing was accepted",
+                   sizeof(res->detail));
+        intake_finish(job);
+        return;
+    }
+    switch (put->kind) {
+    case CW_STORE_PUT_NEW:
+        if (res->outgoing != NULL && job->pl->egress != NULL) {
+            cw_egress_notify(job->pl->egress);
+        }
+        break;
+    case CW_STORE_PUT_DUPLICATE: {
+        /* Exactly-once in effect: the original receipt again, nothing redone. */
+        char *original = cw_strndup(put->receipt, put->receipt_len);
+
+        if (original == NULL) {
+            res->unavailable = 1;
+            res->retry_after_s = 1;
+            res->is_receipt = 0;
+            res->status = 503;
+            cw_strlcpy(res->detail, "out of memory", sizeof(res->detail));
+            break;
+        }
+        CW_LOG_INFO("pipeline", "duplicate %s/%s: answered with the original receipt", res->from,
+                    res->message_id);
+        cw_free(res->body);
+        res->body = original;
+        res->body_len = put->receipt_len;
+        res->is_receipt = 1;
+        res->problem = CW_SEC_PROBLEM_NONE;
+        res->status = 200;
+        break;
+    }
+    case CW_STORE_PUT_CONFLICT:
+        cw_free(res->body);
+        res->body = NULL;
+        res->body_len = 0;
+        res->is_receipt = 0;
+        set_problem(res, CW_SEC_PROBLEM_DUPLICATE_MESSAGE_ID,
+                    "this MessageId was already used for other content");
+        break;
+    }
+    intake_finish(job);
+}
+
+/* Commits an authenticated message (accepted or refused) before answering. */
+static int intake_store(cw_intake_job_t *job)
+{
+    cw_intake_result_t *res = &job->res;
+    cw_store_msg_t msg;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.from = res->hdr.from;
+    msg.message_id = res->hdr.message_id;
+    memcpy(msg.digest_sha256, res->digest, sizeof(msg.digest_sha256));
+    msg.to = res->hdr.to;
+    msg.service = res->hdr.service;
+    msg.action = res->hdr.action;
+    msg.conversation_id = res->hdr.conversation_id;
+    msg.timestamp = res->hdr.timestamp;
+    msg.received = job->body;
+    msg.received_len = job->len;
+    msg.receipt = res->body;
+    msg.receipt_len = res->body_len;
+    msg.created_at_ms = cw_store_clock_ms();
+    if (res->problem != CW_SEC_PROBLEM_NONE) {
+        msg.state = CW_STORE_STATE_REJECTED;
+        msg.problem = cw_sec_problem_slug(res->problem);
+    } else if (res->outgoing != NULL) {
+        msg.state = CW_STORE_STATE_QUEUED;
+        msg.route = res->hdr.to;
+        msg.outgoing = res->outgoing;
+        msg.outgoing_len = res->outgoing_len;
+        msg.next_attempt_at_ms = msg.created_at_ms;
+    } else {
+        msg.state = CW_STORE_STATE_RECEIVED;
+    }
+    return cw_store_msg_put(job->pl->store, &msg, on_stored, job);
+}
+
+static void intake_done(int status, void *arg)
+{
+    cw_intake_job_t *job = arg;
+    cw_intake_result_t *res = &job->res;
+
+    if (status < 0) {
+        set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
+        res->status = 503;
+    } else if (res->is_receipt && job->pl->store != NULL) {
+        int rc = intake_store(job);
+
+        if (rc == 0) {
+            return; /* on_stored answers */
+        }
+        CW_LOG_ERROR("pipeline", "cannot queue %s/%s for the store: %s", res->from, res->message_id,
+                     cw_strerror(rc));
+        res->unavailable = 1;
+        res->retry_after_s = STORE_RETRY_AFTER_S;
+        res->is_receipt = 0;
+        res->status = 503;
+        cw_strlcpy(res->detail, "the message store is unavailable", sizeof(res->detail));
+    }
+    intake_finish(job);
 }
 
 int cw_pipeline_intake_submit(cw_pipeline_t *pl,

@@ -1,5 +1,5 @@
 /*
- * pipeline internals shared by pool.c, trust.c and intake.c.
+ * pipeline internals shared by pool.c, trust.c, intake.c and delivery.c.
  */
 #ifndef CW_PIPELINE_INTERNAL_H
 #define CW_PIPELINE_INTERNAL_H
@@ -11,6 +11,10 @@ struct cw_pipeline {
     size_t in_flight;                /* submitted, done callback not yet run */
     cw_sec_keys_t *keys;             /* trust snapshot for new messages (referenced) */
     const cw_sec_schemas_t *schemas; /* compiled schemas (borrowed) */
+    cw_store_t *store;               /* message store (borrowed); NULL: not persisted */
+    cw_egress_t *egress;             /* delivery scheduler (borrowed) */
+    cw_http_client_t *client;        /* outbound HTTP (borrowed) */
+    cw_config_t *cfg;                /* snapshot for deliveries (referenced) */
 };
 
 #endif /* CW_PIPELINE_INTERNAL_H */

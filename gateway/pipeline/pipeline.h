@@ -14,8 +14,11 @@
 #include <uv.h>
 
 #include "config.h"
+#include "egress.h"
 #include "msg.h"
+#include "net.h"
 #include "sec.h"
+#include "store.h"
 #include "util.h"
 
 /*
@@ -68,6 +71,32 @@ cw_pipeline_trust_load(cw_sec_keys_t **out, const cw_config_t *cfg, cw_error_t *
  */
 void cw_pipeline_trust_set(cw_pipeline_t *pl, cw_sec_keys_t *keys, const cw_sec_schemas_t *schemas);
 
+/* ==== The node's services ==== */
+
+/*
+ * Gives the pipeline the store (intake persists there), the delivery
+ * scheduler (notified of new work) and the HTTP client (deliveries). All
+ * borrowed; they must outlive the pipeline's work. store may be NULL in
+ * tests that only exercise verification. Loop thread.
+ */
+void cw_pipeline_attach(cw_pipeline_t *pl,
+                        cw_store_t *store,
+                        cw_egress_t *egress,
+                        cw_http_client_t *client);
+
+/* The config snapshot deliveries use (a reference is taken). Loop thread. */
+void cw_pipeline_config_set(cw_pipeline_t *pl, cw_config_t *cfg);
+
+/*
+ * The egress deliver callback (arg is the pipeline): POSTs the sealed
+ * envelope to the route of job->to with the route's TLS material, verifies
+ * the receiver's signed receipt on a worker thread, and reports the outcome:
+ * delivered (positive receipt for exactly what was sent), failed (negative
+ * receipt or another 4xx), or retry (5xx, timeout, refused, missing or bad
+ * receipt). Loop thread.
+ */
+void cw_pipeline_deliver(cw_egress_job_t *job, void *arg);
+
 /* ==== Intake: a signed envelope in, a signed receipt out ==== */
 
 /* What to answer the sender. */
@@ -87,16 +116,23 @@ typedef struct cw_intake_result {
     char *outgoing; /* the sealed envelope to deliver, owned (cw_free); NULL: ends here */
     size_t outgoing_len;
     char outgoing_id[128]; /* its MessageId (From = this node) */
+    /* Set when the answer is a problem of the HTTP layer rather than of the
+     * message (the store failing: 503 with Retry-After). */
+    int unavailable;   /* 1: answer 503 unavailable */
+    int retry_after_s; /* Retry-After for it */
 } cw_intake_result_t;
 
 /* Runs on the loop thread; res is borrowed for the call (take body to keep it). */
 typedef void (*cw_intake_done_cb)(cw_intake_result_t *res, void *arg);
 
 /*
- * Parses, verifies and answers one envelope on a worker thread, then calls
- * done on the loop thread. body (len bytes) and cfg are borrowed and must
- * stay valid until done runs; peer_party is the TLS client's party or NULL.
- * Returns 0, or CW_ENOMEM / CW_ESYS (done will not run). Loop thread.
+ * Parses, verifies, routes and seals one envelope on a worker thread, then
+ * (for an authenticated sender) commits it to the store, and calls done on
+ * the loop thread only once the commit is durable: a 200 is a promise.
+ * A duplicate (same From, MessageId and digest) gets the original receipt;
+ * the same (From, MessageId) with other content gets 409. body (len bytes) and cfg are borrowed and
+ * must stay valid until done runs; peer_party is the TLS client's party or NULL. Returns 0, or
+ * CW_ENOMEM / CW_ESYS (done will not run). Loop thread.
  */
 CW_MUST_CHECK int cw_pipeline_intake_submit(cw_pipeline_t *pl,
                                             const cw_config_t *cfg,

@@ -52,6 +52,7 @@ void cw_pipeline_free(cw_pipeline_t *pl)
         return;
     }
     cw_sec_keys_unref(pl->keys);
+    cw_config_unref(pl->cfg);
     if (CW_NEVER(pl->in_flight != 0)) {
         /* Freeing now would leave the done callbacks a dangling pointer. */
         CW_LOG_ERROR("pipeline", "%zu job(s) still in flight; leaking the pipeline", pl->in_flight);

@@ -107,12 +107,29 @@ static void expect_problem(const char *xml, int status, const char *slug)
     cw_test_response_fini(&r);
 }
 
+/* The MessageId of an envelope's text, copied into out. */
+static const char *message_id_of(const char *xml, char *out, size_t size)
+{
+    const char *p = strstr(xml, "<MessageId>");
+    const char *q;
+
+    assert_non_null(p);
+    p += strlen("<MessageId>");
+    q = strstr(p, "</MessageId>");
+    assert_non_null(q);
+    assert_true((size_t)(q - p) < size);
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = '\0';
+    return out;
+}
+
 /* Verifies that r carries hub's signed receipt for xml, returns it parsed. */
 static void check_receipt(const cw_test_response_t *r, const char *xml, cw_sec_receipt_t *out)
 {
     xmlDoc *sent = NULL;
     xmlDoc *receipt = NULL;
     unsigned char digest[32];
+    char id[128];
     cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
     cw_error_t err = { 0 };
     int rc;
@@ -122,7 +139,8 @@ static void check_receipt(const cw_test_response_t *r, const char *xml, cw_sec_r
     assert_int_equal(cw_sec_doc_sha256(digest, sent, &err), 0);
     assert_int_equal(cw_sec_xml_parse(&receipt, r->body, r->body_len, &fx.limits, &problem, &err),
                      0);
-    rc = cw_sec_receipt_verify(out, sender, receipt, "hub", "m-1", digest, NULL, &problem, &err);
+    rc = cw_sec_receipt_verify(out, sender, receipt, "hub", message_id_of(xml, id, sizeof(id)),
+                               digest, NULL, &problem, &err);
     if (rc < 0) {
         fail_msg("receipt does not verify: %s: %s", cw_sec_problem_slug(problem), err.msg);
     }

@@ -152,10 +152,11 @@ static void assert_fails(fixture_t *f, const char *xml, size_t error_count)
 }
 
 /* Line numbers in the expected messages count the lines of these pieces. */
-#define HEAD   "<clearway xmlns=\"urn:clearway:config:1\">\n"
-#define NODE   "  <node id=\"customs-eu\"/>\n"
-#define LISTEN "  <listen name=\"public\" address=\"127.0.0.1\" port=\"8080\"/>\n"
-#define TAIL   "</clearway>\n"
+#define HEAD      "<clearway xmlns=\"urn:clearway:config:1\">\n"
+#define NODE      "  <node id=\"customs-eu\"/>\n"
+#define LISTEN    "  <listen name=\"public\" address=\"127.0.0.1\" port=\"8080\"/>\n"
+#define TAIL      "</clearway>\n"
+#define PARTNER_A "  <partner id=\"a\" certs=\"a.pem\"/>\n"
 
 /* ==== Valid files ==== */
 
@@ -493,6 +494,8 @@ static void test_config__routes_and_store(void **state)
     fixture_t *f = *state;
     const char *xml = HEAD NODE LISTEN
         "  <store synchronous=\"normal\" retention-days=\"7\"/>\n"
+        "  <partner id=\"customs-cn\" certs=\"cn.pem\"/>\n"
+        "  <partner id=\"carrier\" certs=\"carrier.pem\"/>\n"
         "  <route to=\"customs-cn\" url=\"https://cn.example:8443/v1/messages\" ca=\"ca.pem\"\n"
         "         client-cert=\"c.pem\" client-key=\"c.key\" max-attempts=\"3\"/>\n"
         "  <route to=\"carrier\" url=\"http://127.0.0.1:9/v1/messages\" "
@@ -525,17 +528,20 @@ static void test_config__route_problems(void **state)
 {
     fixture_t *f = *state;
 
-    assert_fails(f, HEAD NODE LISTEN "  <route to=\"a\" url=\"http://x/\"/>\n" TAIL, 1);
+    assert_fails(f, HEAD NODE LISTEN "  <route to=\"a\" url=\"http://x/\"/>\n" TAIL, 2);
+    assert_error_contains(&f->errs, "route 'a': register the destination as a <partner>");
     assert_error_contains(&f->errs, "test.xml:4: route 'a': plain http:// needs insecure-http");
-    assert_fails(f, HEAD NODE LISTEN "  <route to=\"a\" url=\"ftp://x/\"/>\n" TAIL, 1);
+    assert_fails(f, HEAD NODE LISTEN PARTNER_A "  <route to=\"a\" url=\"ftp://x/\"/>\n" TAIL, 1);
     assert_error_contains(&f->errs, "route/@url: 'ftp://x/' is not an http:// or https:// URL");
     assert_fails(f,
-                 HEAD NODE LISTEN "  <route to=\"a\" url=\"https://x/\"/>\n"
-                                  "  <route to=\"a\" url=\"https://y/\"/>\n" TAIL,
+                 HEAD NODE LISTEN PARTNER_A "  <route to=\"a\" url=\"https://x/\"/>\n"
+                                            "  <route to=\"a\" url=\"https://y/\"/>\n" TAIL,
                  1);
-    assert_error_line(&f->errs, "test.xml:5: route/@to: 'a' already has a route at line 4");
-    assert_fails(
-        f, HEAD NODE LISTEN "  <route to=\"a\" url=\"https://x/\" client-cert=\"c\"/>\n" TAIL, 1);
+    assert_error_line(&f->errs, "test.xml:6: route/@to: 'a' already has a route at line 5");
+    assert_fails(f,
+                 HEAD NODE LISTEN PARTNER_A
+                 "  <route to=\"a\" url=\"https://x/\" client-cert=\"c\"/>\n" TAIL,
+                 1);
     assert_error_contains(&f->errs, "client-cert and client-key go together");
 }
 

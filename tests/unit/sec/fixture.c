@@ -105,6 +105,8 @@ char *fx_read(const fx_t *fx, const char *name, size_t *len_out)
 
 char *fx_envelope(const char *from, int64_t ts_s, const char *from_markup)
 {
+    /* Every envelope gets its own MessageId: a node dedupes on it. */
+    static unsigned serial;
     cw_buf_t b;
     char ts[32];
 
@@ -112,13 +114,13 @@ char *fx_envelope(const char *from, int64_t ts_s, const char *from_markup)
     cw_buf_init(&b, 1u << 20);
     if (cw_buf_appendf(&b,
                        "<Envelope xmlns=\"urn:clearway:envelope:1\"><Header>"
-                       "<MessageId>m-1</MessageId><ConversationId>c-1</ConversationId>"
+                       "<MessageId>m-%u</MessageId><ConversationId>c-1</ConversationId>"
                        "<From>%s</From><To>hub</To><Service>ecommerce</Service>"
                        "<Action>consignment</Action><Timestamp>%s</Timestamp></Header>"
                        "<Payload><c:Consignment xmlns:c=\"urn:clearway:consignment:1\" Id=\"c1\">"
                        "<c:Value currency=\"EUR\">100.00</c:Value></c:Consignment></Payload>"
                        "</Envelope>",
-                       from_markup != NULL ? from_markup : from, ts)
+                       ++serial, from_markup != NULL ? from_markup : from, ts)
         < 0) {
         cw_buf_fini(&b);
         return NULL;

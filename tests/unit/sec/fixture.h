@@ -44,7 +44,8 @@ int fx_write(const fx_t *fx, const char *name, const char *data, size_t len);
 /* Reads dir/name into a cw_malloc'd NUL-terminated buffer. */
 char *fx_read(const fx_t *fx, const char *name, size_t *len_out);
 
-/* An unsigned envelope (cw_malloc'd) from from to "hub" at time ts_s. */
+/* An unsigned envelope (cw_malloc'd) from from to "hub" at time ts_s, with
+ * a MessageId of its own ("m-<n>"). */
 char *fx_envelope(const char *from, int64_t ts_s, const char *from_markup);
 /* Parses and signs xml with key/cert base name (e.g. "alice" or
  * "bob-rsa") as party id from; returns the serialised result. */

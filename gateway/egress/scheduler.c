@@ -1,0 +1,454 @@
+/*
+ * The delivery scheduler: one uv_timer_t on the loop that claims due
+ * deliveries per route (never more than the route's free concurrency),
+ * hands them to the deliver callback, and records each outcome in the store.
+ *
+ * Every state change goes through the store, so this file holds only
+ * counters: a crash loses nothing but the leases, which expire (and, with
+ * the SQLite backend, are released when the next process opens the file).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "egress.h"
+
+#define EGRESS_MOD       "egress"
+#define ROUTES_MAX       256u
+#define CONCURRENCY_MAX  1000u
+#define ROUTE_NAME_BYTES 128u
+#define OWNER_BYTES      256u
+#define ERROR_BYTES      512u
+
+typedef struct egress_route {
+    char name[ROUTE_NAME_BYTES]; /* route name */
+    cw_egress_policy_t policy;   /* its retry policy */
+    uint32_t in_flight;          /* jobs handed out and not yet recorded */
+    uint32_t claim_limit;        /* rows asked for by the pending claim; 0: none pending */
+    cw_egress_t *egress;         /* owner (claim callbacks get the route) */
+} egress_route_t;
+
+struct cw_egress {
+    uv_loop_t *loop;              /* the loop everything runs on */
+    uv_timer_t timer;             /* poll and kick timer */
+    cw_store_t *store;            /* borrowed */
+    egress_route_t *routes;       /* owned array */
+    size_t route_count;           /* entries in routes */
+    char owner[OWNER_BYTES];      /* lease owner */
+    uint64_t poll_interval_ms;    /* timer repeat */
+    uint64_t lease_ms;            /* claim lease */
+    uint64_t rng;                 /* splitmix64 state for the jitter */
+    cw_egress_deliver_cb deliver; /* the caller's delivery */
+    void *deliver_arg;            /* its argument */
+    cw_egress_clock_cb clock;     /* wall clock */
+    void *clock_arg;              /* its argument */
+    int paused;                   /* claim nothing */
+    int rescan;                   /* work arrived while a claim was pending */
+    int closing;                  /* cw_egress_close was called */
+    uint64_t store_ops;           /* store operations in flight */
+    cw_egress_close_cb close_cb;  /* called after the timer closed */
+    void *close_arg;              /* its argument */
+    cw_egress_stats_t stats;      /* counters */
+};
+
+/* ==== Backoff ==== */
+
+/* splitmix64: small, fast and good enough for spreading retries. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t
+cw_egress_backoff_ms(const cw_egress_policy_t *policy, uint32_t failed_before, uint64_t random)
+{
+    uint64_t cap = policy->base_delay_ms;
+    uint32_t i;
+
+    /* Doubling stops at the maximum, which also keeps the shift from
+     * overflowing after many attempts. */
+    for (i = 0; i < failed_before && cap < policy->max_delay_ms; i++) {
+        cap = cap > UINT64_MAX / 2 ? UINT64_MAX : cap * 2;
+    }
+    if (cap > policy->max_delay_ms) {
+        cap = policy->max_delay_ms;
+    }
+    if (cap == UINT64_MAX) {
+        return random;
+    }
+    return random % (cap + 1);
+}
+
+/* ==== Lifecycle ==== */
+
+static int64_t default_clock(void *arg)
+{
+    (void)arg;
+    return cw_store_clock_ms();
+}
+
+static void on_tick(uv_timer_t *timer);
+
+static void kick(cw_egress_t *eg)
+{
+    if (eg->closing || eg->paused) {
+        return;
+    }
+    (void)uv_timer_start(&eg->timer, on_tick, 0, eg->poll_interval_ms);
+}
+
+static int policy_check(const cw_egress_route_t *r, cw_error_t *err)
+{
+    const cw_egress_policy_t *p = &r->policy;
+
+    if (r->name == NULL || r->name[0] == '\0' || strlen(r->name) >= ROUTE_NAME_BYTES) {
+        return cw_error_set(err, CW_EINVAL, EGRESS_MOD, "egress: route name empty or too long");
+    }
+    if (p->max_attempts < 1 || p->base_delay_ms < 1 || p->max_delay_ms < p->base_delay_ms
+        || p->concurrency < 1 || p->concurrency > CONCURRENCY_MAX) {
+        return cw_error_set(err, CW_EINVAL, EGRESS_MOD,
+                            "egress: route %s: need max_attempts >= 1, 1 <= base_delay_ms <= "
+                            "max_delay_ms, concurrency 1..%u",
+                            r->name, CONCURRENCY_MAX);
+    }
+    return 0;
+}
+
+int cw_egress_new(cw_egress_t **out,
+                  uv_loop_t *loop,
+                  cw_store_t *store,
+                  const cw_egress_options_t *opts,
+                  cw_error_t *err)
+{
+    cw_egress_t *eg = NULL;
+    char host[128];
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    if (opts->deliver == NULL || opts->route_count == 0 || opts->route_count > ROUTES_MAX
+        || opts->poll_interval_ms == 0 || opts->lease_ms == 0) {
+        rc = cw_error_set(err, CW_EINVAL, EGRESS_MOD,
+                          "egress: deliver, 1..%u routes, poll interval and lease needed",
+                          ROUTES_MAX);
+        goto out;
+    }
+    for (i = 0; i < opts->route_count; i++) {
+        CW_TRY(policy_check(&opts->routes[i], err));
+    }
+    eg = cw_calloc(1, sizeof(*eg));
+    CW_CHECK_ALLOC(eg);
+    eg->routes = cw_calloc(opts->route_count, sizeof(*eg->routes));
+    CW_CHECK_ALLOC(eg->routes);
+    eg->route_count = opts->route_count;
+    for (i = 0; i < opts->route_count; i++) {
+        (void)cw_strlcpy(eg->routes[i].name, opts->routes[i].name, ROUTE_NAME_BYTES);
+        eg->routes[i].policy = opts->routes[i].policy;
+        eg->routes[i].egress = eg;
+    }
+    eg->loop = loop;
+    eg->store = store;
+    eg->poll_interval_ms = opts->poll_interval_ms;
+    eg->lease_ms = opts->lease_ms;
+    eg->deliver = opts->deliver;
+    eg->deliver_arg = opts->deliver_arg;
+    eg->clock = opts->clock != NULL ? opts->clock : default_clock;
+    eg->clock_arg = opts->clock_arg;
+    eg->paused = opts->start_paused;
+    eg->rng = opts->seed != 0 ? opts->seed : cw_time_mono_ns() ^ (uint64_t)getpid();
+    if (opts->owner != NULL) {
+        (void)cw_strlcpy(eg->owner, opts->owner, sizeof(eg->owner));
+    } else {
+        if (gethostname(host, sizeof(host)) != 0) {
+            (void)cw_strlcpy(host, "localhost", sizeof(host));
+        }
+        host[sizeof(host) - 1] = '\0';
+        (void)snprintf(eg->owner, sizeof(eg->owner), "%s:%ld:%" PRId64, host, (long)getpid(),
+                       eg->clock(eg->clock_arg));
+    }
+    if (uv_timer_init(loop, &eg->timer) != 0) {
+        rc = cw_error_set(err, CW_ESYS, EGRESS_MOD, "egress: uv_timer_init failed");
+        goto out;
+    }
+    if (!eg->paused) {
+        (void)uv_timer_start(&eg->timer, on_tick, 0, eg->poll_interval_ms);
+    }
+    *out = eg;
+    eg = NULL;
+out:
+    if (eg != NULL) {
+        cw_free(eg->routes);
+        cw_free(eg);
+    }
+    return rc;
+}
+
+static void on_timer_close(uv_handle_t *handle)
+{
+    cw_egress_t *eg = cw_container_of((uv_timer_t *)handle, cw_egress_t, timer);
+    cw_egress_close_cb cb = eg->close_cb;
+    void *arg = eg->close_arg;
+
+    cw_free(eg->routes);
+    cw_free(eg);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+static void maybe_finish_close(cw_egress_t *eg)
+{
+    if (!eg->closing || eg->store_ops > 0 || eg->stats.in_flight > 0
+        || uv_is_closing((uv_handle_t *)&eg->timer)) {
+        return;
+    }
+    uv_close((uv_handle_t *)&eg->timer, on_timer_close);
+}
+
+void cw_egress_close(cw_egress_t *eg, cw_egress_close_cb cb, void *arg)
+{
+    if (eg == NULL || CW_NEVER(eg->closing)) {
+        return;
+    }
+    eg->closing = 1;
+    eg->close_cb = cb;
+    eg->close_arg = arg;
+    (void)uv_timer_stop(&eg->timer);
+    maybe_finish_close(eg);
+}
+
+void cw_egress_pause(cw_egress_t *eg)
+{
+    eg->paused = 1;
+    (void)uv_timer_stop(&eg->timer);
+}
+
+void cw_egress_resume(cw_egress_t *eg)
+{
+    eg->paused = 0;
+    kick(eg);
+}
+
+void cw_egress_notify(cw_egress_t *eg)
+{
+    size_t i;
+
+    /* A claim in progress may have read the table before the new row was
+     * committed: look again when it completes. */
+    for (i = 0; i < eg->route_count; i++) {
+        if (eg->routes[i].claim_limit > 0) {
+            eg->rescan = 1;
+        }
+    }
+    kick(eg);
+}
+
+void cw_egress_stats_get(const cw_egress_t *eg, cw_egress_stats_t *out)
+{
+    *out = eg->stats;
+}
+
+/* ==== Claiming ==== */
+
+/* Copies a claimed row into one allocation that the caller borrows. */
+static cw_egress_job_t *job_new(const cw_store_delivery_t *d)
+{
+    size_t from_n = strlen(d->from) + 1;
+    size_t id_n = strlen(d->message_id) + 1;
+    size_t to_n = strlen(d->to) + 1;
+    size_t route_n = strlen(d->route) + 1;
+    cw_egress_job_t *job;
+    char *p;
+
+    job = cw_malloc(sizeof(*job) + from_n + id_n + to_n + route_n + d->outgoing_len + 1);
+    if (job == NULL) {
+        return NULL;
+    }
+    memset(job, 0, sizeof(*job));
+    p = (char *)(job + 1);
+    job->from = memcpy(p, d->from, from_n);
+    p += from_n;
+    job->message_id = memcpy(p, d->message_id, id_n);
+    p += id_n;
+    job->to = memcpy(p, d->to, to_n);
+    p += to_n;
+    job->route = memcpy(p, d->route, route_n);
+    p += route_n;
+    if (d->outgoing_len > 0) {
+        memcpy(p, d->outgoing, d->outgoing_len);
+    }
+    p[d->outgoing_len] = '\0';
+    job->body = p;
+    job->body_len = d->outgoing_len;
+    job->delivery_id = d->id;
+    job->attempt = d->attempts + 1;
+    job->first_queued_at_ms = d->first_queued_at_ms;
+    return job;
+}
+
+static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
+{
+    egress_route_t *route = arg;
+    cw_egress_t *eg = route->egress;
+    uint32_t asked = route->claim_limit;
+    cw_egress_job_t *job;
+    size_t i;
+
+    eg->store_ops--;
+    route->claim_limit = 0;
+    if (status < 0) {
+        CW_LOG_WARN(EGRESS_MOD, "claim on route %s failed: %s", route->name, cw_err_name(status));
+        goto out;
+    }
+    for (i = 0; i < claimed->count && !eg->closing; i++) {
+        job = job_new(&claimed->items[i]);
+        if (job == NULL) {
+            /* The lease expires and the delivery comes back then. */
+            CW_LOG_ERROR(EGRESS_MOD, "out of memory; delivery %" PRId64 " deferred to its lease",
+                         claimed->items[i].id);
+            continue;
+        }
+        job->egress = eg;
+        job->route_index = (size_t)(route - eg->routes);
+        route->in_flight++;
+        eg->stats.in_flight++;
+        eg->stats.claimed++;
+        eg->deliver(job, eg->deliver_arg);
+    }
+    /* A full page means more may be due: look again at once. */
+    if (claimed->count == asked || eg->rescan) {
+        eg->rescan = 0;
+        kick(eg);
+    }
+out:
+    maybe_finish_close(eg);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    cw_egress_t *eg = cw_container_of(timer, cw_egress_t, timer);
+    cw_store_claim_t claim;
+    egress_route_t *route;
+    uint32_t free_slots;
+    size_t i;
+    int rc;
+
+    if (eg->paused || eg->closing) {
+        return;
+    }
+    for (i = 0; i < eg->route_count; i++) {
+        route = &eg->routes[i];
+        if (route->claim_limit > 0 || route->in_flight >= route->policy.concurrency) {
+            continue;
+        }
+        free_slots = route->policy.concurrency - route->in_flight;
+        claim.owner = eg->owner;
+        claim.route = route->name;
+        claim.limit = free_slots;
+        claim.now_ms = eg->clock(eg->clock_arg);
+        claim.lease_ms = (int64_t)eg->lease_ms;
+        rc = cw_store_delivery_claim(eg->store, &claim, on_claimed, route);
+        if (rc < 0) {
+            CW_LOG_WARN(EGRESS_MOD, "cannot claim on route %s: %s", route->name, cw_err_name(rc));
+            continue;
+        }
+        route->claim_limit = free_slots;
+        eg->store_ops++;
+    }
+}
+
+/* ==== Outcomes ==== */
+
+static void on_recorded(int status, void *arg)
+{
+    cw_egress_job_t *job = arg;
+    cw_egress_t *eg = job->egress;
+    egress_route_t *route = &eg->routes[job->route_index];
+
+    eg->store_ops--;
+    if (status < 0) {
+        eg->stats.record_errors++;
+        CW_LOG_WARN(EGRESS_MOD,
+                    "delivery %" PRId64 " of %s/%s: outcome not recorded (%s); it is retried "
+                    "when its lease expires",
+                    job->delivery_id, job->from, job->message_id, cw_err_name(status));
+    }
+    route->in_flight--;
+    eg->stats.in_flight--;
+    cw_free(job);
+    kick(eg);
+    maybe_finish_close(eg);
+}
+
+void cw_egress_job_done(cw_egress_job_t *job,
+                        cw_egress_outcome_e outcome,
+                        int http_status,
+                        const char *error,
+                        const char *receipt,
+                        size_t receipt_len)
+{
+    cw_egress_t *eg = job->egress;
+    const cw_egress_policy_t *policy = &eg->routes[job->route_index].policy;
+    cw_store_attempt_t a;
+    char reason[ERROR_BYTES];
+    uint64_t delay_ms;
+    int64_t now_ms = eg->clock(eg->clock_arg);
+    int rc;
+
+    if (CW_NEVER(job->done)) {
+        return;
+    }
+    job->done = 1;
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = job->delivery_id;
+    a.owner = eg->owner;
+    a.at_ms = now_ms;
+    a.http_status = http_status;
+    a.error = error != NULL ? error : "";
+    switch (outcome) {
+    case CW_EGRESS_DELIVERED:
+        a.outcome = CW_STORE_OUTCOME_DELIVERED;
+        a.receipt = receipt;
+        a.receipt_len = receipt_len;
+        eg->stats.delivered++;
+        break;
+    case CW_EGRESS_FAILED:
+        a.outcome = CW_STORE_OUTCOME_FAILED;
+        eg->stats.dead_lettered++;
+        break;
+    case CW_EGRESS_RETRY:
+        delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
+        a.outcome = CW_STORE_OUTCOME_RETRY;
+        a.next_attempt_at_ms = now_ms + (int64_t)delay_ms;
+        if (job->attempt >= policy->max_attempts) {
+            (void)snprintf(reason, sizeof(reason), "max attempts (%" PRIu32 ") reached: %s",
+                           policy->max_attempts, a.error);
+            a.outcome = CW_STORE_OUTCOME_FAILED;
+            a.error = reason;
+        } else if (policy->max_age_ms > 0
+                   && a.next_attempt_at_ms - job->first_queued_at_ms
+                          > (int64_t)policy->max_age_ms) {
+            (void)snprintf(reason, sizeof(reason), "max age (%" PRIu64 " ms) reached: %s",
+                           policy->max_age_ms, a.error);
+            a.outcome = CW_STORE_OUTCOME_FAILED;
+            a.error = reason;
+        }
+        if (a.outcome == CW_STORE_OUTCOME_FAILED) {
+            eg->stats.dead_lettered++;
+        } else {
+            eg->stats.retried++;
+        }
+        break;
+    }
+    eg->store_ops++;
+    rc = cw_store_delivery_record(eg->store, &a, on_recorded, job);
+    if (rc < 0) {
+        /* Nothing was written; the lease expires and the row comes back. */
+        on_recorded(rc, job);
+    }
+}

@@ -1,0 +1,227 @@
+/*
+ * Delivery: one attempt to hand a sealed envelope to the next hop. The POST
+ * goes out through the loop's HTTP client with the route's TLS material;
+ * the receiver's answer is checked on a worker thread (a signed receipt, by
+ * the destination's registered certificate, for exactly the envelope sent),
+ * and the outcome goes back to the scheduler, which records it durably.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A receipt is small; anything bigger is not one. */
+#define RECEIPT_BYTES_MAX (256u * 1024u)
+
+typedef struct cw_delivery {
+    cw_pipeline_t *pl;
+    cw_egress_job_t *job; /* borrowed from egress until cw_egress_job_done */
+    cw_config_t *cfg;     /* referenced: the route and limits in force */
+    cw_sec_keys_t *keys;  /* referenced: the receiver's registered certificates */
+    char to[128];         /* the destination party */
+    int http_status;      /* 0: no HTTP answer */
+    char *response;       /* response body, owned */
+    size_t response_len;
+    /* The worker's verdict. */
+    cw_egress_outcome_e outcome;
+    char error[256];
+} cw_delivery_t;
+
+static void delivery_free(cw_delivery_t *d)
+{
+    cw_free(d->response);
+    cw_sec_keys_unref(d->keys);
+    cw_config_unref(d->cfg);
+    cw_free(d);
+}
+
+static void finish(cw_delivery_t *d)
+{
+    const char *receipt = d->outcome == CW_EGRESS_DELIVERED ? d->response : NULL;
+    size_t receipt_len = receipt != NULL ? d->response_len : 0;
+
+    if (d->outcome == CW_EGRESS_DELIVERED) {
+        CW_LOG_INFO("pipeline", "delivered %s/%s to %s (attempt %u)", d->job->from,
+                    d->job->message_id, d->to, (unsigned)d->job->attempt);
+    } else {
+        CW_LOG_INFO("pipeline", "delivery of %s/%s to %s (attempt %u): %s: %s", d->job->from,
+                    d->job->message_id, d->to, (unsigned)d->job->attempt,
+                    d->outcome == CW_EGRESS_RETRY ? "retry" : "failed", d->error);
+    }
+    cw_egress_job_done(d->job, d->outcome, d->http_status, d->error[0] != '\0' ? d->error : NULL,
+                       receipt, receipt_len);
+    delivery_free(d);
+}
+
+/* ==== Receipt check (worker) ==== */
+
+/*
+ * Decides the outcome from the receiver's answer: a 2xx with a positive
+ * receipt for what was sent is delivered; a 4xx with a valid negative
+ * receipt, or any other 4xx, is a dead letter (the receiver refuses the
+ * message and will refuse it again); anything else is worth retrying.
+ */
+static void verify_work(void *arg)
+{
+    cw_delivery_t *d = arg;
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
+    cw_sec_receipt_t receipt;
+    cw_msg_header_t sent_hdr;
+    unsigned char sent_digest[32];
+    cw_error_t err = { 0 };
+    xmlDoc *sent = NULL;
+    xmlDoc *doc = NULL;
+    int is_4xx = d->http_status >= 400 && d->http_status < 500;
+    int rc;
+
+    d->outcome = CW_EGRESS_RETRY;
+    /* What was sent: its MessageId and digest are what the receipt must name. */
+    rc = cw_sec_xml_parse(&sent, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
+    if (rc == 0) {
+        rc = cw_msg_header_read(&sent_hdr, sent, &err);
+    }
+    if (rc == 0) {
+        rc = cw_sec_doc_sha256(sent_digest, sent, &err);
+    }
+    if (rc < 0) {
+        /* Our own stored envelope should always parse: keep it for a human. */
+        d->outcome = CW_EGRESS_FAILED;
+        (void)snprintf(d->error, sizeof(d->error), "stored envelope unreadable: %.200s", err.msg);
+        goto out;
+    }
+    rc = cw_sec_xml_parse(&doc, d->response, d->response_len, &d->cfg->limits, &problem, &err);
+    if (rc < 0) {
+        (void)snprintf(d->error, sizeof(d->error), "HTTP %d without a readable receipt",
+                       d->http_status);
+        d->outcome = is_4xx ? CW_EGRESS_FAILED : CW_EGRESS_RETRY;
+        goto out;
+    }
+    opts.skew_s = d->cfg->limits.timestamp_skew_s;
+    rc = cw_sec_receipt_verify(&receipt, d->keys, doc, d->to, sent_hdr.message_id, sent_digest,
+                               &opts, &problem, &err);
+    if (rc < 0) {
+        (void)snprintf(d->error, sizeof(d->error), "receipt refused: %s: %.180s",
+                       cw_sec_problem_slug(problem), err.msg);
+        d->outcome = is_4xx ? CW_EGRESS_FAILED : CW_EGRESS_RETRY;
+        goto out;
+    }
+    if (receipt.status == CW_SEC_RECEIPT_ACCEPTED && d->http_status >= 200
+        && d->http_status < 300) {
+        d->outcome = CW_EGRESS_DELIVERED;
+        goto out;
+    }
+    (void)snprintf(d->error, sizeof(d->error), "refused by %s: %s (HTTP %d)", d->to,
+                   cw_sec_problem_slug(receipt.problem), d->http_status);
+    d->outcome = CW_EGRESS_FAILED;
+out:
+    xmlFreeDoc(doc);
+    xmlFreeDoc(sent);
+}
+
+static void verify_done(int status, void *arg)
+{
+    cw_delivery_t *d = arg;
+
+    if (status < 0) {
+        d->outcome = CW_EGRESS_RETRY;
+        cw_strlcpy(d->error, "the receipt check was cancelled", sizeof(d->error));
+    }
+    finish(d);
+}
+
+/* ==== The POST (loop) ==== */
+
+static void on_posted(const cw_http_client_result_t *res, void *arg)
+{
+    cw_delivery_t *d = arg;
+
+    d->http_status = res->http_status;
+    if (res->status < 0) {
+        /* Refused, reset, timed out, TLS failure: the next hop may be back later. */
+        d->outcome = CW_EGRESS_RETRY;
+        (void)snprintf(d->error, sizeof(d->error), "%s: %.200s", cw_err_name(res->status),
+                       res->error.msg);
+        finish(d);
+        return;
+    }
+    if (d->http_status >= 500 || (d->http_status >= 300 && d->http_status < 400)) {
+        d->outcome = CW_EGRESS_RETRY;
+        (void)snprintf(d->error, sizeof(d->error), "HTTP %d", d->http_status);
+        finish(d);
+        return;
+    }
+    d->response = cw_strndup(res->body, res->body_len);
+    d->response_len = res->body_len;
+    if (d->response == NULL || cw_pipeline_work_submit(d->pl, verify_work, verify_done, d) < 0) {
+        d->outcome = CW_EGRESS_RETRY;
+        cw_strlcpy(d->error, "out of memory", sizeof(d->error));
+        finish(d);
+    }
+}
+
+void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
+{
+    cw_pipeline_t *pl = arg;
+    cw_http_client_post_options_t opts = CW_HTTP_CLIENT_POST_OPTIONS_INIT;
+    const cw_conf_route_t *route;
+    cw_delivery_t *d;
+    int rc;
+
+    d = cw_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        cw_egress_job_done(job, CW_EGRESS_RETRY, 0, "out of memory", NULL, 0);
+        return;
+    }
+    d->pl = pl;
+    d->job = job;
+    d->cfg = cw_config_ref(pl->cfg);
+    d->keys = cw_sec_keys_ref(pl->keys);
+    cw_strlcpy(d->to, job->to, sizeof(d->to));
+    route = cw_config_route_find(d->cfg, d->to);
+    if (route == NULL || pl->client == NULL) {
+        /* The route went away in a reload; it may come back. */
+        d->outcome = CW_EGRESS_RETRY;
+        (void)snprintf(d->error, sizeof(d->error), "no route to %s", d->to);
+        finish(d);
+        return;
+    }
+    opts.url = route->url;
+    opts.body = job->body;
+    opts.body_len = job->body_len;
+    opts.content_type = "application/xml";
+    opts.connect_timeout_ms = route->connect_timeout_ms;
+    opts.total_timeout_ms = route->timeout_ms;
+    opts.response_bytes_max = RECEIPT_BYTES_MAX;
+    opts.ca_file = route->ca_path[0] != '\0' ? route->ca_path : NULL;
+    opts.client_cert_file = route->client_cert_path[0] != '\0' ? route->client_cert_path : NULL;
+    opts.client_key_file = route->client_key_path[0] != '\0' ? route->client_key_path : NULL;
+    opts.pinned_pubkey = route->pinned_pubkey[0] != '\0' ? route->pinned_pubkey : NULL;
+    opts.allow_plain_http = route->insecure_http;
+    rc = cw_http_client_post(pl->client, &opts, on_posted, d);
+    if (rc < 0) {
+        d->outcome = CW_EGRESS_RETRY;
+        (void)snprintf(d->error, sizeof(d->error), "cannot start the request: %s", cw_strerror(rc));
+        finish(d);
+    }
+}
+
+/* ==== Wiring ==== */
+
+void cw_pipeline_attach(cw_pipeline_t *pl,
+                        cw_store_t *store,
+                        cw_egress_t *egress,
+                        cw_http_client_t *client)
+{
+    pl->store = store;
+    pl->egress = egress;
+    pl->client = client;
+}
+
+void cw_pipeline_config_set(cw_pipeline_t *pl, cw_config_t *cfg)
+{
+    cw_config_t *old = pl->cfg;
+
+    pl->cfg = cw_config_ref(cfg);
+    cw_config_unref(old);
+}

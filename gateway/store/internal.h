@@ -1,0 +1,159 @@
+/*
+ * store internals: the request every public operation becomes, the ops table
+ * a backend implements, and the completion path back to the loop thread.
+ * Used only inside gateway/store (and by its unit tests).
+ */
+#ifndef CW_STORE_INTERNAL_H
+#define CW_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "store.h"
+#include "util.h"
+
+#define CW_STORE_MOD "store"
+
+/* "CWAY": PRAGMA application_id of every Clearway store file. */
+#define CW_STORE_APPLICATION_ID 0x43574159
+
+typedef enum cw_store_req_kind_e {
+    CW_STORE_REQ_PUT = 0,
+    CW_STORE_REQ_GET = 1,
+    CW_STORE_REQ_LIST = 2,
+    CW_STORE_REQ_RETRY = 3,
+    CW_STORE_REQ_PURGE = 4,
+    CW_STORE_REQ_CLAIM = 5,
+    CW_STORE_REQ_RECORD = 6,
+} cw_store_req_kind_e;
+
+typedef struct cw_store_req cw_store_req_t;
+
+/*
+ * One operation in flight. Created on the loop thread with copies of every
+ * input in pool, owned by the backend until it completes the request with
+ * cw_store__req_done (results also go into pool), then owned by the loop
+ * thread again, which calls back and frees it.
+ */
+struct cw_store_req {
+    cw_store_req_t *next;     /* queue link (backend queue, then done queue) */
+    cw_store_req_kind_e kind; /* which operation */
+    cw_pool_t *pool;          /* inputs and results; freed after the callback */
+    int status;               /* 0 or CW_E*, set by the backend */
+    int again;                /* PURGE: the backend wants another batch */
+    union {
+        cw_store_put_cb put;
+        cw_store_get_cb get;
+        cw_store_list_cb list;
+        cw_store_done_cb done;
+        cw_store_purge_cb purge;
+        cw_store_claim_cb claim;
+    } cb;      /* the caller's callback, by kind */
+    void *arg; /* the caller's argument */
+    union {
+        cw_store_msg_t put; /* PUT: deep copy */
+        struct {
+            const char *from;       /* GET, RETRY */
+            const char *message_id; /* GET, RETRY */
+            int64_t now_ms;         /* RETRY */
+        } key;
+        struct {
+            cw_store_filter_t filter; /* LIST: deep copy */
+            int64_t cursor_row;       /* rows below this only; INT64_MAX: first page */
+        } list;
+        struct {
+            int64_t before_ms;  /* PURGE */
+            uint32_t batch_max; /* PURGE */
+        } purge;
+        cw_store_claim_t claim;     /* CLAIM: deep copy */
+        cw_store_attempt_t attempt; /* RECORD: deep copy */
+    } in;
+    union {
+        cw_store_put_result_t put;
+        cw_store_msg_info_t get;
+        cw_store_page_t list;
+        cw_store_claimed_t claim;
+        uint64_t purged; /* PURGE: running total */
+    } out;
+};
+
+/* Does the request change the database? (Reads run outside transactions.) */
+static inline int cw_store__req_is_write(const cw_store_req_t *req)
+{
+    return req->kind != CW_STORE_REQ_GET && req->kind != CW_STORE_REQ_LIST;
+}
+
+/*
+ * A backend. Every function runs on the loop thread; the backend then works
+ * on threads (or connections) of its own and reports each request exactly
+ * once through cw_store__req_done, from any thread.
+ */
+struct cw_store_ops {
+    const char *name; /* "sqlite", "postgres" */
+    /* Opens the database and checks it (blocking); sets store->backend. */
+    int (*open)(cw_store_t *store, const cw_store_options_t *opts, cw_error_t *err);
+    /* Starts the backend's threads; 0 or CW_ESYS / CW_ENOMEM. */
+    int (*start)(cw_store_t *store);
+    /* Takes ownership of req; never completes it synchronously. */
+    void (*submit)(cw_store_t *store, cw_store_req_t *req);
+    /* Finishes every submitted request, then calls cw_store__backend_closed. */
+    void (*close)(cw_store_t *store);
+    /* Releases what open allocated (threads already stopped, or never started). */
+    void (*release)(cw_store_t *store);
+};
+
+extern const struct cw_store_ops cw_store__sqlite_ops;
+
+struct cw_store {
+    uv_loop_t *loop;                 /* the loop every callback runs on */
+    uv_async_t done_async;           /* wakes the loop to drain the done queue */
+    uv_mutex_t done_lock;            /* guards the done queue and backend_closed */
+    cw_store_req_t *done_head;       /* completed requests, oldest first */
+    cw_store_req_t *done_tail;       /* last completed request */
+    int backend_closed;              /* the backend finished closing (under done_lock) */
+    const struct cw_store_ops *ops;  /* the backend */
+    void *backend;                   /* the backend's own state */
+    int closing;                     /* cw_store_close was called (loop thread) */
+    int handle_open;                 /* done_async is initialised (loop thread) */
+    cw_store_close_cb close_cb;      /* called once everything is released */
+    void *close_arg;                 /* its argument */
+    atomic_int fault;                /* cw_store_fault_e */
+    atomic_uint_least64_t n_tx;      /* stats: transactions */
+    atomic_uint_least64_t n_writes;  /* stats: write operations committed */
+    atomic_uint_least64_t n_reads;   /* stats: read operations */
+    atomic_uint_least64_t n_failed;  /* stats: commit failures */
+    atomic_uint_least64_t n_group;   /* stats: largest group */
+    atomic_uint_least64_t n_pending; /* stats: queued operations */
+};
+
+/* Hands a finished request back to the loop thread. Any thread. */
+void cw_store__req_done(cw_store_t *store, cw_store_req_t *req);
+/* Reports that the backend finished closing. Any thread; call once. */
+void cw_store__backend_closed(cw_store_t *store);
+
+/* ==== SQLite helpers shared by sqlite.c and schema.c ==== */
+
+/* Maps a SQLite result code onto CW_E* (SQLITE_FULL and I/O errors: CW_EIO). */
+int cw_store__err_from_sqlite(int sqlite_rc);
+
+/*
+ * Opens and checks the database file (application id, quick_check, pragmas)
+ * and migrates its schema to the latest version. *out is owned by the caller
+ * (sqlite3_close_v2). Blocking.
+ */
+CW_MUST_CHECK int
+cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err);
+
+/* The schema version this binary writes. */
+#define CW_STORE_SCHEMA_VERSION 2
+
+/*
+ * Migrates db from its PRAGMA user_version up to target (<= the latest),
+ * each step in its own transaction. Exposed for the migration tests.
+ */
+CW_MUST_CHECK int cw_store__sqlite_migrate(sqlite3 *db, int target, cw_error_t *err);
+
+#endif /* CW_STORE_INTERNAL_H */

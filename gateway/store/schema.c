@@ -1,0 +1,342 @@
+/*
+ * The SQLite file: opening it, proving it is ours, checking it, and
+ * migrating its schema. Runs once at start-up on the opening thread.
+ *
+ * Versioning: PRAGMA user_version is the schema version; PRAGMA
+ * application_id marks the file as a Clearway store. Each migration step is a
+ * list of SQL statements applied in one transaction together with the new
+ * user_version and a row in schema_migrations, so a crash mid-migration
+ * leaves the previous version intact. Steps are append-only: a released step
+ * is never edited, a change is a new step.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ==== Migrations ==== */
+
+/* Version 1: the base schema. */
+static const char *const schema_v1[] = {
+    "CREATE TABLE schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at_ms INTEGER NOT NULL)",
+
+    /* One row per message received, accepted or rejected. */
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY,"
+    " from_party TEXT NOT NULL,"
+    " message_id TEXT NOT NULL,"
+    " digest BLOB NOT NULL CHECK (length(digest) = 32),"
+    " to_party TEXT NOT NULL DEFAULT '',"
+    " service TEXT NOT NULL DEFAULT '',"
+    " action TEXT NOT NULL DEFAULT '',"
+    " conversation_id TEXT NOT NULL DEFAULT '',"
+    " timestamp TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('received','queued','delivered','failed','rejected')),"
+    " problem TEXT NOT NULL DEFAULT '',"
+    " received BLOB,"
+    " receipt_given BLOB,"
+    " receipt_received BLOB,"
+    " created_at_ms INTEGER NOT NULL,"
+    " updated_at_ms INTEGER NOT NULL)",
+
+    /* The dedupe key: accepted messages only, so a rejected message never
+     * blocks the corrected one. */
+    "CREATE UNIQUE INDEX messages_dedupe ON messages (from_party, message_id)"
+    " WHERE state <> 'rejected'",
+    "CREATE INDEX messages_purge ON messages (state, updated_at_ms)",
+
+    "CREATE TABLE message_states ("
+    " id INTEGER PRIMARY KEY,"
+    " message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX message_states_message ON message_states (message)",
+
+    /* The delivery schedule: one row per message and route. */
+    "CREATE TABLE deliveries ("
+    " id INTEGER PRIMARY KEY,"
+    " message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    " route TEXT NOT NULL,"
+    " outgoing BLOB NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('queued','delivered','failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at_ms INTEGER NOT NULL,"
+    " first_queued_at_ms INTEGER NOT NULL,"
+    " lease_owner TEXT,"
+    " lease_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (message, route))",
+    "CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at_ms)",
+
+    "CREATE TABLE attempts ("
+    " id INTEGER PRIMARY KEY,"
+    " delivery INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,"
+    " at_ms INTEGER NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " http_status INTEGER NOT NULL,"
+    " error TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX attempts_delivery ON attempts (delivery)",
+    NULL,
+};
+
+/* Version 2: the status API looks messages up by key whatever their state
+ * (the dedupe index covers accepted ones only) and lists them by destination
+ * party, newest first. */
+static const char *const schema_v2[] = {
+    "CREATE INDEX messages_key ON messages (from_party, message_id)",
+    "CREATE INDEX messages_to ON messages (to_party, id)",
+    NULL,
+};
+
+/* steps[i] takes the schema from version i to version i + 1. */
+static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
+    schema_v1,
+    schema_v2,
+};
+
+static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)
+{
+    char *msg = NULL;
+    int src;
+    int rc = 0;
+
+    src = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (src != SQLITE_OK) {
+        rc = cw_error_set(err, cw_store__err_from_sqlite(src), CW_STORE_MOD, "store: %s: %s", sql,
+                          msg != NULL ? msg : sqlite3_errstr(src));
+    }
+    sqlite3_free(msg);
+    return rc;
+}
+
+/* Runs a one-value query and returns its integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out, cw_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_ROW) {
+        rc = cw_error_set(err, cw_store__err_from_sqlite(src), CW_STORE_MOD, "store: %s: %s", sql,
+                          sqlite3_errmsg(db));
+        goto out;
+    }
+    *out = sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate_step(sqlite3 *db, int version, cw_error_t *err)
+{
+    const char *const *sql;
+    char buf[128];
+    int in_tx = 0;
+    int rc = 0;
+
+    CW_TRY(exec_sql(db, "BEGIN IMMEDIATE", err));
+    in_tx = 1;
+    for (sql = steps[version - 1]; *sql != NULL; sql++) {
+        CW_TRY(exec_sql(db, *sql, err));
+    }
+    if (version == 1) {
+        (void)snprintf(buf, sizeof(buf), "PRAGMA application_id = %d", CW_STORE_APPLICATION_ID);
+        CW_TRY(exec_sql(db, buf, err));
+    }
+    (void)snprintf(buf, sizeof(buf),
+                   "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (%d, %" PRId64
+                   ")",
+                   version, cw_store_clock_ms());
+    CW_TRY(exec_sql(db, buf, err));
+    (void)snprintf(buf, sizeof(buf), "PRAGMA user_version = %d", version);
+    CW_TRY(exec_sql(db, buf, err));
+    CW_TRY(exec_sql(db, "COMMIT", err));
+    in_tx = 0;
+out:
+    if (in_tx) {
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+int cw_store__sqlite_migrate(sqlite3 *db, int target, cw_error_t *err)
+{
+    int64_t version = 0;
+    int rc = 0;
+
+    CW_TRY(query_int(db, "PRAGMA user_version", &version, err));
+    if (version > CW_STORE_SCHEMA_VERSION || target > CW_STORE_SCHEMA_VERSION) {
+        rc = cw_error_set(err, CW_ECONFIG, CW_STORE_MOD,
+                          "store: schema version %" PRId64
+                          " is newer than this clearwayd supports (%d)",
+                          version, CW_STORE_SCHEMA_VERSION);
+        goto out;
+    }
+    while (version < target) {
+        CW_TRY(migrate_step(db, (int)version + 1, err));
+        version++;
+        CW_LOG_INFO(CW_STORE_MOD, "store schema migrated to version %" PRId64, version);
+    }
+out:
+    return rc;
+}
+
+/* ==== Opening ==== */
+
+/*
+ * An empty file (or a new one) has application_id 0 and no schema; anything
+ * else must carry our application id. A file that is not SQLite at all fails
+ * the first read with SQLITE_NOTADB.
+ */
+static int check_ours(sqlite3 *db, const char *path, cw_error_t *err)
+{
+    int64_t app_id = 0;
+    int64_t objects = 0;
+    int rc = 0;
+
+    rc = query_int(db, "PRAGMA application_id", &app_id, err);
+    if (rc == 0) {
+        rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &objects, err);
+    }
+    if (rc < 0 && rc != CW_ECONFIG) {
+        /* Locked, unreadable: the message from query_int says why. */
+        goto out;
+    }
+    if (rc < 0) {
+        rc = cw_error_set(err, CW_ECONFIG, CW_STORE_MOD,
+                          "store: %s: not a Clearway store (not a SQLite database: %s)", path,
+                          sqlite3_errmsg(db));
+        goto out;
+    }
+    if (app_id != CW_STORE_APPLICATION_ID && (app_id != 0 || objects != 0)) {
+        rc = cw_error_set(err, CW_ECONFIG, CW_STORE_MOD,
+                          "store: %s: not a Clearway store (SQLite database of another "
+                          "application, application_id 0x%08" PRIx64 ")",
+                          path, (uint64_t)app_id);
+        goto out;
+    }
+out:
+    return rc;
+}
+
+static int quick_check(sqlite3 *db, const char *path, cw_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *text;
+    int src;
+    int rc = 0;
+
+    src = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(st);
+    }
+    text = src == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    if (text == NULL || strcmp((const char *)text, "ok") != 0) {
+        rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: integrity check failed: %s", path,
+                          text != NULL ? (const char *)text : sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_pragmas(sqlite3 *db, const cw_store_options_t *opts, cw_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *mode;
+    char buf[96];
+    int src;
+    int rc = 0;
+
+    /* journal_mode answers with the mode in force; WAL can be refused (for
+     * example on a file system without shared memory). */
+    src = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(st);
+    }
+    mode = src == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+        rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: cannot enable WAL: %s", opts->path,
+                          mode != NULL ? (const char *)mode : sqlite3_errmsg(db));
+        goto out;
+    }
+    CW_TRY(exec_sql(db,
+                    opts->sync == CW_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                                     : "PRAGMA synchronous = NORMAL",
+                    err));
+    CW_TRY(exec_sql(db, "PRAGMA foreign_keys = ON", err));
+    if (opts->page_count_max > 0) {
+        (void)snprintf(buf, sizeof(buf), "PRAGMA max_page_count = %" PRIu32, opts->page_count_max);
+        CW_TRY(exec_sql(db, buf, err));
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err)
+{
+    sqlite3 *db = NULL;
+    int src;
+    int rc = 0;
+
+    *out = NULL;
+    /* NOMUTEX: the connection is used by one thread at a time (the opener,
+     * then the writer), so SQLite's own connection mutex is not needed. */
+    src = sqlite3_open_v2(opts->path, &db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: cannot open: %s", opts->path,
+                          db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        goto out;
+    }
+    (void)sqlite3_extended_result_codes(db, 1);
+    (void)sqlite3_busy_timeout(db, (int)opts->busy_timeout_ms);
+    CW_TRY(check_ours(db, opts->path, err));
+    CW_TRY(quick_check(db, opts->path, err));
+    CW_TRY(set_pragmas(db, opts, err));
+    CW_TRY(cw_store__sqlite_migrate(db, CW_STORE_SCHEMA_VERSION, err));
+    *out = db;
+    db = NULL;
+out:
+    if (db != NULL) {
+        (void)sqlite3_close_v2(db);
+    }
+    return rc;
+}
+
+int cw_store__err_from_sqlite(int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return CW_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CW_EBUSY;
+    case SQLITE_NOTADB:
+        return CW_ECONFIG;
+    case SQLITE_CONSTRAINT:
+        return CW_EEXIST;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+        return CW_EINTERNAL;
+    default:
+        /* SQLITE_FULL, SQLITE_IOERR_*, SQLITE_CORRUPT, SQLITE_CANTOPEN,
+         * SQLITE_READONLY: the store cannot take writes; callers answer 503. */
+        return CW_EIO;
+    }
+}

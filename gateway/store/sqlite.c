@@ -1,0 +1,1118 @@
+/*
+ * The SQLite backend: one connection, owned by one writer thread, with group
+ * commit.
+ *
+ * Why one thread for reads too: SQLite allows one writer at a time anyway,
+ * and the reads the gateway makes (status lookups, list pages of at most
+ * CW_STORE_LIST_MAX rows) take microseconds next to the fsync of a commit.
+ * Serving them on the writer, between transactions, keeps one connection and
+ * one statement cache and gives every read a view that includes every write
+ * acknowledged before it. A separate read connection can be added behind the
+ * same ops table if status traffic ever competes with intake.
+ *
+ * Group commit: the writer takes every request queued when it wakes (up to
+ * group_max), runs all the writes among them in one BEGIN IMMEDIATE ...
+ * COMMIT, each inside its own SAVEPOINT so that one failing operation rolls
+ * back only itself, and completes them only after COMMIT returned (with
+ * synchronous=FULL the WAL was fsynced). If the commit fails, or SQLite
+ * rolled the whole transaction back on an I/O error or a full disk, every
+ * write of the group fails with CW_EIO and nothing of it is visible.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "internal.h"
+
+/* ==== Statements ==== */
+
+typedef enum stmt_e {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_DEDUPE,
+    S_MSG_INSERT,
+    S_HIST_INSERT,
+    S_DELIV_INSERT,
+    S_GET,
+    S_HISTORY,
+    S_LIST,
+    S_LIST_TO,
+    S_KEY_STATE,
+    S_DELIV_REQUEUE,
+    S_MSG_SET_STATE,
+    S_PURGE,
+    S_CLAIM_SELECT,
+    S_CLAIM_LEASE,
+    S_DELIV_GET,
+    S_ATTEMPT_INSERT,
+    S_DELIV_DONE,
+    S_MSG_DELIVERED,
+    S_COUNT
+} stmt_e;
+
+/* The columns of a status row, shared by GET and LIST (indexes in info_read). */
+#define INFO_COLUMNS                                                                        \
+    "m.id, m.from_party, m.message_id, m.to_party, m.service, m.action, m.conversation_id," \
+    " m.timestamp, m.digest, m.state, m.problem, m.created_at_ms, m.updated_at_ms,"         \
+    " d.route, d.attempts, d.last_error, d.next_attempt_at_ms"
+/* The first delivery of a message (one per message today; one per route later). */
+#define INFO_JOIN                                       \
+    " FROM messages m LEFT JOIN deliveries d ON d.id =" \
+    " (SELECT min(id) FROM deliveries WHERE message = m.id)"
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_RELEASE] = "RELEASE op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_DEDUPE] = "SELECT id, digest, receipt_given, state FROM messages"
+                 " WHERE from_party = ?1 AND message_id = ?2 AND state <> 'rejected'",
+    [S_MSG_INSERT] = "INSERT INTO messages (from_party, message_id, digest, to_party, service,"
+                     " action, conversation_id, timestamp, state, problem, received,"
+                     " receipt_given, created_at_ms, updated_at_ms)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+    [S_HIST_INSERT] = "INSERT INTO message_states (message, state, at_ms, note)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
+                       " next_attempt_at_ms, first_queued_at_ms)"
+                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+    [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
+              " WHERE m.from_party = ?1 AND m.message_id = ?2"
+              " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1",
+    [S_HISTORY] = "SELECT state, at_ms, note FROM message_states WHERE message = ?1 ORDER BY id",
+    [S_LIST] = "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.id < ?1"
+               " AND (?2 = '' OR instr(?2, ',' || m.state || ',') > 0)"
+               " AND (?3 IS NULL OR m.to_party = ?3) AND m.created_at_ms >= ?4"
+               " ORDER BY m.id DESC LIMIT ?5",
+    /* By destination: walks messages_to (to_party, id) instead of the rowid. */
+    [S_LIST_TO] = "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.to_party = ?3 AND m.id < ?1"
+                  " AND (?2 = '' OR instr(?2, ',' || m.state || ',') > 0)"
+                  " AND m.created_at_ms >= ?4"
+                  " ORDER BY m.id DESC LIMIT ?5",
+    [S_KEY_STATE] = "SELECT id, state FROM messages"
+                    " WHERE from_party = ?1 AND message_id = ?2 AND state <> 'rejected'",
+    [S_DELIV_REQUEUE] = "UPDATE deliveries SET state = 'queued', attempts = 0,"
+                        " next_attempt_at_ms = ?2, first_queued_at_ms = ?2,"
+                        " lease_owner = NULL, lease_until_ms = 0"
+                        " WHERE message = ?1 AND state = 'failed'",
+    [S_MSG_SET_STATE] = "UPDATE messages SET state = ?2, updated_at_ms = ?3 WHERE id = ?1",
+    [S_PURGE] = "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
+                " WHERE state = 'delivered' AND updated_at_ms < ?1"
+                " ORDER BY updated_at_ms LIMIT ?2)",
+    [S_CLAIM_SELECT] = "SELECT d.id, m.from_party, m.message_id, m.to_party, d.route,"
+                       " d.outgoing, d.attempts, d.first_queued_at_ms"
+                       " FROM deliveries d JOIN messages m ON m.id = d.message"
+                       " WHERE d.state = 'queued' AND d.next_attempt_at_ms <= ?1"
+                       " AND (d.lease_owner IS NULL OR d.lease_until_ms <= ?1)"
+                       " AND (?2 IS NULL OR d.route = ?2)"
+                       " ORDER BY d.next_attempt_at_ms, d.id LIMIT ?3",
+    [S_CLAIM_LEASE] = "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
+    [S_DELIV_GET] = "SELECT message, state, lease_owner FROM deliveries WHERE id = ?1",
+    [S_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery, at_ms, owner, outcome, http_status,"
+                         " error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_DELIV_DONE] = "UPDATE deliveries SET state = ?2, attempts = attempts + 1,"
+                     " lease_owner = NULL, lease_until_ms = 0, last_error = ?3,"
+                     " next_attempt_at_ms = coalesce(?4, next_attempt_at_ms) WHERE id = ?1",
+    [S_MSG_DELIVERED] = "UPDATE messages SET state = 'delivered', receipt_received = ?2,"
+                        " updated_at_ms = ?3 WHERE id = ?1",
+};
+
+/* ==== Backend state ==== */
+
+typedef struct cw_sqlite {
+    sqlite3 *db;                  /* the connection; writer thread only once started */
+    sqlite3_stmt *stmts[S_COUNT]; /* prepared lazily, finalized at close */
+    int lock_fd;                  /* holds the fcntl lock on "<path>-lock"; -1 if none */
+    uv_thread_t thread;           /* the writer */
+    int thread_started;           /* thread must be joined */
+    uv_mutex_t lock;              /* guards head, tail, stopping */
+    uv_cond_t wake;               /* signalled on submit and close */
+    cw_store_req_t *head;         /* pending requests, oldest first */
+    cw_store_req_t *tail;         /* last pending request */
+    int stopping;                 /* close requested: drain, then exit */
+    uint32_t group_max;           /* requests per batch */
+    cw_store_req_t **batch;       /* group_max slots, writer thread only */
+} cw_sqlite_t;
+
+static cw_sqlite_t *backend_of(cw_store_t *store)
+{
+    return store->backend;
+}
+
+/* Returns the cached statement, reset and unbound, or NULL (error in *rc). */
+static sqlite3_stmt *stmt_get(cw_sqlite_t *be, stmt_e id, int *rc)
+{
+    int src;
+
+    if (be->stmts[id] == NULL) {
+        src = sqlite3_prepare_v3(be->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                 &be->stmts[id], NULL);
+        if (src != SQLITE_OK) {
+            CW_LOG_ERROR(CW_STORE_MOD, "prepare failed: %s", sqlite3_errmsg(be->db));
+            *rc = cw_store__err_from_sqlite(src);
+            return NULL;
+        }
+    }
+    (void)sqlite3_reset(be->stmts[id]);
+    (void)sqlite3_clear_bindings(be->stmts[id]);
+    return be->stmts[id];
+}
+
+/* Runs a statement that returns no rows; 0 or CW_E*. Resets it. */
+static int step_done(cw_sqlite_t *be, sqlite3_stmt *st)
+{
+    int src = sqlite3_step(st);
+    int rc = 0;
+
+    if (src != SQLITE_DONE) {
+        rc = cw_store__err_from_sqlite(src == SQLITE_ROW ? SQLITE_MISUSE : src);
+        CW_LOG_WARN(CW_STORE_MOD, "step failed: %s", sqlite3_errmsg(be->db));
+    }
+    (void)sqlite3_reset(st);
+    return rc;
+}
+
+static int exec_stmt(cw_sqlite_t *be, stmt_e id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    st = stmt_get(be, id, &rc);
+    if (st != NULL) {
+        rc = step_done(be, st);
+    }
+    return rc;
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    (void)sqlite3_bind_text(st, i, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len)
+{
+    if (p == NULL) {
+        (void)sqlite3_bind_null(st, i);
+        return;
+    }
+    (void)sqlite3_bind_blob64(st, i, p, len, SQLITE_STATIC);
+}
+
+/* Copies a text column into the pool ("" for NULL); NULL on OOM. */
+static const char *col_str(cw_pool_t *pool, sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+
+    return cw_pool_strndup(pool, s != NULL ? (const char *)s : "", s != NULL ? (size_t)n : 0);
+}
+
+/* Copies a blob column into the pool; NULL data means an empty column. */
+static int col_blob(cw_pool_t *pool, sqlite3_stmt *st, int i, const char **out, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    char *copy;
+
+    *out = NULL;
+    *len = 0;
+    if (p == NULL || n <= 0) {
+        return 0;
+    }
+    copy = cw_pool_alloc(pool, (size_t)n);
+    if (copy == NULL) {
+        return CW_ENOMEM;
+    }
+    memcpy(copy, p, (size_t)n);
+    *out = copy;
+    *len = (size_t)n;
+    return 0;
+}
+
+static int state_col(sqlite3_stmt *st, int i, cw_store_state_e *out)
+{
+    return cw_store_state_parse((const char *)sqlite3_column_text(st, i), out) < 0 ? CW_EINTERNAL
+                                                                                   : 0;
+}
+
+static int history_add(
+    cw_sqlite_t *be, int64_t msg_row, cw_store_state_e state, int64_t at_ms, const char *note)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    st = stmt_get(be, S_HIST_INSERT, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    (void)sqlite3_bind_int64(st, 1, msg_row);
+    bind_str(st, 2, cw_store_state_name(state));
+    (void)sqlite3_bind_int64(st, 3, at_ms);
+    bind_str(st, 4, note);
+    return step_done(be, st);
+}
+
+static int msg_set_state(cw_sqlite_t *be, int64_t row, cw_store_state_e state, int64_t at_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    st = stmt_get(be, S_MSG_SET_STATE, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    (void)sqlite3_bind_int64(st, 1, row);
+    bind_str(st, 2, cw_store_state_name(state));
+    (void)sqlite3_bind_int64(st, 3, at_ms);
+    return step_done(be, st);
+}
+
+/* ==== Operations (writer thread) ==== */
+
+/* Looks the dedupe key up; *found is 0 when the key is free. */
+static int put_dedupe(cw_sqlite_t *be, cw_store_req_t *req, int *found)
+{
+    const cw_store_msg_t *m = &req->in.put;
+    cw_store_put_result_t *res = &req->out.put;
+    const void *digest;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    *found = 0;
+    st = stmt_get(be, S_DEDUPE, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    bind_str(st, 1, m->from);
+    bind_str(st, 2, m->message_id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        goto out;
+    }
+    if (src != SQLITE_ROW) {
+        rc = cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    *found = 1;
+    res->msg_row = sqlite3_column_int64(st, 0);
+    digest = sqlite3_column_blob(st, 1);
+    CW_TRY(state_col(st, 3, &res->state));
+    if (digest != NULL && sqlite3_column_bytes(st, 1) == CW_STORE_DIGEST_BYTES
+        && memcmp(digest, m->digest_sha256, CW_STORE_DIGEST_BYTES) == 0) {
+        res->kind = CW_STORE_PUT_DUPLICATE;
+        CW_TRY(col_blob(req->pool, st, 2, &res->receipt, &res->receipt_len));
+    } else {
+        res->kind = CW_STORE_PUT_CONFLICT;
+    }
+out:
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
+    return rc;
+}
+
+static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    const cw_store_msg_t *m = &req->in.put;
+    cw_store_put_result_t *res = &req->out.put;
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    int rc = 0;
+
+    if (m->state != CW_STORE_STATE_REJECTED) {
+        CW_TRY(put_dedupe(be, req, &found));
+        if (found) {
+            goto out;
+        }
+    }
+    st = stmt_get(be, S_MSG_INSERT, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    bind_str(st, 1, m->from);
+    bind_str(st, 2, m->message_id);
+    bind_blob(st, 3, m->digest_sha256, CW_STORE_DIGEST_BYTES);
+    bind_str(st, 4, m->to);
+    bind_str(st, 5, m->service);
+    bind_str(st, 6, m->action);
+    bind_str(st, 7, m->conversation_id);
+    bind_str(st, 8, m->timestamp);
+    bind_str(st, 9, cw_store_state_name(m->state));
+    bind_str(st, 10, m->problem);
+    bind_blob(st, 11, m->received, m->received_len);
+    bind_blob(st, 12, m->receipt, m->receipt_len);
+    (void)sqlite3_bind_int64(st, 13, m->created_at_ms);
+    CW_TRY(step_done(be, st));
+    res->msg_row = sqlite3_last_insert_rowid(be->db);
+    res->kind = CW_STORE_PUT_NEW;
+    res->state = m->state;
+    res->receipt = m->receipt;
+    res->receipt_len = m->receipt_len;
+    CW_TRY(history_add(be, res->msg_row, m->state, m->created_at_ms,
+                       m->state == CW_STORE_STATE_REJECTED ? m->problem : ""));
+    if (m->state == CW_STORE_STATE_QUEUED) {
+        st = stmt_get(be, S_DELIV_INSERT, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        (void)sqlite3_bind_int64(st, 1, res->msg_row);
+        bind_str(st, 2, m->route);
+        bind_blob(st, 3, m->outgoing, m->outgoing_len);
+        (void)sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
+        (void)sqlite3_bind_int64(st, 5, m->created_at_ms);
+        CW_TRY(step_done(be, st));
+    }
+out:
+    return rc;
+}
+
+/* Fills info from a row of INFO_COLUMNS. */
+static int info_read(cw_pool_t *pool, sqlite3_stmt *st, cw_store_msg_info_t *info)
+{
+    const void *digest;
+    int rc = 0;
+
+    info->row = sqlite3_column_int64(st, 0);
+    info->from = col_str(pool, st, 1);
+    info->message_id = col_str(pool, st, 2);
+    info->to = col_str(pool, st, 3);
+    info->service = col_str(pool, st, 4);
+    info->action = col_str(pool, st, 5);
+    info->conversation_id = col_str(pool, st, 6);
+    info->timestamp = col_str(pool, st, 7);
+    digest = sqlite3_column_blob(st, 8);
+    if (digest != NULL && sqlite3_column_bytes(st, 8) == CW_STORE_DIGEST_BYTES) {
+        memcpy(info->digest_sha256, digest, CW_STORE_DIGEST_BYTES);
+    }
+    CW_TRY(state_col(st, 9, &info->state));
+    info->problem = col_str(pool, st, 10);
+    info->created_at_ms = sqlite3_column_int64(st, 11);
+    info->updated_at_ms = sqlite3_column_int64(st, 12);
+    info->route = col_str(pool, st, 13);
+    info->attempts = (uint32_t)sqlite3_column_int64(st, 14);
+    info->last_error = col_str(pool, st, 15);
+    info->next_attempt_at_ms =
+        info->state == CW_STORE_STATE_QUEUED ? sqlite3_column_int64(st, 16) : 0;
+    if (info->from == NULL || info->message_id == NULL || info->to == NULL || info->service == NULL
+        || info->action == NULL || info->conversation_id == NULL || info->timestamp == NULL
+        || info->problem == NULL || info->route == NULL || info->last_error == NULL) {
+        rc = CW_ENOMEM;
+    }
+out:
+    return rc;
+}
+
+static int get_history(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    cw_store_msg_info_t *info = &req->out.get;
+    cw_store_history_t *hist = NULL;
+    size_t count = 0;
+    size_t cap = 0;
+    cw_store_history_t *grown;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    st = stmt_get(be, S_HISTORY, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, info->row);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            /* Pool memory cannot grow in place: copy into a bigger block. */
+            cap = cap == 0 ? 8 : cap * 2;
+            grown = cw_pool_alloc(req->pool, cap * sizeof(*grown));
+            CW_CHECK_ALLOC(grown);
+            if (count > 0) {
+                memcpy(grown, hist, count * sizeof(*grown));
+            }
+            hist = grown;
+        }
+        CW_TRY(state_col(st, 0, &hist[count].state));
+        hist[count].at_ms = sqlite3_column_int64(st, 1);
+        hist[count].note = col_str(req->pool, st, 2);
+        CW_CHECK_ALLOC(hist[count].note);
+        count++;
+    }
+    if (src != SQLITE_DONE) {
+        rc = cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    info->history = hist;
+    info->history_count = count;
+out:
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
+    return rc;
+}
+
+static int op_get(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    cw_store_msg_info_t *info = &req->out.get;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    st = stmt_get(be, S_GET, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    bind_str(st, 1, req->in.key.from);
+    bind_str(st, 2, req->in.key.message_id);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? CW_ENOENT : cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    CW_TRY(info_read(req->pool, st, info));
+    CW_TRY(col_blob(req->pool, st, 17, &info->receipt_given, &info->receipt_given_len));
+    CW_TRY(col_blob(req->pool, st, 18, &info->receipt_received, &info->receipt_received_len));
+    CW_TRY(col_blob(req->pool, st, 19, &info->received, &info->received_len));
+    (void)sqlite3_reset(st);
+    st = NULL;
+    CW_TRY(get_history(be, req));
+out:
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
+    return rc;
+}
+
+/* Builds ",queued,failed," from the mask ("" for every state). */
+static void states_csv(uint32_t mask, char *out, size_t size)
+{
+    size_t used = 0;
+    unsigned i;
+
+    out[0] = '\0';
+    for (i = 0; mask != 0 && i < CW_STORE_STATE_COUNT; i++) {
+        if ((mask & (1u << i)) != 0) {
+            used += (size_t)snprintf(out + used, size - used, ",%s",
+                                     cw_store_state_name((cw_store_state_e)i));
+        }
+    }
+    if (used > 0 && used + 2 <= size) {
+        out[used] = ',';
+        out[used + 1] = '\0';
+    }
+}
+
+static int op_list(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    const cw_store_filter_t *f = &req->in.list.filter;
+    cw_store_page_t *page = &req->out.list;
+    cw_store_msg_info_t *items;
+    char states[96];
+    char *cursor;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    items = cw_pool_alloc(req->pool, (size_t)f->limit * sizeof(*items));
+    CW_CHECK_ALLOC(items);
+    page->items = items;
+    st = stmt_get(be, f->to != NULL ? S_LIST_TO : S_LIST, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    states_csv(f->states_mask, states, sizeof(states));
+    (void)sqlite3_bind_int64(st, 1, req->in.list.cursor_row);
+    bind_str(st, 2, states);
+    if (f->to != NULL) {
+        bind_str(st, 3, f->to);
+    }
+    (void)sqlite3_bind_int64(st, 4, f->since_ms);
+    /* One row more than the page tells whether another page follows. */
+    (void)sqlite3_bind_int64(st, 5, (int64_t)f->limit + 1);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (page->count == f->limit) {
+            cursor = cw_pool_alloc(req->pool, CW_STORE_CURSOR_SIZE);
+            CW_CHECK_ALLOC(cursor);
+            (void)snprintf(cursor, CW_STORE_CURSOR_SIZE, "r%" PRId64, items[page->count - 1].row);
+            page->next_cursor = cursor;
+            src = SQLITE_DONE;
+            break;
+        }
+        CW_TRY(info_read(req->pool, st, &items[page->count]));
+        page->count++;
+    }
+    if (src != SQLITE_DONE) {
+        rc = cw_store__err_from_sqlite(src);
+    }
+out:
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
+    return rc;
+}
+
+static int op_retry(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    cw_store_state_e state = CW_STORE_STATE_RECEIVED;
+    int64_t row = 0;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    st = stmt_get(be, S_KEY_STATE, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    bind_str(st, 1, req->in.key.from);
+    bind_str(st, 2, req->in.key.message_id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        row = sqlite3_column_int64(st, 0);
+        rc = state_col(st, 1, &state);
+    } else {
+        rc = src == SQLITE_DONE ? CW_ENOENT : cw_store__err_from_sqlite(src);
+    }
+    (void)sqlite3_reset(st);
+    if (rc < 0) {
+        goto out;
+    }
+    if (state != CW_STORE_STATE_FAILED) {
+        rc = CW_EPERM;
+        goto out;
+    }
+    st = stmt_get(be, S_DELIV_REQUEUE, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, row);
+    (void)sqlite3_bind_int64(st, 2, req->in.key.now_ms);
+    CW_TRY(step_done(be, st));
+    if (sqlite3_changes(be->db) == 0) {
+        /* Failed without a delivery row: nothing to send again. */
+        rc = CW_EPERM;
+        goto out;
+    }
+    CW_TRY(msg_set_state(be, row, CW_STORE_STATE_QUEUED, req->in.key.now_ms));
+    CW_TRY(history_add(be, row, CW_STORE_STATE_QUEUED, req->in.key.now_ms, "retry requested"));
+out:
+    return rc;
+}
+
+static int op_purge(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    sqlite3_stmt *st = NULL;
+    int changes;
+    int rc = 0;
+
+    st = stmt_get(be, S_PURGE, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, req->in.purge.before_ms);
+    (void)sqlite3_bind_int64(st, 2, req->in.purge.batch_max);
+    CW_TRY(step_done(be, st));
+    changes = sqlite3_changes(be->db);
+    req->out.purged += (uint64_t)changes;
+    /* A full batch means there may be more: go to the back of the queue. */
+    req->again = (uint32_t)changes == req->in.purge.batch_max;
+out:
+    return rc;
+}
+
+static int claim_row(cw_store_req_t *req, sqlite3_stmt *st, cw_store_delivery_t *d)
+{
+    int rc = 0;
+
+    d->id = sqlite3_column_int64(st, 0);
+    d->from = col_str(req->pool, st, 1);
+    d->message_id = col_str(req->pool, st, 2);
+    d->to = col_str(req->pool, st, 3);
+    d->route = col_str(req->pool, st, 4);
+    if (d->from == NULL || d->message_id == NULL || d->to == NULL || d->route == NULL) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    CW_TRY(col_blob(req->pool, st, 5, &d->outgoing, &d->outgoing_len));
+    d->attempts = (uint32_t)sqlite3_column_int64(st, 6);
+    d->first_queued_at_ms = sqlite3_column_int64(st, 7);
+    d->lease_until_ms = req->in.claim.now_ms + req->in.claim.lease_ms;
+out:
+    return rc;
+}
+
+static int op_claim(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    const cw_store_claim_t *c = &req->in.claim;
+    cw_store_claimed_t *res = &req->out.claim;
+    cw_store_delivery_t *items;
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    int src;
+    int rc = 0;
+
+    items = cw_pool_alloc(req->pool, (size_t)c->limit * sizeof(*items));
+    CW_CHECK_ALLOC(items);
+    res->items = items;
+    st = stmt_get(be, S_CLAIM_SELECT, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, c->now_ms);
+    if (c->route != NULL) {
+        bind_str(st, 2, c->route);
+    }
+    (void)sqlite3_bind_int64(st, 3, c->limit);
+    while (res->count < c->limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = claim_row(req, st, &items[res->count]);
+        if (rc < 0) {
+            break;
+        }
+        res->count++;
+    }
+    (void)sqlite3_reset(st);
+    if (rc < 0) {
+        goto out;
+    }
+    /* The rows are read first and leased afterwards, so that the scan never
+     * sees its own updates. The transaction makes the pair atomic. */
+    for (i = 0; i < res->count; i++) {
+        st = stmt_get(be, S_CLAIM_LEASE, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        (void)sqlite3_bind_int64(st, 1, items[i].id);
+        bind_str(st, 2, c->owner);
+        (void)sqlite3_bind_int64(st, 3, items[i].lease_until_ms);
+        CW_TRY(step_done(be, st));
+    }
+out:
+    return rc;
+}
+
+static const char *outcome_name(cw_store_outcome_e outcome)
+{
+    switch (outcome) {
+    case CW_STORE_OUTCOME_DELIVERED:
+        return "delivered";
+    case CW_STORE_OUTCOME_RETRY:
+        return "retry";
+    case CW_STORE_OUTCOME_FAILED:
+        return "failed";
+    }
+    return "unknown";
+}
+
+/* Checks that the delivery is still queued and leased to owner. */
+static int record_check(cw_sqlite_t *be, const cw_store_attempt_t *a, int64_t *msg_row)
+{
+    const unsigned char *state;
+    const unsigned char *owner;
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    st = stmt_get(be, S_DELIV_GET, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, a->delivery_id);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? CW_ENOENT : cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    *msg_row = sqlite3_column_int64(st, 0);
+    state = sqlite3_column_text(st, 1);
+    owner = sqlite3_column_text(st, 2);
+    if (state == NULL || strcmp((const char *)state, "queued") != 0 || owner == NULL
+        || strcmp((const char *)owner, a->owner) != 0) {
+        rc = CW_ESTALE;
+    }
+out:
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
+    return rc;
+}
+
+static int op_record(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    const cw_store_attempt_t *a = &req->in.attempt;
+    int64_t msg_row = 0;
+    sqlite3_stmt *st = NULL;
+    char note[128];
+    int rc = 0;
+
+    CW_TRY(record_check(be, a, &msg_row));
+    st = stmt_get(be, S_ATTEMPT_INSERT, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, a->delivery_id);
+    (void)sqlite3_bind_int64(st, 2, a->at_ms);
+    bind_str(st, 3, a->owner);
+    bind_str(st, 4, outcome_name(a->outcome));
+    (void)sqlite3_bind_int(st, 5, a->http_status);
+    bind_str(st, 6, a->error);
+    CW_TRY(step_done(be, st));
+
+    st = stmt_get(be, S_DELIV_DONE, &rc);
+    if (st == NULL) {
+        goto out;
+    }
+    (void)sqlite3_bind_int64(st, 1, a->delivery_id);
+    bind_str(st, 2,
+             a->outcome == CW_STORE_OUTCOME_DELIVERED ? "delivered"
+             : a->outcome == CW_STORE_OUTCOME_FAILED  ? "failed"
+                                                      : "queued");
+    bind_str(st, 3, a->outcome == CW_STORE_OUTCOME_DELIVERED ? "" : a->error);
+    if (a->outcome == CW_STORE_OUTCOME_RETRY) {
+        (void)sqlite3_bind_int64(st, 4, a->next_attempt_at_ms);
+    }
+    CW_TRY(step_done(be, st));
+
+    switch (a->outcome) {
+    case CW_STORE_OUTCOME_DELIVERED:
+        st = stmt_get(be, S_MSG_DELIVERED, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        (void)sqlite3_bind_int64(st, 1, msg_row);
+        bind_blob(st, 2, a->receipt, a->receipt_len);
+        (void)sqlite3_bind_int64(st, 3, a->at_ms);
+        CW_TRY(step_done(be, st));
+        (void)snprintf(note, sizeof(note), "receipt received (HTTP %d)", a->http_status);
+        CW_TRY(history_add(be, msg_row, CW_STORE_STATE_DELIVERED, a->at_ms, note));
+        break;
+    case CW_STORE_OUTCOME_FAILED:
+        CW_TRY(msg_set_state(be, msg_row, CW_STORE_STATE_FAILED, a->at_ms));
+        CW_TRY(history_add(be, msg_row, CW_STORE_STATE_FAILED, a->at_ms, a->error));
+        break;
+    case CW_STORE_OUTCOME_RETRY:
+        break;
+    }
+out:
+    return rc;
+}
+
+static int op_exec(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    switch (req->kind) {
+    case CW_STORE_REQ_PUT:
+        return op_put(be, req);
+    case CW_STORE_REQ_GET:
+        return op_get(be, req);
+    case CW_STORE_REQ_LIST:
+        return op_list(be, req);
+    case CW_STORE_REQ_RETRY:
+        return op_retry(be, req);
+    case CW_STORE_REQ_PURGE:
+        return op_purge(be, req);
+    case CW_STORE_REQ_CLAIM:
+        return op_claim(be, req);
+    case CW_STORE_REQ_RECORD:
+        return op_record(be, req);
+    }
+    return CW_EINTERNAL;
+}
+
+/* ==== Group commit (writer thread) ==== */
+
+/* Runs one write inside its own savepoint. Returns 0, or < 0 when the
+ * whole transaction was lost (SQLite rolled it back). */
+static int write_one(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    int rc;
+
+    rc = exec_stmt(be, S_SAVEPOINT);
+    if (rc < 0) {
+        req->status = rc;
+        return sqlite3_get_autocommit(be->db) ? rc : 0;
+    }
+    req->status = op_exec(be, req);
+    if (req->status == 0) {
+        return exec_stmt(be, S_RELEASE);
+    }
+    req->again = 0;
+    if (sqlite3_get_autocommit(be->db)) {
+        /* SQLITE_FULL or an I/O error rolled the whole transaction back. */
+        return req->status;
+    }
+    rc = exec_stmt(be, S_ROLLBACK_TO);
+    if (rc == 0) {
+        rc = exec_stmt(be, S_RELEASE);
+    }
+    return rc;
+}
+
+static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
+{
+    size_t writes = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        writes += cw_store__req_is_write(batch[i]);
+    }
+    if (writes == 0) {
+        return;
+    }
+    rc = exec_stmt(be, S_BEGIN);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (cw_store__req_is_write(batch[i])) {
+            rc = write_one(be, batch[i]);
+        }
+    }
+    if (rc == 0 && atomic_load(&store->fault) == CW_STORE_FAULT_COMMIT_FAIL) {
+        rc = CW_EIO;
+    }
+    if (rc == 0) {
+        rc = exec_stmt(be, S_COMMIT);
+    }
+    if (rc == 0) {
+        atomic_fetch_add(&store->n_tx, 1);
+        atomic_fetch_add(&store->n_writes, writes);
+        if (writes > atomic_load(&store->n_group)) {
+            atomic_store(&store->n_group, writes);
+        }
+        return;
+    }
+    /* Nothing of the group is durable: fail every write in it. */
+    if (!sqlite3_get_autocommit(be->db)) {
+        (void)exec_stmt(be, S_ROLLBACK);
+    }
+    atomic_fetch_add(&store->n_failed, 1);
+    CW_LOG_ERROR(CW_STORE_MOD, "transaction of %zu write(s) not committed: %s", writes,
+                 cw_err_name(rc));
+    for (i = 0; i < n; i++) {
+        if (cw_store__req_is_write(batch[i])) {
+            batch[i]->again = 0;
+            if (batch[i]->status == 0 || batch[i]->status == CW_EBUSY) {
+                batch[i]->status = rc == CW_EBUSY ? CW_EBUSY : CW_EIO;
+            }
+        }
+    }
+}
+
+/* Takes up to group_max pending requests; 0 when stopping and drained. */
+static size_t batch_take(cw_sqlite_t *be)
+{
+    size_t n = 0;
+
+    uv_mutex_lock(&be->lock);
+    while (be->head == NULL && !be->stopping) {
+        uv_cond_wait(&be->wake, &be->lock);
+    }
+    while (be->head != NULL && n < be->group_max) {
+        be->batch[n++] = be->head;
+        be->head = be->head->next;
+    }
+    if (be->head == NULL) {
+        be->tail = NULL;
+    }
+    uv_mutex_unlock(&be->lock);
+    return n;
+}
+
+static void enqueue(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    req->next = NULL;
+    uv_mutex_lock(&be->lock);
+    if (be->tail != NULL) {
+        be->tail->next = req;
+    } else {
+        be->head = req;
+    }
+    be->tail = req;
+    uv_cond_signal(&be->wake);
+    uv_mutex_unlock(&be->lock);
+}
+
+static void writer_main(void *arg)
+{
+    cw_store_t *store = arg;
+    cw_sqlite_t *be = backend_of(store);
+    cw_store_req_t *req;
+    size_t n;
+    size_t i;
+
+    while ((n = batch_take(be)) > 0) {
+        for (i = 0; i < n; i++) {
+            be->batch[i]->status = 0;
+        }
+        run_writes(store, be, be->batch, n);
+        for (i = 0; i < n; i++) {
+            req = be->batch[i];
+            if (!cw_store__req_is_write(req)) {
+                req->status = op_exec(be, req);
+                atomic_fetch_add(&store->n_reads, 1);
+            }
+            if (req->status == 0 && req->again) {
+                req->again = 0;
+                enqueue(be, req);
+                continue;
+            }
+            atomic_fetch_sub(&store->n_pending, 1);
+            cw_store__req_done(store, req);
+        }
+    }
+    for (i = 0; i < S_COUNT; i++) {
+        (void)sqlite3_finalize(be->stmts[i]);
+        be->stmts[i] = NULL;
+    }
+    (void)sqlite3_close_v2(be->db);
+    be->db = NULL;
+    cw_store__backend_closed(store);
+}
+
+/* ==== The ops table (loop thread) ==== */
+
+/* One process per store file: the lock also proves that leases left in the
+ * file belong to a process that is gone. */
+static int lock_take(cw_sqlite_t *be, const char *path, cw_error_t *err)
+{
+    char lock_path[4200];
+    struct flock fl;
+    int rc = 0;
+
+    if (snprintf(lock_path, sizeof(lock_path), "%s-lock", path) >= (int)sizeof(lock_path)) {
+        rc = cw_error_set(err, CW_EINVAL, CW_STORE_MOD, "store: path too long");
+        goto out;
+    }
+    be->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (be->lock_fd < 0) {
+        rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: %s", lock_path, strerror(errno));
+        goto out;
+    }
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(be->lock_fd, F_SETLK, &fl) != 0) {
+        rc = cw_error_set(err, CW_EBUSY, CW_STORE_MOD,
+                          "store: %s is in use by another process (lock %s)", path, lock_path);
+        goto out;
+    }
+out:
+    return rc;
+}
+
+static int sqlite_open(cw_store_t *store, const cw_store_options_t *opts, cw_error_t *err)
+{
+    cw_sqlite_t *be;
+    char *msg = NULL;
+    int src;
+    int rc = 0;
+
+    be = cw_calloc(1, sizeof(*be));
+    if (be == NULL) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_STORE_MOD, "store: out of memory");
+        goto out;
+    }
+    be->lock_fd = -1;
+    be->group_max = opts->group_max;
+    store->backend = be;
+    be->batch = cw_calloc(opts->group_max, sizeof(*be->batch));
+    if (be->batch == NULL) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_STORE_MOD, "store: out of memory");
+        goto out;
+    }
+    CW_TRY(lock_take(be, opts->path, err));
+    CW_TRY(cw_store__sqlite_db_open(&be->db, opts, err));
+    src = sqlite3_exec(be->db,
+                       "UPDATE deliveries SET lease_owner = NULL, lease_until_ms = 0"
+                       " WHERE lease_owner IS NOT NULL",
+                       NULL, NULL, &msg);
+    if (src != SQLITE_OK) {
+        rc = cw_error_set(err, cw_store__err_from_sqlite(src), CW_STORE_MOD,
+                          "store: cannot release old leases: %s", msg != NULL ? msg : "");
+        goto out;
+    }
+out:
+    sqlite3_free(msg);
+    if (rc < 0) {
+        store->ops->release(store);
+    }
+    return rc;
+}
+
+static int sqlite_start(cw_store_t *store)
+{
+    cw_sqlite_t *be = backend_of(store);
+    int rc = 0;
+
+    if (uv_mutex_init(&be->lock) != 0) {
+        rc = CW_ESYS;
+        goto out;
+    }
+    if (uv_cond_init(&be->wake) != 0) {
+        uv_mutex_destroy(&be->lock);
+        rc = CW_ESYS;
+        goto out;
+    }
+    if (uv_thread_create(&be->thread, writer_main, store) != 0) {
+        uv_cond_destroy(&be->wake);
+        uv_mutex_destroy(&be->lock);
+        rc = CW_ESYS;
+        goto out;
+    }
+    be->thread_started = 1;
+out:
+    return rc;
+}
+
+static void sqlite_submit(cw_store_t *store, cw_store_req_t *req)
+{
+    enqueue(backend_of(store), req);
+}
+
+static void sqlite_close(cw_store_t *store)
+{
+    cw_sqlite_t *be = backend_of(store);
+
+    uv_mutex_lock(&be->lock);
+    be->stopping = 1;
+    uv_cond_signal(&be->wake);
+    uv_mutex_unlock(&be->lock);
+}
+
+static void sqlite_release(cw_store_t *store)
+{
+    cw_sqlite_t *be = backend_of(store);
+    size_t i;
+
+    if (be == NULL) {
+        return;
+    }
+    if (be->thread_started) {
+        /* The thread has reported closed, so this join does not wait. */
+        (void)uv_thread_join(&be->thread);
+        uv_cond_destroy(&be->wake);
+        uv_mutex_destroy(&be->lock);
+    }
+    for (i = 0; i < S_COUNT; i++) {
+        (void)sqlite3_finalize(be->stmts[i]);
+    }
+    if (be->db != NULL) {
+        (void)sqlite3_close_v2(be->db);
+    }
+    if (be->lock_fd >= 0) {
+        (void)close(be->lock_fd);
+    }
+    cw_free(be->batch);
+    cw_free(be);
+    store->backend = NULL;
+}
+
+const struct cw_store_ops cw_store__sqlite_ops = {
+    "sqlite", sqlite_open, sqlite_start, sqlite_submit, sqlite_close, sqlite_release,
+};

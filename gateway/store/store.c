@@ -1,0 +1,570 @@
+/*
+ * The backend-independent front of the store: argument checks, deep copies
+ * of the inputs into a request, dispatch through the ops table, and the
+ * completion queue that brings every result back to the loop thread through
+ * one uv_async_t (STYLE.md rule 36). Many completions coalesce into one
+ * wake-up: the async callback drains the whole queue.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Pool block size of one request: most inputs and results fit in one block. */
+#define REQ_POOL_BYTES     4096u
+#define PURGE_BATCH_MAX    10000u
+#define LIST_LIMIT_DEFAULT 100u
+#define GROUP_MAX_LIMIT    4096u
+
+/* ==== Names and clock ==== */
+
+static const char *const state_names[CW_STORE_STATE_COUNT] = {
+    "received", "queued", "delivered", "failed", "rejected",
+};
+
+const char *cw_store_state_name(cw_store_state_e state)
+{
+    if ((unsigned)state >= CW_STORE_STATE_COUNT) {
+        return "unknown";
+    }
+    return state_names[state];
+}
+
+int cw_store_state_parse(const char *name, cw_store_state_e *out)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < CW_STORE_STATE_COUNT; i++) {
+        if (strcmp(name, state_names[i]) == 0) {
+            *out = (cw_store_state_e)i;
+            return 0;
+        }
+    }
+    return CW_EINVAL;
+}
+
+int64_t cw_store_clock_ms(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return 0;
+    }
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ==== Completion on the loop thread ==== */
+
+void cw_store__req_done(cw_store_t *store, cw_store_req_t *req)
+{
+    req->next = NULL;
+    uv_mutex_lock(&store->done_lock);
+    if (store->done_tail != NULL) {
+        store->done_tail->next = req;
+    } else {
+        store->done_head = req;
+    }
+    store->done_tail = req;
+    uv_mutex_unlock(&store->done_lock);
+    (void)uv_async_send(&store->done_async);
+}
+
+void cw_store__backend_closed(cw_store_t *store)
+{
+    uv_mutex_lock(&store->done_lock);
+    store->backend_closed = 1;
+    uv_mutex_unlock(&store->done_lock);
+    (void)uv_async_send(&store->done_async);
+}
+
+static void req_free(cw_store_req_t *req)
+{
+    /* The request itself lives in its pool. */
+    cw_pool_free(req->pool);
+}
+
+static void req_callback(cw_store_req_t *req)
+{
+    int ok = req->status == 0;
+
+    switch (req->kind) {
+    case CW_STORE_REQ_PUT:
+        req->cb.put(req->status, ok ? &req->out.put : NULL, req->arg);
+        break;
+    case CW_STORE_REQ_GET:
+        req->cb.get(req->status, ok ? &req->out.get : NULL, req->arg);
+        break;
+    case CW_STORE_REQ_LIST:
+        req->cb.list(req->status, ok ? &req->out.list : NULL, req->arg);
+        break;
+    case CW_STORE_REQ_RETRY:
+    case CW_STORE_REQ_RECORD:
+        req->cb.done(req->status, req->arg);
+        break;
+    case CW_STORE_REQ_PURGE:
+        req->cb.purge(req->status, req->out.purged, req->arg);
+        break;
+    case CW_STORE_REQ_CLAIM:
+        req->cb.claim(req->status, ok ? &req->out.claim : NULL, req->arg);
+        break;
+    }
+}
+
+static void on_store_handle_close(uv_handle_t *handle)
+{
+    cw_store_t *store = cw_container_of((uv_async_t *)handle, cw_store_t, done_async);
+    cw_store_close_cb cb = store->close_cb;
+    void *arg = store->close_arg;
+
+    store->ops->release(store);
+    uv_mutex_destroy(&store->done_lock);
+    cw_free(store);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+static void on_done_async(uv_async_t *handle)
+{
+    cw_store_t *store = cw_container_of(handle, cw_store_t, done_async);
+    cw_store_req_t *list;
+    cw_store_req_t *req;
+    int closed;
+
+    uv_mutex_lock(&store->done_lock);
+    list = store->done_head;
+    store->done_head = NULL;
+    store->done_tail = NULL;
+    closed = store->backend_closed;
+    uv_mutex_unlock(&store->done_lock);
+
+    while ((req = list) != NULL) {
+        list = req->next;
+        req_callback(req);
+        req_free(req);
+    }
+    /* The backend reports closed only after its last request, and both were
+     * queued under the lock in that order, so nothing is left behind. */
+    if (closed && store->handle_open) {
+        store->handle_open = 0;
+        uv_close((uv_handle_t *)&store->done_async, on_store_handle_close);
+    }
+}
+
+/* ==== Open, close, stats ==== */
+
+int cw_store_open(cw_store_t **out,
+                  uv_loop_t *loop,
+                  const cw_store_options_t *opts,
+                  cw_error_t *err)
+{
+    cw_store_t *store = NULL;
+    const char *fault;
+    int backend_open = 0;
+    int lock_init = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (opts == NULL || opts->path == NULL || opts->path[0] == '\0' || opts->group_max == 0
+        || opts->group_max > GROUP_MAX_LIMIT) {
+        rc = cw_error_set(err, CW_EINVAL, CW_STORE_MOD, "store: path and group_max 1..%u needed",
+                          GROUP_MAX_LIMIT);
+        goto out;
+    }
+    store = cw_calloc(1, sizeof(*store));
+    CW_CHECK_ALLOC(store);
+    store->loop = loop;
+    store->ops = &cw_store__sqlite_ops;
+    fault = getenv("CW_STORE_FAULT");
+    if (fault != NULL && strcmp(fault, "commit-fail") == 0) {
+        atomic_store(&store->fault, CW_STORE_FAULT_COMMIT_FAIL);
+    }
+    if (uv_mutex_init(&store->done_lock) != 0) {
+        rc = cw_error_set(err, CW_ESYS, CW_STORE_MOD, "store: uv_mutex_init failed");
+        goto out;
+    }
+    lock_init = 1;
+    CW_TRY(store->ops->open(store, opts, err));
+    backend_open = 1;
+    if (uv_async_init(loop, &store->done_async, on_done_async) != 0) {
+        rc = cw_error_set(err, CW_ESYS, CW_STORE_MOD, "store: uv_async_init failed");
+        goto out;
+    }
+    store->handle_open = 1;
+    rc = store->ops->start(store);
+    if (rc < 0) {
+        (void)cw_error_set(err, rc, CW_STORE_MOD, "store: cannot start the %s writer",
+                           store->ops->name);
+        /* The handle must be closed through the loop; its close callback
+         * releases the backend and the store. */
+        store->handle_open = 0;
+        uv_close((uv_handle_t *)&store->done_async, on_store_handle_close);
+        store = NULL;
+        goto out;
+    }
+    *out = store;
+    store = NULL;
+out:
+    if (store != NULL) {
+        if (backend_open) {
+            store->ops->release(store);
+        }
+        if (lock_init) {
+            uv_mutex_destroy(&store->done_lock);
+        }
+        cw_free(store);
+    }
+    return rc;
+}
+
+void cw_store_close(cw_store_t *store, cw_store_close_cb cb, void *arg)
+{
+    if (store == NULL) {
+        return;
+    }
+    if (CW_NEVER(store->closing)) {
+        return;
+    }
+    store->closing = 1;
+    store->close_cb = cb;
+    store->close_arg = arg;
+    store->ops->close(store);
+}
+
+void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
+{
+    out->transactions = atomic_load(&store->n_tx);
+    out->writes = atomic_load(&store->n_writes);
+    out->reads = atomic_load(&store->n_reads);
+    out->commit_failures = atomic_load(&store->n_failed);
+    out->group_max_seen = atomic_load(&store->n_group);
+    out->pending = atomic_load(&store->n_pending);
+}
+
+void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)
+{
+    atomic_store(&store->fault, (int)fault);
+}
+
+/* ==== Request construction ==== */
+
+static int req_new(cw_store_req_t **out, cw_store_t *store, cw_store_req_kind_e kind)
+{
+    cw_pool_t *pool = NULL;
+    cw_store_req_t *req;
+    int rc = 0;
+
+    *out = NULL;
+    if (store->closing) {
+        rc = CW_ECLOSED;
+        goto out;
+    }
+    pool = cw_pool_new(REQ_POOL_BYTES);
+    CW_CHECK_ALLOC(pool);
+    req = cw_pool_alloc(pool, sizeof(*req));
+    CW_CHECK_ALLOC(req);
+    req->pool = pool;
+    req->kind = kind;
+    *out = req;
+    pool = NULL;
+out:
+    cw_pool_free(pool);
+    return rc;
+}
+
+/* Copies an optional string into the pool; NULL stays NULL. */
+static int pool_str(cw_pool_t *pool, const char **dst, const char *src)
+{
+    if (src == NULL) {
+        *dst = NULL;
+        return 0;
+    }
+    *dst = cw_pool_strndup(pool, src, strlen(src));
+    return *dst == NULL ? CW_ENOMEM : 0;
+}
+
+static int pool_bytes(cw_pool_t *pool, const char **dst, const char *src, size_t len)
+{
+    char *p;
+
+    if (src == NULL || len == 0) {
+        *dst = NULL;
+        return 0;
+    }
+    p = cw_pool_alloc(pool, len);
+    if (p == NULL) {
+        return CW_ENOMEM;
+    }
+    memcpy(p, src, len);
+    *dst = p;
+    return 0;
+}
+
+static void req_submit(cw_store_t *store, cw_store_req_t *req)
+{
+    atomic_fetch_add(&store->n_pending, 1);
+    store->ops->submit(store, req);
+}
+
+static int msg_valid(const cw_store_msg_t *m)
+{
+    if (m->from == NULL || m->from[0] == '\0' || m->message_id == NULL
+        || m->message_id[0] == '\0') {
+        return 0;
+    }
+    switch (m->state) {
+    case CW_STORE_STATE_RECEIVED:
+        return m->route == NULL;
+    case CW_STORE_STATE_QUEUED:
+        return m->route != NULL && m->route[0] != '\0' && m->outgoing != NULL
+               && m->outgoing_len > 0;
+    case CW_STORE_STATE_REJECTED:
+        return m->problem != NULL && m->problem[0] != '\0' && m->route == NULL;
+    case CW_STORE_STATE_DELIVERED:
+    case CW_STORE_STATE_FAILED:
+        return 0;
+    }
+    return 0;
+}
+
+int cw_store_msg_put(cw_store_t *store, const cw_store_msg_t *msg, cw_store_put_cb cb, void *arg)
+{
+    cw_store_req_t *req = NULL;
+    cw_store_msg_t *m;
+    cw_pool_t *p;
+    int rc = 0;
+
+    if (cb == NULL || !msg_valid(msg)) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_PUT));
+    p = req->pool;
+    m = &req->in.put;
+    *m = *msg;
+    CW_TRY(pool_str(p, &m->from, msg->from));
+    CW_TRY(pool_str(p, &m->message_id, msg->message_id));
+    CW_TRY(pool_str(p, &m->to, msg->to));
+    CW_TRY(pool_str(p, &m->service, msg->service));
+    CW_TRY(pool_str(p, &m->action, msg->action));
+    CW_TRY(pool_str(p, &m->conversation_id, msg->conversation_id));
+    CW_TRY(pool_str(p, &m->timestamp, msg->timestamp));
+    CW_TRY(pool_str(p, &m->problem, msg->problem));
+    CW_TRY(pool_str(p, &m->route, msg->route));
+    CW_TRY(pool_bytes(p, &m->received, msg->received, msg->received_len));
+    CW_TRY(pool_bytes(p, &m->receipt, msg->receipt, msg->receipt_len));
+    CW_TRY(pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len));
+    req->cb.put = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
+static int key_req(cw_store_req_t **out,
+                   cw_store_t *store,
+                   cw_store_req_kind_e kind,
+                   const char *from,
+                   const char *message_id)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (from == NULL || message_id == NULL || from[0] == '\0' || message_id[0] == '\0') {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, kind));
+    CW_TRY(pool_str(req->pool, &req->in.key.from, from));
+    CW_TRY(pool_str(req->pool, &req->in.key.message_id, message_id));
+    *out = req;
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
+int cw_store_msg_get(
+    cw_store_t *store, const char *from, const char *message_id, cw_store_get_cb cb, void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(key_req(&req, store, CW_STORE_REQ_GET, from, message_id));
+    req->cb.get = cb;
+    req->arg = arg;
+    req_submit(store, req);
+out:
+    return rc;
+}
+
+int cw_store_msg_retry(cw_store_t *store,
+                       const char *from,
+                       const char *message_id,
+                       int64_t now_ms,
+                       cw_store_done_cb cb,
+                       void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(key_req(&req, store, CW_STORE_REQ_RETRY, from, message_id));
+    req->in.key.now_ms = now_ms;
+    req->cb.done = cb;
+    req->arg = arg;
+    req_submit(store, req);
+out:
+    return rc;
+}
+
+/*
+ * The cursor is "r<row>": the list is keyset-paged on the row id, newest
+ * first, so a page is stable while new messages arrive. Callers treat it as
+ * opaque; the PostgreSQL backend may encode (created_at, id) instead.
+ */
+static int cursor_parse(const char *cursor, int64_t *row_out)
+{
+    uint64_t row;
+
+    if (cursor == NULL || cursor[0] == '\0') {
+        *row_out = INT64_MAX;
+        return 0;
+    }
+    if (cursor[0] != 'r' || cw_parse_uint(cursor + 1, 1, INT64_MAX, &row) < 0) {
+        return CW_EINVAL;
+    }
+    *row_out = (int64_t)row;
+    return 0;
+}
+
+int cw_store_msg_list(cw_store_t *store,
+                      const cw_store_filter_t *filter,
+                      cw_store_list_cb cb,
+                      void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int64_t cursor_row = 0;
+    int rc = 0;
+
+    if (cb == NULL || filter == NULL || filter->limit > CW_STORE_LIST_MAX
+        || filter->states_mask >= (1u << CW_STORE_STATE_COUNT)
+        || cursor_parse(filter->cursor, &cursor_row) < 0) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_LIST));
+    req->in.list.filter = *filter;
+    if (req->in.list.filter.limit == 0) {
+        req->in.list.filter.limit = LIST_LIMIT_DEFAULT;
+    }
+    req->in.list.filter.cursor = NULL;
+    req->in.list.cursor_row = cursor_row;
+    CW_TRY(pool_str(req->pool, &req->in.list.filter.to, filter->to));
+    req->cb.list = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
+int cw_store_msg_purge(
+    cw_store_t *store, int64_t before_ms, uint32_t batch_max, cw_store_purge_cb cb, void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL || batch_max == 0 || batch_max > PURGE_BATCH_MAX) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_PURGE));
+    req->in.purge.before_ms = before_ms;
+    req->in.purge.batch_max = batch_max;
+    req->cb.purge = cb;
+    req->arg = arg;
+    req_submit(store, req);
+out:
+    return rc;
+}
+
+int cw_store_delivery_claim(cw_store_t *store,
+                            const cw_store_claim_t *claim,
+                            cw_store_claim_cb cb,
+                            void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL || claim == NULL || claim->owner == NULL || claim->owner[0] == '\0'
+        || claim->limit == 0 || claim->limit > CW_STORE_LIST_MAX || claim->lease_ms <= 0) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_CLAIM));
+    req->in.claim = *claim;
+    CW_TRY(pool_str(req->pool, &req->in.claim.owner, claim->owner));
+    CW_TRY(pool_str(req->pool, &req->in.claim.route, claim->route));
+    req->cb.claim = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
+int cw_store_delivery_record(cw_store_t *store,
+                             const cw_store_attempt_t *attempt,
+                             cw_store_done_cb cb,
+                             void *arg)
+{
+    cw_store_req_t *req = NULL;
+    cw_store_attempt_t *a;
+    int rc = 0;
+
+    if (cb == NULL || attempt == NULL || attempt->owner == NULL || attempt->delivery_id <= 0) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_RECORD));
+    a = &req->in.attempt;
+    *a = *attempt;
+    CW_TRY(pool_str(req->pool, &a->owner, attempt->owner));
+    CW_TRY(pool_str(req->pool, &a->error, attempt->error));
+    CW_TRY(pool_bytes(req->pool, &a->receipt, attempt->receipt, attempt->receipt_len));
+    req->cb.done = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}

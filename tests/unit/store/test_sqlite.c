@@ -1,0 +1,991 @@
+/*
+ * store: the SQLite backend through the public interface, on a real loop:
+ * dedupe, durability across reopen, group commit, migrations, foreign files,
+ * the commit fault, claims and leases, outcomes, paging, retry, purge and a
+ * full store.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "store.h"
+#include "store/internal.h"
+
+static uv_loop_t loop;
+static char dir[256];
+static char db_path[512];
+
+/* ==== Helpers ==== */
+
+/* Runs the loop until *flag is non-zero (the store's async keeps it alive). */
+static void run_until(const int *flag)
+{
+    int turns = 0;
+
+    while (!*flag) {
+        (void)uv_run(&loop, UV_RUN_ONCE);
+        assert_true(++turns < 1000000);
+    }
+}
+
+static int closed;
+
+static void on_closed(void *arg)
+{
+    (void)arg;
+    closed = 1;
+}
+
+static void store_close(cw_store_t *store)
+{
+    closed = 0;
+    cw_store_close(store, on_closed, NULL);
+    run_until(&closed);
+}
+
+static cw_store_t *store_open_opts(cw_store_options_t *opts)
+{
+    cw_store_t *store = NULL;
+    cw_error_t err;
+
+    cw_error_clear(&err);
+    opts->path = db_path;
+    if (cw_store_open(&store, &loop, opts, &err) != 0) {
+        fail_msg("open: %s", err.msg);
+    }
+    return store;
+}
+
+static cw_store_t *store_open(void)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+
+    return store_open_opts(&opts);
+}
+
+/* The result of the last put. */
+typedef struct put_res {
+    int done;
+    int status;
+    cw_store_put_e kind;
+    char receipt[64];
+} put_res_t;
+
+static void on_put(int status, const cw_store_put_result_t *res, void *arg)
+{
+    put_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+    if (status == 0) {
+        r->kind = res->kind;
+        assert_true(res->receipt_len < sizeof(r->receipt));
+        if (res->receipt_len > 0) {
+            memcpy(r->receipt, res->receipt, res->receipt_len);
+        }
+        r->receipt[res->receipt_len] = '\0';
+    } else {
+        assert_null(res);
+    }
+}
+
+static void msg_fill(cw_store_msg_t *m, const char *id, char digest_byte, const char *receipt)
+{
+    memset(m, 0, sizeof(*m));
+    m->from = "platform-a";
+    m->message_id = id;
+    memset(m->digest_sha256, digest_byte, sizeof(m->digest_sha256));
+    m->to = "customs-b";
+    m->service = "consignment";
+    m->action = "submit";
+    m->conversation_id = "conv-1";
+    m->timestamp = "2026-11-29T10:00:00Z";
+    m->received = "<Envelope/>";
+    m->received_len = strlen(m->received);
+    m->receipt = receipt;
+    m->receipt_len = strlen(receipt);
+    m->state = CW_STORE_STATE_RECEIVED;
+    m->created_at_ms = 1000;
+}
+
+static void msg_queue(cw_store_msg_t *m, const char *route, int64_t at_ms)
+{
+    m->state = CW_STORE_STATE_QUEUED;
+    m->route = route;
+    m->outgoing = "<Envelope>sealed</Envelope>";
+    m->outgoing_len = strlen(m->outgoing);
+    m->next_attempt_at_ms = at_ms;
+    m->created_at_ms = at_ms;
+}
+
+static put_res_t put_sync(cw_store_t *store, const cw_store_msg_t *m)
+{
+    put_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_msg_put(store, m, on_put, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+typedef struct get_res {
+    int done;
+    int status;
+    cw_store_state_e state;
+    uint32_t attempts;
+    char last_error[256];
+    char receipt_given[64];
+    char receipt_received[64];
+    size_t history_count;
+    cw_store_state_e history_last;
+    int64_t next_attempt_at_ms;
+} get_res_t;
+
+static void on_get(int status, const cw_store_msg_info_t *info, void *arg)
+{
+    get_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+    if (status != 0) {
+        return;
+    }
+    r->state = info->state;
+    r->attempts = info->attempts;
+    (void)cw_strlcpy(r->last_error, info->last_error, sizeof(r->last_error));
+    assert_true(info->receipt_given_len < sizeof(r->receipt_given));
+    if (info->receipt_given_len > 0) {
+        memcpy(r->receipt_given, info->receipt_given, info->receipt_given_len);
+    }
+    r->receipt_given[info->receipt_given_len] = '\0';
+    assert_true(info->receipt_received_len < sizeof(r->receipt_received));
+    if (info->receipt_received_len > 0) {
+        memcpy(r->receipt_received, info->receipt_received, info->receipt_received_len);
+    }
+    r->receipt_received[info->receipt_received_len] = '\0';
+    r->history_count = info->history_count;
+    r->history_last = info->history_count > 0 ? info->history[info->history_count - 1].state
+                                              : CW_STORE_STATE_RECEIVED;
+    r->next_attempt_at_ms = info->next_attempt_at_ms;
+}
+
+static get_res_t get_sync(cw_store_t *store, const char *id)
+{
+    get_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_msg_get(store, "platform-a", id, on_get, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+typedef struct claim_res {
+    int done;
+    int status;
+    size_t count;
+    int64_t ids[16];
+    uint32_t attempts[16];
+} claim_res_t;
+
+static void on_claim(int status, const cw_store_claimed_t *c, void *arg)
+{
+    claim_res_t *r = arg;
+    size_t i;
+
+    r->done = 1;
+    r->status = status;
+    if (status != 0) {
+        return;
+    }
+    r->count = c->count;
+    for (i = 0; i < c->count && i < 16; i++) {
+        r->ids[i] = c->items[i].id;
+        r->attempts[i] = c->items[i].attempts;
+        assert_string_equal(c->items[i].from, "platform-a");
+        assert_int_equal(c->items[i].outgoing_len, strlen("<Envelope>sealed</Envelope>"));
+    }
+}
+
+static claim_res_t
+claim_sync(cw_store_t *store, const char *owner, int64_t now_ms, uint32_t limit, int64_t lease_ms)
+{
+    cw_store_claim_t c = { owner, NULL, limit, now_ms, lease_ms };
+    claim_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_delivery_claim(store, &c, on_claim, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+typedef struct done_res {
+    int done;
+    int status;
+} done_res_t;
+
+static void on_done(int status, void *arg)
+{
+    done_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+}
+
+static int record_sync(cw_store_t *store, const cw_store_attempt_t *a)
+{
+    done_res_t r = { 0, 0 };
+
+    assert_int_equal(cw_store_delivery_record(store, a, on_done, &r), 0);
+    run_until(&r.done);
+    return r.status;
+}
+
+static int retry_sync(cw_store_t *store, const char *id, int64_t now_ms)
+{
+    done_res_t r = { 0, 0 };
+
+    assert_int_equal(cw_store_msg_retry(store, "platform-a", id, now_ms, on_done, &r), 0);
+    run_until(&r.done);
+    return r.status;
+}
+
+/* ==== Fixtures ==== */
+
+static int setup(void **state)
+{
+    (void)state;
+    (void)snprintf(dir, sizeof(dir), "/tmp/cw-store-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        return -1;
+    }
+    (void)snprintf(db_path, sizeof(db_path), "%s/store.db", dir);
+    return uv_loop_init(&loop);
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+
+    (void)state;
+    /* MAKE_VALGRIND_HAPPY: every handle is closed and the loop closes. */
+    (void)uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ==== Tests ==== */
+
+static void test_sqlite__put_new_duplicate_conflict(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    put_res_t r;
+
+    (void)state;
+    msg_fill(&m, "m-1", 0x11, "receipt-1");
+    r = put_sync(store, &m);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.kind, CW_STORE_PUT_NEW);
+
+    /* Same digest: the original receipt comes back, not the new one. */
+    msg_fill(&m, "m-1", 0x11, "receipt-2");
+    r = put_sync(store, &m);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.kind, CW_STORE_PUT_DUPLICATE);
+    assert_string_equal(r.receipt, "receipt-1");
+
+    msg_fill(&m, "m-1", 0x22, "receipt-3");
+    r = put_sync(store, &m);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.kind, CW_STORE_PUT_CONFLICT);
+
+    /* A rejected message never takes the key. */
+    msg_fill(&m, "m-2", 0x33, "");
+    m.state = CW_STORE_STATE_REJECTED;
+    m.problem = "signature-invalid";
+    assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_NEW);
+    assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_NEW);
+    assert_int_equal(get_sync(store, "m-2").state, CW_STORE_STATE_REJECTED);
+    msg_fill(&m, "m-2", 0x44, "receipt-4");
+    assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_NEW);
+    assert_int_equal(get_sync(store, "m-2").state, CW_STORE_STATE_RECEIVED);
+
+    /* Bad input is refused before anything is queued. */
+    msg_fill(&m, "m-3", 0x11, "r");
+    m.state = CW_STORE_STATE_QUEUED;
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &r), CW_EINVAL);
+    store_close(store);
+}
+
+static void test_sqlite__durable_across_reopen(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    get_res_t g;
+
+    (void)state;
+    msg_fill(&m, "d-1", 0x11, "receipt-d1");
+    msg_queue(&m, "to-customs", 5000);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    store_close(store);
+
+    store = store_open();
+    g = get_sync(store, "d-1");
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.state, CW_STORE_STATE_QUEUED);
+    assert_string_equal(g.receipt_given, "receipt-d1");
+    assert_int_equal(g.history_count, 1);
+    assert_int_equal(g.next_attempt_at_ms, 5000);
+    assert_int_equal(get_sync(store, "nope").status, CW_ENOENT);
+    store_close(store);
+}
+
+static int group_done;
+
+static void on_group_put(int status, const cw_store_put_result_t *res, void *arg)
+{
+    (void)arg;
+    assert_int_equal(status, 0);
+    assert_int_equal(res->kind, CW_STORE_PUT_NEW);
+    group_done++;
+}
+
+static void test_sqlite__group_commit_groups(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t stats;
+    cw_store_msg_t m;
+    char id[32];
+    int i;
+
+    (void)state;
+    group_done = 0;
+    for (i = 0; i < 200; i++) {
+        (void)snprintf(id, sizeof(id), "g-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        assert_int_equal(cw_store_msg_put(store, &m, on_group_put, NULL), 0);
+    }
+    while (group_done < 200) {
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    }
+    cw_store_stats_get(store, &stats);
+    assert_int_equal(stats.writes, 200);
+    /* 200 writes in groups of at most 64: at least 4 transactions, and far
+     * fewer than one per write. */
+    assert_true(stats.transactions >= 4);
+    assert_true(stats.transactions <= 20);
+    assert_true(stats.group_max_seen > 1 && stats.group_max_seen <= 64);
+    store_close(store);
+}
+
+static void test_sqlite__close_drains_pending(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    char id[32];
+    int i;
+
+    (void)state;
+    group_done = 0;
+    for (i = 0; i < 50; i++) {
+        (void)snprintf(id, sizeof(id), "c-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        assert_int_equal(cw_store_msg_put(store, &m, on_group_put, NULL), 0);
+    }
+    store_close(store);
+    /* Every callback ran before the close callback. */
+    assert_int_equal(group_done, 50);
+}
+
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void test_sqlite__migrates_from_version_0(void **state)
+{
+    cw_store_t *store;
+    cw_error_t err;
+    sqlite3 *db = NULL;
+    cw_store_msg_t m;
+
+    (void)state;
+    /* An empty database (version 0), migrated to version 1 only. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 0);
+    assert_int_equal(cw_store__sqlite_migrate(db, 1, &err), 0);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(pragma_int(db, "PRAGMA application_id"), CW_STORE_APPLICATION_ID);
+    assert_int_equal(
+        pragma_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'messages_to'"), 0);
+    sqlite3_close(db);
+
+    /* Opening finishes the migration. */
+    store = store_open();
+    msg_fill(&m, "v-1", 0x11, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+    store_close(store);
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), CW_STORE_SCHEMA_VERSION);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM schema_migrations"),
+                     CW_STORE_SCHEMA_VERSION);
+    assert_int_equal(
+        pragma_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'messages_to'"), 1);
+    /* A schema from a newer clearwayd is refused. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    {
+        cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+        cw_store_t *s = NULL;
+
+        opts.path = db_path;
+        assert_int_equal(cw_store_open(&s, &loop, &opts, &err), CW_ECONFIG);
+        assert_null(s);
+        assert_non_null(strstr(err.msg, "newer"));
+    }
+    (void)unlink(db_path);
+}
+
+static void expect_not_ours(const char *what)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_t *store = NULL;
+    cw_error_t err;
+
+    cw_error_clear(&err);
+    opts.path = db_path;
+    assert_int_equal(cw_store_open(&store, &loop, &opts, &err), CW_ECONFIG);
+    assert_null(store);
+    if (strstr(err.msg, "not a Clearway store") == NULL) {
+        fail_msg("%s: %s", what, err.msg);
+    }
+}
+
+static void test_sqlite__refuses_foreign_files(void **state)
+{
+    unsigned char junk[4096];
+    sqlite3 *db = NULL;
+    FILE *f;
+    size_t i;
+
+    (void)state;
+    /* Random bytes. */
+    for (i = 0; i < sizeof(junk); i++) {
+        junk[i] = (unsigned char)(i * 2654435761u >> 13);
+    }
+    f = fopen(db_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    assert_int_equal(fclose(f), 0);
+    expect_not_ours("random bytes");
+    (void)unlink(db_path);
+
+    /* Another application's SQLite database. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE accounts (id INTEGER)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    expect_not_ours("foreign tables");
+    (void)unlink(db_path);
+
+    /* An empty database claimed by another application id. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 42", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    expect_not_ours("foreign application_id");
+    (void)unlink(db_path);
+}
+
+static void test_sqlite__commit_failure_stores_nothing(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t stats;
+    cw_store_msg_t m;
+
+    (void)state;
+    cw_store_fault_set(store, CW_STORE_FAULT_COMMIT_FAIL);
+    msg_fill(&m, "f-1", 0x11, "receipt-f1");
+    msg_queue(&m, "to-customs", 1000);
+    assert_int_equal(put_sync(store, &m).status, CW_EIO);
+    cw_store_stats_get(store, &stats);
+    assert_int_equal(stats.commit_failures, 1);
+    assert_int_equal(stats.writes, 0);
+
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    assert_int_equal(get_sync(store, "f-1").status, CW_ENOENT);
+    /* Nothing partial: no orphan delivery row can be claimed. */
+    assert_int_equal(claim_sync(store, "n", 1000, 10, 1000).count, 0);
+    assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_NEW);
+    assert_int_equal(claim_sync(store, "n", 1000, 10, 1000).count, 1);
+    store_close(store);
+}
+
+static void test_sqlite__claim_lease_and_expiry(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_attempt_t a;
+    cw_store_msg_t m;
+    claim_res_t c;
+    get_res_t g;
+    char id[16];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        (void)snprintf(id, sizeof(id), "l-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        msg_queue(&m, "to-customs", 10000 + i);
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    assert_int_equal(claim_sync(store, "A", 9999, 10, 1000).count, 0);
+    c = claim_sync(store, "A", 10001, 10, 1000);
+    assert_int_equal(c.count, 2);
+    /* B sees only what A does not hold. */
+    assert_int_equal(claim_sync(store, "B", 10500, 10, 1000).count, 1);
+    assert_int_equal(claim_sync(store, "B", 11000, 10, 1000).count, 0);
+    /* A's leases end at 11001. */
+    c = claim_sync(store, "B", 11001, 10, 1000);
+    assert_int_equal(c.count, 2);
+
+    /* A lost its lease: its record is refused and changes nothing. */
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = c.ids[0];
+    a.owner = "A";
+    a.outcome = CW_STORE_OUTCOME_RETRY;
+    a.at_ms = 11100;
+    a.http_status = 500;
+    a.error = "HTTP 500";
+    a.next_attempt_at_ms = 20000;
+    assert_int_equal(record_sync(store, &a), CW_ESTALE);
+
+    a.owner = "B";
+    assert_int_equal(record_sync(store, &a), 0);
+    g = get_sync(store, "l-0");
+    assert_int_equal(g.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g.attempts, 1);
+    assert_string_equal(g.last_error, "HTTP 500");
+    assert_int_equal(g.next_attempt_at_ms, 20000);
+    /* l-0 is not due before 20000 even though its lease was cleared; B's
+     * other two leases have expired by then. */
+    assert_int_equal(claim_sync(store, "C", 19999, 10, 1000).count, 2);
+    c = claim_sync(store, "C", 20000, 10, 1000);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.attempts[0], 1);
+
+    /* Delivered: the receipt is stored and the message leaves the queue. */
+    a.delivery_id = c.ids[0];
+    a.owner = "C";
+    a.outcome = CW_STORE_OUTCOME_DELIVERED;
+    a.http_status = 200;
+    a.error = NULL;
+    a.receipt = "their-receipt";
+    a.receipt_len = strlen(a.receipt);
+    assert_int_equal(record_sync(store, &a), 0);
+    g = get_sync(store, "l-0");
+    assert_int_equal(g.state, CW_STORE_STATE_DELIVERED);
+    assert_string_equal(g.receipt_received, "their-receipt");
+    assert_int_equal(g.attempts, 2);
+    assert_int_equal(g.history_count, 2);
+    assert_int_equal(g.history_last, CW_STORE_STATE_DELIVERED);
+    assert_int_equal(record_sync(store, &a), CW_ESTALE);
+
+    /* Failed: dead letter with the reason. */
+    c = claim_sync(store, "D", 90000, 1, 1000);
+    assert_int_equal(c.count, 1);
+    a.delivery_id = c.ids[0];
+    a.owner = "D";
+    a.outcome = CW_STORE_OUTCOME_FAILED;
+    a.http_status = 400;
+    a.error = "HTTP 400: schema-invalid";
+    assert_int_equal(record_sync(store, &a), 0);
+    /* Only the last one is left to claim; the dead letter never comes back. */
+    c = claim_sync(store, "D", 99000, 10, 1000);
+    assert_int_equal(c.count, 1);
+    assert_true(c.ids[0] != a.delivery_id);
+    store_close(store);
+}
+
+typedef struct list_res {
+    int done;
+    int status;
+    size_t count;
+    char cursor[CW_STORE_CURSOR_SIZE];
+    int64_t rows[32];
+} list_res_t;
+
+static void on_list(int status, const cw_store_page_t *page, void *arg)
+{
+    list_res_t *r = arg;
+    size_t i;
+
+    r->done = 1;
+    r->status = status;
+    if (status != 0) {
+        return;
+    }
+    r->count = page->count;
+    r->cursor[0] = '\0';
+    if (page->next_cursor != NULL) {
+        (void)cw_strlcpy(r->cursor, page->next_cursor, sizeof(r->cursor));
+    }
+    for (i = 0; i < page->count && i < 32; i++) {
+        r->rows[i] = page->items[i].row;
+    }
+}
+
+static list_res_t list_sync(cw_store_t *store, const cw_store_filter_t *f)
+{
+    list_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_msg_list(store, f, on_list, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+static void test_sqlite__list_pages_with_cursor(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_filter_t f;
+    cw_store_msg_t m;
+    list_res_t dummy;
+    list_res_t r;
+    char id[16];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 25; i++) {
+        (void)snprintf(id, sizeof(id), "p-%02d", i);
+        msg_fill(&m, id, 0x11, "r");
+        m.to = i % 5 == 0 ? "carrier-c" : "customs-b";
+        if (i % 2 == 0) {
+            msg_queue(&m, "to-customs", 1000 + i);
+        }
+        m.created_at_ms = 1000 + i;
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    memset(&f, 0, sizeof(f));
+    f.limit = 10;
+    r = list_sync(store, &f);
+    assert_int_equal(r.count, 10);
+    assert_true(r.rows[0] > r.rows[9]); /* newest first */
+    assert_true(r.cursor[0] != '\0');
+    f.cursor = r.cursor;
+    r = list_sync(store, &f);
+    assert_int_equal(r.count, 10);
+    f.cursor = r.cursor;
+    r = list_sync(store, &f);
+    assert_int_equal(r.count, 5);
+    assert_string_equal(r.cursor, "");
+
+    memset(&f, 0, sizeof(f));
+    f.states_mask = 1u << CW_STORE_STATE_QUEUED;
+    assert_int_equal(list_sync(store, &f).count, 13);
+    f.to = "carrier-c";
+    assert_int_equal(list_sync(store, &f).count, 3); /* 0, 10, 20 */
+    f.states_mask = 0;
+    f.since_ms = 1010;
+    assert_int_equal(list_sync(store, &f).count, 3); /* 10, 15, 20 */
+
+    memset(&f, 0, sizeof(f));
+    f.limit = CW_STORE_LIST_MAX + 1;
+    assert_int_equal(cw_store_msg_list(store, &f, on_list, &dummy), CW_EINVAL);
+    f.limit = 10;
+    f.cursor = "garbage";
+    assert_int_equal(cw_store_msg_list(store, &f, on_list, &dummy), CW_EINVAL);
+    store_close(store);
+}
+
+static void fail_one(cw_store_t *store, const char *id, int64_t now_ms)
+{
+    cw_store_attempt_t a;
+    claim_res_t c;
+
+    c = claim_sync(store, "X", now_ms, 1, 1000);
+    assert_int_equal(c.count, 1);
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = c.ids[0];
+    a.owner = "X";
+    a.outcome = CW_STORE_OUTCOME_FAILED;
+    a.at_ms = now_ms;
+    a.error = "gave up";
+    assert_int_equal(record_sync(store, &a), 0);
+    assert_int_equal(get_sync(store, id).state, CW_STORE_STATE_FAILED);
+}
+
+static void test_sqlite__retry_semantics(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    claim_res_t c;
+    get_res_t g;
+
+    (void)state;
+    msg_fill(&m, "r-1", 0x11, "r");
+    msg_queue(&m, "to-customs", 1000);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    msg_fill(&m, "r-2", 0x11, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+
+    assert_int_equal(retry_sync(store, "unknown", 2000), CW_ENOENT);
+    assert_int_equal(retry_sync(store, "r-1", 2000), CW_EPERM); /* queued */
+    assert_int_equal(retry_sync(store, "r-2", 2000), CW_EPERM); /* received */
+    fail_one(store, "r-1", 1500);
+    assert_int_equal(retry_sync(store, "r-1", 5000), 0);
+    g = get_sync(store, "r-1");
+    assert_int_equal(g.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g.history_count, 3);
+    /* Due at once, with a fresh attempt count. */
+    c = claim_sync(store, "Y", 5000, 10, 1000);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.attempts[0], 0);
+    assert_int_equal(retry_sync(store, "r-1", 6000), CW_EPERM);
+    store_close(store);
+}
+
+typedef struct purge_res {
+    int done;
+    int status;
+    uint64_t purged;
+} purge_res_t;
+
+static void on_purge(int status, uint64_t purged, void *arg)
+{
+    purge_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+    r->purged = purged;
+}
+
+static void deliver_all(cw_store_t *store, int64_t now_ms)
+{
+    cw_store_attempt_t a;
+    claim_res_t c;
+    size_t i;
+
+    do {
+        c = claim_sync(store, "P", now_ms, 16, 1000);
+        for (i = 0; i < c.count; i++) {
+            memset(&a, 0, sizeof(a));
+            a.delivery_id = c.ids[i];
+            a.owner = "P";
+            a.outcome = CW_STORE_OUTCOME_DELIVERED;
+            a.at_ms = now_ms;
+            a.http_status = 200;
+            a.receipt = "rc";
+            a.receipt_len = 2;
+            assert_int_equal(record_sync(store, &a), 0);
+        }
+    } while (c.count > 0);
+}
+
+static void test_sqlite__purge_in_batches(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t before;
+    cw_store_stats_t after;
+    cw_store_msg_t m;
+    purge_res_t p;
+    char id[16];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 30; i++) {
+        (void)snprintf(id, sizeof(id), "old-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        msg_queue(&m, "to-customs", 1000);
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    deliver_all(store, 2000);
+    msg_fill(&m, "new-1", 0x11, "r");
+    msg_queue(&m, "to-customs", 50000);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    deliver_all(store, 60000);
+    msg_fill(&m, "queued-1", 0x11, "r");
+    msg_queue(&m, "to-customs", 1000);
+    m.next_attempt_at_ms = 999999;
+    assert_int_equal(put_sync(store, &m).status, 0);
+
+    cw_store_stats_get(store, &before);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(cw_store_msg_purge(store, 10000, 7, on_purge, &p), 0);
+    run_until(&p.done);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.purged, 30);
+    cw_store_stats_get(store, &after);
+    /* 7+7+7+7+2: five batches, each its own transaction. */
+    assert_int_equal(after.transactions - before.transactions, 5);
+    assert_int_equal(get_sync(store, "old-3").status, CW_ENOENT);
+    assert_int_equal(get_sync(store, "new-1").state, CW_STORE_STATE_DELIVERED);
+    assert_int_equal(get_sync(store, "queued-1").state, CW_STORE_STATE_QUEUED);
+    store_close(store);
+}
+
+static void test_sqlite__full_store_fails_with_eio(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    static char big[16384];
+    cw_store_t *store;
+    cw_store_msg_t m;
+    put_res_t r;
+    char id[16];
+    int stored = 0;
+    int i;
+
+    (void)state;
+    memset(big, 'x', sizeof(big));
+    opts.page_count_max = 64; /* 256 KiB with 4 KiB pages */
+    store = store_open_opts(&opts);
+    for (i = 0; i < 100; i++) {
+        (void)snprintf(id, sizeof(id), "big-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        m.received = big;
+        m.received_len = sizeof(big);
+        r = put_sync(store, &m);
+        if (r.status != 0) {
+            break;
+        }
+        stored++;
+    }
+    assert_int_equal(r.status, CW_EIO);
+    assert_true(stored > 0);
+    /* What was acknowledged is still there, and the store still reads. */
+    assert_int_equal(get_sync(store, "big-0").status, 0);
+    (void)snprintf(id, sizeof(id), "big-%d", stored);
+    assert_int_equal(get_sync(store, id).status, CW_ENOENT);
+    store_close(store);
+}
+
+static void test_sqlite__second_process_is_refused(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_t *store = NULL;
+    char lock_path[600];
+    int ready[2];
+    int release[2];
+    cw_error_t err;
+    struct flock fl;
+    char c = 0;
+    pid_t pid;
+    int fd;
+
+    (void)state;
+    (void)snprintf(lock_path, sizeof(lock_path), "%s-lock", db_path);
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(release), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The other process: holds the lock until told to go. */
+        fd = open(lock_path, O_RDWR | O_CREAT, 0600);
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0) {
+            _exit(1);
+        }
+        (void)write(ready[1], "r", 1);
+        (void)read(release[0], &c, 1);
+        _exit(0);
+    }
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    opts.path = db_path;
+    assert_int_equal(cw_store_open(&store, &loop, &opts, &err), CW_EBUSY);
+    assert_null(store);
+    assert_non_null(strstr(err.msg, "in use by another process"));
+    assert_int_equal(write(release[1], "g", 1), 1);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    (void)close(ready[0]);
+    (void)close(ready[1]);
+    (void)close(release[0]);
+    (void)close(release[1]);
+    /* Once it is gone, the store opens. */
+    store = store_open();
+    store_close(store);
+}
+
+static int oom_done;
+static int oom_status;
+
+static void on_oom_put(int status, const cw_store_put_result_t *res, void *arg)
+{
+    (void)res;
+    (void)arg;
+    oom_done = 1;
+    oom_status = status;
+}
+
+static void test_sqlite__allocation_failures_are_clean(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    get_res_t g;
+    long n;
+    int rc;
+
+    (void)state;
+    msg_fill(&m, "oom-1", 0x11, "receipt-oom");
+    msg_queue(&m, "to-customs", 1000);
+    /* Every allocation of a put, on the loop or the writer, fails once in
+     * turn: the put is refused or fails whole, and nothing leaks. */
+    for (n = 0; n < 40; n++) {
+        oom_done = 0;
+        cw_alloc_fail_after(n);
+        rc = cw_store_msg_put(store, &m, on_oom_put, NULL);
+        if (rc == 0) {
+            run_until(&oom_done);
+        }
+        cw_alloc_fail_reset();
+        assert_true(rc == 0 || rc == CW_ENOMEM);
+        assert_true(rc < 0 || oom_status == 0 || oom_status == CW_ENOMEM);
+    }
+    g = get_sync(store, "oom-1");
+    assert_int_equal(g.status, 0);
+    assert_string_equal(g.receipt_given, "receipt-oom");
+    assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_DUPLICATE);
+    store_close(store);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sqlite__put_new_duplicate_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__durable_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__group_commit_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__close_drains_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__migrates_from_version_0, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__refuses_foreign_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__commit_failure_stores_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__claim_lease_and_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__list_pages_with_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__retry_semantics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__purge_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
+}
