@@ -171,6 +171,11 @@ static cw_sec_problem_e tree_check(const xmlDoc *doc, const cw_conf_limits_t *li
 
     while (n != NULL) {
         nodes++;
+        /* depth is the level of n; only elements count as nesting, so the
+         * text inside the deepest allowed element is fine. */
+        if (n->type == XML_ELEMENT_NODE && depth > limits->xml_depth_max) {
+            return CW_SEC_PROBLEM_XML_TOO_DEEP;
+        }
         if (n->type == XML_ENTITY_REF_NODE || n->type == XML_DTD_NODE
             || n->type == XML_ENTITY_DECL) {
             return CW_SEC_PROBLEM_DOCTYPE_FORBIDDEN;
@@ -186,9 +191,6 @@ static cw_sec_problem_e tree_check(const xmlDoc *doc, const cw_conf_limits_t *li
         if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
             n = n->children;
             depth++;
-            if (depth > limits->xml_depth_max) {
-                return CW_SEC_PROBLEM_XML_TOO_DEEP;
-            }
             continue;
         }
         while (n != NULL && n->next == NULL) {
@@ -278,7 +280,10 @@ int cw_sec_xml_parse(xmlDoc **out,
         && (doc->intSubset != NULL || doc->extSubset != NULL)) {
         st.problem = CW_SEC_PROBLEM_DOCTYPE_FORBIDDEN;
     }
-    if (st.problem == CW_SEC_PROBLEM_NONE && (doc == NULL || !ctxt->wellFormed)) {
+    /* nsWellFormed: an undeclared prefix is malformed too (Namespaces in
+     * XML §5), although libxml2 still builds a tree for it. */
+    if (st.problem == CW_SEC_PROBLEM_NONE
+        && (doc == NULL || !ctxt->wellFormed || !ctxt->nsWellFormed)) {
         st.problem = CW_SEC_PROBLEM_MALFORMED_XML;
     }
     if (st.problem == CW_SEC_PROBLEM_NONE) {

@@ -85,6 +85,9 @@ static void test_xml__rejects_malformed(void **state)
     assert_int_equal(cw_sec_problem_status(p), 400);
     assert_int_equal(parse_str("", &p), CW_EPARSE);
     assert_int_equal(parse_str("not xml", &p), CW_EPARSE);
+    /* An undeclared namespace prefix is malformed too. */
+    assert_int_equal(parse_str("<p:r/>", &p), CW_EPARSE);
+    assert_int_equal(p, CW_SEC_PROBLEM_MALFORMED_XML);
     /* The detail names the line. */
     assert_int_equal(cw_sec_xml_parse(&doc, "<a>\n<b>\n</a>", 12, &limits, &p, &err), CW_EPARSE);
     assert_non_null(strstr(err.msg, "line "));
@@ -183,6 +186,8 @@ static void test_xml__depth_limit_is_exact(void **state)
     (void)state;
     limits.xml_depth_max = 3;
     assert_int_equal(parse_str("<a><b><c/></b></a>", &p), 0);
+    /* Text in the deepest allowed element is not one more level. */
+    assert_int_equal(parse_str("<a><b><c>text</c></b></a>", &p), 0);
     assert_int_equal(parse_str("<a><b><c><d/></c></b></a>", &p), CW_E2BIG);
     assert_int_equal(p, CW_SEC_PROBLEM_XML_TOO_DEEP);
 }
