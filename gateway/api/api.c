@@ -129,6 +129,9 @@ void cw_api_on_request(cw_http_request_t *req, void *arg)
     char allow[128] = "";
     size_t i;
 
+    if (cw_api__status_route(api, req)) {
+        return;
+    }
     for (i = 0; i < CW_ARRAY_SIZE(routes); i++) {
         const route_t *r = &routes[i];
 

@@ -56,6 +56,10 @@ struct cw_api {
     cw_api_hist_t hists[32];
 };
 
+/* The status API (status.c): returns 1 when it handled req. */
+int cw_api__status_route(cw_api_t *api, cw_http_request_t *req);
+void cw_api__status_list(cw_api_t *api, cw_http_request_t *req);
+
 /* POST /v1/messages with an XML body: verify, answer with a receipt. */
 void cw_api__messages_submit(cw_api_t *api, cw_http_request_t *req);
 

@@ -20,6 +20,7 @@ static void usage(FILE *f)
                "  sign      wrap a payload in a signed envelope\n"
                "  verify    verify an envelope with the daemon's policy\n"
                "  send      sign if needed, POST to a node, verify its receipt\n"
+               "  messages  list, show or retry messages through a node's admin API\n"
                "\n"
                "clearway COMMAND --help shows a command's options. Exit codes: docs/cli.md.\n");
 }
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
         return cmd_version(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "sign") != 0 && strcmp(argv[1], "verify") != 0
-        && strcmp(argv[1], "send") != 0) {
+        && strcmp(argv[1], "send") != 0 && strcmp(argv[1], "messages") != 0) {
         fprintf(stderr, "clearway: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return CW_CLI_USAGE;
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
         rc = cw_cli_sign(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "verify") == 0) {
         rc = cw_cli_verify(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "messages") == 0) {
+        rc = cw_cli_messages(argc - 1, argv + 1);
     } else {
         rc = cw_cli_send(argc - 1, argv + 1);
     }

@@ -218,6 +218,18 @@ void cw_pipeline_attach(cw_pipeline_t *pl,
     pl->client = client;
 }
 
+cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl)
+{
+    return pl->store;
+}
+
+void cw_pipeline_kick(cw_pipeline_t *pl)
+{
+    if (pl->egress != NULL) {
+        cw_egress_notify(pl->egress);
+    }
+}
+
 void cw_pipeline_config_set(cw_pipeline_t *pl, cw_config_t *cfg)
 {
     cw_config_t *old = pl->cfg;

@@ -84,6 +84,12 @@ void cw_pipeline_attach(cw_pipeline_t *pl,
                         cw_egress_t *egress,
                         cw_http_client_t *client);
 
+/* The store attached, or NULL (borrowed). Loop thread. */
+cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl);
+
+/* Tells the delivery scheduler that new work is due (after an admin retry). */
+void cw_pipeline_kick(cw_pipeline_t *pl);
+
 /* The config snapshot deliveries use (a reference is taken). Loop thread. */
 void cw_pipeline_config_set(cw_pipeline_t *pl, cw_config_t *cfg);
 

@@ -62,8 +62,8 @@ int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int 
     return 0;
 }
 
-/* Finds "port":N in the first "listening" log line. */
-static int read_port(const char *log)
+/* Finds "port":N in the first "listening" log line after offset. */
+static int read_port_from(const char *log, long offset)
 {
     FILE *f = fopen(log, "r");
     char line[4096];
@@ -71,6 +71,9 @@ static int read_port(const char *log)
 
     if (f == NULL) {
         return -1;
+    }
+    if (offset > 0) {
+        (void)fseek(f, offset, SEEK_SET);
     }
     while (fgets(line, sizeof(line), f) != NULL) {
         const char *p;
@@ -93,30 +96,26 @@ int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml)
     return cw_test_daemon_start_as(d, NULL, extra_xml);
 }
 
-int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml)
+/* Forks and execs the daemon on d's config and waits until it listens. */
+static int spawn(cw_test_daemon_t *d, int append_log)
 {
     const char *bin = getenv("CLEARWAYD");
     long long deadline;
+    long offset = 0;
     int fd;
 
-    memset(d, 0, sizeof(*d));
-    if (node_xml != NULL) {
-        cw_strlcpy(d->node, node_xml, sizeof(d->node));
-    }
     if (bin == NULL) {
         fprintf(stderr, "CLEARWAYD is not set\n");
         return -1;
     }
-    snprintf(d->dir, sizeof(d->dir), "/tmp/cw-test-XXXXXX");
-    if (mkdtemp(d->dir) == NULL) {
-        perror("mkdtemp");
-        return -1;
-    }
-    snprintf(d->config, sizeof(d->config), "%s/clearway.xml", d->dir);
-    snprintf(d->log, sizeof(d->log), "%s/clearwayd.log", d->dir);
-    d->port = 0;
-    if (cw_test_daemon_write_config(d, extra_xml, 1) < 0) {
-        return -1;
+    if (append_log) {
+        FILE *f = fopen(d->log, "r");
+
+        if (f != NULL) {
+            (void)fseek(f, 0, SEEK_END);
+            offset = ftell(f);
+            fclose(f);
+        }
     }
     d->pid = fork();
     if (d->pid < 0) {
@@ -124,7 +123,7 @@ int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const cha
         return -1;
     }
     if (d->pid == 0) {
-        fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        fd = open(d->log, O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC), 0600);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             close(fd);
@@ -135,11 +134,10 @@ int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const cha
     deadline = cw_test_now_ms() + 20000;
     while (cw_test_now_ms() < deadline) {
         int status;
+        int port = read_port_from(d->log, offset);
 
-        d->port = read_port(d->log);
-        if (d->port > 0) {
-            /* Later rewrites of the config keep the port, so that a reload
-             * does not ask for a listener change. */
+        if (port > 0) {
+            d->port = port;
             return 0;
         }
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -154,6 +152,65 @@ int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const cha
     waitpid(d->pid, NULL, 0);
     d->pid = 0;
     return -1;
+}
+
+int cw_test_daemon_restart(cw_test_daemon_t *d)
+{
+    if (d->pid > 0 || cw_test_daemon_write_config(d, d->extra, 1) < 0) {
+        return -1;
+    }
+    return spawn(d, 1);
+}
+
+int cw_test_daemon_listener_port(const cw_test_daemon_t *d, const char *name)
+{
+    FILE *f = fopen(d->log, "r");
+    char needle[128];
+    char line[4096];
+    int port = -1;
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(needle, sizeof(needle), "\"listener\":\"%s\"", name);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p;
+
+        if (strstr(line, "\"event\":\"listening\"") == NULL || strstr(line, needle) == NULL) {
+            continue;
+        }
+        p = strstr(line, "\"port\":");
+        if (p != NULL) {
+            port = (int)strtol(p + 7, NULL, 10); /* the last start wins */
+        }
+    }
+    fclose(f);
+    return port;
+}
+
+int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml)
+{
+    memset(d, 0, sizeof(*d));
+    if (node_xml != NULL) {
+        cw_strlcpy(d->node, node_xml, sizeof(d->node));
+    }
+    if (extra_xml != NULL) {
+        cw_strlcpy(d->extra, extra_xml, sizeof(d->extra));
+    }
+    snprintf(d->dir, sizeof(d->dir), "/tmp/cw-test-XXXXXX");
+    if (mkdtemp(d->dir) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(d->config, sizeof(d->config), "%s/clearway.xml", d->dir);
+    snprintf(d->log, sizeof(d->log), "%s/clearwayd.log", d->dir);
+    d->port = 0;
+    if (cw_test_daemon_write_config(d, extra_xml, 1) < 0) {
+        return -1;
+    }
+    /* Later rewrites of the config keep the bound port, so that a reload
+     * or a restart does not change the listener. */
+    return spawn(d, 0);
 }
 
 int cw_test_daemon_stop(cw_test_daemon_t *d, int sig, int timeout_ms)

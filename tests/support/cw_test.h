@@ -16,6 +16,7 @@ typedef struct cw_test_daemon {
     char config[512]; /* config file path */
     char log[512];    /* stderr of the daemon */
     char node[1024];  /* the <node> element; "" for a plain test node */
+    char extra[8192]; /* the extra XML of the config, kept for restarts */
 } cw_test_daemon_t;
 
 /*
@@ -28,6 +29,15 @@ int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml);
 
 /* Same, with node_xml (a whole <node .../> element) as the node's identity. */
 int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml);
+
+/*
+ * Starts the daemon again after a stop, with the same folder, config (the
+ * listener keeps its port) and store; the log is appended to. 0 or -1.
+ */
+int cw_test_daemon_restart(cw_test_daemon_t *d);
+
+/* The port the daemon's listener name bound at its latest start, or -1. */
+int cw_test_daemon_listener_port(const cw_test_daemon_t *d, const char *name);
 
 /* Rewrites the daemon's config file with new extra XML (for SIGHUP tests). */
 int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int valid);

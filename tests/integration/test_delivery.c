@@ -1,0 +1,640 @@
+/*
+ * Store and forward between two real clearwayd nodes on loopback: a 200 is
+ * a promise. alice sends to "hub" (node A) messages for "customs" (node B);
+ * A commits, seals, delivers and verifies B's receipts. Duplicates,
+ * conflicts, a receiver that is down, kill -9 of the sender mid-burst, a
+ * receiver that answers 500, hangs, sends garbage or refuses, and a failing
+ * store are all checked against what each node's status API says.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cw_test.h"
+#include "util.h"
+
+static char pki[256];
+static cw_test_daemon_t node_a; /* "hub": alice's entry point, forwards */
+static cw_test_daemon_t node_b; /* "customs": the destination */
+
+/* ==== A fake receiver: answers deliveries as told ==== */
+
+typedef enum fake_mode_e {
+    FAKE_500 = 0,     /* HTTP 500 */
+    FAKE_HANG = 1,    /* reads the request, never answers */
+    FAKE_GARBAGE = 2, /* 200 with a body that is no receipt */
+    FAKE_400 = 3,     /* 400 problem document */
+} fake_mode_e;
+
+static struct {
+    int fd;
+    int port;
+    volatile int mode;
+    volatile int requests;
+    volatile int stop;
+    pthread_t thread;
+} fake;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+static void reply(int c, const char *text)
+{
+    (void)!write(c, text, strlen(text));
+}
+
+static void fake_serve(int c)
+{
+    char buf[65536];
+    size_t len = 0;
+    char *end = NULL;
+    long clen = 0;
+
+    while (len < sizeof(buf) - 1) {
+        struct pollfd pfd = { c, POLLIN, 0 };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 2000) <= 0) {
+            return;
+        }
+        n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0) {
+            return;
+        }
+        len += (size_t)n;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strstr(buf, "Content-Length:");
+
+            clen = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
+            if ((size_t)(end + 4 - buf) + (size_t)clen <= len) {
+                break;
+            }
+        }
+    }
+    fake.requests++;
+    switch (fake.mode) {
+    case FAKE_500:
+        reply(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                 "Connection: close\r\n\r\n");
+        break;
+    case FAKE_HANG:
+        sleep_ms(1500); /* past the route's timeout-ms */
+        break;
+    case FAKE_GARBAGE:
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+        break;
+    case FAKE_400:
+        reply(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        break;
+    }
+}
+
+static void *fake_main(void *arg)
+{
+    (void)arg;
+    while (!fake.stop) {
+        struct pollfd pfd = { fake.fd, POLLIN, 0 };
+        int c;
+
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        c = accept(fake.fd, NULL, NULL);
+        if (c >= 0) {
+            fake_serve(c);
+            close(c);
+        }
+    }
+    return NULL;
+}
+
+static int fake_start(void)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    fake.fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fake.fd < 0 || bind(fake.fd, (struct sockaddr *)&sin, sizeof(sin)) < 0
+        || listen(fake.fd, 64) < 0 || getsockname(fake.fd, (struct sockaddr *)&sin, &len) < 0) {
+        return -1;
+    }
+    fake.port = ntohs(sin.sin_port);
+    return pthread_create(&fake.thread, NULL, fake_main, NULL) == 0 ? 0 : -1;
+}
+
+/* ==== Helpers ==== */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int status;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A fresh envelope signed by alice for party to; its MessageId in id. */
+static char *envelope(const char *to, const char *content, char *id, size_t id_size)
+{
+    static unsigned serial;
+    char path[512];
+    FILE *f;
+    char *out;
+    size_t n;
+    const char *p;
+
+    snprintf(path, sizeof(path), "%s/payload.xml", pki);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "<c:Consignment xmlns:c=\"urn:clearway:consignment:1\"><c:Id>%s-%u</c:Id>"
+            "</c:Consignment>",
+            content, ++serial);
+    fclose(f);
+    assert_int_equal(sh("'%s' sign --key '%s/alice.key' --cert '%s/alice.pem' --from alice "
+                        "--to %s --service ecommerce --action order %s%s '%s' > '%s/env.xml'",
+                        getenv("CLEARWAY_CLI"), pki, pki, to, id[0] != '\0' ? "--message-id " : "",
+                        id, path, pki),
+                     0);
+    snprintf(path, sizeof(path), "%s/env.xml", pki);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    out = cw_malloc(1u << 16);
+    assert_non_null(out);
+    n = fread(out, 1, (1u << 16) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    p = strstr(out, "<MessageId>");
+    assert_non_null(p);
+    p += strlen("<MessageId>");
+    n = strcspn(p, "<");
+    assert_true(n < id_size);
+    memcpy(id, p, n);
+    id[n] = '\0';
+    return out;
+}
+
+/* POSTs xml to port; returns the status and keeps the body in body. */
+static int post(int port, const char *xml, char *body, size_t body_size)
+{
+    cw_test_response_t r;
+    cw_buf_t b;
+    int status = -1;
+
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(
+        cw_buf_appendf(&b,
+                       "POST /v1/messages HTTP/1.1\r\nHost: hub\r\n"
+                       "Content-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+                       strlen(xml), xml),
+        0);
+    if (cw_test_roundtrip(port, b.data, b.len, &r) == 0) {
+        status = r.status;
+        if (body != NULL) {
+            cw_strlcpy(body, r.body, body_size);
+        }
+        cw_test_response_fini(&r);
+    }
+    cw_buf_fini(&b);
+    return status;
+}
+
+/* GET on an admin listener; the body goes to out. Returns the status. */
+static int admin_get(const cw_test_daemon_t *d, const char *target, char *out, size_t size)
+{
+    char req[1024];
+    cw_test_response_t r;
+    int status;
+
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\n\r\n",
+             strstr(target, "/retry") != NULL ? "POST" : "GET", target);
+    if (strstr(target, "/retry") != NULL) {
+        snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                 target);
+    }
+    if (cw_test_roundtrip(cw_test_daemon_listener_port(d, "admin"), req, strlen(req), &r) < 0) {
+        return -1;
+    }
+    status = r.status;
+    cw_strlcpy(out, r.body != NULL ? r.body : "", size);
+    cw_test_response_fini(&r);
+    return status;
+}
+
+/* The state of alice's message id at node A ("" when unknown). */
+static const char *state_at_a(const char *id, char *state, size_t size, unsigned *attempts)
+{
+    static char body[1u << 17];
+    char target[512];
+    const char *p;
+
+    state[0] = '\0';
+    snprintf(target, sizeof(target), "/v1/messages/%s?from=alice", id);
+    if (admin_get(&node_a, target, body, sizeof(body)) != 200) {
+        return state;
+    }
+    p = strstr(body, "\"state\":\"");
+    if (p != NULL) {
+        p += 9;
+        snprintf(state, size, "%.*s", (int)strcspn(p, "\""), p);
+    }
+    p = strstr(body, "\"attempts\":");
+    if (p != NULL && attempts != NULL) {
+        *attempts = (unsigned)strtoul(p + 11, NULL, 10);
+    }
+    return state;
+}
+
+/* Waits until alice's message at A is in state want; returns 1 if so. */
+static int wait_state(const char *id, const char *want, int timeout_ms)
+{
+    long long deadline = cw_test_now_ms() + timeout_ms;
+    char state[32];
+
+    while (cw_test_now_ms() < deadline) {
+        if (strcmp(state_at_a(id, state, sizeof(state), NULL), want) == 0) {
+            return 1;
+        }
+        sleep_ms(50);
+    }
+    return 0;
+}
+
+/* How many messages node B holds whose ConversationId is id (the CLI sets
+ * it to alice's MessageId, and forwarding keeps it). */
+static int count_at_b(const char *id)
+{
+    static char body[8u << 20];
+    char needle[256];
+    const char *p;
+    int n = 0;
+
+    assert_int_equal(admin_get(&node_b, "/v1/messages?limit=1000", body, sizeof(body)), 200);
+    snprintf(needle, sizeof(needle), "\"conversation_id\":\"%s\"", id);
+    for (p = strstr(body, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* ==== Set-up ==== */
+
+static int group_setup(void **state)
+{
+    const char *src = getenv("CLEARWAY_SRC");
+    char node[1024];
+    char extra[4096];
+
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(pki, sizeof(pki), "/tmp/cw-dlv-XXXXXX");
+    if (src == NULL || mkdtemp(pki) == NULL
+        || sh("'%s/certs/make-dev-pki' '%s' hub customs alice >/dev/null 2>&1", src, pki) != 0
+        || fake_start() < 0) {
+        return -1;
+    }
+    snprintf(node, sizeof(node),
+             "<node id=\"customs\" key=\"%s/customs.key\" cert=\"%s/customs.pem\"/>", pki, pki);
+    snprintf(
+        extra, sizeof(extra),
+        "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+        "  <partner id=\"hub\" certs=\"%s/hub.pem\" actions=\"*\" destinations=\"customs\"/>\n",
+        pki);
+    if (cw_test_daemon_start_as(&node_b, node, extra) < 0) {
+        return -1;
+    }
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(
+        extra, sizeof(extra),
+        "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+        "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n"
+        "  <partner id=\"customs\" certs=\"%s/customs.pem\"/>\n"
+        "  <partner id=\"fake\" certs=\"%s/customs.pem\"/>\n"
+        "  <route to=\"customs\" url=\"http://127.0.0.1:%d/v1/messages\" insecure-http=\"true\"\n"
+        "         base-delay-ms=\"100\" max-delay-ms=\"400\" timeout-ms=\"3000\"/>\n"
+        "  <route to=\"fake\" url=\"http://127.0.0.1:%d/v1/messages\" insecure-http=\"true\"\n"
+        "         base-delay-ms=\"50\" max-delay-ms=\"100\" timeout-ms=\"500\" "
+        "max-attempts=\"3\"/>\n",
+        pki, pki, pki, node_b.port, fake.port);
+    return cw_test_daemon_start_as(&node_a, node, extra);
+}
+
+static int group_teardown(void **state)
+{
+    int a;
+    int b;
+
+    (void)state;
+    a = cw_test_daemon_stop(&node_a, SIGTERM, 10000);
+    b = cw_test_daemon_stop(&node_b, SIGTERM, 10000);
+    cw_test_daemon_cleanup(&node_a);
+    cw_test_daemon_cleanup(&node_b);
+    fake.stop = 1;
+    pthread_join(fake.thread, NULL);
+    close(fake.fd);
+    (void)sh("rm -rf '%s'", pki);
+    return a == 0 && b == 0 ? 0 : -1;
+}
+
+/* ==== Tests ==== */
+
+static void test_delivery__forwarded_and_delivered_once(void **state)
+{
+    char id[128] = "";
+    char *xml = envelope("customs", "fwd", id, sizeof(id));
+    char body[65536];
+
+    (void)state;
+    assert_int_equal(post(node_a.port, xml, body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "<Status>accepted</Status>"));
+    assert_true(wait_state(id, "delivered", 10000));
+    assert_int_equal(count_at_b(id), 1);
+    cw_free(xml);
+}
+
+static void test_delivery__duplicate_gets_original_receipt(void **state)
+{
+    char id[128] = "";
+    char *xml = envelope("customs", "dup", id, sizeof(id));
+    static char first[65536];
+    static char second[65536];
+    char *other;
+
+    (void)state;
+    assert_int_equal(post(node_a.port, xml, first, sizeof(first)), 200);
+    assert_int_equal(post(node_a.port, xml, second, sizeof(second)), 200);
+    /* Byte for byte the receipt given the first time. */
+    assert_string_equal(first, second);
+    /* The same MessageId for other content is a conflict. */
+    other = envelope("customs", "dup-other", id, sizeof(id));
+    assert_int_equal(post(node_a.port, other, second, sizeof(second)), 409);
+    assert_non_null(strstr(second, "urn:clearway:problem:duplicate-message-id"));
+    assert_true(wait_state(id, "delivered", 10000));
+    assert_int_equal(count_at_b(id), 1);
+    cw_free(other);
+    cw_free(xml);
+}
+
+static void test_delivery__receiver_down_then_up(void **state)
+{
+    enum { N = 5 };
+    char ids[N][128];
+    char st[32];
+    unsigned attempts = 0;
+    char *xml;
+    int i;
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_stop(&node_b, SIGTERM, 10000), 0);
+    for (i = 0; i < N; i++) {
+        ids[i][0] = '\0';
+        xml = envelope("customs", "down", ids[i], sizeof(ids[i]));
+        assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
+        cw_free(xml);
+    }
+    /* Refused connections are retried with backoff (100 ms doubling to
+     * 400 ms here), so a second of downtime costs a handful of attempts. */
+    sleep_ms(1200);
+    assert_string_equal(state_at_a(ids[0], st, sizeof(st), &attempts), "queued");
+    assert_true(attempts >= 2);
+    assert_true(attempts <= 10);
+    assert_int_equal(cw_test_daemon_restart(&node_b), 0);
+    for (i = 0; i < N; i++) {
+        assert_true(wait_state(ids[i], "delivered", 15000));
+        assert_int_equal(count_at_b(ids[i]), 1);
+    }
+}
+
+static void test_delivery__kill_9_mid_burst_loses_nothing(void **state)
+{
+    enum { N = 30 };
+    char ids[N][128];
+    int acked[N];
+    char *xml;
+    int i;
+    int fd = -1;
+
+    (void)state;
+    for (i = 0; i < N; i++) {
+        ids[i][0] = '\0';
+        xml = envelope("customs", "burst", ids[i], sizeof(ids[i]));
+        if (i == N / 2) {
+            /* One request in flight when the sender is killed: it may or may
+             * not have been committed, but it was never acknowledged. */
+            cw_buf_t b;
+
+            cw_buf_init(&b, 1u << 20);
+            assert_int_equal(cw_buf_appendf(&b,
+                                            "POST /v1/messages HTTP/1.1\r\nHost: hub\r\n"
+                                            "Content-Type: application/xml\r\n"
+                                            "Content-Length: %zu\r\n\r\n%s",
+                                            strlen(xml), xml),
+                             0);
+            fd = cw_test_connect(node_a.port);
+            assert_true(fd >= 0);
+            assert_int_equal(cw_test_send(fd, b.data, b.len), 0);
+            cw_buf_fini(&b);
+            assert_int_equal(cw_test_daemon_stop(&node_a, SIGKILL, 5000), 128 + SIGKILL);
+            close(fd);
+            acked[i] = 0;
+            assert_int_equal(cw_test_daemon_restart(&node_a), 0);
+        } else {
+            acked[i] = post(node_a.port, xml, NULL, 0) == 200;
+            assert_true(acked[i]);
+        }
+        cw_free(xml);
+    }
+    for (i = 0; i < N; i++) {
+        if (acked[i]) {
+            assert_true(wait_state(ids[i], "delivered", 15000));
+        }
+    }
+    sleep_ms(300);
+    for (i = 0; i < N; i++) {
+        int n = count_at_b(ids[i]);
+
+        /* Every acknowledged message exactly once; the unacknowledged one
+         * at most once. */
+        if (acked[i]) {
+            assert_int_equal(n, 1);
+        } else {
+            assert_true(n <= 1);
+        }
+    }
+}
+
+/* Sends one message to "fake" in mode; returns its id in id. */
+static void send_to_fake(fake_mode_e mode, char *id, size_t size)
+{
+    char *xml;
+
+    fake.mode = mode;
+    fake.requests = 0;
+    id[0] = '\0';
+    xml = envelope("fake", "fake", id, size);
+    assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
+    cw_free(xml);
+}
+
+static void test_delivery__500_timeout_and_garbage_are_retried(void **state)
+{
+    static const fake_mode_e modes[] = { FAKE_500, FAKE_HANG, FAKE_GARBAGE };
+    char id[128];
+    char st[32];
+    unsigned attempts = 0;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < CW_ARRAY_SIZE(modes); i++) {
+        send_to_fake(modes[i], id, sizeof(id));
+        /* max-attempts 3: retried, then dead-lettered. */
+        assert_true(wait_state(id, "failed", 15000));
+        assert_string_equal(state_at_a(id, st, sizeof(st), &attempts), "failed");
+        assert_int_equal(attempts, 3);
+        assert_true(fake.requests >= 3);
+    }
+}
+
+static void test_delivery__4xx_fails_at_once_and_admin_retry(void **state)
+{
+    char id[128];
+    char st[32];
+    char target[512];
+    char body[4096];
+    unsigned attempts = 0;
+
+    (void)state;
+    send_to_fake(FAKE_400, id, sizeof(id));
+    assert_true(wait_state(id, "failed", 10000));
+    assert_string_equal(state_at_a(id, st, sizeof(st), &attempts), "failed");
+    assert_int_equal(attempts, 1);
+    assert_int_equal(fake.requests, 1);
+    /* The dead letter goes back in the queue by hand, and fails again. */
+    snprintf(target, sizeof(target), "/v1/messages/%s/retry?from=alice", id);
+    assert_int_equal(admin_get(&node_a, target, body, sizeof(body)), 200);
+    assert_true(wait_state(id, "failed", 10000));
+    assert_int_equal(fake.requests, 2);
+    /* A message that is not failed cannot be retried; an unknown one is 404. */
+    snprintf(target, sizeof(target), "/v1/messages/no-such-id/retry?from=alice");
+    assert_int_equal(admin_get(&node_a, target, body, sizeof(body)), 404);
+}
+
+static void test_delivery__status_api_and_cli(void **state)
+{
+    char body[1u << 16];
+    char cmd[1024];
+
+    (void)state;
+    /* The list is admin-only: the public listener says 403. */
+    {
+        const char *req = "GET /v1/messages HTTP/1.1\r\nHost: x\r\n\r\n";
+        cw_test_response_t r;
+
+        assert_int_equal(cw_test_roundtrip(node_a.port, req, strlen(req), &r), 0);
+        assert_int_equal(r.status, 403);
+        cw_test_response_fini(&r);
+    }
+    assert_int_equal(admin_get(&node_a, "/v1/messages?state=failed&limit=2", body, sizeof(body)),
+                     200);
+    assert_non_null(strstr(body, "\"state\":\"failed\""));
+    assert_null(strstr(body, "\"state\":\"delivered\""));
+    assert_non_null(strstr(body, "\"next_cursor\":\""));
+    assert_int_equal(admin_get(&node_a, "/v1/messages?state=bogus", body, sizeof(body)), 400);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' messages list --url http://127.0.0.1:%d --state delivered --limit 1 "
+             "| grep -q '\"state\":\"delivered\"'",
+             getenv("CLEARWAY_CLI"), cw_test_daemon_listener_port(&node_a, "admin"));
+    assert_int_equal(sh("%s", cmd), 0);
+}
+
+static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
+{
+    cw_test_daemon_t d;
+    char node[1024];
+    char extra[1024];
+    char id[128] = "";
+    char *xml;
+    char body[4096];
+    cw_test_response_t r;
+    char retry_after[16];
+    cw_buf_t b;
+
+    (void)state;
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(extra, sizeof(extra),
+             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n",
+             pki);
+    setenv("CW_STORE_FAULT", "commit-fail", 1);
+    assert_int_equal(cw_test_daemon_start_as(&d, node, extra), 0);
+    unsetenv("CW_STORE_FAULT");
+    xml = envelope("hub", "fault", id, sizeof(id));
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(
+        cw_buf_appendf(&b,
+                       "POST /v1/messages HTTP/1.1\r\nHost: hub\r\n"
+                       "Content-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+                       strlen(xml), xml),
+        0);
+    assert_int_equal(cw_test_roundtrip(d.port, b.data, b.len, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(cw_test_response_header(&r, "retry-after", retry_after, sizeof(retry_after)),
+                     0);
+    assert_non_null(strstr(r.body, "urn:clearway:problem:unavailable"));
+    cw_test_response_fini(&r);
+    cw_buf_fini(&b);
+    /* Restarted without the fault: the message is not there (it was never
+     * acknowledged), and sending it again works. */
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    assert_int_equal(cw_test_daemon_restart(&d), 0);
+    assert_int_equal(post(d.port, xml, body, sizeof(body)), 200);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delivery__forwarded_and_delivered_once),
+        cmocka_unit_test(test_delivery__duplicate_gets_original_receipt),
+        cmocka_unit_test(test_delivery__receiver_down_then_up),
+        cmocka_unit_test(test_delivery__kill_9_mid_burst_loses_nothing),
+        cmocka_unit_test(test_delivery__500_timeout_and_garbage_are_retried),
+        cmocka_unit_test(test_delivery__4xx_fails_at_once_and_admin_retry),
+        cmocka_unit_test(test_delivery__status_api_and_cli),
+        cmocka_unit_test(test_delivery__failing_store_is_503_and_nothing_acked),
+    };
+
+    return cmocka_run_group_tests_name("integration_delivery", tests, group_setup, group_teardown);
+}
