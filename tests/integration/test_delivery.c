@@ -1,7 +1,7 @@
 /*
  * Store and forward between two real clearwayd nodes on loopback: a 200 is
  * a promise. alice sends to "hub" (node A) messages for "customs" (node B);
- * A commits, seals, delivers and verifies B's receipts. Duplicates,
+ * A commits, seals, delivers over mutual TLS and verifies B's receipts. Duplicates,
  * conflicts, a receiver that is down, kill -9 of the sender mid-burst, a
  * receiver that answers 500, hangs, sends garbage or refuses, and a failing
  * store are all checked against what each node's status API says.
@@ -308,11 +308,34 @@ static int count_at_b(const char *id)
 
 /* ==== Set-up ==== */
 
+/* A loopback port that was free a moment ago (for a listener that must keep
+ * its port across restarts). */
+static int free_port(void)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
+        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
+        port = ntohs(sin.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
 static int group_setup(void **state)
 {
     const char *src = getenv("CLEARWAY_SRC");
     char node[1024];
     char extra[4096];
+    int tls_port;
 
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -324,28 +347,32 @@ static int group_setup(void **state)
     }
     snprintf(node, sizeof(node),
              "<node id=\"customs\" key=\"%s/customs.key\" cert=\"%s/customs.pem\"/>", pki, pki);
-    snprintf(
-        extra, sizeof(extra),
-        "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
-        "  <partner id=\"hub\" certs=\"%s/hub.pem\" actions=\"*\" destinations=\"customs\"/>\n",
-        pki);
-    if (cw_test_daemon_start_as(&node_b, node, extra) < 0) {
+    /* B takes deliveries over mutual TLS on a port that survives restarts. */
+    tls_port = free_port();
+    snprintf(extra, sizeof(extra),
+             "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+             "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"%d\" tls=\"true\"\n"
+             "          cert=\"%s/customs.pem\" key=\"%s/customs.key\" client-ca=\"%s/ca.pem\"/>\n"
+             "  <partner id=\"hub\" certs=\"%s/hub.pem\" tls-subject=\"CN=hub,O=Clearway dev\"\n"
+             "           actions=\"*\" destinations=\"customs\"/>\n",
+             tls_port, pki, pki, pki, pki);
+    if (tls_port < 0 || cw_test_daemon_start_as(&node_b, node, extra) < 0) {
         return -1;
     }
     snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
              pki);
-    snprintf(
-        extra, sizeof(extra),
-        "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
-        "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n"
-        "  <partner id=\"customs\" certs=\"%s/customs.pem\"/>\n"
-        "  <partner id=\"fake\" certs=\"%s/customs.pem\"/>\n"
-        "  <route to=\"customs\" url=\"http://127.0.0.1:%d/v1/messages\" insecure-http=\"true\"\n"
-        "         base-delay-ms=\"100\" max-delay-ms=\"400\" timeout-ms=\"3000\"/>\n"
-        "  <route to=\"fake\" url=\"http://127.0.0.1:%d/v1/messages\" insecure-http=\"true\"\n"
-        "         base-delay-ms=\"50\" max-delay-ms=\"100\" timeout-ms=\"500\" "
-        "max-attempts=\"3\"/>\n",
-        pki, pki, pki, node_b.port, fake.port);
+    snprintf(extra, sizeof(extra),
+             "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n"
+             "  <partner id=\"customs\" certs=\"%s/customs.pem\"/>\n"
+             "  <partner id=\"fake\" certs=\"%s/customs.pem\"/>\n"
+             "  <route to=\"customs\" url=\"https://127.0.0.1:%d/v1/messages\" ca=\"%s/ca.pem\"\n"
+             "         client-cert=\"%s/hub.pem\" client-key=\"%s/hub.key\"\n"
+             "         base-delay-ms=\"100\" max-delay-ms=\"400\" timeout-ms=\"3000\"/>\n"
+             "  <route to=\"fake\" url=\"http://127.0.0.1:%d/v1/messages\" insecure-http=\"true\"\n"
+             "         base-delay-ms=\"50\" max-delay-ms=\"100\" timeout-ms=\"500\" "
+             "max-attempts=\"3\"/>\n",
+             pki, pki, pki, tls_port, pki, pki, pki, fake.port);
     return cw_test_daemon_start_as(&node_a, node, extra);
 }
 
