@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -84,7 +85,11 @@ static int group_setup(void **state)
     if (src == NULL || mkdtemp(pki) == NULL) {
         return -1;
     }
-    if (sh("'%s/certs/make-dev-pki' '%s' hub alice bob carol >/dev/null 2>&1", src, pki) != 0
+    /* The listener serves tls.pem/tls.key, copies of hub's, so that a test
+     * can swap them for hub2's and reload. */
+    if (sh("'%s/certs/make-dev-pki' '%s' hub hub2 alice bob carol >/dev/null 2>&1", src, pki) != 0
+        || sh("cp '%s/hub.pem' '%s/tls.pem' && cp '%s/hub.key' '%s/tls.key'", pki, pki, pki, pki)
+               != 0
         || sh("'%s/certs/make-dev-pki' --expired '%s' old >/dev/null 2>&1", src, pki) != 0
         || sh("'%s/certs/make-dev-pki' '%s/other' eve >/dev/null 2>&1", src, pki) != 0) {
         return -1;
@@ -100,7 +105,7 @@ static int group_setup(void **state)
     snprintf(
         extra, sizeof(extra),
         "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
-        "          cert=\"%s/hub.pem\" key=\"%s/hub.key\" client-ca=\"%s/ca.pem\"/>\n"
+        "          cert=\"%s/tls.pem\" key=\"%s/tls.key\" client-ca=\"%s/ca.pem\"/>\n"
         "  <limits><handshake-timeout-ms>500</handshake-timeout-ms></limits>\n"
         "  <partner id=\"alice\" certs=\"%s/alice.pem\" tls-subject=\"CN=alice,O=Clearway dev\"\n"
         "           actions=\"ecommerce/order\" destinations=\"hub\"/>\n"
@@ -522,6 +527,49 @@ static void test_tls__thousand_keep_alive_connections(void **state)
     assert_int_equal(ok, 2 * N);
 }
 
+/* The subject CN of the certificate the TLS listener presents now. */
+static void served_cn(char *out, size_t size)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof(cmd),
+             "openssl s_client -connect 127.0.0.1:%d -CAfile '%s/ca.pem' -cert '%s/alice.pem' "
+             "-key '%s/alice.key' </dev/null 2>/dev/null | openssl x509 -noout -subject "
+             "-nameopt RFC2253 | sed 's/.*CN=\\([^,]*\\).*/\\1/'",
+             tls_port(), pki, pki, pki);
+    assert_int_equal(sh_out(out, size, cmd), 0);
+}
+
+static void test_tls__sighup_reloads_the_certificate(void **state)
+{
+    tls_client_t c;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char cn[128];
+    long long deadline;
+
+    (void)state;
+    served_cn(cn, sizeof(cn));
+    assert_string_equal(cn, "hub");
+    /* A connection opened before the reload keeps working after it. */
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    assert_int_equal(
+        sh("cp '%s/hub2.pem' '%s/tls.pem' && cp '%s/hub2.key' '%s/tls.key'", pki, pki, pki, pki),
+        0);
+    assert_int_equal(kill(daemon_.pid, SIGHUP), 0);
+    deadline = cw_test_now_ms() + 5000;
+    while (cw_test_log_count(&daemon_, "configuration reloaded") < 1
+           && cw_test_now_ms() < deadline) {
+        struct timespec ts = { 0, 20 * 1000000L };
+
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(cw_test_log_count(&daemon_, "configuration reloaded"), 1);
+    served_cn(cn, sizeof(cn));
+    assert_string_equal(cn, "hub2");
+    assert_int_equal(tls_request(&c, req, NULL, 0), 200);
+    tls_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_tls__session_resumption),
         cmocka_unit_test(test_tls__alpn_is_http11),
         cmocka_unit_test(test_tls__thousand_keep_alive_connections),
+        cmocka_unit_test(test_tls__sighup_reloads_the_certificate),
     };
 
     return cmocka_run_group_tests_name("integration_tls", tests, group_setup, group_teardown);
