@@ -147,21 +147,6 @@ static int fake_start(void)
 
 /* ==== Helpers ==== */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* A fresh envelope signed by alice for party to; its MessageId in id. */
 static char *envelope(const char *to, const char *content, char *id, size_t id_size)
 {
@@ -180,11 +165,12 @@ static char *envelope(const char *to, const char *content, char *id, size_t id_s
             "</c:Consignment>",
             content, ++serial);
     fclose(f);
-    assert_int_equal(sh("'%s' sign --key '%s/alice.key' --cert '%s/alice.pem' --from alice "
-                        "--to %s --service ecommerce --action order %s%s '%s' > '%s/env.xml'",
-                        getenv("CLEARWAY_CLI"), pki, pki, to, id[0] != '\0' ? "--message-id " : "",
-                        id, path, pki),
-                     0);
+    assert_int_equal(
+        cw_test_sh("'%s' sign --key '%s/alice.key' --cert '%s/alice.pem' --from alice "
+                   "--to %s --service ecommerce --action order %s%s '%s' > '%s/env.xml'",
+                   getenv("CLEARWAY_CLI"), pki, pki, to, id[0] != '\0' ? "--message-id " : "", id,
+                   path, pki),
+        0);
     snprintf(path, sizeof(path), "%s/env.xml", pki);
     f = fopen(path, "r");
     assert_non_null(f);
@@ -341,7 +327,8 @@ static int group_setup(void **state)
     signal(SIGPIPE, SIG_IGN);
     snprintf(pki, sizeof(pki), "/tmp/cw-dlv-XXXXXX");
     if (src == NULL || mkdtemp(pki) == NULL
-        || sh("'%s/certs/make-dev-pki' '%s' hub customs alice >/dev/null 2>&1", src, pki) != 0
+        || cw_test_sh("'%s/certs/make-dev-pki' '%s' hub customs alice >/dev/null 2>&1", src, pki)
+               != 0
         || fake_start() < 0) {
         return -1;
     }
@@ -389,7 +376,7 @@ static int group_teardown(void **state)
     fake.stop = 1;
     pthread_join(fake.thread, NULL);
     close(fake.fd);
-    (void)sh("rm -rf '%s'", pki);
+    (void)cw_test_sh("rm -rf '%s'", pki);
     return a == 0 && b == 0 ? 0 : -1;
 }
 
@@ -602,7 +589,7 @@ static void test_delivery__status_api_and_cli(void **state)
              "'%s' messages list --url http://127.0.0.1:%d --state delivered --limit 1 "
              "| grep -q '\"state\":\"delivered\"'",
              getenv("CLEARWAY_CLI"), cw_test_daemon_listener_port(&node_a, "admin"));
-    assert_int_equal(sh("%s", cmd), 0);
+    assert_int_equal(cw_test_sh("%s", cmd), 0);
 }
 
 static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)

@@ -34,14 +34,9 @@ static cw_test_daemon_t daemon_;
 
 static int group_setup(void **state)
 {
-    struct rlimit rl;
-
     (void)state;
     /* The 1,000-connection test needs the descriptors. */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
-        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    cw_test_nofile_raise(4096);
     signal(SIGPIPE, SIG_IGN);
     return cw_test_daemon_start(&daemon_, LIMITS_XML);
 }

@@ -31,41 +31,6 @@
 static cw_test_daemon_t daemon_;
 static char pki[256]; /* the node's PKI; pki/other holds a second CA */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs a command and keeps its first line of output in out. */
-static int sh_out(char *out, size_t size, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    int status;
-
-    out[0] = '\0';
-    if (p == NULL) {
-        return -1;
-    }
-    if (fgets(out, (int)size, p) == NULL) {
-        out[0] = '\0';
-    }
-    out[strcspn(out, "\n")] = '\0';
-    while (fgetc(p) != EOF) {
-    }
-    status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int group_setup(void **state)
 {
     const char *src = getenv("CLEARWAY_SRC");
@@ -73,31 +38,30 @@ static int group_setup(void **state)
     char extra[4096];
     char fp[256];
     char cmd[1024];
-    struct rlimit rl;
 
     (void)state;
     signal(SIGPIPE, SIG_IGN);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
-        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    cw_test_nofile_raise(4096);
     snprintf(pki, sizeof(pki), "/tmp/cw-tls-XXXXXX");
     if (src == NULL || mkdtemp(pki) == NULL) {
         return -1;
     }
     /* The listener serves tls.pem/tls.key, copies of hub's, so that a test
      * can swap them for hub2's and reload. */
-    if (sh("'%s/certs/make-dev-pki' '%s' hub hub2 alice bob carol >/dev/null 2>&1", src, pki) != 0
-        || sh("cp '%s/hub.pem' '%s/tls.pem' && cp '%s/hub.key' '%s/tls.key'", pki, pki, pki, pki)
+    if (cw_test_sh("'%s/certs/make-dev-pki' '%s' hub hub2 alice bob carol >/dev/null 2>&1", src,
+                   pki)
+            != 0
+        || cw_test_sh("cp '%s/hub.pem' '%s/tls.pem' && cp '%s/hub.key' '%s/tls.key'", pki, pki, pki,
+                      pki)
                != 0
-        || sh("'%s/certs/make-dev-pki' --expired '%s' old >/dev/null 2>&1", src, pki) != 0
-        || sh("'%s/certs/make-dev-pki' '%s/other' eve >/dev/null 2>&1", src, pki) != 0) {
+        || cw_test_sh("'%s/certs/make-dev-pki' --expired '%s' old >/dev/null 2>&1", src, pki) != 0
+        || cw_test_sh("'%s/certs/make-dev-pki' '%s/other' eve >/dev/null 2>&1", src, pki) != 0) {
         return -1;
     }
     /* bob is registered by the SHA-256 fingerprint of his certificate. */
     snprintf(cmd, sizeof(cmd),
              "openssl x509 -in '%s/bob.pem' -noout -fingerprint -sha256 | sed 's/.*=//'", pki);
-    if (sh_out(fp, sizeof(fp), cmd) != 0 || strlen(fp) != 95) {
+    if (cw_test_sh_out(fp, sizeof(fp), cmd) != 0 || strlen(fp) != 95) {
         return -1;
     }
     snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
@@ -128,7 +92,7 @@ static int group_teardown(void **state)
     (void)state;
     status = cw_test_daemon_stop(&daemon_, SIGTERM, 10000);
     cw_test_daemon_cleanup(&daemon_);
-    (void)sh("rm -rf '%s'", pki);
+    (void)cw_test_sh("rm -rf '%s'", pki);
     return status == 0 ? 0 : -1;
 }
 
@@ -278,7 +242,7 @@ static char *signed_envelope(const char *signer, const char *from, const char *a
              "'%s' sign --key '%s/%s.key' --cert '%s/%s.pem' --from %s --to hub "
              "--service ecommerce --action %s '%s' > '%s/env.xml'",
              getenv("CLEARWAY_CLI"), pki, signer, pki, signer, from, action, path, pki);
-    assert_int_equal(sh("%s", cmd), 0);
+    assert_int_equal(cw_test_sh("%s", cmd), 0);
     snprintf(path, sizeof(path), "%s/env.xml", pki);
     f = fopen(path, "r");
     assert_non_null(f);
@@ -316,7 +280,7 @@ static int curl(const char *opts, char *out, size_t size)
     snprintf(cmd, sizeof(cmd),
              "curl -sS --max-time 5 --cacert '%s/ca.pem' %s https://127.0.0.1:%d/healthz 2>&1", pki,
              opts, tls_port());
-    return sh_out(out, size, cmd);
+    return cw_test_sh_out(out, size, cmd);
 }
 
 /* ==== Who may connect ==== */
@@ -487,7 +451,7 @@ static void test_tls__alpn_is_http11(void **state)
              "openssl s_client -connect 127.0.0.1:%d -CAfile '%s/ca.pem' -cert '%s/alice.pem' "
              "-key '%s/alice.key' -alpn h2,http/1.1 </dev/null 2>/dev/null | grep 'ALPN protocol'",
              tls_port(), pki, pki, pki);
-    assert_int_equal(sh_out(out, sizeof(out), cmd), 0);
+    assert_int_equal(cw_test_sh_out(out, sizeof(out), cmd), 0);
     assert_string_equal(out, "ALPN protocol: http/1.1");
 }
 
@@ -537,7 +501,7 @@ static void served_cn(char *out, size_t size)
              "-key '%s/alice.key' </dev/null 2>/dev/null | openssl x509 -noout -subject "
              "-nameopt RFC2253 | sed 's/.*CN=\\([^,]*\\).*/\\1/'",
              tls_port(), pki, pki, pki);
-    assert_int_equal(sh_out(out, size, cmd), 0);
+    assert_int_equal(cw_test_sh_out(out, size, cmd), 0);
 }
 
 static void test_tls__sighup_reloads_the_certificate(void **state)
@@ -552,9 +516,9 @@ static void test_tls__sighup_reloads_the_certificate(void **state)
     assert_string_equal(cn, "hub");
     /* A connection opened before the reload keeps working after it. */
     assert_int_equal(tls_connect(&c, "alice", NULL), 0);
-    assert_int_equal(
-        sh("cp '%s/hub2.pem' '%s/tls.pem' && cp '%s/hub2.key' '%s/tls.key'", pki, pki, pki, pki),
-        0);
+    assert_int_equal(cw_test_sh("cp '%s/hub2.pem' '%s/tls.pem' && cp '%s/hub2.key' '%s/tls.key'",
+                                pki, pki, pki, pki),
+                     0);
     assert_int_equal(kill(daemon_.pid, SIGHUP), 0);
     deadline = cw_test_now_ms() + 5000;
     while (cw_test_log_count(&daemon_, "configuration reloaded") < 1

@@ -12,10 +12,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -512,5 +514,47 @@ int cw_test_wait_closed(int fd, int timeout_ms)
         if (n < 0 && errno != EINTR && errno != EAGAIN) {
             return 0; /* reset counts as closed */
         }
+    }
+}
+
+int cw_test_sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    int status;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int cw_test_sh_out(char *out, size_t size, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    int status;
+
+    out[0] = '\0';
+    if (p == NULL) {
+        return -1;
+    }
+    if (fgets(out, (int)size, p) == NULL) {
+        out[0] = '\0';
+    }
+    out[strcspn(out, "\n")] = '\0';
+    while (fgetc(p) != EOF) {
+    }
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void cw_test_nofile_raise(unsigned n)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n) {
+        rl.rlim_cur = rl.rlim_max < n ? rl.rlim_max : n;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
 }

@@ -83,6 +83,17 @@ int cw_test_roundtrip(int port, const char *raw, size_t len, cw_test_response_t 
 /* Waits until the peer closes fd (read returns 0) within timeout_ms: 0, else -1. */
 int cw_test_wait_closed(int fd, int timeout_ms);
 
+/* Runs a shell command (printf-style); returns its exit status, or -1. */
+int cw_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs cmd and keeps the first line of its output in out; returns its exit
+ * status, or -1. */
+int cw_test_sh_out(char *out, size_t size, const char *cmd);
+
+/* Raises this process's open-file limit to at least n (tests with many
+ * connections). */
+void cw_test_nofile_raise(unsigned n);
+
 /* Monotonic milliseconds. */
 long long cw_test_now_ms(void);
 
