@@ -422,17 +422,44 @@ static void on_rejected_closed(uv_handle_t *handle)
     cw_free(handle);
 }
 
+static void on_reserve_closed(uv_handle_t *handle)
+{
+    cw_http_server_t *server = cw_container_of(handle, cw_http_server_t, reject_tcp);
+
+    server->reject_busy = 0;
+    cw_net__server_maybe_finish(server);
+}
+
+/*
+ * Accepts and closes a connection we cannot serve. libuv stops watching the
+ * listener until a pending connection is accepted, so this must accept even
+ * when memory is short: the server's embedded handle is the reserve.
+ */
 static void reject_connection(cw_http_server_t *server)
 {
     uv_tcp_t *tcp = cw_malloc(sizeof(*tcp));
+    uv_close_cb on_closed = on_rejected_closed;
 
     server->metrics.connections_rejected++;
-    if (tcp == NULL || uv_tcp_init(server->loop, tcp) != 0) {
-        cw_free(tcp);
+    if (tcp == NULL && !server->reject_busy) {
+        tcp = &server->reject_tcp;
+        server->reject_busy = 1;
+        on_closed = on_reserve_closed;
+    }
+    if (tcp == NULL) {
+        CW_LOG_ERROR("net", "listener %s: out of memory; accepting paused", server->listen.name);
+        return;
+    }
+    if (uv_tcp_init(server->loop, tcp) != 0) {
+        if (on_closed == on_rejected_closed) {
+            cw_free(tcp);
+        } else {
+            server->reject_busy = 0;
+        }
         return;
     }
     (void)uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)tcp);
-    uv_close((uv_handle_t *)tcp, on_rejected_closed);
+    uv_close((uv_handle_t *)tcp, on_closed);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -450,7 +477,13 @@ static void on_connection(uv_stream_t *listener, int status)
         reject_connection(server);
         return;
     }
-    conn = cw_calloc(1, sizeof(*conn));
+    /* A spare connection allocated ahead of time means one failed
+     * allocation never leaves a connection unaccepted. */
+    conn = server->spare_conn;
+    server->spare_conn = NULL;
+    if (conn == NULL) {
+        conn = cw_calloc(1, sizeof(*conn));
+    }
     if (conn == NULL) {
         reject_connection(server);
         return;
@@ -487,6 +520,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     (void)uv_tcp_nodelay(&conn->tcp, 1);
     peer_name(&conn->tcp, conn->peer, sizeof(conn->peer));
+    if (server->spare_conn == NULL) {
+        server->spare_conn = cw_calloc(1, sizeof(*server->spare_conn));
+    }
     if (server->tls != NULL && cw_net__tls_conn_start(conn, server->tls) < 0) {
         cw_net__conn_close(conn);
         return;
@@ -617,7 +653,8 @@ void cw_net__server_maybe_finish(cw_http_server_t *server)
 {
     /* Requests orphaned by a closed connection still point at the server
      * until their handler responds, so they are waited for too. */
-    if (!server->closing || server->conns != NULL || server->metrics.requests_in_flight > 0) {
+    if (!server->closing || server->conns != NULL || server->metrics.requests_in_flight > 0
+        || server->reject_busy) {
         return;
     }
     if (server->closing == 2 && server->pending_closes > 0
@@ -634,6 +671,7 @@ void cw_net__server_maybe_finish(cw_http_server_t *server)
     }
     if (server->closing == 2) {
         /* A failed cw_http_server_new: nobody else holds the server. */
+        cw_free(server->spare_conn);
         cw_tls_ctx_unref(server->tls);
         cw_config_unref(server->cfg);
         cw_free(server);
@@ -698,6 +736,7 @@ void cw_http_server_free(cw_http_server_t *server)
     if (server == NULL) {
         return;
     }
+    cw_free(server->spare_conn);
     cw_tls_ctx_unref(server->tls);
     cw_config_unref(server->cfg);
     cw_free(server);

@@ -47,7 +47,10 @@ struct cw_http_server {
     int pending_closes; /* listener and drain timer not yet closed */
     cw_http_closed_cb on_closed;
     void *closed_arg;
-    cw_tls_ctx_t *tls; /* TLS context for new connections (referenced); NULL: plain */
+    cw_tls_ctx_t *tls;          /* TLS context for new connections (referenced); NULL: plain */
+    cw_http_conn_t *spare_conn; /* allocated ahead for the next connection, or NULL */
+    uv_tcp_t reject_tcp;        /* reserve handle to refuse a connection without memory */
+    int reject_busy;            /* reject_tcp is in use until its close callback */
     char read_buf[CW_NET_READ_CHUNK]; /* shared by every connection's reads */
 };
 
