@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 CTEST_ARGS ?= --output-on-failure --timeout 300 -j $(JOBS)
 
-.PHONY: all deps build build-asan test test-normal test-asan lint format tidy demo install clean
+.PHONY: all deps build build-asan test test-normal test-asan lint format tidy demo bench install clean
 
 all: build
 
@@ -48,6 +48,10 @@ test-normal: build
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ctest $(CTEST_ARGS)
+
+# The benchmarks of bench/README.md on this machine (a few minutes).
+bench: deps build
+	@BUILD=$(abspath $(BUILD)) bench/run-all
 
 demo: deps build
 	@examples/demo/run-demo $(DEMO_ARGS)
