@@ -28,6 +28,8 @@ typedef enum cw_store_req_kind_e {
     CW_STORE_REQ_PURGE = 4,
     CW_STORE_REQ_CLAIM = 5,
     CW_STORE_REQ_RECORD = 6,
+    CW_STORE_REQ_FACTS = 7,
+    CW_STORE_REQ_STATS = 8,
 } cw_store_req_kind_e;
 
 typedef struct cw_store_req cw_store_req_t;
@@ -51,6 +53,8 @@ struct cw_store_req {
         cw_store_done_cb done;
         cw_store_purge_cb purge;
         cw_store_claim_cb claim;
+        cw_store_facts_cb facts;
+        cw_store_stats_cb stats;
     } cb;      /* the caller's callback, by kind */
     void *arg; /* the caller's argument */
     union {
@@ -68,22 +72,27 @@ struct cw_store_req {
             int64_t before_ms;  /* PURGE */
             uint32_t batch_max; /* PURGE */
         } purge;
-        cw_store_claim_t claim;     /* CLAIM: deep copy */
-        cw_store_attempt_t attempt; /* RECORD: deep copy */
+        cw_store_claim_t claim;       /* CLAIM: deep copy */
+        cw_store_attempt_t attempt;   /* RECORD: deep copy */
+        cw_store_facts_query_t facts; /* FACTS: deep copy */
+        cw_store_stats_query_t stats; /* STATS */
     } in;
     union {
         cw_store_put_result_t put;
         cw_store_msg_info_t get;
         cw_store_page_t list;
         cw_store_claimed_t claim;
-        uint64_t purged; /* PURGE: running total */
+        uint64_t purged;          /* PURGE: running total */
+        cw_store_facts_t facts;   /* FACTS */
+        cw_store_tallies_t stats; /* STATS */
     } out;
 };
 
 /* Does the request change the database? (Reads run outside transactions.) */
 static inline int cw_store__req_is_write(const cw_store_req_t *req)
 {
-    return req->kind != CW_STORE_REQ_GET && req->kind != CW_STORE_REQ_LIST;
+    return req->kind != CW_STORE_REQ_GET && req->kind != CW_STORE_REQ_LIST
+           && req->kind != CW_STORE_REQ_FACTS && req->kind != CW_STORE_REQ_STATS;
 }
 
 /*
@@ -139,6 +148,23 @@ void cw_store__backend_closed(cw_store_t *store);
 /* Maps a SQLite result code onto CW_E* (SQLITE_FULL and I/O errors: CW_EIO). */
 int cw_store__err_from_sqlite(int sqlite_rc);
 
+/* ==== The ledger (sqlite_ledger.c) ==== */
+
+typedef struct cw_store_ledger cw_store_ledger_t;
+
+/* Records msg->fact for message row msg_row in the open transaction. */
+CW_MUST_CHECK int cw_store__ledger_fact_insert(sqlite3 *db,
+                                               cw_store_ledger_t **ledger,
+                                               int64_t msg_row,
+                                               const cw_store_fact_t *fact,
+                                               int64_t at_ms);
+/* Runs a FACTS or STATS request; results in req->out, memory in req->pool. */
+CW_MUST_CHECK int
+cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req);
+CW_MUST_CHECK int
+cw_store__ledger_stats(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req);
+void cw_store__ledger_free(cw_store_ledger_t *ledger);
+
 /*
  * Opens and checks the database file (application id, quick_check, pragmas)
  * and migrates its schema to the latest version. *out is owned by the caller
@@ -148,7 +174,7 @@ CW_MUST_CHECK int
 cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err);
 
 /* The schema version this binary writes. */
-#define CW_STORE_SCHEMA_VERSION 2
+#define CW_STORE_SCHEMA_VERSION 3
 
 /*
  * Migrates db from its PRAGMA user_version up to target (<= the latest),

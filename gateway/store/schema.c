@@ -95,10 +95,39 @@ static const char *const schema_v2[] = {
     NULL,
 };
 
+/* Version 3: the facilitation core's ledger. One row of facts per assessed
+ * consignment (keys are SHA-256 hex of normalised data, never personal data
+ * in clear), recorded in the message's transaction, read by the stateful
+ * checks and summed by the statistics; finding codes in their own table so
+ * that statistics can group by code. Rows go with their message. */
+static const char *const schema_v3[] = {
+    "CREATE TABLE facts ("
+    " id INTEGER PRIMARY KEY,"
+    " message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    " consignment_id TEXT, sender TEXT, buyer_key TEXT, seller_key TEXT,"
+    " business_key TEXT, content_digest TEXT, order_number TEXT, transport_doc TEXT,"
+    " destination TEXT, currency TEXT, value_minor INTEGER NOT NULL DEFAULT 0,"
+    " date INTEGER NOT NULL, amendment INTEGER NOT NULL DEFAULT 0,"
+    " lane TEXT, collection TEXT, duty_minor INTEGER NOT NULL DEFAULT 0,"
+    " tax_minor INTEGER NOT NULL DEFAULT 0, due_minor INTEGER NOT NULL DEFAULT 0,"
+    " at_ms INTEGER NOT NULL)",
+    "CREATE INDEX facts_buyer ON facts (buyer_key, date)",
+    "CREATE INDEX facts_seller ON facts (seller_key, date)",
+    "CREATE INDEX facts_business ON facts (business_key)",
+    "CREATE INDEX facts_order ON facts (sender, order_number)",
+    "CREATE INDEX facts_at ON facts (at_ms)",
+    "CREATE TABLE fact_codes ("
+    " fact INTEGER NOT NULL REFERENCES facts (id) ON DELETE CASCADE,"
+    " code TEXT NOT NULL)",
+    "CREATE INDEX fact_codes_fact ON fact_codes (fact)",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
     schema_v1,
     schema_v2,
+    schema_v3,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

@@ -144,6 +144,7 @@ typedef struct cw_sqlite {
     int stopping;                 /* close requested: drain, then exit */
     uint32_t group_max;           /* requests per batch */
     cw_store_req_t **batch;       /* group_max slots, writer thread only */
+    cw_store_ledger_t *ledger;    /* the ledger's statements (sqlite_ledger.c) */
 } cw_sqlite_t;
 
 static cw_sqlite_t *backend_of(cw_store_t *store)
@@ -374,6 +375,10 @@ static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
         (void)sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
         (void)sqlite3_bind_int64(st, 5, m->created_at_ms);
         CW_TRY(step_done(be, st));
+    }
+    if (m->fact != NULL) {
+        CW_TRY(cw_store__ledger_fact_insert(be->db, &be->ledger, res->msg_row, m->fact,
+                                            m->created_at_ms));
     }
 out:
     return rc;
@@ -822,6 +827,10 @@ static int op_exec(cw_sqlite_t *be, cw_store_req_t *req)
         return op_claim(be, req);
     case CW_STORE_REQ_RECORD:
         return op_record(be, req);
+    case CW_STORE_REQ_FACTS:
+        return cw_store__ledger_facts(be->db, &be->ledger, req);
+    case CW_STORE_REQ_STATS:
+        return cw_store__ledger_stats(be->db, &be->ledger, req);
     }
     return CW_EINTERNAL;
 }
@@ -1102,6 +1111,7 @@ static void sqlite_release(cw_store_t *store)
     for (i = 0; i < S_COUNT; i++) {
         (void)sqlite3_finalize(be->stmts[i]);
     }
+    cw_store__ledger_free(be->ledger);
     if (be->db != NULL) {
         (void)sqlite3_close_v2(be->db);
     }

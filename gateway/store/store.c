@@ -112,6 +112,12 @@ static void req_callback(cw_store_req_t *req)
     case CW_STORE_REQ_CLAIM:
         req->cb.claim(req->status, ok ? &req->out.claim : NULL, req->arg);
         break;
+    case CW_STORE_REQ_FACTS:
+        req->cb.facts(req->status, ok ? &req->out.facts : NULL, req->arg);
+        break;
+    case CW_STORE_REQ_STATS:
+        req->cb.stats(req->status, ok ? &req->out.stats : NULL, req->arg);
+        break;
     }
 }
 
@@ -332,6 +338,80 @@ static int msg_valid(const cw_store_msg_t *m)
     return 0;
 }
 
+/* Copies every string of f (already a shallow copy) into the pool. */
+static int fact_copy(cw_pool_t *p, cw_store_fact_t *f)
+{
+    const char **strs[] = { &f->consignment_id, &f->sender,        &f->buyer_key,
+                            &f->seller_key,     &f->business_key,  &f->content_digest,
+                            &f->order_number,   &f->transport_doc, &f->destination,
+                            &f->currency,       &f->lane,          &f->codes,
+                            &f->collection };
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < CW_ARRAY_SIZE(strs); i++) {
+        CW_TRY(pool_str(p, strs[i], *strs[i]));
+    }
+out:
+    return rc;
+}
+
+int cw_store_facts_query(cw_store_t *store,
+                         const cw_store_facts_query_t *query,
+                         cw_store_facts_cb cb,
+                         void *arg)
+{
+    cw_store_req_t *req = NULL;
+    cw_store_facts_query_t *q;
+    int rc = 0;
+
+    if (cb == NULL || query == NULL) {
+        return CW_EINVAL;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_FACTS));
+    q = &req->in.facts;
+    *q = *query;
+    CW_TRY(pool_str(req->pool, &q->buyer_key, query->buyer_key));
+    CW_TRY(pool_str(req->pool, &q->seller_key, query->seller_key));
+    CW_TRY(pool_str(req->pool, &q->business_key, query->business_key));
+    CW_TRY(pool_str(req->pool, &q->sender, query->sender));
+    CW_TRY(pool_str(req->pool, &q->order_number, query->order_number));
+    CW_TRY(pool_str(req->pool, &q->destination, query->destination));
+    req->cb.facts = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
+int cw_store_stats_query(cw_store_t *store,
+                         const cw_store_stats_query_t *query,
+                         cw_store_stats_cb cb,
+                         void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL || query == NULL || (unsigned)query->group_by > CW_STORE_GROUP_COLLECTION) {
+        return CW_EINVAL;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_STATS));
+    req->in.stats = *query;
+    req->cb.stats = cb;
+    req->arg = arg;
+    req_submit(store, req);
+    req = NULL;
+out:
+    if (req != NULL) {
+        req_free(req);
+    }
+    return rc;
+}
+
 int cw_store_msg_put(cw_store_t *store, const cw_store_msg_t *msg, cw_store_put_cb cb, void *arg)
 {
     cw_store_req_t *req = NULL;
@@ -359,6 +439,14 @@ int cw_store_msg_put(cw_store_t *store, const cw_store_msg_t *msg, cw_store_put_
     CW_TRY(pool_bytes(p, &m->received, msg->received, msg->received_len));
     CW_TRY(pool_bytes(p, &m->receipt, msg->receipt, msg->receipt_len));
     CW_TRY(pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len));
+    if (msg->fact != NULL) {
+        cw_store_fact_t *f = cw_pool_alloc(p, sizeof(*f));
+
+        CW_CHECK_ALLOC(f);
+        *f = *msg->fact;
+        CW_TRY(fact_copy(p, f));
+        m->fact = f;
+    }
     req->cb.put = cb;
     req->arg = arg;
     req_submit(store, req);

@@ -136,6 +136,34 @@ CW_MUST_CHECK int cw_store_state_parse(const char *name, cw_store_state_e *out);
 #define CW_STORE_DIGEST_BYTES 32
 
 /*
+ * The facilitation core's record of one assessed consignment: the keys the
+ * stateful checks look up (SHA-256 hex of normalised data, never personal
+ * data in clear) and the figures the statistics sum. Strings are borrowed
+ * for the call that passes them; optional ones may be NULL.
+ */
+typedef struct cw_store_fact {
+    const char *consignment_id; /* ConsignmentId */
+    const char *sender;         /* the sending party */
+    const char *buyer_key;      /* normalised buyer */
+    const char *seller_key;     /* normalised seller */
+    const char *business_key;   /* sender + document type + order or transport number */
+    const char *content_digest; /* of the consignment's content */
+    const char *order_number;   /* or "" */
+    const char *transport_doc;  /* or "" */
+    const char *destination;    /* ISO 3166 country */
+    const char *currency;       /* currency of the amounts (the destination's) */
+    int64_t value_minor;        /* intrinsic value */
+    int32_t date;               /* reference date, days since 1970-01-01 */
+    int amendment;              /* marked as an amendment */
+    const char *lane;           /* "green", "yellow", "red" */
+    const char *codes;          /* finding codes, space separated */
+    const char *collection;     /* collection model */
+    int64_t duty_minor;         /* duty computed */
+    int64_t tax_minor;          /* VAT/GST computed */
+    int64_t due_minor;          /* payable at the border */
+} cw_store_fact_t;
+
+/*
  * One message at intake. Every pointer is borrowed for the duration of
  * cw_store_msg_put only (the store copies them). Strings are NUL-terminated;
  * optional ones may be NULL.
@@ -160,6 +188,7 @@ typedef struct cw_store_msg {
     size_t outgoing_len;                          /* bytes in outgoing */
     int64_t next_attempt_at_ms;                   /* QUEUED: first attempt (usually now) */
     int64_t created_at_ms;                        /* wall clock of acceptance */
+    const cw_store_fact_t *fact;                  /* optional: the assessment's ledger row */
 } cw_store_msg_t;
 
 typedef enum cw_store_put_e {
@@ -384,6 +413,81 @@ CW_MUST_CHECK int cw_store_delivery_record(cw_store_t *store,
                                            const cw_store_attempt_t *attempt,
                                            cw_store_done_cb cb,
                                            void *arg);
+
+/* ==== The facilitation ledger ==== */
+
+/* Most facts one query returns: bounds memory whatever the history. */
+#define CW_STORE_FACTS_MAX 10000u
+
+/* What the stateful checks need; NULL/"" keys are not matched. */
+typedef struct cw_store_facts_query {
+    const char *buyer_key;    /* facts of this buyer in [since_date, until_date] */
+    const char *seller_key;   /* facts of this seller in [since_date, until_date] */
+    const char *business_key; /* facts with this business key, any date */
+    const char *sender;       /* with order_number: facts of this order, any date */
+    const char *order_number;
+    int32_t since_date;      /* days, inclusive */
+    int32_t until_date;      /* days, inclusive */
+    int32_t year_start;      /* buyer's total from this date to until_date */
+    const char *destination; /* the total counts this destination only */
+} cw_store_facts_query_t;
+
+typedef struct cw_store_facts {
+    const cw_store_fact_t *items;   /* matching facts, any order */
+    size_t count;                   /* entries (at most CW_STORE_FACTS_MAX) */
+    int64_t buyer_year_total_minor; /* sum of value_minor of the buyer since year_start */
+} cw_store_facts_t;
+
+/* facts is owned by the store and valid during the call; NULL when status < 0. */
+typedef void (*cw_store_facts_cb)(int status, const cw_store_facts_t *facts, void *arg);
+
+/*
+ * Reads the facts the stateful checks need (one read, between
+ * transactions, so it sees every acknowledged message). Returns 0, or
+ * synchronously CW_EINVAL / CW_ENOMEM / CW_ECLOSED. Loop thread.
+ */
+CW_MUST_CHECK int cw_store_facts_query(cw_store_t *store,
+                                       const cw_store_facts_query_t *query,
+                                       cw_store_facts_cb cb,
+                                       void *arg);
+
+typedef enum cw_store_group_e {
+    CW_STORE_GROUP_DESTINATION = 0,
+    CW_STORE_GROUP_LANE = 1,
+    CW_STORE_GROUP_CODE = 2,
+    CW_STORE_GROUP_SENDER = 3,
+    CW_STORE_GROUP_COLLECTION = 4,
+} cw_store_group_e;
+
+typedef struct cw_store_stats_query {
+    int64_t from_ms;           /* assessed at or after (wall clock) */
+    int64_t to_ms;             /* and before */
+    cw_store_group_e group_by; /* the figure's dimension */
+} cw_store_stats_query_t;
+
+/* One line of statistics: one group in one currency. */
+typedef struct cw_store_tally {
+    const char *group;      /* the group's value ("EU"... "green", "DSC-001", a party) */
+    const char *currency;   /* currency of the sums */
+    uint64_t count;         /* consignments */
+    int64_t declared_minor; /* intrinsic value declared, converted */
+    int64_t duty_minor;     /* duty computed */
+    int64_t tax_minor;      /* VAT/GST computed */
+    int64_t due_minor;      /* payable at the border */
+} cw_store_tally_t;
+
+typedef struct cw_store_tallies {
+    const cw_store_tally_t *items; /* ordered by group, then currency */
+    size_t count;
+} cw_store_tallies_t;
+
+typedef void (*cw_store_stats_cb)(int status, const cw_store_tallies_t *tallies, void *arg);
+
+/* Sums the ledger for [from_ms, to_ms) by group_by. Loop thread. */
+CW_MUST_CHECK int cw_store_stats_query(cw_store_t *store,
+                                       const cw_store_stats_query_t *query,
+                                       cw_store_stats_cb cb,
+                                       void *arg);
 
 /* ==== Observability and tests ==== */
 

@@ -935,6 +935,164 @@ static void on_oom_put(int status, const cw_store_put_result_t *res, void *arg)
     oom_status = status;
 }
 
+/* ==== The ledger ==== */
+
+typedef struct facts_res {
+    int done;
+    int status;
+    size_t count;
+    int64_t year_total;
+    char ids[8][32]; /* consignment ids returned */
+} facts_res_t;
+
+static void on_facts(int status, const cw_store_facts_t *facts, void *arg)
+{
+    facts_res_t *r = arg;
+    size_t i;
+
+    r->done = 1;
+    r->status = status;
+    if (status == 0) {
+        r->count = facts->count;
+        r->year_total = facts->buyer_year_total_minor;
+        for (i = 0; i < facts->count && i < 8; i++) {
+            cw_strlcpy(r->ids[i], facts->items[i].consignment_id, sizeof(r->ids[i]));
+        }
+    }
+}
+
+static facts_res_t facts_sync(cw_store_t *store, const cw_store_facts_query_t *q)
+{
+    facts_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_facts_query(store, q, on_facts, &r), 0);
+    run_until(&r.done);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+typedef struct tally_res {
+    int done;
+    size_t count;
+    char line[8][96]; /* "group currency count declared" */
+} tally_res_t;
+
+static void on_tallies(int status, const cw_store_tallies_t *t, void *arg)
+{
+    tally_res_t *r = arg;
+    size_t i;
+
+    assert_int_equal(status, 0);
+    r->done = 1;
+    r->count = t->count;
+    for (i = 0; i < t->count && i < 8; i++) {
+        (void)snprintf(r->line[i], sizeof(r->line[i]), "%s %s %llu %lld %lld", t->items[i].group,
+                       t->items[i].currency, (unsigned long long)t->items[i].count,
+                       (long long)t->items[i].declared_minor, (long long)t->items[i].tax_minor);
+    }
+}
+
+static tally_res_t stats_sync(cw_store_t *store, cw_store_group_e by)
+{
+    cw_store_stats_query_t q = { 0, INT64_MAX, by };
+    tally_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_stats_query(store, &q, on_tallies, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+/* Puts message id with a fact for buyer/seller at date (days). */
+static void put_fact(cw_store_t *store,
+                     const char *id,
+                     const char *buyer,
+                     const char *seller,
+                     const char *order,
+                     int32_t date,
+                     int64_t value,
+                     const char *lane,
+                     const char *codes)
+{
+    cw_store_msg_t m;
+    cw_store_fact_t f;
+
+    msg_fill(&m, id, 1, "receipt");
+    memset(&f, 0, sizeof(f));
+    f.consignment_id = id;
+    f.sender = "platform-a";
+    f.buyer_key = buyer;
+    f.seller_key = seller;
+    f.business_key = id;
+    f.order_number = order;
+    f.destination = "CN";
+    f.currency = "CNY";
+    f.value_minor = value;
+    f.date = date;
+    f.lane = lane;
+    f.codes = codes;
+    f.collection = "platform";
+    f.tax_minor = value / 10;
+    m.fact = &f;
+    assert_int_equal(put_sync(store, &m).status, 0);
+}
+
+static void test_sqlite__ledger_facts_and_stats(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_facts_query_t q;
+    facts_res_t r;
+    tally_res_t t;
+
+    (void)state;
+    put_fact(store, "c1", "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
+    put_fact(store, "c2", "buyer-1", "seller-2", "o-2", 20010, 250000, "yellow", "SPL-001 THR-002");
+    put_fact(store, "c3", "buyer-2", "seller-1", "o-1", 20020, 50000, "red", "LIM-001");
+    put_fact(store, "c4", "buyer-1", "seller-3", "o-4", 19000, 70000, "green", "");
+
+    /* The buyer's facts inside the window only (c4 is older). */
+    memset(&q, 0, sizeof(q));
+    q.buyer_key = "buyer-1";
+    q.since_date = 19990;
+    q.until_date = 20030;
+    q.year_start = 18990;
+    q.destination = "CN";
+    r = facts_sync(store, &q);
+    assert_int_equal(r.count, 2);
+    /* The year total counts every accepted fact of the buyer since year_start. */
+    assert_int_equal(r.year_total, 100000 + 250000 + 70000);
+    /* By seller, and by order number of the sender (any date). */
+    memset(&q, 0, sizeof(q));
+    q.seller_key = "seller-1";
+    q.since_date = 0;
+    q.until_date = 30000;
+    assert_int_equal(facts_sync(store, &q).count, 2);
+    memset(&q, 0, sizeof(q));
+    q.sender = "platform-a";
+    q.order_number = "o-1";
+    assert_int_equal(facts_sync(store, &q).count, 2);
+    memset(&q, 0, sizeof(q));
+    q.business_key = "c3";
+    r = facts_sync(store, &q);
+    assert_int_equal(r.count, 1);
+    assert_string_equal(r.ids[0], "c3");
+
+    t = stats_sync(store, CW_STORE_GROUP_LANE);
+    assert_int_equal(t.count, 3);
+    assert_string_equal(t.line[0], "green CNY 2 170000 17000");
+    assert_string_equal(t.line[1], "red CNY 1 50000 5000");
+    assert_string_equal(t.line[2], "yellow CNY 1 250000 25000");
+    t = stats_sync(store, CW_STORE_GROUP_CODE);
+    assert_int_equal(t.count, 3);
+    assert_string_equal(t.line[0], "LIM-001 CNY 1 50000 5000");
+    assert_string_equal(t.line[1], "SPL-001 CNY 1 250000 25000");
+    t = stats_sync(store, CW_STORE_GROUP_DESTINATION);
+    assert_int_equal(t.count, 1);
+    assert_string_equal(t.line[0], "CN CNY 4 470000 47000");
+    store_close(store);
+}
+
 static void test_sqlite__allocation_failures_are_clean(void **state)
 {
     cw_store_t *store = store_open();
@@ -983,6 +1141,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__purge_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
                                         teardown),
     };

@@ -1,0 +1,347 @@
+/*
+ * The facilitation ledger on SQLite: one row of facts per assessed
+ * consignment, written in the message's own transaction (so a fact exists
+ * exactly when its message does), read by the stateful checks and summed
+ * by the statistics. Runs on the writer thread only.
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef enum ledger_stmt_e {
+    L_FACT_INSERT,
+    L_CODE_INSERT,
+    L_FACTS,
+    L_YEAR_TOTAL,
+    L_STATS_DESTINATION,
+    L_STATS_LANE,
+    L_STATS_CODE,
+    L_STATS_SENDER,
+    L_STATS_COLLECTION,
+    L_COUNT
+} ledger_stmt_e;
+
+#define FACT_COLUMNS                                                                     \
+    "consignment_id, sender, buyer_key, seller_key, business_key, content_digest,"       \
+    " order_number, transport_doc, destination, currency, value_minor, date, amendment," \
+    " lane, codes, collection, duty_minor, tax_minor, due_minor"
+
+/* Sums per group and currency; ?1/?2 bound the assessment time. */
+#define STATS_SQL(col, from)                                                                 \
+    "SELECT " col ", f.currency, count(*), sum(f.value_minor), sum(f.duty_minor),"           \
+    " sum(f.tax_minor), sum(f.due_minor) FROM " from " WHERE f.at_ms >= ?1 AND f.at_ms < ?2" \
+    " GROUP BY 1, 2 ORDER BY 1, 2"
+
+static const char *const ledger_sql[L_COUNT] = {
+    [L_FACT_INSERT] = "INSERT INTO facts (message, consignment_id, sender, buyer_key, seller_key,"
+                      " business_key, content_digest, order_number, transport_doc, destination,"
+                      " currency, value_minor, date, amendment, lane, collection, duty_minor,"
+                      " tax_minor, due_minor, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                      " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    [L_CODE_INSERT] = "INSERT INTO fact_codes (fact, code) VALUES (?1, ?2)",
+    /* The codes column is rebuilt from fact_codes for the reader. */
+    [L_FACTS] = "SELECT consignment_id, sender, buyer_key, seller_key, business_key,"
+                " content_digest, order_number, transport_doc, destination, currency,"
+                " value_minor, date, amendment, lane,"
+                " (SELECT group_concat(code, ' ') FROM fact_codes WHERE fact = f.id),"
+                " collection, duty_minor, tax_minor, due_minor FROM facts f"
+                " WHERE (?1 <> '' AND buyer_key = ?1 AND date BETWEEN ?6 AND ?7)"
+                " OR (?2 <> '' AND seller_key = ?2 AND date BETWEEN ?6 AND ?7)"
+                " OR (?3 <> '' AND business_key = ?3)"
+                " OR (?5 <> '' AND sender = ?4 AND order_number = ?5)"
+                " LIMIT ?8",
+    [L_YEAR_TOTAL] = "SELECT coalesce(sum(value_minor), 0) FROM facts WHERE buyer_key = ?1"
+                     " AND destination = ?2 AND date BETWEEN ?3 AND ?4 AND lane <> 'red'",
+    [L_STATS_DESTINATION] = STATS_SQL("f.destination", "facts f"),
+    [L_STATS_LANE] = STATS_SQL("f.lane", "facts f"),
+    [L_STATS_CODE] = STATS_SQL("c.code", "facts f JOIN fact_codes c ON c.fact = f.id"),
+    [L_STATS_SENDER] = STATS_SQL("f.sender", "facts f"),
+    [L_STATS_COLLECTION] = STATS_SQL("f.collection", "facts f"),
+};
+
+struct cw_store_ledger {
+    sqlite3_stmt *stmts[L_COUNT]; /* prepared on first use */
+};
+
+static sqlite3_stmt *ledger_stmt(sqlite3 *db, cw_store_ledger_t **ledger, ledger_stmt_e id, int *rc)
+{
+    sqlite3_stmt *st;
+
+    if (*ledger == NULL) {
+        *ledger = cw_calloc(1, sizeof(**ledger));
+        if (*ledger == NULL) {
+            *rc = CW_ENOMEM;
+            return NULL;
+        }
+    }
+    st = (*ledger)->stmts[id];
+    if (st == NULL) {
+        int src = sqlite3_prepare_v3(db, ledger_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+
+        if (src != SQLITE_OK) {
+            *rc = cw_store__err_from_sqlite(src);
+            return NULL;
+        }
+        (*ledger)->stmts[id] = st;
+    }
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
+    return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    (void)sqlite3_bind_text(st, i, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int src = sqlite3_step(st);
+
+    (void)sqlite3_reset(st);
+    return src == SQLITE_DONE ? 0 : cw_store__err_from_sqlite(src);
+}
+
+int cw_store__ledger_fact_insert(sqlite3 *db,
+                                 cw_store_ledger_t **ledger,
+                                 int64_t msg_row,
+                                 const cw_store_fact_t *f,
+                                 int64_t at_ms)
+{
+    sqlite3_stmt *st;
+    int64_t fact_row;
+    const char *p;
+    int rc = 0;
+
+    st = ledger_stmt(db, ledger, L_FACT_INSERT, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    (void)sqlite3_bind_int64(st, 1, msg_row);
+    bind_text(st, 2, f->consignment_id);
+    bind_text(st, 3, f->sender);
+    bind_text(st, 4, f->buyer_key);
+    bind_text(st, 5, f->seller_key);
+    bind_text(st, 6, f->business_key);
+    bind_text(st, 7, f->content_digest);
+    bind_text(st, 8, f->order_number);
+    bind_text(st, 9, f->transport_doc);
+    bind_text(st, 10, f->destination);
+    bind_text(st, 11, f->currency);
+    (void)sqlite3_bind_int64(st, 12, f->value_minor);
+    (void)sqlite3_bind_int(st, 13, f->date);
+    (void)sqlite3_bind_int(st, 14, f->amendment);
+    bind_text(st, 15, f->lane);
+    bind_text(st, 16, f->collection);
+    (void)sqlite3_bind_int64(st, 17, f->duty_minor);
+    (void)sqlite3_bind_int64(st, 18, f->tax_minor);
+    (void)sqlite3_bind_int64(st, 19, f->due_minor);
+    (void)sqlite3_bind_int64(st, 20, at_ms);
+    CW_TRY(step_done(st));
+    fact_row = sqlite3_last_insert_rowid(db);
+    for (p = f->codes != NULL ? f->codes : ""; *p != '\0';) {
+        size_t n;
+
+        while (*p == ' ') {
+            p++;
+        }
+        n = strcspn(p, " ");
+        if (n == 0) {
+            break;
+        }
+        st = ledger_stmt(db, ledger, L_CODE_INSERT, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        (void)sqlite3_bind_int64(st, 1, fact_row);
+        (void)sqlite3_bind_text(st, 2, p, (int)n, SQLITE_STATIC);
+        CW_TRY(step_done(st));
+        p += n;
+    }
+out:
+    return rc;
+}
+
+static const char *col(cw_pool_t *pool, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return t != NULL ? cw_pool_strndup(pool, (const char *)t, strlen((const char *)t))
+                     : cw_pool_strndup(pool, "", 0);
+}
+
+int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
+{
+    const cw_store_facts_query_t *q = &req->in.facts;
+    cw_store_facts_t *out = &req->out.facts;
+    cw_store_fact_t *items = NULL;
+    size_t cap = 0;
+    sqlite3_stmt *st;
+    int src;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    st = ledger_stmt(db, ledger, L_FACTS, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    bind_text(st, 1, q->buyer_key);
+    bind_text(st, 2, q->seller_key);
+    bind_text(st, 3, q->business_key);
+    bind_text(st, 4, q->sender);
+    bind_text(st, 5, q->order_number);
+    (void)sqlite3_bind_int(st, 6, q->since_date);
+    (void)sqlite3_bind_int(st, 7, q->until_date);
+    (void)sqlite3_bind_int(st, 8, (int)CW_STORE_FACTS_MAX);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cw_store_fact_t *f;
+
+        if (out->count == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            cw_store_fact_t *n = cw_pool_alloc(req->pool, ncap * sizeof(*n));
+
+            if (n == NULL) {
+                rc = CW_ENOMEM;
+                goto out;
+            }
+            if (items != NULL) {
+                memcpy(n, items, out->count * sizeof(*n));
+            }
+            items = n;
+            cap = ncap;
+        }
+        f = &items[out->count];
+        f->consignment_id = col(req->pool, st, 0);
+        f->sender = col(req->pool, st, 1);
+        f->buyer_key = col(req->pool, st, 2);
+        f->seller_key = col(req->pool, st, 3);
+        f->business_key = col(req->pool, st, 4);
+        f->content_digest = col(req->pool, st, 5);
+        f->order_number = col(req->pool, st, 6);
+        f->transport_doc = col(req->pool, st, 7);
+        f->destination = col(req->pool, st, 8);
+        f->currency = col(req->pool, st, 9);
+        f->value_minor = sqlite3_column_int64(st, 10);
+        f->date = sqlite3_column_int(st, 11);
+        f->amendment = sqlite3_column_int(st, 12);
+        f->lane = col(req->pool, st, 13);
+        f->codes = col(req->pool, st, 14);
+        f->collection = col(req->pool, st, 15);
+        f->duty_minor = sqlite3_column_int64(st, 16);
+        f->tax_minor = sqlite3_column_int64(st, 17);
+        f->due_minor = sqlite3_column_int64(st, 18);
+        if (f->lane == NULL || f->collection == NULL || f->codes == NULL) {
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        out->count++;
+    }
+    if (src != SQLITE_DONE) {
+        rc = cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    out->items = items;
+    (void)sqlite3_reset(st);
+    if (q->buyer_key != NULL && q->buyer_key[0] != '\0') {
+        st = ledger_stmt(db, ledger, L_YEAR_TOTAL, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        bind_text(st, 1, q->buyer_key);
+        bind_text(st, 2, q->destination);
+        (void)sqlite3_bind_int(st, 3, q->year_start);
+        (void)sqlite3_bind_int(st, 4, q->until_date);
+        src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            rc = cw_store__err_from_sqlite(src);
+            goto out;
+        }
+        out->buyer_year_total_minor = sqlite3_column_int64(st, 0);
+    }
+out:
+    (void)sqlite3_reset(st);
+    return rc;
+}
+
+int cw_store__ledger_stats(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
+{
+    static const ledger_stmt_e by_group[] = {
+        [CW_STORE_GROUP_DESTINATION] = L_STATS_DESTINATION,
+        [CW_STORE_GROUP_LANE] = L_STATS_LANE,
+        [CW_STORE_GROUP_CODE] = L_STATS_CODE,
+        [CW_STORE_GROUP_SENDER] = L_STATS_SENDER,
+        [CW_STORE_GROUP_COLLECTION] = L_STATS_COLLECTION,
+    };
+    const cw_store_stats_query_t *q = &req->in.stats;
+    cw_store_tallies_t *out = &req->out.stats;
+    cw_store_tally_t *items = NULL;
+    size_t cap = 0;
+    sqlite3_stmt *st;
+    int src;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    st = ledger_stmt(db, ledger, by_group[q->group_by], &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    (void)sqlite3_bind_int64(st, 1, q->from_ms);
+    (void)sqlite3_bind_int64(st, 2, q->to_ms);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cw_store_tally_t *t;
+
+        if (out->count == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            cw_store_tally_t *n;
+
+            if (ncap > CW_STORE_FACTS_MAX) {
+                break; /* groups are few; a bound all the same */
+            }
+            n = cw_pool_alloc(req->pool, ncap * sizeof(*n));
+            if (n == NULL) {
+                rc = CW_ENOMEM;
+                goto out;
+            }
+            if (items != NULL) {
+                memcpy(n, items, out->count * sizeof(*n));
+            }
+            items = n;
+            cap = ncap;
+        }
+        t = &items[out->count];
+        t->group = col(req->pool, st, 0);
+        t->currency = col(req->pool, st, 1);
+        t->count = (uint64_t)sqlite3_column_int64(st, 2);
+        t->declared_minor = sqlite3_column_int64(st, 3);
+        t->duty_minor = sqlite3_column_int64(st, 4);
+        t->tax_minor = sqlite3_column_int64(st, 5);
+        t->due_minor = sqlite3_column_int64(st, 6);
+        if (t->group == NULL || t->currency == NULL) {
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        out->count++;
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW) {
+        rc = cw_store__err_from_sqlite(src);
+        goto out;
+    }
+    out->items = items;
+out:
+    (void)sqlite3_reset(st);
+    return rc;
+}
+
+void cw_store__ledger_free(cw_store_ledger_t *ledger)
+{
+    size_t i;
+
+    if (ledger == NULL) {
+        return;
+    }
+    for (i = 0; i < L_COUNT; i++) {
+        (void)sqlite3_finalize(ledger->stmts[i]);
+    }
+    cw_free(ledger);
+}
