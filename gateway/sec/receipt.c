@@ -115,6 +115,20 @@ int cw_sec_receipt_build(char **out,
             CW_TRY(add_text(problem, ns, "Detail", params->detail, NULL));
         }
     }
+    if (params->attachment != NULL) {
+        xmlNode *att = xmlNewChild(root, ns, (const xmlChar *)"Attachment", NULL);
+        xmlNode *copy;
+
+        CW_CHECK_ALLOC(att);
+        copy = xmlDocCopyNode((xmlNode *)params->attachment, doc, 1);
+        CW_CHECK_ALLOC(copy);
+        if (xmlAddChild(att, copy) == NULL) {
+            xmlFreeNode(copy);
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        (void)xmlReconciliateNs(doc, copy);
+    }
     CW_TRY(cw_sec_doc_sign(keys, doc, err));
     CW_TRY(cw_sec_xml_serialize(out, len_out, doc));
 out:

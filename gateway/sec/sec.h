@@ -51,29 +51,30 @@ void cw_sec_lib_fini(void);
  * type URI (urn:clearway:problem:<slug>) and appears in negative receipts;
  * never rename one. docs/security.md explains each.
  */
-#define CW_SEC_PROBLEM_MAP(XX)                                                          \
-    XX(NONE, "none", 200, "no problem")                                                 \
-    XX(MALFORMED_XML, "malformed-xml", 400, "the body is not well-formed XML")          \
-    XX(XML_TOO_LARGE, "xml-too-large", 413, "the XML document is too large")            \
-    XX(XML_TOO_DEEP, "xml-too-deep", 400, "the XML document nests too deeply")          \
-    XX(XML_TOO_MANY_NODES, "xml-too-many-nodes", 400, "the XML has too many nodes")     \
-    XX(DOCTYPE_FORBIDDEN, "doctype-forbidden", 400, "a DOCTYPE is not allowed")         \
-    XX(HEADER_INVALID, "header-invalid", 422, "the envelope header is unreadable")      \
-    XX(SCHEMA_INVALID, "schema-invalid", 422, "the document violates its schema")       \
-    XX(UNKNOWN_SENDER, "unknown-sender", 403, "the From party is not registered")       \
-    XX(SENDER_MISMATCH, "sender-mismatch", 403, "From is not the TLS client")           \
-    XX(SIGNATURE_MISSING, "signature-missing", 401, "the document is not signed")       \
-    XX(SIGNATURE_POLICY, "signature-policy", 401, "the signature breaks the policy")    \
-    XX(SIGNATURE_INVALID, "signature-invalid", 401, "the signature does not verify")    \
-    XX(SIGNER_NOT_SENDER, "signer-not-sender", 403, "signed with another certificate")  \
-    XX(CERTIFICATE_EXPIRED, "certificate-expired", 403,                                 \
-       "the sender's certificate is not valid now")                                     \
-    XX(STALE_MESSAGE, "stale-message", 400, "the timestamp is outside the window")      \
-    XX(RECEIPT_MISMATCH, "receipt-mismatch", 422, "the receipt is for another message") \
-    XX(INTERNAL, "internal-error", 500, "internal error")                               \
-    XX(NO_ROUTE, "no-route", 422, "no route to the To party")                           \
-    XX(NOT_AUTHORIZED, "not-authorized", 403, "the sender may not send this")           \
-    XX(DUPLICATE_MESSAGE_ID, "duplicate-message-id", 409,                               \
+#define CW_SEC_PROBLEM_MAP(XX)                                                                  \
+    XX(NONE, "none", 200, "no problem")                                                         \
+    XX(MALFORMED_XML, "malformed-xml", 400, "the body is not well-formed XML")                  \
+    XX(XML_TOO_LARGE, "xml-too-large", 413, "the XML document is too large")                    \
+    XX(XML_TOO_DEEP, "xml-too-deep", 400, "the XML document nests too deeply")                  \
+    XX(XML_TOO_MANY_NODES, "xml-too-many-nodes", 400, "the XML has too many nodes")             \
+    XX(DOCTYPE_FORBIDDEN, "doctype-forbidden", 400, "a DOCTYPE is not allowed")                 \
+    XX(HEADER_INVALID, "header-invalid", 422, "the envelope header is unreadable")              \
+    XX(SCHEMA_INVALID, "schema-invalid", 422, "the document violates its schema")               \
+    XX(UNKNOWN_SENDER, "unknown-sender", 403, "the From party is not registered")               \
+    XX(SENDER_MISMATCH, "sender-mismatch", 403, "From is not the TLS client")                   \
+    XX(SIGNATURE_MISSING, "signature-missing", 401, "the document is not signed")               \
+    XX(SIGNATURE_POLICY, "signature-policy", 401, "the signature breaks the policy")            \
+    XX(SIGNATURE_INVALID, "signature-invalid", 401, "the signature does not verify")            \
+    XX(SIGNER_NOT_SENDER, "signer-not-sender", 403, "signed with another certificate")          \
+    XX(CERTIFICATE_EXPIRED, "certificate-expired", 403,                                         \
+       "the sender's certificate is not valid now")                                             \
+    XX(STALE_MESSAGE, "stale-message", 400, "the timestamp is outside the window")              \
+    XX(RECEIPT_MISMATCH, "receipt-mismatch", 422, "the receipt is for another message")         \
+    XX(INTERNAL, "internal-error", 500, "internal error")                                       \
+    XX(NO_ROUTE, "no-route", 422, "no route to the To party")                                   \
+    XX(NOT_AUTHORIZED, "not-authorized", 403, "the sender may not send this")                   \
+    XX(CONSIGNMENT_REFUSED, "consignment-refused", 422, "red lane: the consignment is stopped") \
+    XX(DUPLICATE_MESSAGE_ID, "duplicate-message-id", 409,                                       \
        "this MessageId was used for other content")
 
 typedef enum cw_sec_problem_e {
@@ -258,6 +259,8 @@ typedef struct cw_sec_receipt_params {
     cw_sec_problem_e problem;   /* NONE: accepted; else rejected with this type */
     const char *detail;         /* optional one line for a negative receipt */
     int64_t now_s;              /* 0: the wall clock */
+    const xmlNode *attachment;  /* optional: copied into <Attachment> (e.g. the
+                                   assessment), signed with the receipt */
 } cw_sec_receipt_params_t;
 
 /*
