@@ -127,6 +127,7 @@ typedef struct cw_config {
     cw_conf_route_t *routes; /* owned array */
     size_t route_count;
     cw_conf_store_t store;
+    char rules_path[CW_CONF_PATH_BYTES]; /* facilitation rules folder; "" = core off */
     int refcount; /* snapshot references; touched on the loop thread only */
 } cw_config_t;
 

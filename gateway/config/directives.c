@@ -185,6 +185,7 @@ static const cw_conf_directive_t directives[] = {
     { "partner/@destinations", CW_CONF_LIST, PARTNER_FIELD(destinations), 0, 0, NULL, 0 },
 
     { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
+    { "rules/@path", CW_CONF_PATH, CONFIG_FIELD(rules_path), 0, 0, NULL, 0 },
     { "store/@synchronous", CW_CONF_KEYWORD, CONFIG_FIELD(store.synchronous_full), 0, 0, sync_modes,
       0 },
     { "store/@group-max", CW_CONF_UINT32, CONFIG_FIELD(store.group_max), 1,
