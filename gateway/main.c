@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "checks.h"
 #include "config.h"
 #include "egress.h"
 #include "net.h"
@@ -43,8 +44,10 @@ typedef struct cw_node {
     cw_http_client_t *client; /* outbound HTTP for deliveries */
     cw_egress_t *egress;      /* the delivery scheduler */
     int services_closing;
-    cw_sec_keys_t *keys;       /* trust snapshot in force */
-    cw_sec_schemas_t *schemas; /* compiled once */
+    cw_sec_keys_t *keys;              /* trust snapshot in force */
+    cw_checks_rules_t *rules;         /* facilitation rules in force; NULL: core off */
+    cw_pipeline_adapters_t *adapters; /* adapter instances in force */
+    cw_sec_schemas_t *schemas;        /* compiled once */
     cw_pipeline_t *pipeline;
     cw_api_t *api;
     cw_http_server_t *servers[NODE_LISTENERS_MAX];
@@ -61,6 +64,8 @@ typedef struct cw_reload {
     char path[4096];
     cw_config_t *cfg;
     cw_sec_keys_t *keys;
+    cw_checks_rules_t *rules;
+    cw_pipeline_adapters_t *adapters;
     cw_tls_ctx_t *tls[NODE_LISTENERS_MAX];
     cw_config_errors_t errs;
     cw_error_t err;
@@ -242,6 +247,12 @@ static void reload_work(void *arg)
     if (r->rc == 0) {
         r->rc = tls_load(r->tls, r->cfg, &r->err);
     }
+    if (r->rc == 0 && r->cfg->rules_path[0] != '\0') {
+        r->rc = cw_checks_rules_load(&r->rules, r->cfg->rules_path, &r->err);
+    }
+    if (r->rc == 0) {
+        r->rc = cw_pipeline_adapters_load(&r->adapters, r->cfg, &r->err);
+    }
 }
 
 static int listeners_equal(const cw_config_t *a, const cw_config_t *b)
@@ -300,6 +311,14 @@ static void reload_done(int status, void *arg)
     cw_api_set_config(node->api, r->cfg);
     cw_pipeline_trust_set(node->pipeline, r->keys, node->schemas);
     cw_pipeline_config_set(node->pipeline, r->cfg);
+    cw_pipeline_rules_set(node->pipeline, r->rules);
+    cw_checks_rules_unref(node->rules);
+    node->rules = r->rules;
+    r->rules = NULL;
+    cw_pipeline_adapters_set(node->pipeline, r->adapters);
+    cw_pipeline_adapters_unref(node->adapters);
+    node->adapters = r->adapters;
+    r->adapters = NULL;
     cw_sec_keys_unref(node->keys);
     node->keys = r->keys;
     r->keys = NULL;
@@ -309,6 +328,8 @@ static void reload_done(int status, void *arg)
     CW_LOG_INFO("main", "configuration reloaded from %s", r->path);
 out:
     tls_unref_all(r->tls);
+    cw_pipeline_adapters_unref(r->adapters);
+    cw_checks_rules_unref(r->rules);
     cw_sec_keys_unref(r->keys);
     cw_config_unref(r->cfg);
     cw_config_errors_fini(&r->errs);
@@ -522,6 +543,11 @@ static int node_run(cw_node_t *node)
     node->pipeline = cw_pipeline_new(&node->loop);
     CW_CHECK_ALLOC(node->pipeline);
     cw_pipeline_trust_set(node->pipeline, node->keys, node->schemas);
+    cw_pipeline_rules_set(node->pipeline, node->rules);
+    cw_pipeline_adapters_set(node->pipeline, node->adapters);
+    if (node->rules == NULL) {
+        CW_LOG_WARN("main", "no <rules path>: consignments are not assessed");
+    }
     CW_TRY(services_start(node));
     CW_TRY(cw_api_new(&node->api, &node->loop, node->cfg, node->pipeline));
     CW_TRY(signal_start(node, &node->sig_term, on_stop_signal, SIGTERM));
@@ -616,6 +642,12 @@ int main(int argc, char **argv)
         if (rc == 0) {
             rc = tls_load(node.tls, node.cfg, &err);
         }
+        if (rc == 0 && node.cfg->rules_path[0] != '\0') {
+            rc = cw_checks_rules_load(&node.rules, node.cfg->rules_path, &err);
+        }
+        if (rc == 0) {
+            rc = cw_pipeline_adapters_load(&node.adapters, node.cfg, &err);
+        }
         if (rc < 0) {
             fprintf(stderr, "%s: %s\n", path, err.msg);
         }
@@ -644,6 +676,8 @@ int main(int argc, char **argv)
     }
 out:
     tls_unref_all(node.tls);
+    cw_pipeline_adapters_unref(node.adapters);
+    cw_checks_rules_unref(node.rules);
     cw_sec_schemas_free(node.schemas);
     cw_sec_keys_unref(node.keys);
     cw_config_unref(node.cfg);

@@ -60,6 +60,9 @@ struct cw_api {
 int cw_api__status_route(cw_api_t *api, cw_http_request_t *req);
 void cw_api__status_list(cw_api_t *api, cw_http_request_t *req);
 
+/* POST /v1/inbound/{adapter}: a partner's native document. */
+void cw_api__inbound_submit(cw_api_t *api, cw_http_request_t *req, const char *adapter);
+
 /* POST /v1/messages with an XML body: verify, answer with a receipt. */
 void cw_api__messages_submit(cw_api_t *api, cw_http_request_t *req);
 

@@ -57,3 +57,44 @@ void cw_api__messages_submit(cw_api_t *api, cw_http_request_t *req)
         (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE, "cannot queue the message");
     }
 }
+
+/* ==== POST /v1/inbound/{adapter} ==== */
+
+static void
+on_inbound_done(int http_status, const char *json, size_t json_len, const char *error, void *arg)
+{
+    cw_http_request_t *req = arg;
+
+    if (http_status == 0) {
+        /* A whole-input failure: nothing was translated or stored. */
+        CW_LOG_INFO("api", "request %s: inbound document from %s refused: %s", req->id,
+                    req->peer_party, error != NULL ? error : "");
+        (void)cw_http_respond_problem_slug(req, 422, "inbound-refused",
+                                           "The document could not be translated",
+                                           error != NULL ? error : "");
+        return;
+    }
+    (void)cw_http_respond(req, http_status, "application/json", NULL, json, json_len);
+}
+
+void cw_api__inbound_submit(cw_api_t *api, cw_http_request_t *req, const char *adapter)
+{
+    int rc;
+
+    if (!req->tls || req->peer_party[0] == '\0') {
+        /* The partner is the TLS client's party: nothing else names it. */
+        (void)cw_http_respond_problem(req, CW_PROBLEM_CLIENT_NOT_REGISTERED,
+                                      "inbound documents need a registered TLS client "
+                                      "certificate");
+        return;
+    }
+    rc = cw_pipeline_inbound_submit(api->pipeline, req->cfg, req->peer_party, adapter, req->body,
+                                    req->body_len, cw_http_request_header(req, "content-type"),
+                                    on_inbound_done, req);
+    if (rc == CW_EPERM) {
+        (void)cw_http_respond_problem_slug(req, 403, "not-authorized", "Not authorized",
+                                           "this partner has no such adapter");
+    } else if (rc < 0) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE, "cannot queue the document");
+    }
+}

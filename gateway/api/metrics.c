@@ -177,6 +177,9 @@ int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
                           api->pipeline != NULL ? cw_pipeline_in_flight(api->pipeline) : 0));
     CW_TRY(render_http(api, out));
     CW_TRY(render_requests(api, out));
+    if (api->pipeline != NULL) {
+        CW_TRY(cw_pipeline_metrics_render(api->pipeline, out));
+    }
 out:
     return rc;
 }

@@ -326,7 +326,142 @@ static int store_ready(cw_api_t *api, cw_http_request_t *req)
     return 1;
 }
 
+static int messages_route(cw_api_t *api, cw_http_request_t *req);
+
+/* ==== /v1/stats ==== */
+
+static const char *const group_names[] = {
+    [CW_STORE_GROUP_DESTINATION] = "destination",
+    [CW_STORE_GROUP_LANE] = "lane",
+    [CW_STORE_GROUP_CODE] = "code",
+    [CW_STORE_GROUP_SENDER] = "sender",
+    [CW_STORE_GROUP_COLLECTION] = "collection",
+};
+
+typedef struct stats_ctx {
+    cw_http_request_t *req;
+    cw_store_stats_query_t q;
+} stats_ctx_t;
+
+static void on_stats(int status, const cw_store_tallies_t *t, void *arg)
+{
+    stats_ctx_t *ctx = arg;
+    char from[32];
+    char to[32];
+    cw_buf_t b;
+    size_t i;
+    int rc = 0;
+
+    if (status < 0) {
+        respond_store_error(ctx->req, status);
+        return;
+    }
+    cw_time_format_utc(from, sizeof(from), ctx->q.from_ms / 1000);
+    cw_time_format_utc(to, sizeof(to), ctx->q.to_ms / 1000);
+    cw_buf_init(&b, STATUS_BODY_MAX);
+    CW_TRY(cw_buf_appendf(&b, "{\"from\":\"%s\",\"to\":\"%s\",\"group_by\":\"%s\",\"groups\":[",
+                          from, to, group_names[ctx->q.group_by]));
+    for (i = 0; i < t->count; i++) {
+        const cw_store_tally_t *x = &t->items[i];
+
+        CW_TRY(cw_buf_appends(&b, i == 0 ? "{\"group\":\"" : ",{\"group\":\""));
+        CW_TRY(cw_buf_append_json_str(&b, x->group, strlen(x->group)));
+        CW_TRY(cw_buf_appends(&b, "\",\"currency\":\""));
+        CW_TRY(cw_buf_append_json_str(&b, x->currency, strlen(x->currency)));
+        CW_TRY(cw_buf_appendf(
+            &b,
+            "\",\"consignments\":%llu,\"declared_minor\":%lld,"
+            "\"duty_minor\":%lld,\"tax_minor\":%lld,\"due_at_border_minor\":%lld}",
+            (unsigned long long)x->count, (long long)x->declared_minor, (long long)x->duty_minor,
+            (long long)x->tax_minor, (long long)x->due_minor));
+    }
+    CW_TRY(cw_buf_appends(&b, "]}\n"));
+out:
+    respond_buf(ctx->req, rc, &b);
+}
+
+static void stats_route(cw_api_t *api, cw_http_request_t *req)
+{
+    stats_ctx_t *ctx;
+    char value[64];
+    size_t i;
+    int rc;
+
+    if (req->listen_kind != CW_LISTEN_ADMIN) {
+        (void)cw_http_respond_problem_slug(req, 403, "not-authorized", "Not authorized",
+                                           "statistics are on the admin listener");
+        return;
+    }
+    if (!store_ready(api, req)) {
+        return;
+    }
+    ctx = cw_pool_alloc(req->pool, sizeof(*ctx));
+    if (ctx == NULL) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE, "out of memory");
+        return;
+    }
+    ctx->req = req;
+    ctx->q.from_ms = 0;
+    ctx->q.to_ms = cw_store_clock_ms() + 1;
+    ctx->q.group_by = CW_STORE_GROUP_DESTINATION;
+    if ((query_get(req->query, "from", value, sizeof(value)) == 1
+         && parse_since_ms(value, &ctx->q.from_ms) < 0)
+        || (query_get(req->query, "to", value, sizeof(value)) == 1
+            && parse_since_ms(value, &ctx->q.to_ms) < 0)) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_BAD_REQUEST,
+                                      "from and to are 2026-11-29T10:00:00Z or epoch seconds");
+        return;
+    }
+    if (query_get(req->query, "group_by", value, sizeof(value)) == 1) {
+        for (i = 0; i < CW_ARRAY_SIZE(group_names); i++) {
+            if (strcmp(value, group_names[i]) == 0) {
+                break;
+            }
+        }
+        if (i == CW_ARRAY_SIZE(group_names)) {
+            (void)cw_http_respond_problem(req, CW_PROBLEM_BAD_REQUEST,
+                                          "group_by is destination, lane, code, sender or "
+                                          "collection");
+            return;
+        }
+        ctx->q.group_by = (cw_store_group_e)i;
+    }
+    rc = cw_store_stats_query(cw_pipeline_store(api->pipeline), &ctx->q, on_stats, ctx);
+    if (rc < 0) {
+        respond_store_error(req, rc);
+    }
+}
+
 int cw_api__status_route(cw_api_t *api, cw_http_request_t *req)
+{
+    static const char inbound[] = "/v1/inbound/";
+
+    if (strncmp(req->path, inbound, sizeof(inbound) - 1) == 0) {
+        const char *name = req->path + sizeof(inbound) - 1;
+
+        req->route = "/v1/inbound/{adapter}";
+        if (strcmp(req->method, "POST") != 0) {
+            (void)cw_http_respond(req, 405, NULL, "Allow: POST\r\n", NULL, 0);
+        } else if (name[0] == '\0' || strlen(name) > 63 || strchr(name, '/') != NULL) {
+            (void)cw_http_respond_problem(req, CW_PROBLEM_NOT_FOUND, "no such adapter");
+        } else {
+            cw_api__inbound_submit(api, req, name);
+        }
+        return 1;
+    }
+    if (strcmp(req->path, "/v1/stats") == 0) {
+        req->route = "/v1/stats";
+        if (strcmp(req->method, "GET") != 0) {
+            (void)cw_http_respond(req, 405, NULL, "Allow: GET\r\n", NULL, 0);
+            return 1;
+        }
+        stats_route(api, req);
+        return 1;
+    }
+    return messages_route(api, req);
+}
+
+static int messages_route(cw_api_t *api, cw_http_request_t *req)
 {
     char id[256];
     char from[256];

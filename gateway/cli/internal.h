@@ -23,6 +23,8 @@ int cw_cli_sign(int argc, char **argv);
 int cw_cli_verify(int argc, char **argv);
 int cw_cli_send(int argc, char **argv);
 int cw_cli_messages(int argc, char **argv);
+int cw_cli_adapter(int argc, char **argv);
+int cw_cli_assess(int argc, char **argv);
 
 /* Reads path ("-" = stdin) into a cw_malloc'd buffer of at most max_bytes. */
 int cw_cli__read_file(char **out, size_t *len_out, const char *path, size_t max_bytes);

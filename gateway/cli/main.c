@@ -21,6 +21,8 @@ static void usage(FILE *f)
                "  verify    verify an envelope with the daemon's policy\n"
                "  send      sign if needed, POST to a node, verify its receipt\n"
                "  messages  list, show or retry messages through a node's admin API\n"
+               "  adapter   try a partner adapter on a file (list, test, out)\n"
+               "  assess    run the facilitation checks on a consignment, no daemon\n"
                "\n"
                "clearway COMMAND --help shows a command's options. Exit codes: docs/cli.md.\n");
 }
@@ -59,7 +61,8 @@ int main(int argc, char **argv)
         return cmd_version(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "sign") != 0 && strcmp(argv[1], "verify") != 0
-        && strcmp(argv[1], "send") != 0 && strcmp(argv[1], "messages") != 0) {
+        && strcmp(argv[1], "send") != 0 && strcmp(argv[1], "messages") != 0
+        && strcmp(argv[1], "adapter") != 0 && strcmp(argv[1], "assess") != 0) {
         fprintf(stderr, "clearway: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return CW_CLI_USAGE;
@@ -78,6 +81,10 @@ int main(int argc, char **argv)
         rc = cw_cli_sign(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "verify") == 0) {
         rc = cw_cli_verify(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "assess") == 0) {
+        rc = cw_cli_assess(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "adapter") == 0) {
+        rc = cw_cli_adapter(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "messages") == 0) {
         rc = cw_cli_messages(argc - 1, argv + 1);
     } else {

@@ -61,7 +61,12 @@ typedef struct cw_conf_partner {
     char tls_subject[512];      /* or: the exact subject (RFC 2253) of its TLS certificate */
     char actions[1024];         /* "Service/Action" pairs it may send ("*" wildcards) */
     char destinations[1024];    /* parties it may send to ("*" for any) */
-    int line;                   /* line of the element in the file */
+    char adapter[64];           /* inbound adapter for its native format, "" none */
+    char adapter_to[128];       /* the party its translated consignments go to */
+    char adapter_catalog[CW_CONF_PATH_BYTES];  /* shopify-order: product catalogue */
+    char adapter_xslt_dir[CW_CONF_PATH_BYTES]; /* "xslt": folder of its stylesheets */
+    char adapter_xslt[128];                    /* "xslt": the input stylesheet in that folder */
+    int line;                                  /* line of the element in the file */
 } cw_conf_partner_t;
 
 /* A destination: where messages for party `to` are delivered, and how. */
@@ -128,7 +133,7 @@ typedef struct cw_config {
     size_t route_count;
     cw_conf_store_t store;
     char rules_path[CW_CONF_PATH_BYTES]; /* facilitation rules folder; "" = core off */
-    int refcount; /* snapshot references; touched on the loop thread only */
+    int refcount;                        /* snapshot references; touched on the loop thread only */
 } cw_config_t;
 
 /* ==== Loading ==== */

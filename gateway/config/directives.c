@@ -183,6 +183,11 @@ static const cw_conf_directive_t directives[] = {
     { "partner/@tls-subject", CW_CONF_LIST, PARTNER_FIELD(tls_subject), 0, 0, NULL, 0 },
     { "partner/@actions", CW_CONF_LIST, PARTNER_FIELD(actions), 0, 0, NULL, 0 },
     { "partner/@destinations", CW_CONF_LIST, PARTNER_FIELD(destinations), 0, 0, NULL, 0 },
+    { "partner/@adapter", CW_CONF_NAME, PARTNER_FIELD(adapter), 0, 0, NULL, 0 },
+    { "partner/@adapter-to", CW_CONF_PARTY_ID, PARTNER_FIELD(adapter_to), 0, 0, NULL, 0 },
+    { "partner/@adapter-catalog", CW_CONF_PATH, PARTNER_FIELD(adapter_catalog), 0, 0, NULL, 0 },
+    { "partner/@adapter-xslt-dir", CW_CONF_PATH, PARTNER_FIELD(adapter_xslt_dir), 0, 0, NULL, 0 },
+    { "partner/@adapter-xslt", CW_CONF_TEXT, PARTNER_FIELD(adapter_xslt), 0, 0, NULL, 0 },
 
     { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
     { "rules/@path", CW_CONF_PATH, CONFIG_FIELD(rules_path), 0, 0, NULL, 0 },
@@ -1088,6 +1093,29 @@ static void check_routes(cw_conf_walk_t *w)
     }
 }
 
+static void check_partner_adapters(cw_conf_walk_t *w)
+{
+    const cw_config_t *cfg = w->cfg;
+    size_t i;
+
+    for (i = 0; i < cfg->partner_count; i++) {
+        const cw_conf_partner_t *p = &cfg->partners[i];
+
+        if (p->adapter[0] != '\0' && p->adapter_to[0] == '\0') {
+            cw_config__problem(w->ld, p->line,
+                               "partner '%s': adapter needs adapter-to (where its consignments go)",
+                               p->id);
+        }
+        if (strcmp(p->adapter, "xslt") == 0
+            && (p->adapter_xslt_dir[0] == '\0' || p->adapter_xslt[0] == '\0')) {
+            cw_config__problem(w->ld, p->line,
+                               "partner '%s': adapter=\"xslt\" needs adapter-xslt-dir and "
+                               "adapter-xslt",
+                               p->id);
+        }
+    }
+}
+
 static void check_partners(cw_conf_walk_t *w)
 {
     const cw_config_t *cfg = w->cfg;
@@ -1154,6 +1182,7 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
     check_present(&w, xmlGetLineNo(root));
     check_listens(&w);
     check_partners(&w);
+    check_partner_adapters(&w);
     check_routes(&w);
 out:
     return rc;

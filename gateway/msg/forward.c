@@ -45,8 +45,10 @@ static int add_text(xmlNode *parent, xmlNs *ns, const char *name, const char *te
 }
 
 static int
-add_evidence(xmlNode *payload, const cw_msg_header_t *in_hdr, const char *bytes, size_t len)
+add_evidence(xmlNode *payload, const cw_msg_header_t *in_hdr, const cw_msg_forward_params_t *params)
 {
+    const char *bytes = params->received;
+    size_t len = bytes != NULL ? params->received_len : 0;
     static const char hex[] = "0123456789abcdef";
     unsigned char digest[SHA256_DIGEST_LENGTH];
     char digest_hex[2 * SHA256_DIGEST_LENGTH + 1];
@@ -59,7 +61,11 @@ add_evidence(xmlNode *payload, const cw_msg_header_t *in_hdr, const char *bytes,
     if (len > (size_t)INT32_MAX / 2) {
         return CW_E2BIG;
     }
-    (void)SHA256((const unsigned char *)bytes, len, digest);
+    if (params->evidence_sha256 != NULL) {
+        memcpy(digest, params->evidence_sha256, sizeof(digest));
+    } else {
+        (void)SHA256((const unsigned char *)(bytes != NULL ? bytes : ""), len, digest);
+    }
     for (i = 0; i < sizeof(digest); i++) {
         digest_hex[2 * i] = hex[digest[i] >> 4];
         digest_hex[2 * i + 1] = hex[digest[i] & 0xf];
@@ -68,13 +74,20 @@ add_evidence(xmlNode *payload, const cw_msg_header_t *in_hdr, const char *bytes,
     b64_len = 4 * ((len + 2) / 3) + 1;
     b64 = cw_malloc(b64_len);
     CW_CHECK_ALLOC(b64);
-    (void)EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)bytes, (int)len);
+    b64[0] = '\0';
+    if (len > 0) {
+        (void)EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)bytes, (int)len);
+    }
 
     ev = xmlNewChild(payload, payload->ns, (const xmlChar *)"Evidence", NULL);
     CW_CHECK_ALLOC(ev);
-    CW_TRY(add_text(ev, payload->ns, "OriginalMessageId", in_hdr->message_id));
+    CW_TRY(add_text(ev, payload->ns, "OriginalMessageId",
+                    params->evidence_original_id != NULL ? params->evidence_original_id
+                                                         : in_hdr->message_id));
     CW_TRY(add_text(ev, payload->ns, "OriginalSender", in_hdr->from));
-    CW_TRY(add_text(ev, payload->ns, "MediaType", EVIDENCE_MEDIA_TYPE));
+    CW_TRY(add_text(ev, payload->ns, "MediaType",
+                    params->evidence_media_type != NULL ? params->evidence_media_type
+                                                        : EVIDENCE_MEDIA_TYPE));
     CW_TRY(add_text(ev, payload->ns, "Sha256", digest_hex));
     CW_TRY(add_text(ev, payload->ns, "Content", b64));
 out:
@@ -136,7 +149,25 @@ int cw_msg_forward_new(xmlDoc **out,
         }
         (void)xmlReconciliateNs(doc, copy);
     }
-    CW_TRY(add_evidence(payload, in_hdr, params->received, params->received_len));
+    if (params->assessment != NULL) {
+        xmlNode *wrap = xmlNewChild(payload, payload->ns, (const xmlChar *)"Assessment", NULL);
+        xmlNode *copy;
+
+        CW_CHECK_ALLOC(wrap);
+        if (xmlNewProp(wrap, (const xmlChar *)"node", (const xmlChar *)params->node_id) == NULL) {
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        copy = xmlDocCopyNode((xmlNode *)params->assessment, doc, 1);
+        CW_CHECK_ALLOC(copy);
+        if (xmlAddChild(wrap, copy) == NULL) {
+            xmlFreeNode(copy);
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        (void)xmlReconciliateNs(doc, copy);
+    }
+    CW_TRY(add_evidence(payload, in_hdr, params));
     *out = doc;
     doc = NULL;
 out:

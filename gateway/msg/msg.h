@@ -78,6 +78,14 @@ typedef struct cw_msg_forward_params {
     int64_t now_s;          /* the new Timestamp */
     const char *received;   /* the envelope exactly as received (evidence) */
     size_t received_len;
+    const xmlNode *assessment; /* optional: this node's assessment document, added as
+                                  <Assessment node="node_id"> (a copy is taken) */
+    /* Evidence of a partner's native document (inbound adapters): */
+    const char *evidence_media_type;      /* NULL: application/xml */
+    const char *evidence_original_id;     /* NULL: in_hdr->message_id */
+    const unsigned char *evidence_sha256; /* 32 bytes of the whole original; with
+                                             received NULL the content is left out
+                                             (kept at this node under that id) */
 } cw_msg_forward_params_t;
 
 /*

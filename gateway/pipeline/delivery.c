@@ -15,12 +15,17 @@
 
 typedef struct cw_delivery {
     cw_pipeline_t *pl;
-    cw_egress_job_t *job; /* borrowed from egress until cw_egress_job_done */
-    cw_config_t *cfg;     /* referenced: the route and limits in force */
-    cw_sec_keys_t *keys;  /* referenced: the receiver's registered certificates */
-    char to[128];         /* the destination party */
-    int http_status;      /* 0: no HTTP answer */
-    char *response;       /* response body, owned */
+    cw_pipeline_adapters_t *adapters; /* referenced: the route's output adapter */
+    const cw_adapter_t *adapter;      /* NULL: our envelope and a signed receipt */
+    char *native;                     /* the translated document, owned */
+    size_t native_len;
+    const char *native_type; /* its media type (static) */
+    cw_egress_job_t *job;    /* borrowed from egress until cw_egress_job_done */
+    cw_config_t *cfg;        /* referenced: the route and limits in force */
+    cw_sec_keys_t *keys;     /* referenced: the receiver's registered certificates */
+    char to[128];            /* the destination party */
+    int http_status;         /* 0: no HTTP answer */
+    char *response;          /* response body, owned */
     size_t response_len;
     /* The worker's verdict. */
     cw_egress_outcome_e outcome;
@@ -29,6 +34,8 @@ typedef struct cw_delivery {
 
 static void delivery_free(cw_delivery_t *d)
 {
+    cw_free(d->native);
+    cw_pipeline_adapters_unref(d->adapters);
     cw_free(d->response);
     cw_sec_keys_unref(d->keys);
     cw_config_unref(d->cfg);
@@ -38,6 +45,10 @@ static void delivery_free(cw_delivery_t *d)
 static void finish(cw_delivery_t *d)
 {
     const char *receipt = d->outcome == CW_EGRESS_DELIVERED ? d->response : NULL;
+
+    if (receipt == NULL && d->outcome == CW_EGRESS_DELIVERED) {
+        receipt = "";
+    }
     size_t receipt_len = receipt != NULL ? d->response_len : 0;
 
     if (d->outcome == CW_EGRESS_DELIVERED) {
@@ -52,6 +63,10 @@ static void finish(cw_delivery_t *d)
                        receipt, receipt_len);
     delivery_free(d);
 }
+
+static void post(cw_delivery_t *d, const cw_conf_route_t *route);
+static void translate_work(void *arg);
+static void translate_done(int status, void *arg);
 
 /* ==== Receipt check (worker) ==== */
 
@@ -137,6 +152,24 @@ static void on_posted(const cw_http_client_result_t *res, void *arg)
     cw_delivery_t *d = arg;
 
     d->http_status = res->http_status;
+    if (d->adapter != NULL && res->status == 0) {
+        /* A partner's native interface answers in its own terms: judged
+         * by the HTTP status (there is no signed receipt to verify). */
+        if (d->http_status >= 200 && d->http_status < 300) {
+            d->outcome = CW_EGRESS_DELIVERED;
+        } else if (d->http_status >= 400 && d->http_status < 500) {
+            d->outcome = CW_EGRESS_FAILED;
+            (void)snprintf(d->error, sizeof(d->error), "refused by %s: HTTP %d", d->to,
+                           d->http_status);
+        } else {
+            d->outcome = CW_EGRESS_RETRY;
+            (void)snprintf(d->error, sizeof(d->error), "HTTP %d", d->http_status);
+        }
+        d->response = cw_strndup(res->body, res->body_len);
+        d->response_len = d->response != NULL ? res->body_len : 0;
+        finish(d);
+        return;
+    }
     if (res->status < 0) {
         /* Refused, reset, timed out, TLS failure: the next hop may be back later. */
         d->outcome = CW_EGRESS_RETRY;
@@ -160,13 +193,74 @@ static void on_posted(const cw_http_client_result_t *res, void *arg)
     }
 }
 
+/* ==== Output adapters ==== */
+
+/* Worker: the sealed envelope's consignment in the destination's format. */
+static void translate_work(void *arg)
+{
+    cw_delivery_t *d = arg;
+    cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
+    cw_error_t err = { 0 };
+    xmlDoc *env = NULL;
+    xmlDoc *canonical = NULL;
+    xmlNode *business;
+    int rc;
+
+    d->outcome = CW_EGRESS_FAILED;
+    rc = cw_sec_xml_parse(&env, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
+    business = rc == 0 ? cw_msg_business_doc(env) : NULL;
+    if (business == NULL) {
+        (void)snprintf(d->error, sizeof(d->error), "stored envelope unreadable: %.200s", err.msg);
+        goto out;
+    }
+    canonical = xmlNewDoc((const xmlChar *)"1.0");
+    if (canonical == NULL) {
+        goto out;
+    }
+    (void)xmlDocSetRootElement(canonical, xmlDocCopyNode(business, canonical, 1));
+    if (xmlDocGetRootElement(canonical) == NULL) {
+        goto out;
+    }
+    (void)xmlReconciliateNs(canonical, xmlDocGetRootElement(canonical));
+    rc = cw_adapter_translate_out(d->adapter, canonical, &d->native, &d->native_len,
+                                  &d->native_type, &err);
+    if (rc < 0) {
+        /* The same document will not translate next time either. */
+        (void)snprintf(d->error, sizeof(d->error), "output adapter %s: %.200s",
+                       cw_adapter_name(d->adapter), err.msg);
+        goto out;
+    }
+    d->outcome = CW_EGRESS_RETRY;
+out:
+    if (canonical != NULL) {
+        xmlFreeDoc(canonical);
+    }
+    if (env != NULL) {
+        xmlFreeDoc(env);
+    }
+}
+
+static void translate_done(int status, void *arg)
+{
+    cw_delivery_t *d = arg;
+    const cw_conf_route_t *route = cw_config_route_find(d->cfg, d->to);
+
+    if (status < 0 || d->native == NULL || route == NULL) {
+        if (d->error[0] == '\0') {
+            d->outcome = CW_EGRESS_RETRY;
+            cw_strlcpy(d->error, "the translation did not run", sizeof(d->error));
+        }
+        finish(d);
+        return;
+    }
+    post(d, route);
+}
+
 void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
 {
     cw_pipeline_t *pl = arg;
-    cw_http_client_post_options_t opts = CW_HTTP_CLIENT_POST_OPTIONS_INIT;
     const cw_conf_route_t *route;
     cw_delivery_t *d;
-    int rc;
 
     d = cw_calloc(1, sizeof(*d));
     if (d == NULL) {
@@ -186,10 +280,29 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
         finish(d);
         return;
     }
+    d->adapter = cw_pipeline__adapter_find(pl->adapters, d->to, 1);
+    if (d->adapter != NULL) {
+        d->adapters = cw_pipeline_adapters_ref(pl->adapters);
+        if (cw_pipeline_work_submit(pl, translate_work, translate_done, d) < 0) {
+            d->outcome = CW_EGRESS_RETRY;
+            cw_strlcpy(d->error, "cannot queue the translation", sizeof(d->error));
+            finish(d);
+        }
+        return;
+    }
+    post(d, route);
+}
+
+static void post(cw_delivery_t *d, const cw_conf_route_t *route)
+{
+    cw_http_client_post_options_t opts = CW_HTTP_CLIENT_POST_OPTIONS_INIT;
+    cw_egress_job_t *job = d->job;
+    int rc;
+
     opts.url = route->url;
-    opts.body = job->body;
-    opts.body_len = job->body_len;
-    opts.content_type = "application/xml";
+    opts.body = d->native != NULL ? d->native : job->body;
+    opts.body_len = d->native != NULL ? d->native_len : job->body_len;
+    opts.content_type = d->native != NULL ? d->native_type : "application/xml";
     opts.connect_timeout_ms = route->connect_timeout_ms;
     opts.total_timeout_ms = route->timeout_ms;
     opts.response_bytes_max = RECEIPT_BYTES_MAX;
@@ -198,7 +311,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
     opts.client_key_file = route->client_key_path[0] != '\0' ? route->client_key_path : NULL;
     opts.pinned_pubkey = route->pinned_pubkey[0] != '\0' ? route->pinned_pubkey : NULL;
     opts.allow_plain_http = route->insecure_http;
-    rc = cw_http_client_post(pl->client, &opts, on_posted, d);
+    rc = cw_http_client_post(d->pl->client, &opts, on_posted, d);
     if (rc < 0) {
         d->outcome = CW_EGRESS_RETRY;
         (void)snprintf(d->error, sizeof(d->error), "cannot start the request: %s", cw_strerror(rc));

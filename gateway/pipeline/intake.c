@@ -25,6 +25,22 @@ typedef struct cw_intake_job {
     cw_intake_done_cb done;
     void *arg;
     cw_intake_result_t res;
+    /* Between the two worker stages. */
+    xmlDoc *doc;                    /* the verified envelope (owned) */
+    int authenticated;              /* the signature is From's */
+    int go_on;                      /* accepted so far: assess, route, seal */
+    cw_checks_rules_t *rules;       /* referenced when the core is on */
+    cw_checks_consignment_t *model; /* the consignment to assess, owned; NULL: none */
+    cw_checks_context_t ctx;        /* for cw_checks_run */
+    cw_checks_history_query_t hq;   /* what the stateful checks need from the store */
+    cw_checks_fact_t *history;      /* facts from the store, owned */
+    size_t history_len;
+    int64_t year_total_minor;               /* the buyer's calendar-year total */
+    int has_history;                        /* the store answered */
+    cw_checks_assessment_t *assessment;     /* owned; NULL until assessed */
+    xmlDoc *assessment_doc;                 /* holds the assessment XML (owned) */
+    char codes[CW_CHECKS_FINDINGS_MAX * 9]; /* finding codes, space separated */
+    char schema_error[256];                 /* first consignment XSD violation */
 } cw_intake_job_t;
 
 static void set_problem(cw_intake_result_t *res, cw_sec_problem_e problem, const char *detail)
@@ -152,6 +168,8 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
     params.now_s = cw_time_wall_s();
     params.received = job->body;
     params.received_len = job->len;
+    params.assessment =
+        job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
     rc = cw_msg_forward_new(&fwd, doc, hdr, &params, &err);
     if (rc == 0) {
         rc = cw_sec_doc_sign(job->keys, fwd, &err);
@@ -185,6 +203,8 @@ static void answer_with_receipt(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_
     params.to = hdr->from;
     params.problem = res->problem;
     params.detail = res->problem == CW_SEC_PROBLEM_NONE ? NULL : res->detail;
+    params.attachment =
+        job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
     rc = cw_sec_receipt_build(&res->body, &res->body_len, job->keys, doc, &params, &err);
     if (rc < 0) {
         CW_LOG_ERROR("pipeline", "cannot sign a receipt for %s/%s: %s", hdr->from, hdr->message_id,
@@ -199,6 +219,44 @@ static void answer_with_receipt(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_
     res->is_receipt = 1;
 }
 
+/*
+ * When the core is on and the business document is a consignment: reads it
+ * into the model, validates it against its schema (SYN-001), and works out
+ * what the stateful checks need from the store.
+ */
+static void assess_prepare(cw_intake_job_t *job, const cw_msg_header_t *hdr)
+{
+    xmlNode *business = cw_msg_business_doc(job->doc);
+    cw_error_t err = { 0 };
+
+    if (job->rules == NULL || business == NULL || business->ns == NULL
+        || strcmp((const char *)business->ns->href, CW_CHECKS_NS) != 0) {
+        return;
+    }
+    job->model = cw_calloc(1, sizeof(*job->model));
+    if (job->model == NULL) {
+        return;
+    }
+    job->ctx.sender = hdr->original_sender[0] != '\0' ? hdr->original_sender : hdr->from;
+    job->ctx.message_id = hdr->message_id;
+    job->ctx.reference_date = -1;
+    if (cw_checks_date_parse(&job->ctx.reference_date, hdr->timestamp) < 0) {
+        job->ctx.reference_date = (int32_t)(cw_time_wall_s() / 86400);
+    }
+    if (cw_checks_consignment_validate(job->rules, business, &err) < 0) {
+        job->ctx.schema_failed = 1;
+        cw_strlcpy(job->schema_error, err.msg, sizeof(job->schema_error));
+        job->ctx.schema_error = job->schema_error;
+    }
+    if (cw_checks_consignment_read(job->model, business, &err) < 0
+        || cw_checks_history_query_make(&job->hq, job->rules, job->model, &job->ctx) < 0) {
+        /* Unreadable beyond the schema's verdict, or no profile: the run
+         * reports it (SYN-001 / DAT-002) without history. */
+        memset(&job->hq, 0, sizeof(job->hq));
+    }
+}
+
+/* Stage 1 (worker): parse, verify, read the header, authorize, prepare. */
 static void intake_work(void *arg)
 {
     cw_intake_job_t *job = arg;
@@ -208,21 +266,20 @@ static void intake_work(void *arg)
     cw_msg_header_t hdr;
     cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
     cw_error_t err = { 0 };
-    xmlDoc *doc = NULL;
     int rc;
 
     memset(&verified, 0, sizeof(verified));
     memset(&hdr, 0, sizeof(hdr));
-    rc = cw_sec_xml_parse(&doc, job->body, job->len, &job->cfg->limits, &problem, &err);
+    rc = cw_sec_xml_parse(&job->doc, job->body, job->len, &job->cfg->limits, &problem, &err);
     if (rc < 0) {
         set_problem(res, problem != CW_SEC_PROBLEM_NONE ? problem : CW_SEC_PROBLEM_MALFORMED_XML,
                     err.msg);
-        goto out;
+        return;
     }
     opts.skew_s = job->cfg->limits.timestamp_skew_s;
     opts.peer_party_id = job->peer_party[0] != '\0' ? job->peer_party : NULL;
     opts.schemas = job->schemas;
-    rc = cw_sec_envelope_verify(&verified, job->keys, doc, &opts, &err);
+    rc = cw_sec_envelope_verify(&verified, job->keys, job->doc, &opts, &err);
     if (rc < 0) {
         set_problem(res,
                     verified.problem != CW_SEC_PROBLEM_NONE ? verified.problem
@@ -234,38 +291,129 @@ static void intake_work(void *arg)
     }
     if (!verified.authenticated) {
         /* Nobody to sign a receipt for: the answer is a problem document. */
-        goto out;
+        return;
     }
     cw_strlcpy(res->from, verified.from, sizeof(res->from));
-    if (cw_msg_header_read(&hdr, doc, &err) < 0) {
+    if (cw_msg_header_read(&hdr, job->doc, &err) < 0) {
         /* The signature verified, so the header is the sender's own; a
          * receipt still needs its MessageId. */
         set_problem(res, CW_SEC_PROBLEM_HEADER_INVALID, err.msg);
-        goto out;
+        return;
     }
     cw_strlcpy(res->message_id, hdr.message_id, sizeof(res->message_id));
     res->hdr = hdr;
-    if (cw_sec_doc_sha256(res->digest, doc, &err) < 0) {
+    if (cw_sec_doc_sha256(res->digest, job->doc, &err) < 0) {
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, err.msg);
-        goto out;
+        return;
     }
+    job->authenticated = 1;
     if (res->problem == CW_SEC_PROBLEM_NONE && authorize(job, &hdr) == 0) {
-        route_and_seal(job, doc, &hdr);
-        if (res->problem == CW_SEC_PROBLEM_INTERNAL) {
-            res->status = 503;
-            goto out;
+        job->go_on = 1;
+        assess_prepare(job, &hdr);
+    }
+}
+
+/* The finding codes of a, space separated, into out. */
+static void codes_join(char *out, size_t size, const cw_checks_assessment_t *a)
+{
+    size_t i;
+
+    out[0] = '\0';
+    for (i = 0; i < a->findings_len; i++) {
+        if (i > 0) {
+            (void)strncat(out, " ", size - strlen(out) - 1);
+        }
+        (void)strncat(out, a->findings[i].code, size - strlen(out) - 1);
+    }
+}
+
+/* Runs the checks; a red lane refuses the message with its findings. */
+static void assess_run(cw_intake_job_t *job)
+{
+    cw_checks_history_t history = { 0 };
+    xmlNode *node = NULL;
+    cw_error_t err = { 0 };
+    int rc;
+
+    job->assessment = cw_calloc(1, sizeof(*job->assessment));
+    job->assessment_doc = xmlNewDoc((const xmlChar *)"1.0");
+    if (job->assessment == NULL || job->assessment_doc == NULL) {
+        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
+        job->res.status = 503;
+        return;
+    }
+    history.facts = job->history;
+    history.facts_len = job->history_len;
+    history.has_year_total = job->has_history;
+    history.buyer_year_total_minor = job->year_total_minor;
+    rc = cw_checks_run(job->assessment, job->rules, job->model, &job->ctx, &history, &err);
+    if (rc == 0) {
+        rc = cw_checks_assessment_to_xml(&node, job->assessment, job->cfg->node_id,
+                                         job->assessment_doc, NULL);
+    }
+    if (rc < 0) {
+        CW_LOG_ERROR("pipeline", "cannot assess %s/%s: %s", job->res.from, job->res.message_id,
+                     err.msg);
+        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "the node cannot assess the consignment");
+        job->res.status = 503;
+        return;
+    }
+    (void)xmlDocSetRootElement(job->assessment_doc, node);
+    codes_join(job->codes, sizeof(job->codes), job->assessment);
+    if (job->assessment->lane == CW_CHECKS_LANE_RED) {
+        char detail[256];
+
+        (void)snprintf(detail, sizeof(detail), "red lane under %.31s: %.200s",
+                       job->assessment->profile_id[0] != '\0' ? job->assessment->profile_id
+                                                              : "no profile",
+                       job->codes);
+        set_problem(&job->res, CW_SEC_PROBLEM_CONSIGNMENT_REFUSED, detail);
+    }
+}
+
+/* Stage 2 (worker): assess, route and seal, sign the receipt. */
+static void intake_seal(void *arg)
+{
+    cw_intake_job_t *job = arg;
+    cw_intake_result_t *res = &job->res;
+
+    if (job->go_on && job->model != NULL) {
+        assess_run(job);
+        if (res->status == 503) {
+            return;
         }
     }
-    answer_with_receipt(job, doc, &hdr);
-out:
-    xmlFreeDoc(doc);
+    if (job->go_on && res->problem == CW_SEC_PROBLEM_NONE) {
+        route_and_seal(job, job->doc, &res->hdr);
+        if (res->problem == CW_SEC_PROBLEM_INTERNAL) {
+            res->status = 503;
+            return;
+        }
+    }
+    answer_with_receipt(job, job->doc, &res->hdr);
 }
 
 static void intake_finish(cw_intake_job_t *job)
 {
+    if (job->assessment != NULL && job->res.is_receipt) {
+        cw_pipeline__measure(job->pl, job->assessment, job->codes);
+    }
     job->done(&job->res, job->arg);
     cw_free(job->res.body);
     cw_free(job->res.outgoing);
+    if (job->model != NULL) {
+        cw_checks_consignment_fini(job->model);
+        cw_free(job->model);
+    }
+    cw_free(job->history);
+    cw_free(job->assessment);
+    if (job->assessment_doc != NULL) {
+        xmlFreeDoc(job->assessment_doc);
+    }
+    if (job->doc != NULL) {
+        xmlFreeDoc(job->doc);
+    }
+    cw_checks_rules_unref(job->rules);
     cw_sec_keys_unref(job->keys);
     cw_free(job);
 }
@@ -336,8 +484,10 @@ static int intake_store(cw_intake_job_t *job)
 {
     cw_intake_result_t *res = &job->res;
     cw_store_msg_t msg;
+    cw_store_fact_t fact;
 
     memset(&msg, 0, sizeof(msg));
+    memset(&fact, 0, sizeof(fact));
     msg.from = res->hdr.from;
     msg.message_id = res->hdr.message_id;
     memcpy(msg.digest_sha256, res->digest, sizeof(msg.digest_sha256));
@@ -363,9 +513,34 @@ static int intake_store(cw_intake_job_t *job)
     } else {
         msg.state = CW_STORE_STATE_RECEIVED;
     }
+    if (job->assessment != NULL) {
+        const cw_checks_assessment_t *a = job->assessment;
+
+        fact.consignment_id = a->fact.consignment_id;
+        fact.sender = a->fact.sender;
+        fact.buyer_key = a->fact.buyer_key;
+        fact.seller_key = a->fact.seller_key;
+        fact.business_key = a->fact.business_key;
+        fact.content_digest = a->fact.content_digest;
+        fact.order_number = a->fact.order_number;
+        fact.transport_doc = a->fact.transport_doc;
+        fact.destination = a->fact.destination;
+        fact.currency = a->fact.currency;
+        fact.value_minor = a->fact.value_minor;
+        fact.date = a->fact.date;
+        fact.amendment = a->fact.amendment;
+        fact.lane = cw_checks_lane_name(a->lane);
+        fact.codes = job->codes;
+        fact.collection = cw_checks_collection_name(a->revenue.collection);
+        fact.duty_minor = a->revenue.duty_minor;
+        fact.tax_minor = a->revenue.tax_minor;
+        fact.due_minor = a->revenue.due_at_border_minor;
+        msg.fact = &fact;
+    }
     return cw_store_msg_put(job->pl->store, &msg, on_stored, job);
 }
 
+/* After stage 2: commit, then answer (on_stored). */
 static void intake_done(int status, void *arg)
 {
     cw_intake_job_t *job = arg;
@@ -389,6 +564,98 @@ static void intake_done(int status, void *arg)
         cw_strlcpy(res->detail, "the message store is unavailable", sizeof(res->detail));
     }
     intake_finish(job);
+}
+
+static void intake_stage2(cw_intake_job_t *job)
+{
+    if (cw_pipeline_work_submit(job->pl, intake_seal, intake_done, job) < 0) {
+        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "cannot queue the message");
+        job->res.status = 503;
+        intake_finish(job);
+    }
+}
+
+/* The facts the stateful checks asked for are here: copy them for stage 2. */
+static void on_history(int status, const cw_store_facts_t *facts, void *arg)
+{
+    cw_intake_job_t *job = arg;
+    size_t i;
+
+    if (status < 0) {
+        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->res.from,
+                     job->res.message_id, cw_strerror(status));
+        job->res.unavailable = 1;
+        job->res.retry_after_s = STORE_RETRY_AFTER_S;
+        job->res.status = 503;
+        cw_strlcpy(job->res.detail, "the message store is failing; nothing was accepted",
+                   sizeof(job->res.detail));
+        intake_finish(job);
+        return;
+    }
+    if (facts->count > 0) {
+        job->history = cw_calloc(facts->count, sizeof(*job->history));
+        if (job->history == NULL) {
+            set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
+            job->res.status = 503;
+            intake_finish(job);
+            return;
+        }
+    }
+    for (i = 0; i < facts->count; i++) {
+        const cw_store_fact_t *f = &facts->items[i];
+        cw_checks_fact_t *h = &job->history[i];
+
+        cw_strlcpy(h->consignment_id, f->consignment_id, sizeof(h->consignment_id));
+        cw_strlcpy(h->sender, f->sender, sizeof(h->sender));
+        cw_strlcpy(h->buyer_key, f->buyer_key, sizeof(h->buyer_key));
+        cw_strlcpy(h->seller_key, f->seller_key, sizeof(h->seller_key));
+        cw_strlcpy(h->business_key, f->business_key, sizeof(h->business_key));
+        cw_strlcpy(h->content_digest, f->content_digest, sizeof(h->content_digest));
+        cw_strlcpy(h->order_number, f->order_number, sizeof(h->order_number));
+        cw_strlcpy(h->transport_doc, f->transport_doc, sizeof(h->transport_doc));
+        cw_strlcpy(h->destination, f->destination, sizeof(h->destination));
+        cw_strlcpy(h->currency, f->currency, sizeof(h->currency));
+        h->value_minor = f->value_minor;
+        h->date = f->date;
+        h->amendment = f->amendment;
+    }
+    job->history_len = facts->count;
+    job->year_total_minor = facts->buyer_year_total_minor;
+    job->has_history = 1;
+    intake_stage2(job);
+}
+
+/* After stage 1: fetch what the stateful checks need, then stage 2. */
+static void intake_verified(int status, void *arg)
+{
+    cw_intake_job_t *job = arg;
+    cw_intake_result_t *res = &job->res;
+    cw_store_facts_query_t q;
+
+    if (status < 0 || !job->authenticated) {
+        if (status < 0) {
+            set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
+            res->status = 503;
+        }
+        intake_finish(job);
+        return;
+    }
+    if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0) {
+        memset(&q, 0, sizeof(q));
+        q.buyer_key = job->hq.buyer_key;
+        q.seller_key = job->hq.seller_key;
+        q.business_key = job->hq.business_key;
+        q.sender = job->ctx.sender;
+        q.order_number = job->hq.order_number;
+        q.since_date = job->hq.since_date;
+        q.until_date = job->hq.until_date;
+        q.year_start = job->hq.year_start;
+        q.destination = job->model->destination_country;
+        if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
+            return;
+        }
+    }
+    intake_stage2(job);
 }
 
 int cw_pipeline_intake_submit(cw_pipeline_t *pl,
@@ -420,8 +687,10 @@ int cw_pipeline_intake_submit(cw_pipeline_t *pl,
     }
     job->done = done;
     job->arg = arg;
-    rc = cw_pipeline_work_submit(pl, intake_work, intake_done, job);
+    job->rules = pl->rules != NULL ? cw_checks_rules_ref(pl->rules) : NULL;
+    rc = cw_pipeline_work_submit(pl, intake_work, intake_verified, job);
     if (rc < 0) {
+        cw_checks_rules_unref(job->rules);
         cw_sec_keys_unref(job->keys);
         cw_free(job);
     }

@@ -6,15 +6,50 @@
 
 #include "pipeline.h"
 
+/* Distinct (dimension, value, currency) series kept; senders and codes are
+ * bounded by configuration and CHECKS.md, destinations by the profiles. */
+#define CW_PIPELINE_COUNTERS_MAX 512
+
+typedef enum cw_pipeline_dim_e {
+    CW_DIM_DESTINATION = 0,
+    CW_DIM_LANE,
+    CW_DIM_CODE,
+    CW_DIM_SENDER,
+    CW_DIM_COLLECTION,
+    CW_DIM_DECLARED, /* value summed per destination and currency */
+    CW_DIM_DUTY,
+    CW_DIM_TAX,
+    CW_DIM_DUE,
+} cw_pipeline_dim_e;
+
+typedef struct cw_pipeline_counter {
+    cw_pipeline_dim_e dim; /* what is counted */
+    char value[72];        /* the label value */
+    char currency[4];      /* for sums; "" for counts */
+    int64_t n;             /* count, or sum in minor units */
+} cw_pipeline_counter_t;
+
 struct cw_pipeline {
     uv_loop_t *loop;
-    size_t in_flight;                /* submitted, done callback not yet run */
-    cw_sec_keys_t *keys;             /* trust snapshot for new messages (referenced) */
-    const cw_sec_schemas_t *schemas; /* compiled schemas (borrowed) */
-    cw_store_t *store;               /* message store (borrowed); NULL: not persisted */
-    cw_egress_t *egress;             /* delivery scheduler (borrowed) */
-    cw_http_client_t *client;        /* outbound HTTP (borrowed) */
-    cw_config_t *cfg;                /* snapshot for deliveries (referenced) */
+    size_t in_flight;                 /* submitted, done callback not yet run */
+    cw_sec_keys_t *keys;              /* trust snapshot for new messages (referenced) */
+    const cw_sec_schemas_t *schemas;  /* compiled schemas (borrowed) */
+    cw_store_t *store;                /* message store (borrowed); NULL: not persisted */
+    cw_egress_t *egress;              /* delivery scheduler (borrowed) */
+    cw_http_client_t *client;         /* outbound HTTP (borrowed) */
+    cw_config_t *cfg;                 /* snapshot for deliveries (referenced) */
+    cw_checks_rules_t *rules;         /* facilitation rules (referenced); NULL: core off */
+    cw_pipeline_adapters_t *adapters; /* adapter instances (referenced) */
+    cw_pipeline_counter_t counters[CW_PIPELINE_COUNTERS_MAX]; /* measurement */
+    size_t counter_count;                                     /* used entries */
+    uint64_t counters_dropped; /* observations past the table's size */
 };
+
+/* The adapter of party (inbound: the partner; outbound: the route's party). */
+const cw_adapter_t *
+cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, int outbound);
+
+/* Counts one assessed consignment (measure.c). Loop thread. */
+void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, const char *codes);
 
 #endif /* CW_PIPELINE_INTERNAL_H */

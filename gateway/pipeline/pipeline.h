@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "adapters.h"
+#include "checks.h"
 #include "config.h"
 #include "egress.h"
 #include "msg.h"
@@ -84,6 +86,20 @@ void cw_pipeline_attach(cw_pipeline_t *pl,
                         cw_egress_t *egress,
                         cw_http_client_t *client);
 
+/*
+ * The facilitation rules every consignment is assessed with from now on
+ * (a reference is taken; NULL turns the core off). Jobs in flight keep the
+ * snapshot they started with. Loop thread.
+ */
+void cw_pipeline_rules_set(cw_pipeline_t *pl, cw_checks_rules_t *rules);
+
+/*
+ * Appends the measurement counters (assessed consignments by destination,
+ * lane, finding code, sender and collection model; declared value and
+ * revenue by destination) in the Prometheus text format. Loop thread.
+ */
+CW_MUST_CHECK int cw_pipeline_metrics_render(const cw_pipeline_t *pl, cw_buf_t *out);
+
 /* The store attached, or NULL (borrowed). Loop thread. */
 cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl);
 
@@ -102,6 +118,47 @@ void cw_pipeline_config_set(cw_pipeline_t *pl, cw_config_t *cfg);
  * receipt). Loop thread.
  */
 void cw_pipeline_deliver(cw_egress_job_t *job, void *arg);
+
+/* ==== Adapters ==== */
+
+/* The adapter instances of a config: each partner's inbound adapter and
+ * each route's output adapter; immutable, reference counted. */
+typedef struct cw_pipeline_adapters cw_pipeline_adapters_t;
+
+/* Builds them (reads catalogues and compiles stylesheets: start-up or a
+ * worker). Returns 0 or a CW_E* with err. */
+CW_MUST_CHECK int
+cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *cfg, cw_error_t *err);
+cw_pipeline_adapters_t *cw_pipeline_adapters_ref(cw_pipeline_adapters_t *set);
+void cw_pipeline_adapters_unref(cw_pipeline_adapters_t *set);
+/* Used for new work from now on (a reference is taken). Loop thread. */
+void cw_pipeline_adapters_set(cw_pipeline_t *pl, cw_pipeline_adapters_t *set);
+
+/*
+ * The answer to an inbound document: http_status 200 with the JSON list of
+ * consignments and item errors, or http_status 0 and error (a whole-input
+ * failure the caller maps to 4xx). Borrowed for the call.
+ */
+typedef void (*cw_inbound_done_cb)(
+    int http_status, const char *json, size_t json_len, const char *error, void *arg);
+
+/*
+ * Translates a partner's native document with its adapter, assesses each
+ * consignment, seals it on the partner's behalf and commits everything
+ * (the original once, as evidence); done runs on the loop thread after the
+ * commit. partner is the TLS client's party and must have adapter
+ * configured (else CW_EPERM, synchronously). body must stay valid until
+ * done. Loop thread.
+ */
+CW_MUST_CHECK int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
+                                             const cw_config_t *cfg,
+                                             const char *partner,
+                                             const char *adapter,
+                                             const char *body,
+                                             size_t len,
+                                             const char *media_type,
+                                             cw_inbound_done_cb done,
+                                             void *arg);
 
 /* ==== Intake: a signed envelope in, a signed receipt out ==== */
 

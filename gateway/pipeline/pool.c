@@ -53,6 +53,8 @@ void cw_pipeline_free(cw_pipeline_t *pl)
     }
     cw_sec_keys_unref(pl->keys);
     cw_config_unref(pl->cfg);
+    cw_checks_rules_unref(pl->rules);
+    cw_pipeline_adapters_unref(pl->adapters);
     if (CW_NEVER(pl->in_flight != 0)) {
         /* Freeing now would leave the done callbacks a dangling pointer. */
         CW_LOG_ERROR("pipeline", "%zu job(s) still in flight; leaking the pipeline", pl->in_flight);

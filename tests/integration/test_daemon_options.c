@@ -60,28 +60,33 @@ static void test_daemon_options__check_accepts_the_example(void **state)
 {
     char dir[] = "/tmp/cw-opt-XXXXXX";
     const char *src = getenv("CLEARWAY_SRC");
-    char cmd[2048];
     char args[1024];
     char out[4096];
 
     (void)state;
-    /* As the README says: make the development keys next to the example. */
+    /* As the README says: make the development keys next to the example,
+     * whose rules path is ../rules (the repository's rules folder). */
     assert_non_null(mkdtemp(dir));
-    snprintf(cmd, sizeof(cmd),
-             "cp '%s/examples/clearway.xml' '%s/' && '%s/certs/make-dev-pki' '%s/pki' customs-eu "
-             "platform-a customs-cn >/dev/null 2>&1",
-             src, dir, src, dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(args, sizeof(args), "--config '%s/clearway.xml' --check", dir);
+    assert_int_equal(
+        cw_test_sh("mkdir '%s/examples' && cp '%s/examples/clearway.xml' '%s/examples/' "
+                   "&& cp -r '%s/rules' '%s/rules' && '%s/certs/make-dev-pki' "
+                   "'%s/examples/pki' customs-eu platform-a customs-cn >/dev/null 2>&1",
+                   dir, src, dir, src, dir, src, dir),
+        0);
+    snprintf(args, sizeof(args), "--config '%s/examples/clearway.xml' --check", dir);
     assert_int_equal(run(args, out, sizeof(out)), 0);
     assert_non_null(strstr(out, ": ok"));
     /* Without the keys the same file is refused, naming the missing file. */
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s/pki'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cw_test_sh("rm -rf '%s/examples/pki'", dir), 0);
     assert_int_equal(run(args, out, sizeof(out)), 78);
     assert_non_null(strstr(out, "customs-eu.key"));
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    /* And without its rules too. */
+    assert_int_equal(cw_test_sh("'%s/certs/make-dev-pki' '%s/examples/pki' customs-eu platform-a "
+                                "customs-cn >/dev/null 2>&1 && rm -rf '%s/rules'",
+                                src, dir, dir),
+                     0);
+    assert_int_equal(run(args, out, sizeof(out)), 78);
+    assert_int_equal(cw_test_sh("rm -rf '%s'", dir), 0);
 }
 
 static void test_daemon_options__check_reports_every_error_with_lines(void **state)

@@ -1,0 +1,97 @@
+/*
+ * checks/thr.c: low-value thresholds.
+ *   THR-001  the intrinsic value (freight and insurance excluded) converted
+ *            at the profile's FX rate, against the low-value tier that
+ *            applies (by transport mode and dispatch country): inside ->
+ *            green, simplified lane; above, an excluded chapter (excise
+ *            goods), or a profile with no low-value regime (US from
+ *            2025-08-29) -> yellow, full declaration required.
+ *   THR-002  the value sits within the profile's margin under the threshold
+ *            (5 %) and the same seller had at least min-count - 1 such
+ *            consignments within the window (30 days): yellow (soft).
+ */
+#include <string.h>
+
+#include "checks.h"
+#include "internal.h"
+
+static void thr001(cw_checks_run_t *run)
+{
+    const cw_checks_profile_t *p = run->profile;
+    const cw_checks_revenue_t *rv = &run->out->revenue;
+    char v[48], t[48];
+
+    cw_checks__money_str(v, sizeof(v), rv->intrinsic_minor, p);
+    if (run->tier == NULL) {
+        cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item", NULL,
+                           "%s has no low-value regime: full declaration required (%s)", p->id, v);
+        return;
+    }
+    cw_checks__money_str(t, sizeof(t), run->tier->value_minor, p);
+    if (run->excluded) {
+        cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item/HsCode",
+                           NULL,
+                           "HS chapter %s is outside the low-value regime (%s): full "
+                           "declaration required",
+                           run->excluded_chapter, p->exclude_reason);
+    } else if (rv->low_value) {
+        cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_GREEN, CW_CHECKS_HARD, "Item/LineValue",
+                           NULL, "intrinsic value %s is within the low-value regime (<= %s)", v, t);
+    } else {
+        cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item/LineValue",
+                           NULL,
+                           "intrinsic value %s is above the low-value threshold %s: full "
+                           "declaration required",
+                           v, t);
+    }
+}
+
+/* 1 when v is within margin_bp under (and not above) threshold. */
+static int near(int64_t v, int64_t threshold, int32_t margin_bp)
+{
+    int64_t floor = threshold - cw_checks_money_percent(threshold, margin_bp);
+
+    return v >= floor && v <= threshold;
+}
+
+static void thr002(cw_checks_run_t *run)
+{
+    const cw_checks_profile_t *p = run->profile;
+    const cw_checks_history_t *h = run->history;
+    const cw_checks_fact_t *me = &run->out->fact;
+    int64_t threshold;
+    int32_t since = run->ctx->reference_date - (p->cluster_window_days - 1);
+    int count = 1;
+    char t[48];
+
+    if (run->tier == NULL || run->out->revenue.intrinsic_minor <= 0) {
+        return;
+    }
+    threshold = run->tier->value_minor;
+    if (!near(me->value_minor, threshold, p->cluster_margin_bp)) {
+        return;
+    }
+    for (size_t i = 0; i < h->facts_len; i++) {
+        const cw_checks_fact_t *f = &h->facts[i];
+        if (strcmp(f->seller_key, me->seller_key) != 0 || f->date < since
+            || f->date > run->ctx->reference_date || strcmp(f->currency, p->currency) != 0
+            || strcmp(f->consignment_id, me->consignment_id) == 0) {
+            continue;
+        }
+        count += near(f->value_minor, threshold, p->cluster_margin_bp);
+    }
+    if (count < p->cluster_min_count) {
+        return;
+    }
+    cw_checks__money_str(t, sizeof(t), threshold, p);
+    cw_checks__finding(run, "THR-002", CW_CHECKS_LANE_YELLOW, CW_CHECKS_SOFT, "Seller", NULL,
+                       "%d consignments of this seller within %d days valued just under %s", count,
+                       p->cluster_window_days, t);
+}
+
+int cw_checks__thr(cw_checks_run_t *run)
+{
+    thr001(run);
+    thr002(run);
+    return 0;
+}

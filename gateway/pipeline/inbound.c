@@ -1,0 +1,676 @@
+/*
+ * Inbound adapters: a partner that cannot produce signed XML sends its own
+ * format (an order JSON, a CSV manifest, UBL, CEB) over mutual TLS to
+ * POST /v1/inbound/{adapter}. The adapter translates it into canonical
+ * consignments; each is assessed, sealed by this node on the partner's
+ * behalf (From = this node, OriginalSender = the partner) with the
+ * original's digest as evidence, and committed; the partner gets a JSON
+ * list of what happened to each item.
+ */
+#include <openssl/sha.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Original documents up to this size travel inside each envelope's
+ * Evidence; larger ones (a big manifest) are kept once at this node under
+ * their batch id and the Evidence carries their digest only. */
+#define EVIDENCE_INLINE_MAX (256u * 1024u)
+
+/* ==== The adapter set ==== */
+
+struct cw_pipeline_adapters {
+    atomic_int refcount;
+    size_t count;
+    struct {
+        char partner[128]; /* inbound: the partner; outbound: the route's party */
+        int outbound;      /* 1: a route's output adapter */
+        cw_adapter_t *adapter;
+    } items[]; /* count entries */
+};
+
+static int adapter_make(cw_adapter_t **out,
+                        const char *name,
+                        const char *partner,
+                        const char *catalog,
+                        const char *xslt_dir,
+                        const char *xslt_in,
+                        cw_error_t *err)
+{
+    cw_adapter_conf_t conf = CW_ADAPTER_CONF_INIT;
+
+    conf.name = name;
+    conf.partner_id = partner;
+    conf.catalog_path = catalog != NULL && catalog[0] != '\0' ? catalog : NULL;
+    conf.xslt_dir = xslt_dir != NULL && xslt_dir[0] != '\0' ? xslt_dir : NULL;
+    conf.xslt_in = xslt_in != NULL && xslt_in[0] != '\0' ? xslt_in : NULL;
+    return cw_adapter_new(out, &conf, err);
+}
+
+int cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *cfg, cw_error_t *err)
+{
+    cw_pipeline_adapters_t *set;
+    size_t n = 0;
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    for (i = 0; i < cfg->partner_count; i++) {
+        n += cfg->partners[i].adapter[0] != '\0';
+    }
+    for (i = 0; i < cfg->route_count; i++) {
+        n += cfg->routes[i].adapter[0] != '\0';
+    }
+    set = cw_calloc(1, sizeof(*set) + n * sizeof(set->items[0]));
+    if (set == NULL) {
+        return CW_ENOMEM;
+    }
+    atomic_init(&set->refcount, 1);
+    for (i = 0; i < cfg->partner_count && rc == 0; i++) {
+        const cw_conf_partner_t *p = &cfg->partners[i];
+
+        if (p->adapter[0] == '\0') {
+            continue;
+        }
+        rc = adapter_make(&set->items[set->count].adapter, p->adapter, p->id, p->adapter_catalog,
+                          p->adapter_xslt_dir, p->adapter_xslt, err);
+        if (rc == 0) {
+            cw_strlcpy(set->items[set->count].partner, p->id, sizeof(set->items[0].partner));
+            set->count++;
+        }
+    }
+    for (i = 0; i < cfg->route_count && rc == 0; i++) {
+        const cw_conf_route_t *r = &cfg->routes[i];
+
+        if (r->adapter[0] == '\0') {
+            continue;
+        }
+        rc =
+            adapter_make(&set->items[set->count].adapter, r->adapter, r->to, NULL, NULL, NULL, err);
+        if (rc == 0) {
+            cw_strlcpy(set->items[set->count].partner, r->to, sizeof(set->items[0].partner));
+            set->items[set->count].outbound = 1;
+            set->count++;
+        }
+    }
+    if (rc < 0) {
+        cw_pipeline_adapters_unref(set);
+        return rc;
+    }
+    *out = set;
+    return 0;
+}
+
+cw_pipeline_adapters_t *cw_pipeline_adapters_ref(cw_pipeline_adapters_t *set)
+{
+    if (set != NULL) {
+        atomic_fetch_add(&set->refcount, 1);
+    }
+    return set;
+}
+
+void cw_pipeline_adapters_unref(cw_pipeline_adapters_t *set)
+{
+    size_t i;
+
+    if (set == NULL || atomic_fetch_sub(&set->refcount, 1) != 1) {
+        return;
+    }
+    for (i = 0; i < set->count; i++) {
+        cw_adapter_free(set->items[i].adapter);
+    }
+    cw_free(set);
+}
+
+const cw_adapter_t *
+cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, int outbound)
+{
+    size_t i;
+
+    for (i = 0; set != NULL && i < set->count; i++) {
+        if (set->items[i].outbound == outbound && strcmp(set->items[i].partner, party) == 0) {
+            return set->items[i].adapter;
+        }
+    }
+    return NULL;
+}
+
+void cw_pipeline_adapters_set(cw_pipeline_t *pl, cw_pipeline_adapters_t *set)
+{
+    cw_pipeline_adapters_t *old = pl->adapters;
+
+    pl->adapters = cw_pipeline_adapters_ref(set);
+    cw_pipeline_adapters_unref(old);
+}
+
+/* ==== One inbound document ==== */
+
+typedef struct inbound_item {
+    size_t item;          /* index in the input */
+    size_t line;          /* line in the input, 0 unknown */
+    char message_id[160]; /* (partner, message_id) is the dedupe key */
+    char *outgoing;       /* sealed envelope, owned; NULL: ends here or refused */
+    size_t outgoing_len;
+    cw_checks_assessment_t *assessment; /* owned */
+    char codes[CW_CHECKS_FINDINGS_MAX * 9];
+    char status[16]; /* accepted, refused, duplicate, conflict, error */
+    char detail[200];
+} inbound_item_t;
+
+typedef struct inbound_job {
+    cw_pipeline_t *pl;
+    const cw_config_t *cfg;           /* borrowed: the request holds it */
+    cw_sec_keys_t *keys;              /* referenced */
+    cw_checks_rules_t *rules;         /* referenced, may be NULL */
+    cw_pipeline_adapters_t *adapters; /* referenced */
+    const cw_conf_partner_t *partner; /* in cfg */
+    const char *body;
+    size_t len;
+    const char *media_type;
+    char batch_id[80];        /* "batch-<sha256>" */
+    unsigned char digest[32]; /* of the original bytes */
+    int whole_rc;             /* a whole-input failure */
+    char whole_error[256];
+    inbound_item_t *items;
+    size_t item_count;
+    cw_adapter_item_error_t *errors; /* copied from the result */
+    size_t error_count;
+    size_t pending; /* store puts outstanding */
+    cw_inbound_done_cb done;
+    void *arg;
+} inbound_job_t;
+
+static void hex(char *out, const unsigned char *in, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The canonical header this node gives a translated consignment. */
+static void item_header(cw_msg_header_t *h, const inbound_job_t *job, const inbound_item_t *it)
+{
+    memset(h, 0, sizeof(*h));
+    cw_strlcpy(h->message_id, it->message_id, sizeof(h->message_id));
+    cw_strlcpy(h->conversation_id, it->message_id, sizeof(h->conversation_id));
+    cw_strlcpy(h->from, job->partner->id, sizeof(h->from));
+    cw_strlcpy(h->to, job->partner->adapter_to, sizeof(h->to));
+    cw_strlcpy(h->service, "ecommerce", sizeof(h->service));
+    cw_strlcpy(h->action, "consignment", sizeof(h->action));
+    cw_msg_timestamp_format(h->timestamp, sizeof(h->timestamp), cw_time_wall_s());
+}
+
+/* Assesses (statelessly), then seals one canonical consignment. */
+static void item_process(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonical)
+{
+    xmlNode *business = xmlDocGetRootElement(canonical);
+    cw_checks_consignment_t model;
+    cw_checks_context_t ctx;
+    cw_msg_header_t hdr;
+    cw_msg_forward_params_t params = { 0 };
+    xmlDoc *assessment_doc = NULL;
+    xmlDoc *env = NULL;
+    xmlNode *node = NULL;
+    cw_error_t err = { 0 };
+    xmlChar *cid = NULL;
+    int rc;
+
+    memset(&model, 0, sizeof(model));
+    memset(&ctx, 0, sizeof(ctx));
+    /* The MessageId comes from the consignment's own id, so the same
+     * document posted twice is deduplicated. */
+    if (business != NULL && business->children != NULL) {
+        xmlNode *n;
+
+        for (n = business->children; n != NULL; n = n->next) {
+            if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "ConsignmentId")) {
+                cid = xmlNodeGetContent(n);
+                break;
+            }
+        }
+    }
+    (void)snprintf(it->message_id, sizeof(it->message_id), "%s:%s", job->partner->adapter,
+                   cid != NULL && cid[0] != '\0' ? (const char *)cid : job->batch_id);
+    if (cid == NULL || cid[0] == '\0') {
+        size_t len = strlen(it->message_id);
+
+        (void)snprintf(it->message_id + len, sizeof(it->message_id) - len, ":%zu", it->item);
+    }
+    item_header(&hdr, job, it);
+    if (job->rules != NULL) {
+        it->assessment = cw_calloc(1, sizeof(*it->assessment));
+        assessment_doc = xmlNewDoc(BAD_CAST "1.0");
+        if (it->assessment == NULL || assessment_doc == NULL) {
+            goto fail;
+        }
+        ctx.sender = job->partner->id;
+        ctx.message_id = it->message_id;
+        ctx.reference_date = (int32_t)(cw_time_wall_s() / 86400);
+        if (cw_checks_consignment_validate(job->rules, business, &err) < 0) {
+            ctx.schema_failed = 1;
+            ctx.schema_error = err.msg;
+        }
+        rc = cw_checks_consignment_read(&model, business, &err);
+        if (rc == 0 || ctx.schema_failed) {
+            rc = cw_checks_run(it->assessment, job->rules, &model, &ctx, NULL, &err);
+        }
+        if (rc == 0) {
+            rc = cw_checks_assessment_to_xml(&node, it->assessment, job->cfg->node_id,
+                                             assessment_doc, NULL);
+        }
+        if (rc < 0) {
+            goto fail;
+        }
+        (void)xmlDocSetRootElement(assessment_doc, node);
+        {
+            size_t i;
+
+            it->codes[0] = '\0';
+            for (i = 0; i < it->assessment->findings_len; i++) {
+                if (i > 0) {
+                    (void)strncat(it->codes, " ", sizeof(it->codes) - strlen(it->codes) - 1);
+                }
+                (void)strncat(it->codes, it->assessment->findings[i].code,
+                              sizeof(it->codes) - strlen(it->codes) - 1);
+            }
+        }
+        if (it->assessment->lane == CW_CHECKS_LANE_RED) {
+            cw_strlcpy(it->status, "refused", sizeof(it->status));
+            goto out;
+        }
+    }
+    cw_strlcpy(it->status, "accepted", sizeof(it->status));
+    if (strcmp(hdr.to, job->cfg->node_id) == 0) {
+        goto out; /* ends here */
+    }
+    if (cw_config_route_find(job->cfg, hdr.to) == NULL) {
+        cw_strlcpy(it->status, "refused", sizeof(it->status));
+        (void)snprintf(it->detail, sizeof(it->detail), "no route to %s", hdr.to);
+        goto out;
+    }
+    /* Sealed by this node; the evidence is the partner's original. */
+    params.node_id = job->cfg->node_id;
+    params.to = hdr.to;
+    params.now_s = cw_time_wall_s();
+    params.received = job->len <= EVIDENCE_INLINE_MAX ? job->body : NULL;
+    params.received_len = job->len;
+    params.evidence_media_type = job->media_type;
+    params.evidence_original_id = job->batch_id;
+    params.evidence_sha256 = job->digest;
+    params.assessment = assessment_doc != NULL ? xmlDocGetRootElement(assessment_doc) : NULL;
+    rc = cw_msg_envelope_new(&env, &hdr, business, &err);
+    if (rc == 0) {
+        xmlDoc *fwd = NULL;
+
+        rc = cw_msg_forward_new(&fwd, env, &hdr, &params, &err);
+        xmlFreeDoc(env);
+        env = fwd;
+    }
+    if (rc == 0) {
+        rc = cw_sec_doc_sign(job->keys, env, &err);
+    }
+    if (rc == 0) {
+        rc = cw_sec_xml_serialize(&it->outgoing, &it->outgoing_len, env);
+    }
+    if (rc < 0) {
+        goto fail;
+    }
+    goto out;
+fail:
+    cw_strlcpy(it->status, "error", sizeof(it->status));
+    cw_strlcpy(it->detail, err.msg[0] != '\0' ? err.msg : "internal error", sizeof(it->detail));
+out:
+    if (cid != NULL) {
+        xmlFree(cid);
+    }
+    cw_checks_consignment_fini(&model);
+    if (assessment_doc != NULL) {
+        xmlFreeDoc(assessment_doc);
+    }
+    if (env != NULL) {
+        xmlFreeDoc(env);
+    }
+}
+
+static void inbound_work(void *arg)
+{
+    inbound_job_t *job = arg;
+    const cw_adapter_t *adapter;
+    cw_adapter_result_t res;
+    cw_error_t err = { 0 };
+    char digest_hex[65];
+    size_t i;
+    int rc;
+
+    (void)SHA256((const unsigned char *)job->body, job->len, job->digest);
+    hex(digest_hex, job->digest, sizeof(job->digest));
+    (void)snprintf(job->batch_id, sizeof(job->batch_id), "batch-%.32s", digest_hex);
+    adapter = cw_pipeline__adapter_find(job->adapters, job->partner->id, 0);
+    if (adapter == NULL) {
+        job->whole_rc = CW_ENOENT;
+        cw_strlcpy(job->whole_error, "no adapter is configured for this partner",
+                   sizeof(job->whole_error));
+        return;
+    }
+    cw_adapter_result_init(&res);
+    rc = cw_adapter_translate_in(adapter, job->body, job->len, job->media_type, &res, &err);
+    if (rc < 0) {
+        job->whole_rc = rc;
+        cw_strlcpy(job->whole_error, err.msg, sizeof(job->whole_error));
+        cw_adapter_result_fini(&res);
+        return;
+    }
+    job->items = cw_calloc(res.doc_count + 1, sizeof(*job->items));
+    job->errors = cw_calloc(res.error_count + 1, sizeof(*job->errors));
+    if (job->items == NULL || job->errors == NULL) {
+        job->whole_rc = CW_ENOMEM;
+        cw_adapter_result_fini(&res);
+        return;
+    }
+    if (res.error_count > 0) {
+        memcpy(job->errors, res.errors, res.error_count * sizeof(*job->errors));
+    }
+    job->error_count = res.error_count;
+    for (i = 0; i < res.doc_count; i++) {
+        inbound_item_t *it = &job->items[i];
+
+        it->item = res.docs[i].item;
+        it->line = res.docs[i].line;
+        item_process(job, it, res.docs[i].doc);
+    }
+    job->item_count = res.doc_count;
+    cw_adapter_result_fini(&res);
+}
+
+/* ==== Commit and answer (loop) ==== */
+
+static void inbound_free(inbound_job_t *job)
+{
+    size_t i;
+
+    for (i = 0; i < job->item_count; i++) {
+        cw_free(job->items[i].outgoing);
+        cw_free(job->items[i].assessment);
+    }
+    cw_free(job->items);
+    cw_free(job->errors);
+    cw_pipeline_adapters_unref(job->adapters);
+    cw_checks_rules_unref(job->rules);
+    cw_sec_keys_unref(job->keys);
+    cw_free(job);
+}
+
+static int render(cw_buf_t *b, const inbound_job_t *job)
+{
+    char digest_hex[65];
+    size_t i;
+    size_t j;
+    int rc = 0;
+
+    hex(digest_hex, job->digest, sizeof(job->digest));
+    CW_TRY(cw_buf_appendf(b, "{\"adapter\":\"%s\",\"partner\":\"", job->partner->adapter));
+    CW_TRY(cw_buf_append_json_str(b, job->partner->id, strlen(job->partner->id)));
+    CW_TRY(cw_buf_appendf(b, "\",\"batch\":\"%s\",\"sha256\":\"%s\",\"consignments\":[",
+                          job->batch_id, digest_hex));
+    for (i = 0; i < job->item_count; i++) {
+        const inbound_item_t *it = &job->items[i];
+
+        CW_TRY(cw_buf_appendf(b, "%s{\"item\":%zu,\"line\":%zu,\"message_id\":\"", i ? "," : "",
+                              it->item, it->line));
+        CW_TRY(cw_buf_append_json_str(b, it->message_id, strlen(it->message_id)));
+        CW_TRY(cw_buf_appendf(b, "\",\"status\":\"%s\"", it->status));
+        if (it->assessment != NULL && it->assessment->findings_len + 1 > 0) {
+            CW_TRY(cw_buf_appendf(b, ",\"lane\":\"%s\",\"findings\":[",
+                                  cw_checks_lane_name(it->assessment->lane)));
+            for (j = 0; j < it->assessment->findings_len; j++) {
+                CW_TRY(
+                    cw_buf_appendf(b, "%s\"%s\"", j ? "," : "", it->assessment->findings[j].code));
+            }
+            CW_TRY(cw_buf_appends(b, "]"));
+        }
+        if (it->detail[0] != '\0') {
+            CW_TRY(cw_buf_appends(b, ",\"detail\":\""));
+            CW_TRY(cw_buf_append_json_str(b, it->detail, strlen(it->detail)));
+            CW_TRY(cw_buf_appends(b, "\""));
+        }
+        CW_TRY(cw_buf_appends(b, "}"));
+    }
+    CW_TRY(cw_buf_appends(b, "],\"errors\":["));
+    for (i = 0; i < job->error_count; i++) {
+        const cw_adapter_item_error_t *e = &job->errors[i];
+
+        CW_TRY(cw_buf_appendf(b, "%s{\"item\":%zu,\"line\":%zu,\"field\":\"", i ? "," : "", e->item,
+                              e->line));
+        CW_TRY(cw_buf_append_json_str(b, e->field, strlen(e->field)));
+        CW_TRY(cw_buf_appends(b, "\",\"message\":\""));
+        CW_TRY(cw_buf_append_json_str(b, e->msg, strlen(e->msg)));
+        CW_TRY(cw_buf_appends(b, "\"}"));
+    }
+    CW_TRY(cw_buf_appends(b, "]}\n"));
+out:
+    return rc;
+}
+
+static void inbound_answer(inbound_job_t *job)
+{
+    cw_buf_t b;
+    int status = 200;
+
+    cw_buf_init(&b, 64u * 1024u * 1024u);
+    if (render(&b, job) < 0) {
+        status = 500;
+    }
+    job->done(status, b.data != NULL ? b.data : "", b.len, NULL, job->arg);
+    cw_buf_fini(&b);
+    inbound_free(job);
+}
+
+typedef struct put_ctx {
+    inbound_job_t *job;
+    inbound_item_t *it; /* NULL: the batch record */
+} put_ctx_t;
+
+static void on_item_stored(int status, const cw_store_put_result_t *put, void *arg)
+{
+    put_ctx_t *ctx = arg;
+    inbound_job_t *job = ctx->job;
+    inbound_item_t *it = ctx->it;
+
+    if (it != NULL) {
+        if (status < 0) {
+            cw_strlcpy(it->status, "error", sizeof(it->status));
+            cw_strlcpy(it->detail, "the message store failed; send it again", sizeof(it->detail));
+        } else if (put->kind == CW_STORE_PUT_DUPLICATE) {
+            cw_strlcpy(it->status, "duplicate", sizeof(it->status));
+        } else if (put->kind == CW_STORE_PUT_CONFLICT) {
+            cw_strlcpy(it->status, "conflict", sizeof(it->status));
+            cw_strlcpy(it->detail, "this consignment id was sent before with other content",
+                       sizeof(it->detail));
+        } else if (it->outgoing != NULL && job->pl->egress != NULL) {
+            cw_egress_notify(job->pl->egress);
+        }
+        if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->assessment != NULL) {
+            cw_pipeline__measure(job->pl, it->assessment, it->codes);
+        }
+    }
+    cw_free(ctx);
+    if (--job->pending == 0) {
+        inbound_answer(job);
+    }
+}
+
+static int put_item(inbound_job_t *job, inbound_item_t *it)
+{
+    cw_store_msg_t msg;
+    cw_store_fact_t fact;
+    put_ctx_t *ctx = cw_calloc(1, sizeof(*ctx));
+    int rc;
+
+    if (ctx == NULL) {
+        return CW_ENOMEM;
+    }
+    ctx->job = job;
+    ctx->it = it;
+    memset(&msg, 0, sizeof(msg));
+    memset(&fact, 0, sizeof(fact));
+    msg.from = job->partner->id;
+    msg.message_id = it != NULL ? it->message_id : job->batch_id;
+    memcpy(msg.digest_sha256, job->digest, sizeof(msg.digest_sha256));
+    msg.created_at_ms = cw_store_clock_ms();
+    msg.state = CW_STORE_STATE_RECEIVED;
+    if (it == NULL) {
+        /* The original, kept once: every consignment's evidence points here. */
+        msg.to = job->cfg->node_id;
+        msg.service = "inbound";
+        msg.action = job->partner->adapter;
+        msg.received = job->body;
+        msg.received_len = job->len;
+    } else {
+        /* Each consignment's digest is its own content's. */
+        if (it->outgoing != NULL) {
+            (void)SHA256((const unsigned char *)it->outgoing, it->outgoing_len, msg.digest_sha256);
+        } else {
+            (void)SHA256((const unsigned char *)it->message_id, strlen(it->message_id),
+                         msg.digest_sha256);
+        }
+        msg.to = job->partner->adapter_to;
+        msg.service = "ecommerce";
+        msg.action = "consignment";
+        msg.conversation_id = it->message_id;
+        msg.received = job->batch_id; /* a pointer to the evidence, not a copy */
+        msg.received_len = strlen(job->batch_id);
+        if (strcmp(it->status, "refused") == 0) {
+            msg.state = CW_STORE_STATE_REJECTED;
+            msg.problem = "consignment-refused";
+        } else if (it->outgoing != NULL) {
+            msg.state = CW_STORE_STATE_QUEUED;
+            msg.route = job->partner->adapter_to;
+            msg.outgoing = it->outgoing;
+            msg.outgoing_len = it->outgoing_len;
+            msg.next_attempt_at_ms = msg.created_at_ms;
+        }
+        if (it->assessment != NULL) {
+            const cw_checks_assessment_t *a = it->assessment;
+
+            fact.consignment_id = a->fact.consignment_id;
+            fact.sender = a->fact.sender;
+            fact.buyer_key = a->fact.buyer_key;
+            fact.seller_key = a->fact.seller_key;
+            fact.business_key = a->fact.business_key;
+            fact.content_digest = a->fact.content_digest;
+            fact.order_number = a->fact.order_number;
+            fact.transport_doc = a->fact.transport_doc;
+            fact.destination = a->fact.destination;
+            fact.currency = a->fact.currency;
+            fact.value_minor = a->fact.value_minor;
+            fact.date = a->fact.date;
+            fact.amendment = a->fact.amendment;
+            fact.lane = cw_checks_lane_name(a->lane);
+            fact.codes = it->codes;
+            fact.collection = cw_checks_collection_name(a->revenue.collection);
+            fact.duty_minor = a->revenue.duty_minor;
+            fact.tax_minor = a->revenue.tax_minor;
+            fact.due_minor = a->revenue.due_at_border_minor;
+            msg.fact = &fact;
+        }
+    }
+    rc = cw_store_msg_put(job->pl->store, &msg, on_item_stored, ctx);
+    if (rc < 0) {
+        cw_free(ctx);
+        return rc;
+    }
+    job->pending++;
+    return 0;
+}
+
+static void inbound_done(int status, void *arg)
+{
+    inbound_job_t *job = arg;
+    size_t i;
+    int rc = 0;
+
+    if (status < 0 && job->whole_rc == 0) {
+        job->whole_rc = CW_ECLOSED;
+        cw_strlcpy(job->whole_error, "cancelled", sizeof(job->whole_error));
+    }
+    if (job->whole_rc < 0) {
+        job->done(0, NULL, 0, job->whole_error, job->arg);
+        /* The status mapping lives with the caller: it knows HTTP. */
+        inbound_free(job);
+        return;
+    }
+    if (job->pl->store == NULL) {
+        inbound_answer(job);
+        return;
+    }
+    /* pending starts at 1 so that no callback answers before every put is
+     * submitted; the last decrement below answers if all were synchronous
+     * failures. */
+    job->pending = 1;
+    rc = put_item(job, NULL);
+    for (i = 0; i < job->item_count && rc == 0; i++) {
+        if (strcmp(job->items[i].status, "error") != 0) {
+            rc = put_item(job, &job->items[i]);
+        }
+    }
+    if (rc < 0) {
+        for (; i < job->item_count; i++) {
+            cw_strlcpy(job->items[i].status, "error", sizeof(job->items[i].status));
+        }
+    }
+    if (--job->pending == 0) {
+        inbound_answer(job);
+    }
+}
+
+int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
+                               const cw_config_t *cfg,
+                               const char *partner,
+                               const char *adapter,
+                               const char *body,
+                               size_t len,
+                               const char *media_type,
+                               cw_inbound_done_cb done,
+                               void *arg)
+{
+    inbound_job_t *job;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < cfg->partner_count; i++) {
+        if (strcmp(cfg->partners[i].id, partner) == 0) {
+            break;
+        }
+    }
+    if (i == cfg->partner_count || strcmp(cfg->partners[i].adapter, adapter) != 0
+        || pl->keys == NULL) {
+        return CW_EPERM;
+    }
+    job = cw_calloc(1, sizeof(*job));
+    if (job == NULL) {
+        return CW_ENOMEM;
+    }
+    job->pl = pl;
+    job->cfg = cfg;
+    job->partner = &cfg->partners[i];
+    job->keys = cw_sec_keys_ref(pl->keys);
+    job->rules = pl->rules != NULL ? cw_checks_rules_ref(pl->rules) : NULL;
+    job->adapters = cw_pipeline_adapters_ref(pl->adapters);
+    job->body = body;
+    job->len = len;
+    job->media_type = media_type != NULL ? media_type : "application/octet-stream";
+    job->done = done;
+    job->arg = arg;
+    rc = cw_pipeline_work_submit(pl, inbound_work, inbound_done, job);
+    if (rc < 0) {
+        inbound_free(job);
+    }
+    return rc;
+}

@@ -1,0 +1,344 @@
+/*
+ * Partners in their own formats on a running clearwayd: a carrier posts a
+ * CSV manifest and a shop a Shopify-style order over mutual TLS to
+ * POST /v1/inbound/{adapter}; each consignment is assessed, sealed on the
+ * partner's behalf and stored, bad rows are reported by line, a second post
+ * is deduplicated, and a route with an output adapter delivers CEB621.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cw_test.h"
+#include "util.h"
+
+static char pki[256];
+static cw_test_daemon_t hub;
+
+/* ==== A receiver that keeps what it got and answers 200 ==== */
+
+static struct {
+    int fd;
+    int port;
+    volatile int stop;
+    volatile int requests;
+    pthread_mutex_t lock;
+    char body[1 << 18];
+    char content_type[128];
+    pthread_t thread;
+} sink;
+
+static void *sink_main(void *arg)
+{
+    static char buf[1 << 18];
+
+    (void)arg;
+    while (!sink.stop) {
+        struct pollfd pfd = { sink.fd, POLLIN, 0 };
+        size_t len = 0;
+        int c;
+
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        c = accept(sink.fd, NULL, NULL);
+        if (c < 0) {
+            continue;
+        }
+        for (;;) {
+            struct pollfd cp = { c, POLLIN, 0 };
+            ssize_t n;
+            char *end;
+
+            if (poll(&cp, 1, 2000) <= 0 || len + 1 >= sizeof(buf)) {
+                break;
+            }
+            n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+            if (n <= 0) {
+                break;
+            }
+            len += (size_t)n;
+            buf[len] = '\0';
+            end = strstr(buf, "\r\n\r\n");
+            if (end != NULL) {
+                const char *cl = strstr(buf, "Content-Length:");
+                const char *ct = strstr(buf, "Content-Type:");
+                long clen = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
+
+                if ((size_t)(end + 4 - buf) + (size_t)clen <= len) {
+                    pthread_mutex_lock(&sink.lock);
+                    cw_strlcpy(sink.body, end + 4, sizeof(sink.body));
+                    if (ct != NULL) {
+                        snprintf(sink.content_type, sizeof(sink.content_type), "%.*s",
+                                 (int)strcspn(ct + 14, "\r"), ct + 14);
+                    }
+                    sink.requests++;
+                    pthread_mutex_unlock(&sink.lock);
+                    break;
+                }
+            }
+        }
+        (void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+        close(c);
+    }
+    return NULL;
+}
+
+static int sink_start(void)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    pthread_mutex_init(&sink.lock, NULL);
+    sink.fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (sink.fd < 0 || bind(sink.fd, (struct sockaddr *)&sin, sizeof(sin)) < 0
+        || listen(sink.fd, 16) < 0 || getsockname(sink.fd, (struct sockaddr *)&sin, &len) < 0) {
+        return -1;
+    }
+    sink.port = ntohs(sin.sin_port);
+    return pthread_create(&sink.thread, NULL, sink_main, NULL) == 0 ? 0 : -1;
+}
+
+/* ==== Helpers ==== */
+
+/*
+ * POSTs file (under tests/data/adapters) as who, with curl over mutual TLS,
+ * to /v1/inbound/adapter. Returns the HTTP status; the body goes to out.
+ */
+static int post_as(const char *who,
+                   const char *adapter,
+                   const char *file,
+                   const char *ctype,
+                   char *out,
+                   size_t size)
+{
+    char cmd[4096];
+    char path[512];
+    FILE *f;
+    size_t n;
+    int status = -1;
+
+    snprintf(path, sizeof(path), "%s/resp.txt", pki);
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS --max-time 20 --cacert '%s/ca.pem' --cert '%s/%s.pem' --key '%s/%s.key' "
+             "-H 'Content-Type: %s' --data-binary @'%s/tests/data/adapters/%s' "
+             "-o '%s' -w '%%{http_code}' https://127.0.0.1:%d/v1/inbound/%s 2>&1",
+             pki, pki, who, pki, who, ctype, getenv("CLEARWAY_SRC"), file, path,
+             cw_test_daemon_listener_port(&hub, "tls"), adapter);
+    {
+        char code[16];
+
+        if (cw_test_sh_out(code, sizeof(code), cmd) == 0) {
+            status = (int)strtol(code, NULL, 10);
+        } else {
+            print_message("curl: %s\n", code);
+        }
+    }
+    f = fopen(path, "r");
+    out[0] = '\0';
+    if (f != NULL) {
+        n = fread(out, 1, size - 1, f);
+        out[n] = '\0';
+        fclose(f);
+    }
+    return status;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    const char *p;
+
+    for (p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+static int group_setup(void **state)
+{
+    const char *src = getenv("CLEARWAY_SRC");
+    char node[1024];
+    char extra[8192];
+
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(pki, sizeof(pki), "/tmp/cw-inbound-XXXXXX");
+    if (src == NULL || mkdtemp(pki) == NULL
+        || cw_test_sh("'%s/certs/make-dev-pki' '%s' hub carrier shop forwarder cn >/dev/null 2>&1",
+                      src, pki)
+               != 0
+        || sink_start() < 0) {
+        return -1;
+    }
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(
+        extra, sizeof(extra),
+        "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
+        "          cert=\"%s/hub.pem\" key=\"%s/hub.key\" client-ca=\"%s/ca.pem\"/>\n"
+        "  <rules path=\"%s/rules\"/>\n"
+        "  <partner id=\"carrier\" certs=\"%s/carrier.pem\" tls-subject=\"CN=carrier,O=Clearway "
+        "dev\"\n"
+        "           actions=\"*\" destinations=\"*\" adapter=\"csv-manifest\" "
+        "adapter-to=\"hub\"/>\n"
+        "  <partner id=\"shop\" certs=\"%s/shop.pem\" tls-subject=\"CN=shop,O=Clearway dev\"\n"
+        "           actions=\"*\" destinations=\"*\" adapter=\"shopify-order\"\n"
+        "           adapter-to=\"hub\" adapter-catalog=\"%s/tests/data/adapters/"
+        "catalog.json\"/>\n"
+        "  <partner id=\"forwarder\" certs=\"%s/forwarder.pem\"\n"
+        "           tls-subject=\"CN=forwarder,O=Clearway dev\" actions=\"*\" destinations=\"*\"\n"
+        "           adapter=\"csv-manifest\" adapter-to=\"customs-cn\"/>\n"
+        "  <partner id=\"customs-cn\" certs=\"%s/cn.pem\"/>\n"
+        "  <route to=\"customs-cn\" url=\"http://127.0.0.1:%d/ceb\" insecure-http=\"true\"\n"
+        "         adapter=\"ceb621\" base-delay-ms=\"100\" max-delay-ms=\"200\"/>\n",
+        pki, pki, pki, src, pki, pki, src, pki, pki, sink.port);
+    return cw_test_daemon_start_as(&hub, node, extra);
+}
+
+static int group_teardown(void **state)
+{
+    int status;
+
+    (void)state;
+    status = cw_test_daemon_stop(&hub, SIGTERM, 10000);
+    cw_test_daemon_cleanup(&hub);
+    sink.stop = 1;
+    pthread_join(sink.thread, NULL);
+    close(sink.fd);
+    (void)cw_test_sh("rm -rf '%s'", pki);
+    return status == 0 ? 0 : -1;
+}
+
+/* ==== Tests ==== */
+
+static void test_inbound__csv_manifest_is_translated_assessed_and_stored(void **state)
+{
+    static char body[1 << 18];
+    int accepted;
+
+    (void)state;
+    assert_int_equal(
+        post_as("carrier", "csv-manifest", "manifest-valid.csv", "text/csv", body, sizeof(body)),
+        200);
+    accepted = count(body, "\"status\":\"accepted\"");
+    assert_true(accepted >= 2);
+    assert_non_null(strstr(body, "\"lane\":\""));
+    assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:"));
+    assert_non_null(strstr(body, "\"batch\":\"batch-"));
+    /* The same manifest again: every consignment is a duplicate. */
+    assert_int_equal(
+        post_as("carrier", "csv-manifest", "manifest-valid.csv", "text/csv", body, sizeof(body)),
+        200);
+    assert_int_equal(count(body, "\"status\":\"duplicate\""), accepted);
+    assert_int_equal(count(body, "\"status\":\"accepted\""), 0);
+}
+
+static void test_inbound__bad_rows_are_reported_by_line(void **state)
+{
+    static char body[1 << 18];
+
+    (void)state;
+    assert_int_equal(
+        post_as("carrier", "csv-manifest", "manifest-bad.csv", "text/csv", body, sizeof(body)),
+        200);
+    assert_non_null(strstr(body, "\"errors\":[{"));
+    assert_non_null(strstr(body, "\"line\":3"));
+    /* The good row in the same file still goes through. */
+    assert_true(count(body, "\"message_id\":\"csv-manifest:") >= 1);
+}
+
+static void test_inbound__refusals(void **state)
+{
+    static char body[1 << 16];
+
+    (void)state;
+    /* Not this partner's adapter. */
+    assert_int_equal(post_as("carrier", "shopify-order", "shopify-order.json", "application/json",
+                             body, sizeof(body)),
+                     403);
+    /* Not JSON at all for a JSON adapter: a whole-input refusal. */
+    assert_int_equal(post_as("shop", "shopify-order", "manifest-valid.csv", "application/json",
+                             body, sizeof(body)),
+                     422);
+    assert_non_null(strstr(body, "urn:clearway:problem:inbound-refused"));
+    /* A plain listener has no TLS identity. */
+    {
+        const char *req = "POST /v1/inbound/csv-manifest HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Type: text/csv\r\nContent-Length: 1\r\n\r\nx";
+        cw_test_response_t r;
+
+        assert_int_equal(cw_test_roundtrip(hub.port, req, strlen(req), &r), 0);
+        assert_int_equal(r.status, 403);
+        assert_non_null(strstr(r.body, "client-not-registered"));
+        cw_test_response_fini(&r);
+    }
+}
+
+static void test_inbound__shop_order_is_translated(void **state)
+{
+    static char body[1 << 16];
+
+    (void)state;
+    /* The order is translated and assessed; its lane is the checks' verdict. */
+    assert_int_equal(post_as("shop", "shopify-order", "shopify-order.json", "application/json",
+                             body, sizeof(body)),
+                     200);
+    assert_non_null(strstr(body, "\"message_id\":\"shopify-order:"));
+    assert_non_null(strstr(body, "\"lane\":\""));
+}
+
+static void test_inbound__consignments_go_out_as_ceb621(void **state)
+{
+    static char body[1 << 18];
+    long long deadline;
+
+    (void)state;
+    sink.requests = 0;
+    assert_int_equal(
+        post_as("forwarder", "csv-manifest", "manifest-valid.csv", "text/csv", body, sizeof(body)),
+        200);
+    if (strstr(body, "\"status\":\"accepted\"") == NULL) {
+        fail_msg("order not accepted: %s", body);
+    }
+    deadline = cw_test_now_ms() + 10000;
+    while (sink.requests == 0 && cw_test_now_ms() < deadline) {
+        struct timespec ts = { 0, 20 * 1000000L };
+
+        nanosleep(&ts, NULL);
+    }
+    assert_true(sink.requests >= 1);
+    pthread_mutex_lock(&sink.lock);
+    assert_non_null(strstr(sink.body, "http://www.chinaport.gov.cn/ceb"));
+    assert_non_null(strstr(sink.body, "CEB621"));
+    pthread_mutex_unlock(&sink.lock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
+        cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
+        cmocka_unit_test(test_inbound__refusals),
+        cmocka_unit_test(test_inbound__shop_order_is_translated),
+        cmocka_unit_test(test_inbound__consignments_go_out_as_ceb621),
+    };
+
+    return cmocka_run_group_tests_name("integration_inbound", tests, group_setup, group_teardown);
+}

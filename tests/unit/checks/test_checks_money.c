@@ -1,0 +1,178 @@
+/*
+ * Decimal money, FX conversion and dates (gateway/checks/money.c): exact
+ * integer arithmetic with half-even rounding, never binary floating point.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "checks.h"
+
+typedef struct parse_case {
+    const char *in; /* decimal string */
+    int exp;        /* currency exponent */
+    int rc;         /* expected return */
+    int64_t minor;  /* expected minor units */
+} parse_case_t;
+
+static void test_parse(void **state)
+{
+    static const parse_case_t cases[] = {
+        { "12.50", 2, 0, 1250 },    { "12.5", 2, 0, 1250 },
+        { "12", 2, 0, 1200 },       { "0.01", 2, 0, 1 },
+        { "-3.20", 2, 0, -320 },    { "+3.2", 2, 0, 320 },
+        { "12.345", 2, 0, 1234 },  /* half-even: .5 to the even 4 */
+        { "12.355", 2, 0, 1236 },  /* half-even: .5 to the even 6 */
+        { "12.3451", 2, 0, 1235 }, /* above half */
+        { "0.005", 2, 0, 0 },       { "0.015", 2, 0, 2 },
+        { "-0.015", 2, 0, -2 },     { "1250.5", 0, 0, 1250 },
+        { "1251.5", 0, 0, 1252 },   { "1.2345", 3, 0, 1234 },
+        { "1.2355", 3, 0, 1236 },   { "0.0001", 4, 0, 1 },
+        { "", 2, CW_EPARSE, 0 },    { "1.2.3", 2, CW_EPARSE, 0 },
+        { "12a", 2, CW_EPARSE, 0 }, { ".", 2, CW_EPARSE, 0 },
+        { "1e3", 2, CW_EPARSE, 0 }, { "99999999999999999999", 2, CW_E2BIG, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t v = 0;
+        int rc = cw_checks_money_parse(&v, cases[i].in, cases[i].exp);
+        if (rc != cases[i].rc || (rc == 0 && v != cases[i].minor)) {
+            fail_msg("parse \"%s\" exp %d: rc %d value %lld, expected rc %d value %lld",
+                     cases[i].in, cases[i].exp, rc, (long long)v, cases[i].rc,
+                     (long long)cases[i].minor);
+        }
+    }
+}
+
+static void test_format(void **state)
+{
+    char buf[48];
+
+    (void)state;
+    cw_checks_money_format(buf, sizeof(buf), 1250, 2);
+    assert_string_equal(buf, "12.50");
+    cw_checks_money_format(buf, sizeof(buf), -5, 2);
+    assert_string_equal(buf, "-0.05");
+    cw_checks_money_format(buf, sizeof(buf), 1250, 0);
+    assert_string_equal(buf, "1250");
+    cw_checks_money_format(buf, sizeof(buf), 862069, 6);
+    assert_string_equal(buf, "0.862069");
+    cw_checks_money_format(buf, sizeof(buf), INT64_MIN + 1, 2);
+    assert_string_equal(buf, "-92233720368547758.07");
+}
+
+typedef struct convert_case {
+    int64_t amount; /* minor units */
+    int from_exp;   /* source exponent */
+    int64_t rate;   /* × 10^6 */
+    int to_exp;     /* target exponent */
+    int64_t expect; /* target minor units */
+} convert_case_t;
+
+static void test_convert(void **state)
+{
+    static const convert_case_t cases[] = {
+        { 10000, 2, 862069, 2, 8621 },    /* USD 100.00 at 0.862069 -> EUR 86.21 */
+        { 17400, 2, 862069, 2, 15000 },   /* USD 174.00 -> EUR 150.00 */
+        { 17402, 2, 862069, 2, 15002 },   /* one cent more stays above */
+        { 100, 2, 180500000, 0, 180 },    /* EUR 1.00 -> JPY 180.5 -> 180 (half-even) */
+        { 1000, 0, 5540, 2, 554 },        /* JPY 1000 at 0.00554 -> EUR 5.54 */
+        { 1, 2, 500000, 2, 0 },           /* 0.005 -> 0 (even) */
+        { 3, 2, 500000, 2, 2 },           /* 0.015 -> 0.02 (even) */
+        { -3, 2, 500000, 2, -2 },         /* symmetric for negatives */
+        { 12345, 2, 1000000, 3, 123450 }, /* exponent change only */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t out = 0;
+        assert_int_equal(cw_checks_money_convert(&out, cases[i].amount, cases[i].from_exp,
+                                                 cases[i].rate, cases[i].to_exp),
+                         0);
+        if (out != cases[i].expect) {
+            fail_msg("case %zu: %lld, expected %lld", i, (long long)out,
+                     (long long)cases[i].expect);
+        }
+    }
+}
+
+static void test_convert_errors(void **state)
+{
+    int64_t out = 0;
+
+    (void)state;
+    assert_int_equal(cw_checks_money_convert(&out, 100, 2, 0, 2), CW_EINVAL);
+    assert_int_equal(cw_checks_money_convert(&out, 100, 5, 1000000, 2), CW_EINVAL);
+    assert_int_equal(cw_checks_money_convert(&out, INT64_MAX, 2, 1000000, 2), CW_E2BIG);
+    assert_int_equal(cw_checks_money_convert(&out, 900000000000000000LL, 0, 1000000000, 4),
+                     CW_E2BIG);
+}
+
+static void test_percent(void **state)
+{
+    (void)state;
+    assert_int_equal(cw_checks_money_percent(1250, 1900), 238);   /* 2.375 -> 2.38 */
+    assert_int_equal(cw_checks_money_percent(1350, 1900), 256);   /* 2.565 -> 2.56 */
+    assert_int_equal(cw_checks_money_percent(4580, 1900), 870);   /* 8.702 -> 8.70 */
+    assert_int_equal(cw_checks_money_percent(100000, 910), 9100); /* CN 9.1 % */
+    assert_int_equal(cw_checks_money_percent(-1250, 1900), -238);
+    assert_int_equal(cw_checks_money_percent(0, 2000), 0);
+}
+
+static void test_exponent(void **state)
+{
+    (void)state;
+    assert_int_equal(cw_checks_currency_exponent("EUR"), 2);
+    assert_int_equal(cw_checks_currency_exponent("JPY"), 0);
+    assert_int_equal(cw_checks_currency_exponent("KWD"), 3);
+    assert_int_equal(cw_checks_currency_exponent("CLF"), 4);
+    assert_int_equal(cw_checks_currency_exponent("XYZ"), 2);
+}
+
+static void test_dates(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        int32_t days;
+    } cases[] = {
+        { "1970-01-01", 0, 0 },          { "2026-07-01", 0, 20635 },
+        { "2026-06-30", 0, 20634 },      { "2024-02-29", 0, 19782 },
+        { "2025-02-29", CW_EPARSE, 0 },  { "2026-13-01", CW_EPARSE, 0 },
+        { "2026-7-01", CW_EPARSE, 0 },   { "2026-11-29T10:00:00Z", 0, 20786 },
+        { "2026-11-29X", CW_EPARSE, 0 }, { "", CW_EPARSE, 0 },
+    };
+    char buf[16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int32_t d = -1;
+        int rc = cw_checks_date_parse(&d, cases[i].in);
+        if (rc != cases[i].rc || (rc == 0 && d != cases[i].days)) {
+            fail_msg("date \"%s\": rc %d days %d", cases[i].in, rc, (int)d);
+        }
+        if (rc == 0) {
+            cw_checks_date_format(buf, sizeof(buf), d);
+            assert_memory_equal(buf, cases[i].in, 10);
+        }
+    }
+    assert_int_equal(cw_checks_date_year(20634), 2026);
+    assert_int_equal(cw_checks_date_year(20453), 2025); /* 2025-12-31 */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),   cmocka_unit_test(test_format),
+        cmocka_unit_test(test_convert), cmocka_unit_test(test_convert_errors),
+        cmocka_unit_test(test_percent), cmocka_unit_test(test_exponent),
+        cmocka_unit_test(test_dates),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
