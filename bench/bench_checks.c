@@ -225,12 +225,45 @@ static void items_multiply(xmlDoc *doc, int n)
     }
 }
 
-static int setup(bench_t *b, const char *src, int items, int facts)
+/* The sender's signing keys and this node's keys (which trust the sender). */
+static int setup_keys(bench_t *b)
 {
-    char cmd[1024], p[3][512], fixture[600], rules[600];
+    char p[3][512], cert[512];
     const char *certs[1];
     cw_sec_partner_conf_t partner;
     cw_sec_keys_conf_t conf;
+    cw_error_t err;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.node_id = "alice";
+    (void)snprintf(p[0], sizeof(p[0]), "%s/alice.key", b->dir);
+    (void)snprintf(p[1], sizeof(p[1]), "%s/alice.pem", b->dir);
+    conf.key_path = p[0];
+    conf.cert_path = p[1];
+    if (cw_sec_keys_new(&b->alice, &conf, &err) < 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return -1;
+    }
+    certs[0] = p[1];
+    partner = (cw_sec_partner_conf_t){ "alice", certs, 1, 0 };
+    memset(&conf, 0, sizeof(conf));
+    conf.node_id = "hub";
+    (void)snprintf(p[2], sizeof(p[2]), "%s/hub.key", b->dir);
+    conf.key_path = p[2];
+    (void)snprintf(cert, sizeof(cert), "%s/hub.pem", b->dir);
+    conf.cert_path = cert;
+    conf.partners = &partner;
+    conf.partner_count = 1;
+    if (cw_sec_keys_new(&b->hub, &conf, &err) < 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(bench_t *b, const char *src, int items, int facts)
+{
+    char cmd[1024], fixture[600], rules[600];
     cw_error_t err;
     cw_msg_header_t h;
     xmlDoc *pdoc = NULL;
@@ -248,28 +281,7 @@ static int setup(bench_t *b, const char *src, int items, int facts)
     if (system(cmd) != 0) {
         return -1;
     }
-    memset(&conf, 0, sizeof(conf));
-    conf.node_id = "alice";
-    (void)snprintf(p[0], sizeof(p[0]), "%s/alice.key", b->dir);
-    (void)snprintf(p[1], sizeof(p[1]), "%s/alice.pem", b->dir);
-    conf.key_path = p[0];
-    conf.cert_path = p[1];
-    if (cw_sec_keys_new(&b->alice, &conf, &err) < 0) {
-        fprintf(stderr, "bench: %s\n", err.msg);
-        return -1;
-    }
-    certs[0] = p[1];
-    partner = (cw_sec_partner_conf_t){ "alice", certs, 1, 0 };
-    memset(&conf, 0, sizeof(conf));
-    conf.node_id = "hub";
-    (void)snprintf(p[2], sizeof(p[2]), "%s/hub.key", b->dir);
-    conf.key_path = p[2];
-    (void)snprintf(cmd, sizeof(cmd), "%s/hub.pem", b->dir);
-    conf.cert_path = cmd;
-    conf.partners = &partner;
-    conf.partner_count = 1;
-    if (cw_sec_keys_new(&b->hub, &conf, &err) < 0) {
-        fprintf(stderr, "bench: %s\n", err.msg);
+    if (setup_keys(b) < 0) {
         return -1;
     }
     (void)snprintf(fixture, sizeof(fixture), "%s/tests/data/consignments/eu-ioss-tshirts.xml", src);

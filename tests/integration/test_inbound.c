@@ -181,8 +181,9 @@ static int group_setup(void **state)
     signal(SIGPIPE, SIG_IGN);
     snprintf(pki, sizeof(pki), "/tmp/cw-inbound-XXXXXX");
     if (src == NULL || mkdtemp(pki) == NULL
-        || cw_test_sh("'%s/certs/make-dev-pki' '%s' hub carrier shop forwarder cn >/dev/null 2>&1",
-                      src, pki)
+        || cw_test_sh(
+               "'%s/certs/make-dev-pki' '%s' hub carrier shop forwarder acme cn >/dev/null 2>&1",
+               src, pki)
                != 0
         || sink_start() < 0) {
         return -1;
@@ -205,10 +206,13 @@ static int group_setup(void **state)
         "  <partner id=\"forwarder\" certs=\"%s/forwarder.pem\"\n"
         "           tls-subject=\"CN=forwarder,O=Clearway dev\" actions=\"*\" destinations=\"*\"\n"
         "           adapter=\"csv-manifest\" adapter-to=\"customs-cn\"/>\n"
+        "  <partner id=\"acme\" certs=\"%s/acme.pem\" tls-subject=\"CN=acme,O=Clearway dev\"\n"
+        "           actions=\"*\" destinations=\"*\" adapter=\"xslt\" adapter-to=\"hub\"\n"
+        "           adapter-xslt-dir=\"%s/adapters/xsl\" adapter-xslt=\"ubl-order.xsl\"/>\n"
         "  <partner id=\"customs-cn\" certs=\"%s/cn.pem\"/>\n"
         "  <route to=\"customs-cn\" url=\"http://127.0.0.1:%d/ceb\" insecure-http=\"true\"\n"
         "         adapter=\"ceb621\" base-delay-ms=\"100\" max-delay-ms=\"200\"/>\n",
-        pki, pki, pki, src, pki, pki, src, pki, pki, sink.port);
+        pki, pki, pki, src, pki, pki, src, pki, pki, src, pki, sink.port);
     return cw_test_daemon_start_as(&hub, node, extra);
 }
 
@@ -304,6 +308,20 @@ static void test_inbound__shop_order_is_translated(void **state)
     assert_non_null(strstr(body, "\"lane\":\""));
 }
 
+static void test_inbound__new_xml_format_by_configuration(void **state)
+{
+    static char body[1 << 16];
+
+    (void)state;
+    /* A partner whose XML is mapped by a stylesheet named in the config: no
+     * C code (docs/onboarding.md). */
+    assert_int_equal(
+        post_as("acme", "xslt", "ubl-order.xml", "application/xml", body, sizeof(body)), 200);
+    if (strstr(body, "\"message_id\":\"xslt:") == NULL) {
+        fail_msg("not translated: %s", body);
+    }
+}
+
 static void test_inbound__consignments_go_out_as_ceb621(void **state)
 {
     static char body[1 << 18];
@@ -337,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__shop_order_is_translated),
+        cmocka_unit_test(test_inbound__new_xml_format_by_configuration),
         cmocka_unit_test(test_inbound__consignments_go_out_as_ceb621),
     };
 

@@ -17,17 +17,17 @@
 typedef void (*mut_fn)(cw_checks_consignment_t *c);
 
 typedef struct rev_case {
-    const char *name;
-    const char *dest;
-    const char *value; /* one item, destination currency unless mut changes it */
-    const char *date;
-    mut_fn mut;
-    const char *intrinsic; /* destination currency */
-    const char *customs;
-    const char *duty;
-    const char *tax;
-    cw_checks_collection_e collection;
-    const char *due;
+    const char *name;                  /* what the row shows */
+    const char *dest;                  /* DestinationCountry of the baseline */
+    const char *value;                 /* one item, destination currency unless mut changes it */
+    const char *date;                  /* reference date */
+    mut_fn mut;                        /* changes to the baseline, or NULL */
+    const char *intrinsic;             /* expected, destination currency */
+    const char *customs;               /* expected customs value */
+    const char *duty;                  /* expected duty */
+    const char *tax;                   /* expected VAT/GST */
+    cw_checks_collection_e collection; /* expected collection model */
+    const char *due;                   /* expected amount due at the border */
 } rev_case_t;
 
 static cw_checks_rules_t *rules;

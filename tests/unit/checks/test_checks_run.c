@@ -20,10 +20,10 @@
 
 /* The history a case builds (copied into cw_checks_history_t). */
 typedef struct hist {
-    cw_checks_fact_t facts[FACTS_MAX];
-    size_t len;
-    int has_year_total;
-    int64_t year_total;
+    cw_checks_fact_t facts[FACTS_MAX]; /* prior facts */
+    size_t len;                        /* used entries */
+    int has_year_total;                /* year_total is set (CN ledger) */
+    int64_t year_total;                /* buyer's total this year, minor units */
 } hist_t;
 
 typedef void (*mut_fn)(cw_checks_consignment_t *c, cw_checks_context_t *x, hist_t *h);
