@@ -37,7 +37,7 @@ static int run(const char *cmd, char **out)
 
 static char *slurp(const char *path)
 {
-    char cmd[1200], *out = NULL;
+    char cmd[2048], *out = NULL;
 
     (void)snprintf(cmd, sizeof(cmd), "cat '%s'", path);
     assert_int_equal(run(cmd, &out), 0);
