@@ -79,6 +79,7 @@ typedef struct cw_conf_route {
     char client_key_path[CW_CONF_PATH_BYTES];  /* its key */
     char pinned_pubkey[256];                   /* "sha256//base64..." or "" */
     char adapter[64];                          /* output adapter name, "" none */
+    int adapter_sign;                          /* sign its output: 0 no, 1 the CEB profile */
     uint32_t connect_timeout_ms;               /* TCP + TLS connect */
     uint32_t timeout_ms;                       /* whole request */
     uint32_t max_attempts;                     /* then dead letter */

@@ -102,6 +102,12 @@ static const cw_conf_keyword_t client_auths[] = {
     { NULL, 0 },
 };
 
+static const cw_conf_keyword_t sign_profiles[] = {
+    { "none", 0 },
+    { "ceb", 1 },
+    { NULL, 0 },
+};
+
 static const cw_conf_keyword_t sync_modes[] = {
     { "full", 1 },
     { "normal", 0 },
@@ -206,6 +212,7 @@ static const cw_conf_directive_t directives[] = {
     { "route/@client-key", CW_CONF_PATH, ROUTE_FIELD(client_key_path), 0, 0, NULL, 0 },
     { "route/@pinned-pubkey", CW_CONF_TEXT, ROUTE_FIELD(pinned_pubkey), 0, 0, NULL, 0 },
     { "route/@adapter", CW_CONF_NAME, ROUTE_FIELD(adapter), 0, 0, NULL, 0 },
+    { "route/@adapter-sign", CW_CONF_KEYWORD, ROUTE_FIELD(adapter_sign), 0, 0, sign_profiles, 0 },
     { "route/@connect-timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(connect_timeout_ms),
       CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
     { "route/@timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(timeout_ms), CW_LIMIT_TIMEOUT_MS_MIN,

@@ -20,6 +20,7 @@ typedef struct cw_delivery {
     char *native;                     /* the translated document, owned */
     size_t native_len;
     const char *native_type; /* its media type (static) */
+    int sign_ceb;            /* sign the native document (CEB profile) */
     cw_egress_job_t *job;    /* borrowed from egress until cw_egress_job_done */
     cw_config_t *cfg;        /* referenced: the route and limits in force */
     cw_sec_keys_t *keys;     /* referenced: the receiver's registered certificates */
@@ -195,6 +196,37 @@ static void on_posted(const cw_http_client_result_t *res, void *arg)
 
 /* ==== Output adapters ==== */
 
+/*
+ * Signs the translated document the way its ecosystem verifies it (the
+ * route's adapter-sign): an enveloped signature with the CEB profile.
+ */
+static int sign_native(cw_delivery_t *d, cw_error_t *err)
+{
+    cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
+    xmlDoc *doc = NULL;
+    char *signed_doc = NULL;
+    size_t len = 0;
+    int rc;
+
+    rc = cw_sec_xml_parse(&doc, d->native, d->native_len, &d->cfg->limits, &problem, err);
+    if (rc == 0) {
+        rc = cw_sec_doc_sign_profile(d->keys, doc, CW_SEC_SIGN_CEB, err);
+    }
+    if (rc == 0) {
+        rc = cw_sec_xml_serialize(&signed_doc, &len, doc);
+    }
+    if (doc != NULL) {
+        xmlFreeDoc(doc);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    cw_free(d->native);
+    d->native = signed_doc;
+    d->native_len = len;
+    return 0;
+}
+
 /* Worker: the sealed envelope's consignment in the destination's format. */
 static void translate_work(void *arg)
 {
@@ -229,6 +261,14 @@ static void translate_work(void *arg)
         (void)snprintf(d->error, sizeof(d->error), "output adapter %s: %.200s",
                        cw_adapter_name(d->adapter), err.msg);
         goto out;
+    }
+    if (d->sign_ceb) {
+        rc = sign_native(d, &err);
+        if (rc < 0) {
+            (void)snprintf(d->error, sizeof(d->error), "cannot sign the %s output: %.200s",
+                           cw_adapter_name(d->adapter), err.msg);
+            goto out;
+        }
     }
     d->outcome = CW_EGRESS_RETRY;
 out:
@@ -281,6 +321,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
         return;
     }
     d->adapter = cw_pipeline__adapter_find(pl->adapters, d->to, 1);
+    d->sign_ceb = route->adapter_sign == 1;
     if (d->adapter != NULL) {
         d->adapters = cw_pipeline_adapters_ref(pl->adapters);
         if (cw_pipeline_work_submit(pl, translate_work, translate_done, d) < 0) {

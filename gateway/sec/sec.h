@@ -248,6 +248,22 @@ CW_MUST_CHECK int cw_sec_envelope_verify(cw_sec_verified_t *out,
  */
 CW_MUST_CHECK int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err);
 
+typedef enum cw_sec_sign_profile_e {
+    CW_SEC_SIGN_CLEARWAY = 0, /* exclusive C14N, SHA-256 (cw_sec_doc_sign) */
+    CW_SEC_SIGN_CEB = 1,      /* China customs CEB: inclusive C14N, SHA-1 digest,
+                                 RSA-SHA1 (ECDSA-SHA1 with an EC node key) */
+} cw_sec_sign_profile_e;
+
+/*
+ * Same as cw_sec_doc_sign with the algorithms of profile: an enveloped
+ * signature, URI="", the node certificate in KeyInfo. For documents in a
+ * partner's own format whose ecosystem verifies other algorithms (CEB621).
+ */
+CW_MUST_CHECK int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
+                                          xmlDoc *doc,
+                                          cw_sec_sign_profile_e profile,
+                                          cw_error_t *err);
+
 /* ==== Receipts (receipt.c) ==== */
 
 #define CW_SEC_RECEIPT_NS "urn:clearway:receipt:1"

@@ -667,6 +667,22 @@ out:
 
 int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
 {
+    return cw_sec_doc_sign_profile(keys, doc, CW_SEC_SIGN_CLEARWAY, err);
+}
+
+int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
+                            xmlDoc *doc,
+                            cw_sec_sign_profile_e profile,
+                            cw_error_t *err)
+{
+    /* The CEB profile is what China's cross-border e-commerce platform
+     * verifies: inclusive C14N and SHA-1 (RSA-SHA1 with an RSA key). */
+    int ceb = profile == CW_SEC_SIGN_CEB;
+    xmlSecTransformId c14n = ceb ? xmlSecTransformInclC14NId : xmlSecTransformExclC14NId;
+    xmlSecTransformId digest = ceb ? xmlSecTransformSha1Id : xmlSecTransformSha256Id;
+    xmlSecTransformId method =
+        keys->node_key_is_rsa ? (ceb ? xmlSecTransformRsaSha1Id : xmlSecTransformRsaSha256Id)
+                              : (ceb ? xmlSecTransformEcdsaSha1Id : xmlSecTransformEcdsaSha256Id);
     cw_sec_thread_t *t = cw_sec__thread_get();
     xmlNode *root = xmlDocGetRootElement(doc);
     xmlNode *sig = NULL;
@@ -691,10 +707,7 @@ int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
         goto out;
     }
     /* The "ds" prefix keeps the envelope's default namespace untouched. */
-    sig = xmlSecTmplSignatureCreateNsPref(doc, xmlSecTransformExclC14NId,
-                                          keys->node_key_is_rsa ? xmlSecTransformRsaSha256Id
-                                                                : xmlSecTransformEcdsaSha256Id,
-                                          NULL, (const xmlChar *)"ds");
+    sig = xmlSecTmplSignatureCreateNsPref(doc, c14n, method, NULL, (const xmlChar *)"ds");
     CW_CHECK_ALLOC(sig);
     if (xmlAddChild(root, sig) == NULL) {
         xmlFreeNode(sig);
@@ -702,11 +715,10 @@ int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
         rc = CW_ENOMEM;
         goto out;
     }
-    ref = xmlSecTmplSignatureAddReference(sig, xmlSecTransformSha256Id, NULL, (const xmlChar *)"",
-                                          NULL);
+    ref = xmlSecTmplSignatureAddReference(sig, digest, NULL, (const xmlChar *)"", NULL);
     CW_CHECK_ALLOC(ref);
     if (xmlSecTmplReferenceAddTransform(ref, xmlSecTransformEnvelopedId) == NULL
-        || xmlSecTmplReferenceAddTransform(ref, xmlSecTransformExclC14NId) == NULL) {
+        || xmlSecTmplReferenceAddTransform(ref, c14n) == NULL) {
         rc = CW_ENOMEM;
         goto out;
     }

@@ -211,7 +211,8 @@ static int group_setup(void **state)
         "           adapter-xslt-dir=\"%s/adapters/xsl\" adapter-xslt=\"ubl-order.xsl\"/>\n"
         "  <partner id=\"customs-cn\" certs=\"%s/cn.pem\"/>\n"
         "  <route to=\"customs-cn\" url=\"http://127.0.0.1:%d/ceb\" insecure-http=\"true\"\n"
-        "         adapter=\"ceb621\" base-delay-ms=\"100\" max-delay-ms=\"200\"/>\n",
+        "         adapter=\"ceb621\" adapter-sign=\"ceb\" base-delay-ms=\"100\" "
+        "max-delay-ms=\"200\"/>\n",
         pki, pki, pki, src, pki, pki, src, pki, pki, src, pki, sink.port);
     return cw_test_daemon_start_as(&hub, node, extra);
 }
@@ -345,7 +346,24 @@ static void test_inbound__consignments_go_out_as_ceb621(void **state)
     pthread_mutex_lock(&sink.lock);
     assert_non_null(strstr(sink.body, "http://www.chinaport.gov.cn/ceb"));
     assert_non_null(strstr(sink.body, "CEB621"));
+    /* Signed the way that ecosystem verifies: inclusive C14N, SHA-1. */
+    assert_non_null(strstr(sink.body, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"));
+    {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/ceb621.xml", pki);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(sink.body, f);
+        fclose(f);
+    }
     pthread_mutex_unlock(&sink.lock);
+    /* Any third party can check it with the node's certificate chain. */
+    assert_int_equal(cw_test_sh("xmlsec1 --verify --trusted-pem '%s/ca.pem' '%s/ceb621.xml' "
+                                ">/dev/null 2>&1",
+                                pki, pki),
+                     0);
 }
 
 int main(void)
