@@ -496,6 +496,7 @@ static int services_start(cw_node_t *node)
         eopts.route_count = node->cfg->route_count;
         eopts.deliver = cw_pipeline_deliver;
         eopts.deliver_arg = node->pipeline;
+        eopts.start_paused = node->cfg->delivery_paused;
         rc = cw_egress_new(&node->egress, &node->loop, node->store, &eopts, &err);
         if (rc < 0) {
             CW_LOG_ERROR("main", "%s", err.msg);

@@ -134,6 +134,7 @@ typedef struct cw_config {
     size_t route_count;
     cw_conf_store_t store;
     char rules_path[CW_CONF_PATH_BYTES]; /* facilitation rules folder; "" = core off */
+    int delivery_paused;                 /* 1: queue deliveries, send none (benchmarks) */
     int refcount;                        /* snapshot references; touched on the loop thread only */
 } cw_config_t;
 

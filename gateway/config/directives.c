@@ -197,6 +197,7 @@ static const cw_conf_directive_t directives[] = {
 
     { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
     { "rules/@path", CW_CONF_PATH, CONFIG_FIELD(rules_path), 0, 0, NULL, 0 },
+    { "delivery/@paused", CW_CONF_BOOL, CONFIG_FIELD(delivery_paused), 0, 0, NULL, 0 },
     { "store/@synchronous", CW_CONF_KEYWORD, CONFIG_FIELD(store.synchronous_full), 0, 0, sync_modes,
       0 },
     { "store/@group-max", CW_CONF_UINT32, CONFIG_FIELD(store.group_max), 1,
