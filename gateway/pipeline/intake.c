@@ -309,7 +309,8 @@ static void intake_work(void *arg)
     job->authenticated = 1;
     if (res->problem == CW_SEC_PROBLEM_NONE && authorize(job, &hdr) == 0) {
         job->go_on = 1;
-        assess_prepare(job, &hdr);
+        /* res->hdr, not the local copy: the checks run after this returns. */
+        assess_prepare(job, &res->hdr);
     }
 }
 
