@@ -148,10 +148,11 @@ void cw_pipeline_adapters_set(cw_pipeline_t *pl, cw_pipeline_adapters_t *set)
 /* ==== One inbound document ==== */
 
 typedef struct inbound_item {
-    size_t item;          /* index in the input */
-    size_t line;          /* line in the input, 0 unknown */
-    char message_id[160]; /* (partner, message_id) is the dedupe key */
-    char *outgoing;       /* sealed envelope, owned; NULL: ends here or refused */
+    size_t item;              /* index in the input */
+    size_t line;              /* line in the input, 0 unknown */
+    char message_id[160];     /* (partner, message_id) is the dedupe key */
+    unsigned char digest[32]; /* of the translated consignment: what a resend must match */
+    char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
     cw_checks_assessment_t *assessment; /* owned */
     char codes[CW_CHECKS_FINDINGS_MAX * 9];
@@ -242,6 +243,11 @@ static void item_process(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
         size_t len = strlen(it->message_id);
 
         (void)snprintf(it->message_id + len, sizeof(it->message_id) - len, ":%zu", it->item);
+    }
+    /* The translation is deterministic, so the same document posted again
+     * has the same digest (a duplicate) whatever its sealing time. */
+    if (cw_sec_doc_sha256(it->digest, canonical, &err) < 0) {
+        goto fail;
     }
     item_header(&hdr, job, it);
     if (job->rules != NULL) {
@@ -533,13 +539,8 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
         msg.received = job->body;
         msg.received_len = job->len;
     } else {
-        /* Each consignment's digest is its own content's. */
-        if (it->outgoing != NULL) {
-            (void)SHA256((const unsigned char *)it->outgoing, it->outgoing_len, msg.digest_sha256);
-        } else {
-            (void)SHA256((const unsigned char *)it->message_id, strlen(it->message_id),
-                         msg.digest_sha256);
-        }
+        /* Each consignment's digest is its own translated content's. */
+        memcpy(msg.digest_sha256, it->digest, sizeof(msg.digest_sha256));
         msg.to = job->partner->adapter_to;
         msg.service = "ecommerce";
         msg.action = "consignment";

@@ -364,6 +364,15 @@ static void test_inbound__consignments_go_out_as_ceb621(void **state)
                                 ">/dev/null 2>&1",
                                 pki, pki),
                      0);
+    /* Posted again: sealed at another time with another signature, but the
+     * same consignments, so duplicates (not conflicts). */
+    assert_int_equal(
+        post_as("forwarder", "csv-manifest", "manifest-valid.csv", "text/csv", body, sizeof(body)),
+        200);
+    if (strstr(body, "\"status\":\"duplicate\"") == NULL
+        || strstr(body, "\"status\":\"conflict\"") != NULL) {
+        fail_msg("resend not deduplicated: %s", body);
+    }
 }
 
 int main(void)
