@@ -108,8 +108,8 @@ static void verify_work(void *arg)
     }
     rc = cw_sec_xml_parse(&doc, d->response, d->response_len, &d->cfg->limits, &problem, &err);
     if (rc < 0) {
-        (void)snprintf(d->error, sizeof(d->error), "HTTP %d without a readable receipt",
-                       d->http_status);
+        (void)snprintf(d->error, sizeof(d->error), "HTTP %d without a readable receipt: %.160s",
+                       d->http_status, err.msg);
         d->outcome = is_4xx ? CW_EGRESS_FAILED : CW_EGRESS_RETRY;
         goto out;
     }
