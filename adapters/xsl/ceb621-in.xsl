@@ -75,6 +75,7 @@
     <xsl:param name="id"/>
     <xsl:param name="title"/>
     <xsl:param name="phone"/>
+    <xsl:param name="address"/>
     <Buyer>
       <xsl:if test="normalize-space($id) != ''">
         <Id>
@@ -91,6 +92,15 @@
         <xsl:with-param name="name" select="'Name'"/>
         <xsl:with-param name="value" select="$title"/>
       </xsl:call-template>
+      <!-- In retail import (1210/9610) the orderer is the taxpayer and the
+           parcel goes to them: consigneeAddress is the buyer's address too,
+           which the CN profile requires. -->
+      <xsl:if test="normalize-space($address) != ''">
+        <Address>
+          <Line><xsl:value-of select="normalize-space($address)"/></Line>
+          <Country>CN</Country>
+        </Address>
+      </xsl:if>
       <xsl:call-template name="text">
         <xsl:with-param name="name" select="'Phone'"/>
         <xsl:with-param name="value" select="$phone"/>
@@ -162,6 +172,7 @@
         <xsl:with-param name="id" select="ceb:buyerIdNumber"/>
         <xsl:with-param name="title" select="ceb:buyerName"/>
         <xsl:with-param name="phone" select="ceb:buyerTelephone"/>
+        <xsl:with-param name="address" select="ceb:consigneeAddress"/>
       </xsl:call-template>
       <Consignee>
         <xsl:call-template name="text">
