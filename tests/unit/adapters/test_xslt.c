@@ -272,6 +272,11 @@ static void test_xslt__round_trip_ceb311_to_ceb621_and_back(void **state)
     FX_EQ(back, "/c:Consignment/c:Seller/c:Id", "3301960XYZ");
     FX_EQ(back, "/c:Consignment/c:Buyer/c:Id[@scheme='CN-ID']", "330106199001011234");
     FX_EQ(back, "/c:Consignment/c:Buyer/c:Name", "王丽");
+    /* consigneeAddress is the buyer's address too (CN-2019 requires it). */
+    FX_EQ(back, "count(/c:Consignment/c:Buyer/c:Address/c:Line)", "1");
+    FX_EQ(back,
+          "/c:Consignment/c:Buyer/c:Address/c:Line = /c:Consignment/c:Consignee/c:Address/c:Line",
+          "true");
     FX_EQ(back, "/c:Consignment/c:Currency", "CNY");
     FX_EQ(back, "/c:Consignment/c:Freight", "12.00");
     FX_EQ(back, "count(/c:Consignment/c:Item)", "2");
