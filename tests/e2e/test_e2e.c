@@ -41,13 +41,6 @@ static cw_test_daemon_t cn;
 
 /* ==== Helpers ==== */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 /*
  * A consignment (the IOSS T-shirt fixture, with sed_expr applied when not
  * "") signed by client who for party to, with its own consignment id and
@@ -117,24 +110,6 @@ static int post(const cw_test_daemon_t *d, const char *xml, char *body, size_t s
     return status;
 }
 
-/* GET on a node's admin listener; returns the status, the body in out. */
-static int admin_get(const cw_test_daemon_t *d, const char *target, char *out, size_t size)
-{
-    char req[1024];
-    cw_test_response_t r;
-    int status;
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
-    out[0] = '\0';
-    if (cw_test_roundtrip(cw_test_daemon_listener_port(d, "admin"), req, strlen(req), &r) < 0) {
-        return -1;
-    }
-    status = r.status;
-    cw_strlcpy(out, r.body != NULL ? r.body : "", size);
-    cw_test_response_fini(&r);
-    return status;
-}
-
 /* Waits until message id from party from is in state want at node d. */
 static int wait_state(
     const cw_test_daemon_t *d, const char *from, const char *id, const char *want, int timeout_ms)
@@ -147,10 +122,11 @@ static int wait_state(
     snprintf(target, sizeof(target), "/v1/messages/%s?from=%s", id, from);
     snprintf(needle, sizeof(needle), "\"state\":\"%s\"", want);
     while (cw_test_now_ms() < deadline) {
-        if (admin_get(d, target, body, sizeof(body)) == 200 && strstr(body, needle) != NULL) {
+        if (cw_test_admin_get(d, target, body, sizeof(body)) == 200
+            && strstr(body, needle) != NULL) {
             return 1;
         }
-        sleep_ms(50);
+        cw_test_sleep_ms(50);
     }
     print_message("%s: %s from %s is not %s: %s\n", d->node, id, from, want, body);
     return 0;
@@ -205,7 +181,7 @@ wait_count(const cw_test_daemon_t *d, const char *from, const char *conv, int wa
     while (cw_test_now_ms() < deadline) {
         n = count_at(d, from, conv);
         if (n == want) {
-            sleep_ms(300);
+            cw_test_sleep_ms(300);
             n = count_at(d, from, conv);
             if (n == want) {
                 return n;
@@ -214,7 +190,7 @@ wait_count(const cw_test_daemon_t *d, const char *from, const char *conv, int wa
         if (n > want) {
             break;
         }
-        sleep_ms(100);
+        cw_test_sleep_ms(100);
     }
     return n;
 }
@@ -324,7 +300,7 @@ static long metric(const cw_test_daemon_t *d, const char *name, const char *sel)
     char *line;
     char *save = NULL;
 
-    assert_int_equal(admin_get(d, "/metrics", body, sizeof(body)), 200);
+    assert_int_equal(cw_test_admin_get(d, "/metrics", body, sizeof(body)), 200);
     for (line = strtok_r(body, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         size_t n = strlen(name);
 
@@ -335,28 +311,6 @@ static long metric(const cw_test_daemon_t *d, const char *name, const char *sel)
         sum += strtol(strrchr(line, ' ') + 1, NULL, 10);
     }
     return sum;
-}
-
-/* A loopback port that was free a moment ago, for a TLS listener that must
- * keep its port across restarts (routes name it). */
-static int free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
-        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
-        port = ntohs(sin.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
 }
 
 /* ==== Set-up: the four nodes ==== */
@@ -424,7 +378,7 @@ static int group_setup(void **state)
         return -1;
     }
     for (i = 0; i < 4; i++) {
-        tls_port[i] = free_port();
+        tls_port[i] = cw_test_free_port();
         if (tls_port[i] < 0) {
             return -1;
         }
@@ -530,7 +484,7 @@ static void test_e2e__red_consignment_is_refused_at_the_first_node(void **state)
     assert_non_null(strstr(body, "<Status>rejected</Status>"));
     assert_non_null(strstr(body, "PRH-001"));
     cw_free(xml);
-    sleep_ms(500);
+    cw_test_sleep_ms(500);
     assert_int_equal(count_at(&eu, "platform", id), 0);
 }
 
@@ -659,9 +613,9 @@ static void test_e2e__destination_down_gets_everything_when_back(void **state)
         cw_free(xml);
     }
     /* The platform keeps trying. */
-    sleep_ms(1500);
+    cw_test_sleep_ms(1500);
     snprintf(target, sizeof(target), "/v1/messages/%s?from=shop", ids[0]);
-    assert_int_equal(admin_get(&platform, target, status, sizeof(status)), 200);
+    assert_int_equal(cw_test_admin_get(&platform, target, status, sizeof(status)), 200);
     assert_non_null(strstr(status, "\"state\":\"queued\""));
     assert_null(strstr(status, "\"attempts\":0"));
     assert_int_equal(cw_test_daemon_restart(&eu), 0);

@@ -49,13 +49,6 @@ static struct {
     pthread_t thread;
 } fake;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 static void reply(int c, const char *text)
 {
     (void)!write(c, text, strlen(text));
@@ -98,7 +91,7 @@ static void fake_serve(int c)
                  "Connection: close\r\n\r\n");
         break;
     case FAKE_HANG:
-        sleep_ms(1500); /* past the route's timeout-ms */
+        cw_test_sleep_ms(1500); /* past the route's timeout-ms */
         break;
     case FAKE_GARBAGE:
         reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
@@ -270,7 +263,7 @@ static int wait_state(const char *id, const char *want, int timeout_ms)
         if (strcmp(state_at_a(id, state, sizeof(state), NULL), want) == 0) {
             return 1;
         }
-        sleep_ms(50);
+        cw_test_sleep_ms(50);
     }
     return 0;
 }
@@ -294,28 +287,6 @@ static int count_at_b(const char *id)
 
 /* ==== Set-up ==== */
 
-/* A loopback port that was free a moment ago (for a listener that must keep
- * its port across restarts). */
-static int free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
-        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
-        port = ntohs(sin.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
 static int group_setup(void **state)
 {
     const char *src = getenv("CLEARWAY_SRC");
@@ -335,7 +306,7 @@ static int group_setup(void **state)
     snprintf(node, sizeof(node),
              "<node id=\"customs\" key=\"%s/customs.key\" cert=\"%s/customs.pem\"/>", pki, pki);
     /* B takes deliveries over mutual TLS on a port that survives restarts. */
-    tls_port = free_port();
+    tls_port = cw_test_free_port();
     snprintf(extra, sizeof(extra),
              "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
              "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"%d\" tls=\"true\"\n"
@@ -439,7 +410,7 @@ static void test_delivery__receiver_down_then_up(void **state)
     /* Refused connections are retried with backoff (100 ms doubling to
      * 400 ms here), so a few seconds of downtime cost a handful of
      * attempts, not hundreds. */
-    sleep_ms(2500);
+    cw_test_sleep_ms(2500);
     assert_string_equal(state_at_a(ids[0], st, sizeof(st), &attempts), "queued");
     assert_true(attempts >= 2);
     assert_true(attempts <= 30);
@@ -494,7 +465,7 @@ static void test_delivery__kill_9_mid_burst_loses_nothing(void **state)
             assert_true(wait_state(ids[i], "delivered", 15000));
         }
     }
-    sleep_ms(300);
+    cw_test_sleep_ms(300);
     for (i = 0; i < N; i++) {
         int n = count_at_b(ids[i]);
 

@@ -35,13 +35,6 @@ long long cw_test_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int valid)
 {
     FILE *f = fopen(d->config, "w");
@@ -147,7 +140,7 @@ static int spawn(cw_test_daemon_t *d, int append_log)
             d->pid = 0;
             return -1;
         }
-        sleep_ms(20);
+        cw_test_sleep_ms(20);
     }
     fprintf(stderr, "clearwayd did not start listening; log %s\n", d->log);
     kill(d->pid, SIGKILL);
@@ -234,7 +227,7 @@ int cw_test_daemon_stop(cw_test_daemon_t *d, int sig, int timeout_ms)
             }
             return 128 + WTERMSIG(status);
         }
-        sleep_ms(10);
+        cw_test_sleep_ms(10);
     }
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
@@ -557,4 +550,48 @@ void cw_test_nofile_raise(unsigned n)
         rl.rlim_cur = rl.rlim_max < n ? rl.rlim_max : n;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+void cw_test_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+int cw_test_free_port(void)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
+        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
+        port = ntohs(sin.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+int cw_test_admin_get(const cw_test_daemon_t *d, const char *target, char *out, size_t size)
+{
+    char req[1024];
+    cw_test_response_t r;
+    int status;
+
+    (void)snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
+    out[0] = '\0';
+    if (cw_test_roundtrip(cw_test_daemon_listener_port(d, "admin"), req, strlen(req), &r) < 0) {
+        return -1;
+    }
+    status = r.status;
+    cw_strlcpy(out, r.body != NULL ? r.body : "", size);
+    cw_test_response_fini(&r);
+    return status;
 }

@@ -97,4 +97,15 @@ void cw_test_nofile_raise(unsigned n);
 /* Monotonic milliseconds. */
 long long cw_test_now_ms(void);
 
+/* Sleeps ms milliseconds. */
+void cw_test_sleep_ms(int ms);
+
+/* A loopback port that was free a moment ago (for a listener that must keep
+ * its port across restarts, or that a route names before it starts), or -1. */
+int cw_test_free_port(void);
+
+/* GET target on d's listener named "admin"; the body (NUL-terminated, cut
+ * to size) goes to out. Returns the HTTP status, or -1. */
+int cw_test_admin_get(const cw_test_daemon_t *d, const char *target, char *out, size_t size);
+
 #endif /* CW_TEST_H */
