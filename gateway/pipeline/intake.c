@@ -29,6 +29,7 @@ typedef struct cw_intake_job {
     xmlDoc *doc;                    /* the verified envelope (owned) */
     int authenticated;              /* the signature is From's */
     int go_on;                      /* accepted so far: assess, route, seal */
+    int stored_new;                 /* committed now, not a duplicate of an earlier one */
     cw_checks_rules_t *rules;       /* referenced when the core is on */
     cw_checks_consignment_t *model; /* the consignment to assess, owned; NULL: none */
     cw_checks_context_t ctx;        /* for cw_checks_run */
@@ -396,7 +397,9 @@ static void intake_seal(void *arg)
 
 static void intake_finish(cw_intake_job_t *job)
 {
-    if (job->assessment != NULL && job->res.is_receipt) {
+    /* Counted once per consignment: a resend answered from the store
+     * (a retried delivery) was assessed again but is not counted again. */
+    if (job->assessment != NULL && job->res.is_receipt && job->stored_new) {
         cw_pipeline__measure(job->pl, job->assessment, job->codes);
     }
     job->done(&job->res, job->arg);
@@ -442,6 +445,7 @@ static void on_stored(int status, const cw_store_put_result_t *put, void *arg)
     }
     switch (put->kind) {
     case CW_STORE_PUT_NEW:
+        job->stored_new = 1;
         if (res->outgoing != NULL && job->pl->egress != NULL) {
             cw_egress_notify(job->pl->egress);
         }

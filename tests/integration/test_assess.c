@@ -319,6 +319,64 @@ static void test_assess__figures_in_metrics_and_stats(void **state)
     assert_int_equal(admin_get("/v1/stats?group_by=nonsense", body, sizeof(body)), 400);
 }
 
+/* The sum of clearway_assessments_total's samples. */
+static long assessments_total(void)
+{
+    static char body[1 << 16];
+    const char *p;
+    long sum = 0;
+
+    assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
+    for (p = strstr(body, "\nclearway_assessments_total{"); p != NULL;
+         p = strstr(p + 1, "\nclearway_assessments_total{")) {
+        const char *v = strchr(p + 1, ' ');
+
+        assert_non_null(v);
+        sum += strtol(v + 1, NULL, 10);
+    }
+    return sum;
+}
+
+static void test_assess__a_resend_is_not_counted_again(void **state)
+{
+    static char body[1 << 16];
+    cw_test_response_t r;
+    cw_buf_t b;
+    char path[512];
+    char *xml;
+    size_t n;
+    long before;
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(send_consignment("hub", "", body, sizeof(body)), 200);
+    before = assessments_total();
+    assert_true(before >= 1);
+    /* The same bytes again, as a sender retrying after a lost receipt. */
+    snprintf(path, sizeof(path), "%s/env.xml", pki);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    xml = cw_malloc(1u << 18);
+    assert_non_null(xml);
+    n = fread(xml, 1, (1u << 18) - 1, f);
+    xml[n] = '\0';
+    fclose(f);
+    cw_buf_init(&b, 1u << 20);
+    assert_int_equal(
+        cw_buf_appendf(&b,
+                       "POST /v1/messages HTTP/1.1\r\nHost: hub\r\n"
+                       "Content-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+                       n, xml),
+        0);
+    assert_int_equal(cw_test_roundtrip(hub.port, b.data, b.len, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, body); /* the original receipt */
+    cw_test_response_fini(&r);
+    cw_buf_fini(&b);
+    cw_free(xml);
+    assert_int_equal(assessments_total(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_assess__red_lane_gets_a_negative_receipt),
         cmocka_unit_test(test_assess__business_key_reuse_is_seen_across_messages),
         cmocka_unit_test(test_assess__figures_in_metrics_and_stats),
+        cmocka_unit_test(test_assess__a_resend_is_not_counted_again),
     };
 
     return cmocka_run_group_tests_name("integration_assess", tests, group_setup, group_teardown);
