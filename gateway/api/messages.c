@@ -74,6 +74,15 @@ on_inbound_done(int http_status, const char *json, size_t json_len, const char *
                                            error != NULL ? error : "");
         return;
     }
+    if (json == NULL) {
+        /* This node failed (the store, memory): nothing was accepted. */
+        CW_LOG_WARN("api", "request %s: inbound document from %s not taken: %s", req->id,
+                    req->peer_party, error != NULL ? error : "");
+        (void)cw_http_respond_problem_slug(req, http_status, "unavailable",
+                                           "Nothing was accepted; send it again later",
+                                           error != NULL ? error : "");
+        return;
+    }
     (void)cw_http_respond(req, http_status, "application/json", NULL, json, json_len);
 }
 

@@ -155,6 +155,16 @@ typedef struct inbound_item {
     char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
     cw_checks_assessment_t *assessment; /* owned */
+    /* Between the two worker passes (prepare, then assess and seal): */
+    xmlDoc *doc;                    /* the canonical consignment, owned */
+    cw_checks_consignment_t *model; /* read from doc, owned; NULL: no checks */
+    cw_checks_context_t ctx;        /* points into this item */
+    char schema_error[256];         /* ctx.schema_error's text */
+    cw_checks_history_query_t hq;   /* what the stateful checks need */
+    cw_checks_fact_t *history;      /* the ledger's answer, owned */
+    size_t history_len;
+    int has_history;
+    int64_t year_total_minor;
     char codes[CW_CHECKS_FINDINGS_MAX * 9];
     char status[16]; /* accepted, refused, duplicate, conflict, error */
     char detail[200];
@@ -178,7 +188,8 @@ typedef struct inbound_job {
     size_t item_count;
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
-    size_t pending; /* store puts outstanding */
+    size_t pending;    /* store puts outstanding */
+    size_t next_query; /* the next item whose history to fetch */
     cw_inbound_done_cb done;
     void *arg;
 } inbound_job_t;
@@ -208,25 +219,19 @@ static void item_header(cw_msg_header_t *h, const inbound_job_t *job, const inbo
     cw_msg_timestamp_format(h->timestamp, sizeof(h->timestamp), cw_time_wall_s());
 }
 
-/* Assesses (statelessly), then seals one canonical consignment. */
-static void item_process(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonical)
+/*
+ * First pass (worker): names one canonical consignment (its MessageId from
+ * its own id, so the same document posted twice is deduplicated), digests
+ * it, reads it into the model and works out what the stateful checks need
+ * from the ledger. Takes ownership of canonical.
+ */
+static void item_prepare(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonical)
 {
     xmlNode *business = xmlDocGetRootElement(canonical);
-    cw_checks_consignment_t model;
-    cw_checks_context_t ctx;
-    cw_msg_header_t hdr;
-    cw_msg_forward_params_t params = { 0 };
-    xmlDoc *assessment_doc = NULL;
-    xmlDoc *env = NULL;
-    xmlNode *node = NULL;
     cw_error_t err = { 0 };
     xmlChar *cid = NULL;
-    int rc;
 
-    memset(&model, 0, sizeof(model));
-    memset(&ctx, 0, sizeof(ctx));
-    /* The MessageId comes from the consignment's own id, so the same
-     * document posted twice is deduplicated. */
+    it->doc = canonical;
     if (business != NULL && business->children != NULL) {
         xmlNode *n;
 
@@ -244,10 +249,106 @@ static void item_process(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
 
         (void)snprintf(it->message_id + len, sizeof(it->message_id) - len, ":%zu", it->item);
     }
+    if (cid != NULL) {
+        xmlFree(cid);
+    }
     /* The translation is deterministic, so the same document posted again
      * has the same digest (a duplicate) whatever its sealing time. */
     if (cw_sec_doc_sha256(it->digest, canonical, &err) < 0) {
-        goto fail;
+        cw_strlcpy(it->status, "error", sizeof(it->status));
+        cw_strlcpy(it->detail, err.msg, sizeof(it->detail));
+        return;
+    }
+    if (job->rules == NULL) {
+        return;
+    }
+    it->model = cw_calloc(1, sizeof(*it->model));
+    if (it->model == NULL) {
+        cw_strlcpy(it->status, "error", sizeof(it->status));
+        cw_strlcpy(it->detail, "out of memory", sizeof(it->detail));
+        return;
+    }
+    it->ctx.sender = job->partner->id;
+    it->ctx.message_id = it->message_id;
+    it->ctx.reference_date = (int32_t)(cw_time_wall_s() / 86400);
+    if (cw_checks_consignment_validate(job->rules, business, &err) < 0) {
+        it->ctx.schema_failed = 1;
+        cw_strlcpy(it->schema_error, err.msg, sizeof(it->schema_error));
+        it->ctx.schema_error = it->schema_error;
+    }
+    if (cw_checks_consignment_read(it->model, business, &err) < 0) {
+        if (!it->ctx.schema_failed) {
+            cw_strlcpy(it->status, "error", sizeof(it->status));
+            cw_strlcpy(it->detail, err.msg, sizeof(it->detail));
+        }
+        /* Else the run reports SYN-001 on what could be read, without
+         * history. */
+        return;
+    }
+    if (cw_checks_history_query_make(&it->hq, job->rules, it->model, &it->ctx) < 0) {
+        memset(&it->hq, 0, sizeof(it->hq)); /* no profile: DAT-002, no history */
+    }
+}
+
+/* The ledger's facts for item index plus the facts of the items accepted
+ * before it in this input (the checks filter by key and date). */
+static int history_make(cw_checks_history_t *h,
+                        cw_checks_fact_t **facts_out,
+                        const inbound_job_t *job,
+                        const inbound_item_t *it,
+                        size_t index)
+{
+    cw_checks_fact_t *facts;
+    size_t n = it->history_len;
+    size_t i;
+
+    *facts_out = NULL;
+    for (i = 0; i < index; i++) {
+        n += job->items[i].assessment != NULL && strcmp(job->items[i].status, "accepted") == 0;
+    }
+    facts = cw_calloc(n + 1, sizeof(*facts));
+    if (facts == NULL) {
+        return CW_ENOMEM;
+    }
+    if (it->history_len > 0) {
+        memcpy(facts, it->history, it->history_len * sizeof(*facts));
+    }
+    n = it->history_len;
+    for (i = 0; i < index; i++) {
+        const inbound_item_t *prev = &job->items[i];
+
+        if (prev->assessment != NULL && strcmp(prev->status, "accepted") == 0) {
+            facts[n++] = prev->assessment->fact;
+        }
+    }
+    h->facts = facts;
+    h->facts_len = n;
+    h->has_year_total = it->has_history;
+    h->buyer_year_total_minor = it->year_total_minor;
+    *facts_out = facts;
+    return 0;
+}
+
+/*
+ * Second pass (worker): assesses one prepared consignment with the ledger's
+ * facts and those of the items before it in the same input (a split
+ * shipment in one manifest), then seals it.
+ */
+static void item_process(inbound_job_t *job, inbound_item_t *it, size_t index)
+{
+    xmlNode *business = xmlDocGetRootElement(it->doc);
+    cw_checks_history_t history = { 0 };
+    cw_checks_fact_t *facts = NULL;
+    cw_msg_header_t hdr;
+    cw_msg_forward_params_t params = { 0 };
+    xmlDoc *assessment_doc = NULL;
+    xmlDoc *env = NULL;
+    xmlNode *node = NULL;
+    cw_error_t err = { 0 };
+    int rc;
+
+    if (strcmp(it->status, "error") == 0) {
+        return;
     }
     item_header(&hdr, job, it);
     if (job->rules != NULL) {
@@ -256,16 +357,9 @@ static void item_process(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
         if (it->assessment == NULL || assessment_doc == NULL) {
             goto fail;
         }
-        ctx.sender = job->partner->id;
-        ctx.message_id = it->message_id;
-        ctx.reference_date = (int32_t)(cw_time_wall_s() / 86400);
-        if (cw_checks_consignment_validate(job->rules, business, &err) < 0) {
-            ctx.schema_failed = 1;
-            ctx.schema_error = err.msg;
-        }
-        rc = cw_checks_consignment_read(&model, business, &err);
-        if (rc == 0 || ctx.schema_failed) {
-            rc = cw_checks_run(it->assessment, job->rules, &model, &ctx, NULL, &err);
+        rc = history_make(&history, &facts, job, it, index);
+        if (rc == 0) {
+            rc = cw_checks_run(it->assessment, job->rules, it->model, &it->ctx, &history, &err);
         }
         if (rc == 0) {
             rc = cw_checks_assessment_to_xml(&node, it->assessment, job->cfg->node_id,
@@ -333,10 +427,7 @@ fail:
     cw_strlcpy(it->status, "error", sizeof(it->status));
     cw_strlcpy(it->detail, err.msg[0] != '\0' ? err.msg : "internal error", sizeof(it->detail));
 out:
-    if (cid != NULL) {
-        xmlFree(cid);
-    }
-    cw_checks_consignment_fini(&model);
+    cw_free(facts);
     if (assessment_doc != NULL) {
         xmlFreeDoc(assessment_doc);
     }
@@ -389,10 +480,21 @@ static void inbound_work(void *arg)
 
         it->item = res.docs[i].item;
         it->line = res.docs[i].line;
-        item_process(job, it, res.docs[i].doc);
+        item_prepare(job, it, cw_adapter_result_take(&res, i));
     }
     job->item_count = res.doc_count;
     cw_adapter_result_fini(&res);
+}
+
+/* Second pass (worker): assess each consignment with its history, seal. */
+static void inbound_seal_work(void *arg)
+{
+    inbound_job_t *job = arg;
+    size_t i;
+
+    for (i = 0; i < job->item_count; i++) {
+        item_process(job, &job->items[i], i);
+    }
 }
 
 /* ==== Commit and answer (loop) ==== */
@@ -402,8 +504,18 @@ static void inbound_free(inbound_job_t *job)
     size_t i;
 
     for (i = 0; i < job->item_count; i++) {
-        cw_free(job->items[i].outgoing);
-        cw_free(job->items[i].assessment);
+        inbound_item_t *it = &job->items[i];
+
+        cw_free(it->outgoing);
+        cw_free(it->assessment);
+        cw_free(it->history);
+        if (it->model != NULL) {
+            cw_checks_consignment_fini(it->model);
+            cw_free(it->model);
+        }
+        if (it->doc != NULL) {
+            xmlFreeDoc(it->doc);
+        }
     }
     cw_free(job->items);
     cw_free(job->errors);
@@ -591,6 +703,83 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
     return 0;
 }
 
+static void inbound_done(int status, void *arg);
+static void history_next(inbound_job_t *job);
+
+/* The ledger answered for item next_query - 1: keep its facts, go on. */
+static void on_item_history(int status, const cw_store_facts_t *facts, void *arg)
+{
+    inbound_job_t *job = arg;
+    inbound_item_t *it = &job->items[job->next_query - 1];
+
+    if (status < 0) {
+        /* Like intake: without the ledger nothing is accepted. */
+        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->partner->id,
+                     it->message_id, cw_strerror(status));
+        job->whole_rc = CW_EIO;
+        cw_strlcpy(job->whole_error, "the message store is failing; nothing was accepted",
+                   sizeof(job->whole_error));
+        inbound_done(0, job);
+        return;
+    }
+    if (cw_pipeline__facts_copy(&it->history, facts) < 0) {
+        job->whole_rc = CW_ENOMEM;
+        cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));
+        inbound_done(0, job);
+        return;
+    }
+    it->history_len = facts->count;
+    it->year_total_minor = facts->buyer_year_total_minor;
+    it->has_history = 1;
+    history_next(job);
+}
+
+/* Asks the ledger for the next item's history, one at a time (the store
+ * serialises them anyway); when none is left, the second pass. */
+static void history_next(inbound_job_t *job)
+{
+    while (job->pl->store != NULL && job->next_query < job->item_count) {
+        inbound_item_t *it = &job->items[job->next_query++];
+        cw_store_facts_query_t q;
+
+        if (it->model == NULL || it->hq.until_date == 0 || strcmp(it->status, "error") == 0) {
+            continue;
+        }
+        memset(&q, 0, sizeof(q));
+        q.buyer_key = it->hq.buyer_key;
+        q.seller_key = it->hq.seller_key;
+        q.business_key = it->hq.business_key;
+        q.sender = it->ctx.sender;
+        q.order_number = it->hq.order_number;
+        q.since_date = it->hq.since_date;
+        q.until_date = it->hq.until_date;
+        q.year_start = it->hq.year_start;
+        q.destination = it->model->destination_country;
+        if (cw_store_facts_query(job->pl->store, &q, on_item_history, job) == 0) {
+            return;
+        }
+        /* Not queued: this one goes without history. */
+    }
+    if (cw_pipeline_work_submit(job->pl, inbound_seal_work, inbound_done, job) < 0) {
+        job->whole_rc = CW_ENOMEM;
+        cw_strlcpy(job->whole_error, "cannot queue the work", sizeof(job->whole_error));
+        inbound_done(0, job);
+    }
+}
+
+/* After the first pass (loop): fetch the histories. */
+static void inbound_prepared(int status, void *arg)
+{
+    inbound_job_t *job = arg;
+
+    if (status < 0 || job->whole_rc < 0) {
+        inbound_done(status, job);
+        return;
+    }
+    job->next_query = 0;
+    history_next(job);
+}
+
 static void inbound_done(int status, void *arg)
 {
     inbound_job_t *job = arg;
@@ -602,8 +791,12 @@ static void inbound_done(int status, void *arg)
         cw_strlcpy(job->whole_error, "cancelled", sizeof(job->whole_error));
     }
     if (job->whole_rc < 0) {
-        job->done(0, NULL, 0, job->whole_error, job->arg);
-        /* The status mapping lives with the caller: it knows HTTP. */
+        /* The document's fault (0: the caller refuses it) or this node's
+         * (503: send it again later). */
+        int server =
+            job->whole_rc == CW_EIO || job->whole_rc == CW_ENOMEM || job->whole_rc == CW_ECLOSED;
+
+        job->done(server ? 503 : 0, NULL, 0, job->whole_error, job->arg);
         inbound_free(job);
         return;
     }
@@ -669,7 +862,7 @@ int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
     job->media_type = media_type != NULL ? media_type : "application/octet-stream";
     job->done = done;
     job->arg = arg;
-    rc = cw_pipeline_work_submit(pl, inbound_work, inbound_done, job);
+    rc = cw_pipeline_work_submit(pl, inbound_work, inbound_prepared, job);
     if (rc < 0) {
         inbound_free(job);
     }

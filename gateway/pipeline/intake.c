@@ -580,35 +580,21 @@ static void intake_stage2(cw_intake_job_t *job)
     }
 }
 
-/* The facts the stateful checks asked for are here: copy them for stage 2. */
-static void on_history(int status, const cw_store_facts_t *facts, void *arg)
+int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts)
 {
-    cw_intake_job_t *job = arg;
     size_t i;
 
-    if (status < 0) {
-        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->res.from,
-                     job->res.message_id, cw_strerror(status));
-        job->res.unavailable = 1;
-        job->res.retry_after_s = STORE_RETRY_AFTER_S;
-        job->res.status = 503;
-        cw_strlcpy(job->res.detail, "the message store is failing; nothing was accepted",
-                   sizeof(job->res.detail));
-        intake_finish(job);
-        return;
+    *out = NULL;
+    if (facts->count == 0) {
+        return 0;
     }
-    if (facts->count > 0) {
-        job->history = cw_calloc(facts->count, sizeof(*job->history));
-        if (job->history == NULL) {
-            set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
-            job->res.status = 503;
-            intake_finish(job);
-            return;
-        }
+    *out = cw_calloc(facts->count, sizeof(**out));
+    if (*out == NULL) {
+        return CW_ENOMEM;
     }
     for (i = 0; i < facts->count; i++) {
         const cw_store_fact_t *f = &facts->items[i];
-        cw_checks_fact_t *h = &job->history[i];
+        cw_checks_fact_t *h = &(*out)[i];
 
         cw_strlcpy(h->consignment_id, f->consignment_id, sizeof(h->consignment_id));
         cw_strlcpy(h->sender, f->sender, sizeof(h->sender));
@@ -623,6 +609,31 @@ static void on_history(int status, const cw_store_facts_t *facts, void *arg)
         h->value_minor = f->value_minor;
         h->date = f->date;
         h->amendment = f->amendment;
+    }
+    return 0;
+}
+
+/* The facts the stateful checks asked for are here: copy them for stage 2. */
+static void on_history(int status, const cw_store_facts_t *facts, void *arg)
+{
+    cw_intake_job_t *job = arg;
+
+    if (status < 0) {
+        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->res.from,
+                     job->res.message_id, cw_strerror(status));
+        job->res.unavailable = 1;
+        job->res.retry_after_s = STORE_RETRY_AFTER_S;
+        job->res.status = 503;
+        cw_strlcpy(job->res.detail, "the message store is failing; nothing was accepted",
+                   sizeof(job->res.detail));
+        intake_finish(job);
+        return;
+    }
+    if (cw_pipeline__facts_copy(&job->history, facts) < 0) {
+        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
+        job->res.status = 503;
+        intake_finish(job);
+        return;
     }
     job->history_len = facts->count;
     job->year_total_minor = facts->buyer_year_total_minor;

@@ -52,4 +52,8 @@ cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, 
 /* Counts one assessed consignment (measure.c). Loop thread. */
 void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, const char *codes);
 
+/* Copies the ledger's facts into checks facts: *out (cw_free; NULL when
+ * there are none). 0 or CW_ENOMEM. */
+CW_MUST_CHECK int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts);
+
 #endif /* CW_PIPELINE_INTERNAL_H */

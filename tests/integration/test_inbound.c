@@ -296,6 +296,31 @@ static void test_inbound__refusals(void **state)
     }
 }
 
+static void test_inbound__split_shipment_is_seen_across_files_and_within_one(void **state)
+{
+    static char body[1 << 16];
+
+    (void)state;
+    /* Two parcels of EUR 55 for one buyer: under the EUR 150 threshold. */
+    assert_int_equal(
+        post_as("carrier", "csv-manifest", "manifest-split-a.csv", "text/csv", body, sizeof(body)),
+        200);
+    assert_int_equal(count(body, "\"status\":\"accepted\""), 2);
+    assert_null(strstr(body, "SPL-001"));
+    /* A third in another file the same day: the ledger holds the first two. */
+    assert_int_equal(
+        post_as("carrier", "csv-manifest", "manifest-split-b.csv", "text/csv", body, sizeof(body)),
+        200);
+    if (strstr(body, "SPL-001") == NULL) {
+        fail_msg("no split finding from the ledger: %s", body);
+    }
+    /* Three for another buyer in one file: the earlier rows count too. */
+    assert_int_equal(post_as("carrier", "csv-manifest", "manifest-split-one-file.csv", "text/csv",
+                             body, sizeof(body)),
+                     200);
+    assert_int_equal(count(body, "SPL-001"), 1);
+}
+
 static void test_inbound__shop_order_is_translated(void **state)
 {
     static char body[1 << 16];
@@ -381,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
+        cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),
         cmocka_unit_test(test_inbound__shop_order_is_translated),
         cmocka_unit_test(test_inbound__new_xml_format_by_configuration),
         cmocka_unit_test(test_inbound__consignments_go_out_as_ceb621),
