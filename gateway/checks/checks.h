@@ -298,10 +298,12 @@ typedef struct cw_checks_fact {
 
 /*
  * What the caller must fetch from its store before cw_checks_run: every
- * recorded fact with date in [since_date, until_date] whose buyer_key,
- * seller_key or business_key equals these, or whose (seller_key,
- * order_number) equals this seller_key and order_number, and the
- * buyer's total for the calendar year of the reference date.
+ * recorded fact with date in [since_date, until_date] whose buyer_key
+ * equals this one, or whose seller_key does and whose value is in
+ * [seller_value_lo, seller_value_hi]; every fact whose business_key
+ * equals this one, or whose (seller_key, order_number) equals this
+ * seller_key and order_number; and the buyer's total for the calendar
+ * year of the reference date.
  */
 typedef struct cw_checks_history_query {
     char buyer_key[CW_CHECKS_HEX_SIZE];    /* match facts.buyer_key */
@@ -311,6 +313,12 @@ typedef struct cw_checks_history_query {
     int32_t since_date;                    /* inclusive, days */
     int32_t until_date;                    /* inclusive, days (the reference date) */
     int32_t year_start;                    /* 1 January of the reference year */
+    /* Facts of this seller by date are needed only with a value just under
+     * a low-value threshold (THR-002): fetch those in [lo, hi] (profile
+     * minor units); hi 0: none. This seller's facts of this order number
+     * are needed whatever their value (SPL-001). */
+    int64_t seller_value_lo;
+    int64_t seller_value_hi;
 } cw_checks_history_query_t;
 
 /* Facts from the store. Borrowed for the duration of cw_checks_run. */

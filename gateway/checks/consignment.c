@@ -745,6 +745,22 @@ int cw_checks_history_query_make(cw_checks_history_query_t *q,
     q->until_date = ctx->reference_date;
     q->since_date = ctx->reference_date - (window > 0 ? window - 1 : 0);
     q->year_start = cw_checks__days_from_civil(cw_checks_date_year(ctx->reference_date), 1, 1);
+    /* THR-002 counts the seller's consignments just under a threshold:
+     * only those are worth reading back (a large seller has thousands a
+     * day). The band covers every tier of the profile. */
+    if (p->cluster_min_count > 1) {
+        for (size_t i = 0; i < p->tiers_len; i++) {
+            int64_t hi = p->tiers[i].value_minor;
+            int64_t lo = hi - cw_checks_money_percent(hi, p->cluster_margin_bp);
+
+            if (q->seller_value_hi == 0 || lo < q->seller_value_lo) {
+                q->seller_value_lo = lo;
+            }
+            if (hi > q->seller_value_hi) {
+                q->seller_value_hi = hi;
+            }
+        }
+    }
 out:
     return rc;
 }

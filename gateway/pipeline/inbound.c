@@ -754,6 +754,8 @@ static void history_next(inbound_job_t *job)
         q.since_date = it->hq.since_date;
         q.until_date = it->hq.until_date;
         q.year_start = it->hq.year_start;
+        q.seller_value_lo = it->hq.seller_value_lo;
+        q.seller_value_hi = it->hq.seller_value_hi;
         q.destination = it->model->destination_country;
         if (cw_store_facts_query(job->pl->store, &q, on_item_history, job) == 0) {
             return;

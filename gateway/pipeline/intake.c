@@ -666,6 +666,8 @@ static void intake_verified(int status, void *arg)
         q.since_date = job->hq.since_date;
         q.until_date = job->hq.until_date;
         q.year_start = job->hq.year_start;
+        q.seller_value_lo = job->hq.seller_value_lo;
+        q.seller_value_hi = job->hq.seller_value_hi;
         q.destination = job->model->destination_country;
         if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
             return;

@@ -47,7 +47,9 @@ static const char *const ledger_sql[L_COUNT] = {
                 " (SELECT group_concat(code, ' ') FROM fact_codes WHERE fact = f.id),"
                 " collection, duty_minor, tax_minor, due_minor FROM facts f"
                 " WHERE (?1 <> '' AND buyer_key = ?1 AND date BETWEEN ?6 AND ?7)"
-                " OR (?2 <> '' AND seller_key = ?2 AND date BETWEEN ?6 AND ?7)"
+                " OR (?2 <> '' AND ?10 > 0 AND seller_key = ?2 AND date BETWEEN ?6 AND ?7"
+                "     AND value_minor BETWEEN ?9 AND ?10)"
+                " OR (?2 <> '' AND ?5 <> '' AND seller_key = ?2 AND order_number = ?5)"
                 " OR (?3 <> '' AND business_key = ?3)"
                 " OR (?5 <> '' AND sender = ?4 AND order_number = ?5)"
                 " LIMIT ?8",
@@ -194,6 +196,8 @@ int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req
     (void)sqlite3_bind_int(st, 6, q->since_date);
     (void)sqlite3_bind_int(st, 7, q->until_date);
     (void)sqlite3_bind_int(st, 8, (int)CW_STORE_FACTS_MAX);
+    (void)sqlite3_bind_int64(st, 9, q->seller_value_lo);
+    (void)sqlite3_bind_int64(st, 10, q->seller_value_hi);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         cw_store_fact_t *f;
 

@@ -422,7 +422,7 @@ CW_MUST_CHECK int cw_store_delivery_record(cw_store_t *store,
 /* What the stateful checks need; NULL/"" keys are not matched. */
 typedef struct cw_store_facts_query {
     const char *buyer_key;    /* facts of this buyer in [since_date, until_date] */
-    const char *seller_key;   /* facts of this seller in [since_date, until_date] */
+    const char *seller_key;   /* facts of this seller: see seller_value_lo */
     const char *business_key; /* facts with this business key, any date */
     const char *sender;       /* with order_number: facts of this order, any date */
     const char *order_number;
@@ -430,6 +430,10 @@ typedef struct cw_store_facts_query {
     int32_t until_date;      /* days, inclusive */
     int32_t year_start;      /* buyer's total from this date to until_date */
     const char *destination; /* the total counts this destination only */
+    /* Seller facts by date only with value_minor in [lo, hi]; hi 0: none.
+     * (seller_key, order_number) matches any value. */
+    int64_t seller_value_lo;
+    int64_t seller_value_hi;
 } cw_store_facts_query_t;
 
 typedef struct cw_store_facts {

@@ -54,7 +54,8 @@ static void reply(int c, const char *text)
     (void)!write(c, text, strlen(text));
 }
 
-static void fake_serve(int c)
+/* Reads one request and answers as told; 1 when c is to be held open. */
+static int fake_serve(int c)
 {
     char buf[65536];
     size_t len = 0;
@@ -66,11 +67,11 @@ static void fake_serve(int c)
         ssize_t n;
 
         if (poll(&pfd, 1, 2000) <= 0) {
-            return;
+            return 0;
         }
         n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
         if (n <= 0) {
-            return;
+            return 0;
         }
         len += (size_t)n;
         buf[len] = '\0';
@@ -91,8 +92,9 @@ static void fake_serve(int c)
                  "Connection: close\r\n\r\n");
         break;
     case FAKE_HANG:
-        cw_test_sleep_ms(1500); /* past the route's timeout-ms */
-        break;
+        /* Never answered: held open (not slept on, so that the next
+         * attempts are read and counted at once) until the sender gives up. */
+        return 1;
     case FAKE_GARBAGE:
         reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
         break;
@@ -100,23 +102,40 @@ static void fake_serve(int c)
         reply(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         break;
     }
+    return 0;
 }
 
 static void *fake_main(void *arg)
 {
+    int held[64];
+    size_t held_len = 0;
+    size_t i;
+
     (void)arg;
     while (!fake.stop) {
         struct pollfd pfd = { fake.fd, POLLIN, 0 };
         int c;
 
         if (poll(&pfd, 1, 100) <= 0) {
+            if (fake.mode != FAKE_HANG) {
+                for (i = 0; i < held_len; i++) {
+                    close(held[i]);
+                }
+                held_len = 0;
+            }
             continue;
         }
         c = accept(fake.fd, NULL, NULL);
         if (c >= 0) {
-            fake_serve(c);
-            close(c);
+            if (fake_serve(c) && held_len < CW_ARRAY_SIZE(held)) {
+                held[held_len++] = c;
+            } else {
+                close(c);
+            }
         }
+    }
+    for (i = 0; i < held_len; i++) {
+        close(held[i]);
     }
     return NULL;
 }

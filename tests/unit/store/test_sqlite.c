@@ -1062,11 +1062,22 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     assert_int_equal(r.count, 2);
     /* The year total counts every accepted fact of the buyer since year_start. */
     assert_int_equal(r.year_total, 100000 + 250000 + 70000);
-    /* By seller, and by order number of the sender (any date). */
+    /* By seller: only values in the band asked for (THR-002's), and by
+     * seller and order number whatever the value; no band, no seller facts. */
     memset(&q, 0, sizeof(q));
     q.seller_key = "seller-1";
     q.since_date = 0;
     q.until_date = 30000;
+    assert_int_equal(facts_sync(store, &q).count, 0);
+    q.seller_value_lo = 90000;
+    q.seller_value_hi = 100000;
+    assert_int_equal(facts_sync(store, &q).count, 1);
+    q.seller_value_lo = 0;
+    q.seller_value_hi = 200000;
+    assert_int_equal(facts_sync(store, &q).count, 2);
+    q.seller_value_lo = 0;
+    q.seller_value_hi = 0;
+    q.order_number = "o-1";
     assert_int_equal(facts_sync(store, &q).count, 2);
     memset(&q, 0, sizeof(q));
     q.sender = "platform-a";
