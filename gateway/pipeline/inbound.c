@@ -745,18 +745,7 @@ static void history_next(inbound_job_t *job)
         if (it->model == NULL || it->hq.until_date == 0 || strcmp(it->status, "error") == 0) {
             continue;
         }
-        memset(&q, 0, sizeof(q));
-        q.buyer_key = it->hq.buyer_key;
-        q.seller_key = it->hq.seller_key;
-        q.business_key = it->hq.business_key;
-        q.sender = it->ctx.sender;
-        q.order_number = it->hq.order_number;
-        q.since_date = it->hq.since_date;
-        q.until_date = it->hq.until_date;
-        q.year_start = it->hq.year_start;
-        q.seller_value_lo = it->hq.seller_value_lo;
-        q.seller_value_hi = it->hq.seller_value_hi;
-        q.destination = it->model->destination_country;
+        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->model);
         if (cw_store_facts_query(job->pl->store, &q, on_item_history, job) == 0) {
             return;
         }

@@ -580,6 +580,25 @@ static void intake_stage2(cw_intake_job_t *job)
     }
 }
 
+void cw_pipeline__facts_query(cw_store_facts_query_t *q,
+                              const cw_checks_history_query_t *hq,
+                              const cw_checks_context_t *ctx,
+                              const cw_checks_consignment_t *model)
+{
+    memset(q, 0, sizeof(*q));
+    q->buyer_key = hq->buyer_key;
+    q->seller_key = hq->seller_key;
+    q->business_key = hq->business_key;
+    q->sender = ctx->sender;
+    q->order_number = hq->order_number;
+    q->since_date = hq->since_date;
+    q->until_date = hq->until_date;
+    q->year_start = hq->year_start;
+    q->seller_value_lo = hq->seller_value_lo;
+    q->seller_value_hi = hq->seller_value_hi;
+    q->destination = model->destination_country;
+}
+
 int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts)
 {
     size_t i;
@@ -657,18 +676,7 @@ static void intake_verified(int status, void *arg)
         return;
     }
     if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0) {
-        memset(&q, 0, sizeof(q));
-        q.buyer_key = job->hq.buyer_key;
-        q.seller_key = job->hq.seller_key;
-        q.business_key = job->hq.business_key;
-        q.sender = job->ctx.sender;
-        q.order_number = job->hq.order_number;
-        q.since_date = job->hq.since_date;
-        q.until_date = job->hq.until_date;
-        q.year_start = job->hq.year_start;
-        q.seller_value_lo = job->hq.seller_value_lo;
-        q.seller_value_hi = job->hq.seller_value_hi;
-        q.destination = job->model->destination_country;
+        cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model);
         if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
             return;
         }

@@ -52,6 +52,13 @@ cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, 
 /* Counts one assessed consignment (measure.c). Loop thread. */
 void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, const char *codes);
 
+/* The store query for what the checks asked for (hq); points into its
+ * arguments, which must outlive it. */
+void cw_pipeline__facts_query(cw_store_facts_query_t *q,
+                              const cw_checks_history_query_t *hq,
+                              const cw_checks_context_t *ctx,
+                              const cw_checks_consignment_t *model);
+
 /* Copies the ledger's facts into checks facts: *out (cw_free; NULL when
  * there are none). 0 or CW_ENOMEM. */
 CW_MUST_CHECK int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts);
