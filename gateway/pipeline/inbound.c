@@ -369,18 +369,7 @@ static void item_process(inbound_job_t *job, inbound_item_t *it, size_t index)
             goto fail;
         }
         (void)xmlDocSetRootElement(assessment_doc, node);
-        {
-            size_t i;
-
-            it->codes[0] = '\0';
-            for (i = 0; i < it->assessment->findings_len; i++) {
-                if (i > 0) {
-                    (void)strncat(it->codes, " ", sizeof(it->codes) - strlen(it->codes) - 1);
-                }
-                (void)strncat(it->codes, it->assessment->findings[i].code,
-                              sizeof(it->codes) - strlen(it->codes) - 1);
-            }
-        }
+        cw_pipeline__codes_join(it->codes, sizeof(it->codes), it->assessment);
         if (it->assessment->lane == CW_CHECKS_LANE_RED) {
             cw_strlcpy(it->status, "refused", sizeof(it->status));
             goto out;
@@ -670,27 +659,7 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
             msg.next_attempt_at_ms = msg.created_at_ms;
         }
         if (it->assessment != NULL) {
-            const cw_checks_assessment_t *a = it->assessment;
-
-            fact.consignment_id = a->fact.consignment_id;
-            fact.sender = a->fact.sender;
-            fact.buyer_key = a->fact.buyer_key;
-            fact.seller_key = a->fact.seller_key;
-            fact.business_key = a->fact.business_key;
-            fact.content_digest = a->fact.content_digest;
-            fact.order_number = a->fact.order_number;
-            fact.transport_doc = a->fact.transport_doc;
-            fact.destination = a->fact.destination;
-            fact.currency = a->fact.currency;
-            fact.value_minor = a->fact.value_minor;
-            fact.date = a->fact.date;
-            fact.amendment = a->fact.amendment;
-            fact.lane = cw_checks_lane_name(a->lane);
-            fact.codes = it->codes;
-            fact.collection = cw_checks_collection_name(a->revenue.collection);
-            fact.duty_minor = a->revenue.duty_minor;
-            fact.tax_minor = a->revenue.tax_minor;
-            fact.due_minor = a->revenue.due_at_border_minor;
+            cw_pipeline__fact_from(&fact, it->assessment, it->codes);
             msg.fact = &fact;
         }
     }

@@ -315,20 +315,6 @@ static void intake_work(void *arg)
     }
 }
 
-/* The finding codes of a, space separated, into out. */
-static void codes_join(char *out, size_t size, const cw_checks_assessment_t *a)
-{
-    size_t i;
-
-    out[0] = '\0';
-    for (i = 0; i < a->findings_len; i++) {
-        if (i > 0) {
-            (void)strncat(out, " ", size - strlen(out) - 1);
-        }
-        (void)strncat(out, a->findings[i].code, size - strlen(out) - 1);
-    }
-}
-
 /* Runs the checks; a red lane refuses the message with its findings. */
 static void assess_run(cw_intake_job_t *job)
 {
@@ -361,7 +347,7 @@ static void assess_run(cw_intake_job_t *job)
         return;
     }
     (void)xmlDocSetRootElement(job->assessment_doc, node);
-    codes_join(job->codes, sizeof(job->codes), job->assessment);
+    cw_pipeline__codes_join(job->codes, sizeof(job->codes), job->assessment);
     if (job->assessment->lane == CW_CHECKS_LANE_RED) {
         char detail[256];
 
@@ -519,27 +505,7 @@ static int intake_store(cw_intake_job_t *job)
         msg.state = CW_STORE_STATE_RECEIVED;
     }
     if (job->assessment != NULL) {
-        const cw_checks_assessment_t *a = job->assessment;
-
-        fact.consignment_id = a->fact.consignment_id;
-        fact.sender = a->fact.sender;
-        fact.buyer_key = a->fact.buyer_key;
-        fact.seller_key = a->fact.seller_key;
-        fact.business_key = a->fact.business_key;
-        fact.content_digest = a->fact.content_digest;
-        fact.order_number = a->fact.order_number;
-        fact.transport_doc = a->fact.transport_doc;
-        fact.destination = a->fact.destination;
-        fact.currency = a->fact.currency;
-        fact.value_minor = a->fact.value_minor;
-        fact.date = a->fact.date;
-        fact.amendment = a->fact.amendment;
-        fact.lane = cw_checks_lane_name(a->lane);
-        fact.codes = job->codes;
-        fact.collection = cw_checks_collection_name(a->revenue.collection);
-        fact.duty_minor = a->revenue.duty_minor;
-        fact.tax_minor = a->revenue.tax_minor;
-        fact.due_minor = a->revenue.due_at_border_minor;
+        cw_pipeline__fact_from(&fact, job->assessment, job->codes);
         msg.fact = &fact;
     }
     return cw_store_msg_put(job->pl->store, &msg, on_stored, job);
@@ -578,58 +544,6 @@ static void intake_stage2(cw_intake_job_t *job)
         job->res.status = 503;
         intake_finish(job);
     }
-}
-
-void cw_pipeline__facts_query(cw_store_facts_query_t *q,
-                              const cw_checks_history_query_t *hq,
-                              const cw_checks_context_t *ctx,
-                              const cw_checks_consignment_t *model)
-{
-    memset(q, 0, sizeof(*q));
-    q->buyer_key = hq->buyer_key;
-    q->seller_key = hq->seller_key;
-    q->business_key = hq->business_key;
-    q->sender = ctx->sender;
-    q->order_number = hq->order_number;
-    q->since_date = hq->since_date;
-    q->until_date = hq->until_date;
-    q->year_start = hq->year_start;
-    q->seller_value_lo = hq->seller_value_lo;
-    q->seller_value_hi = hq->seller_value_hi;
-    q->destination = model->destination_country;
-}
-
-int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts)
-{
-    size_t i;
-
-    *out = NULL;
-    if (facts->count == 0) {
-        return 0;
-    }
-    *out = cw_calloc(facts->count, sizeof(**out));
-    if (*out == NULL) {
-        return CW_ENOMEM;
-    }
-    for (i = 0; i < facts->count; i++) {
-        const cw_store_fact_t *f = &facts->items[i];
-        cw_checks_fact_t *h = &(*out)[i];
-
-        cw_strlcpy(h->consignment_id, f->consignment_id, sizeof(h->consignment_id));
-        cw_strlcpy(h->sender, f->sender, sizeof(h->sender));
-        cw_strlcpy(h->buyer_key, f->buyer_key, sizeof(h->buyer_key));
-        cw_strlcpy(h->seller_key, f->seller_key, sizeof(h->seller_key));
-        cw_strlcpy(h->business_key, f->business_key, sizeof(h->business_key));
-        cw_strlcpy(h->content_digest, f->content_digest, sizeof(h->content_digest));
-        cw_strlcpy(h->order_number, f->order_number, sizeof(h->order_number));
-        cw_strlcpy(h->transport_doc, f->transport_doc, sizeof(h->transport_doc));
-        cw_strlcpy(h->destination, f->destination, sizeof(h->destination));
-        cw_strlcpy(h->currency, f->currency, sizeof(h->currency));
-        h->value_minor = f->value_minor;
-        h->date = f->date;
-        h->amendment = f->amendment;
-    }
-    return 0;
 }
 
 /* The facts the stateful checks asked for are here: copy them for stage 2. */

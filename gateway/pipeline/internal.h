@@ -59,6 +59,12 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_context_t *ctx,
                               const cw_checks_consignment_t *model);
 
+/* The finding codes of a, space separated, into out (cut to size). */
+void cw_pipeline__codes_join(char *out, size_t size, const cw_checks_assessment_t *a);
+
+/* The fact to record for assessment a; points into a and codes. */
+void cw_pipeline__fact_from(cw_store_fact_t *f, const cw_checks_assessment_t *a, const char *codes);
+
 /* Copies the ledger's facts into checks facts: *out (cw_free; NULL when
  * there are none). 0 or CW_ENOMEM. */
 CW_MUST_CHECK int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts);
