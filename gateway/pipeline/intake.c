@@ -206,6 +206,8 @@ static void answer_with_receipt(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_
     params.detail = res->problem == CW_SEC_PROBLEM_NONE ? NULL : res->detail;
     params.attachment =
         job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
+    /* intake_work digested the same document once authenticated. */
+    params.digest = job->authenticated ? res->digest : NULL;
     rc = cw_sec_receipt_build(&res->body, &res->body_len, job->keys, doc, &params, &err);
     if (rc < 0) {
         CW_LOG_ERROR("pipeline", "cannot sign a receipt for %s/%s: %s", hdr->from, hdr->message_id,

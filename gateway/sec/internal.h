@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libxml/c14n.h>
 #include <xmlsec/keys.h>
 #include <xmlsec/xmldsig.h>
 
@@ -59,7 +60,7 @@ typedef struct cw_sec_partner {
 struct cw_sec_keys {
     atomic_int refcount;
     char node_id[128];
-    xmlSecKeyPtr node_key; /* owned private key, NULL when the snapshot cannot sign */
+    EVP_PKEY *node_pkey; /* owned private key, NULL when the snapshot cannot sign */
     int node_key_is_rsa;
     char *node_cert_b64;        /* owned base64 DER of the node certificate */
     cw_sec_partner_t *partners; /* owned array */
@@ -81,6 +82,20 @@ xmlNode *cw_sec__next_elem(const xmlNode *node);
  * CW_EPROTO when the element has element children or the text does not fit.
  */
 CW_MUST_CHECK int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem);
+/*
+ * Canonicalises doc without comments in mode (XML_C14N_EXCLUSIVE_1_0 or
+ * XML_C14N_1_0), only the nodes visible() accepts (all when NULL), and
+ * streams the bytes into md: EVP_DigestUpdate when sign is 0,
+ * EVP_DigestSignUpdate when 1. The caller initialised md. No copy of the
+ * canonical form is ever held in memory.
+ */
+CW_MUST_CHECK int cw_sec__c14n_update(EVP_MD_CTX *md,
+                                      int sign,
+                                      xmlDoc *doc,
+                                      xmlC14NIsVisibleCallback visible,
+                                      void *visible_arg,
+                                      int mode,
+                                      cw_error_t *err);
 /* Parses an RFC 3339 / xs:dateTime UTC timestamp into epoch seconds. */
 CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
 

@@ -196,7 +196,9 @@ static int node_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf, cw_error_
     }
     k->node_cert_b64 = cw_strdup((const char *)b64);
     CW_CHECK_ALLOC(k->node_cert_b64);
-    rc = key_wrap(&k->node_key, pkey, conf->key_path, err);
+    /* Signing streams the canonical form into EVP_DigestSign with this key
+     * (xmldsig.c); it is read-only after load, so threads share it. */
+    k->node_pkey = pkey;
     pkey = NULL;
 out:
     BIO_free(bio);
@@ -252,9 +254,7 @@ static void keys_free(cw_sec_keys_t *k)
         cw_free(k->partners[i].certs);
     }
     cw_free(k->partners);
-    if (k->node_key != NULL) {
-        xmlSecKeyDestroy(k->node_key);
-    }
+    EVP_PKEY_free(k->node_pkey);
     cw_free(k->node_cert_b64);
     cw_free(k);
 }

@@ -72,7 +72,11 @@ int cw_sec_receipt_build(char **out,
         rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "receipt needs RefToMessageId and To");
         goto out;
     }
-    CW_TRY(cw_sec_doc_sha256(sha, received, err));
+    if (params->digest != NULL) {
+        memcpy(sha, params->digest, sizeof(sha));
+    } else {
+        CW_TRY(cw_sec_doc_sha256(sha, received, err));
+    }
     b64 = xmlSecBase64Encode(sha, sizeof(sha), 0);
     CW_CHECK_ALLOC(b64);
     if (params->receipt_id == NULL) {

@@ -269,20 +269,22 @@ CW_MUST_CHECK int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
 #define CW_SEC_RECEIPT_NS "urn:clearway:receipt:1"
 
 typedef struct cw_sec_receipt_params {
-    const char *receipt_id;     /* NULL: a new UUID */
-    const char *ref_message_id; /* MessageId of the received envelope */
-    const char *to;             /* the party that sent it */
-    cw_sec_problem_e problem;   /* NONE: accepted; else rejected with this type */
-    const char *detail;         /* optional one line for a negative receipt */
-    int64_t now_s;              /* 0: the wall clock */
-    const xmlNode *attachment;  /* optional: copied into <Attachment> (e.g. the
-                                   assessment), signed with the receipt */
+    const char *receipt_id;      /* NULL: a new UUID */
+    const char *ref_message_id;  /* MessageId of the received envelope */
+    const char *to;              /* the party that sent it */
+    cw_sec_problem_e problem;    /* NONE: accepted; else rejected with this type */
+    const char *detail;          /* optional one line for a negative receipt */
+    int64_t now_s;               /* 0: the wall clock */
+    const xmlNode *attachment;   /* optional: copied into <Attachment> (e.g. the
+                                    assessment), signed with the receipt */
+    const unsigned char *digest; /* optional: cw_sec_doc_sha256(received), when
+                                    the caller has it already (32 bytes) */
 } cw_sec_receipt_params_t;
 
 /*
  * Builds and signs a receipt for received (From = this node). The digest is
- * cw_sec_doc_sha256(received). *out (NUL-terminated, serialised receipt) is
- * owned by the caller (cw_free). Thread: any worker.
+ * cw_sec_doc_sha256(received), or params->digest if set. *out (NUL-terminated, serialised receipt)
+ * is owned by the caller (cw_free). Thread: any worker.
  */
 CW_MUST_CHECK int cw_sec_receipt_build(char **out,
                                        size_t *len_out,

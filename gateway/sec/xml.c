@@ -338,27 +338,79 @@ out:
     return rc;
 }
 
+typedef struct c14n_sink {
+    EVP_MD_CTX *md;
+    int sign;
+    int failed;
+} c14n_sink_t;
+
+static int c14n_sink_write(void *ctx, const char *buf, int len)
+{
+    c14n_sink_t *sink = ctx;
+    int ok;
+
+    if (len <= 0) {
+        return 0;
+    }
+    ok = sink->sign ? EVP_DigestSignUpdate(sink->md, buf, (size_t)len)
+                    : EVP_DigestUpdate(sink->md, buf, (size_t)len);
+    if (ok != 1) {
+        sink->failed = 1;
+        return -1;
+    }
+    return len;
+}
+
+static int c14n_sink_close(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+int cw_sec__c14n_update(EVP_MD_CTX *md,
+                        int sign,
+                        xmlDoc *doc,
+                        xmlC14NIsVisibleCallback visible,
+                        void *visible_arg,
+                        int mode,
+                        cw_error_t *err)
+{
+    c14n_sink_t sink = { md, sign, 0 };
+    xmlOutputBuffer *buf;
+    int n;
+    int closed;
+
+    buf = xmlOutputBufferCreateIO(c14n_sink_write, c14n_sink_close, &sink, NULL);
+    if (buf == NULL) {
+        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    n = xmlC14NExecute(doc, visible, visible_arg, mode, NULL, 0, buf);
+    /* Flushes what is left and frees buf whatever n was. */
+    closed = xmlOutputBufferClose(buf);
+    if (n < 0 || closed < 0 || sink.failed) {
+        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+    }
+    return 0;
+}
+
 int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
 {
-    xmlChar *c14n = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int md_len = 0;
-    int n;
     int rc = 0;
 
     /* Exclusive C14N 1.0 without comments, of the whole document. */
-    n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_EXCLUSIVE_1_0, NULL, 0, &c14n);
-    if (n < 0 || c14n == NULL) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "exclusive canonicalisation failed");
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
-    if (EVP_Digest(c14n, (size_t)n, out, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+    CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
+    if (EVP_DigestFinal_ex(md, out, &md_len) != 1 || md_len != 32) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
 out:
-    if (c14n != NULL) {
-        xmlFree(c14n);
-    }
+    EVP_MD_CTX_free(md);
     return rc;
 }
 

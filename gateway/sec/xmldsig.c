@@ -6,6 +6,8 @@
  * reference checks all agree (STYLE.md rules 49 and 50).
  */
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -670,6 +672,85 @@ int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
     return cw_sec_doc_sign_profile(keys, doc, CW_SEC_SIGN_CLEARWAY, err);
 }
 
+/* Visible to the Reference of URI="" with the enveloped-signature transform:
+ * every node outside the Signature element (arg). */
+static int visible_outside(void *arg, xmlNode *node, xmlNode *parent)
+{
+    const xmlNode *sig = arg;
+    const xmlNode *n = node;
+
+    if (n == NULL || n->type == XML_NAMESPACE_DECL) {
+        n = parent; /* an xmlNs has no parent field; libxml2 passes its element */
+    }
+    for (; n != NULL; n = n->parent) {
+        if (n == sig) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Visible to the SignedInfo canonicalisation: its subtree only (arg). */
+static int visible_inside(void *arg, xmlNode *node, xmlNode *parent)
+{
+    const xmlNode *si = arg;
+    const xmlNode *n = node;
+
+    if (n == NULL || n->type == XML_NAMESPACE_DECL) {
+        n = parent;
+    }
+    for (; n != NULL; n = n->parent) {
+        if (n == si) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * XML-DSig wants an ECDSA SignatureValue as r || s, each left-padded to the
+ * size of the group order; EVP_DigestSign gives DER. Rewrites sig in place
+ * (cap bytes, what EVP_DigestSignFinal said the DER form may need).
+ */
+static int
+ecdsa_der_to_raw(unsigned char *sig, size_t *len, size_t cap, size_t order, cw_error_t *err)
+{
+    const unsigned char *p = sig;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)*len);
+    const BIGNUM *r = NULL;
+    const BIGNUM *s = NULL;
+    unsigned char raw[2 * 66];
+    int rc = 0;
+
+    if (es == NULL || order == 0 || order > 66 || 2 * order > cap) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "ECDSA signature not in DER form");
+        goto out;
+    }
+    ECDSA_SIG_get0(es, &r, &s);
+    if (BN_bn2binpad(r, raw, (int)order) < 0 || BN_bn2binpad(s, raw + order, (int)order) < 0) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "ECDSA signature too long for its curve");
+        goto out;
+    }
+    memcpy(sig, raw, 2 * order);
+    *len = 2 * order;
+out:
+    ECDSA_SIG_free(es);
+    return rc;
+}
+
+/* Sets the text of elem to base64(data), one line. */
+static int set_b64(xmlNode *elem, const unsigned char *data, size_t len)
+{
+    xmlChar *b64 = xmlSecBase64Encode(data, (xmlSecSize)len, 0);
+
+    if (b64 == NULL) {
+        return CW_ENOMEM;
+    }
+    xmlNodeSetContent(elem, b64);
+    xmlFree(b64);
+    return 0;
+}
+
 int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
                             xmlDoc *doc,
                             cw_sec_sign_profile_e profile,
@@ -683,22 +764,26 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     xmlSecTransformId method =
         keys->node_key_is_rsa ? (ceb ? xmlSecTransformRsaSha1Id : xmlSecTransformRsaSha256Id)
                               : (ceb ? xmlSecTransformEcdsaSha1Id : xmlSecTransformEcdsaSha256Id);
-    cw_sec_thread_t *t = cw_sec__thread_get();
+    int mode = ceb ? XML_C14N_1_0 : XML_C14N_EXCLUSIVE_1_0;
+    const EVP_MD *md_alg = ceb ? EVP_sha1() : EVP_sha256();
     xmlNode *root = xmlDocGetRootElement(doc);
+    EVP_MD_CTX *md = NULL;
+    unsigned char dv[EVP_MAX_MD_SIZE];
+    unsigned int dv_len = 0;
+    unsigned char *sv = NULL;
+    size_t sv_len = 0;
+    size_t sv_cap;
     xmlNode *sig = NULL;
+    xmlNode *si;
     xmlNode *ref;
+    xmlNode *dv_node;
+    xmlNode *sv_node;
     xmlNode *ki;
     xmlNode *xd;
     xmlNode *xc;
-    int ctx_ready = 0;
     int rc = 0;
 
-    if (t == NULL) {
-        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "no signature state for this thread");
-        goto out;
-    }
-    cw_sec__thread_reset_errors(t);
-    if (keys->node_key == NULL) {
+    if (keys->node_pkey == NULL) {
         rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "this trust snapshot has no node key");
         goto out;
     }
@@ -722,24 +807,61 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
         rc = CW_ENOMEM;
         goto out;
     }
-
-    if (xmlSecDSigCtxInitialize(&t->dsig, NULL) < 0) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "xmlSecDSigCtxInitialize failed");
-        goto out;
-    }
-    ctx_ready = 1;
-    t->dsig.signKey = xmlSecKeyDuplicate(keys->node_key);
-    CW_CHECK_ALLOC(t->dsig.signKey);
-    if (xmlSecDSigCtxSign(&t->dsig, sig) < 0 || t->dsig.status != xmlSecDSigStatusSucceeded) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed: %s", t->xmlsec_err);
+    si = xmlSecFindChild(sig, xmlSecNodeSignedInfo, xmlSecDSigNs);
+    dv_node = xmlSecFindChild(ref, xmlSecNodeDigestValue, xmlSecDSigNs);
+    sv_node = xmlSecFindChild(sig, xmlSecNodeSignatureValue, xmlSecDSigNs);
+    if (si == NULL || dv_node == NULL || sv_node == NULL) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signature template incomplete");
         goto out;
     }
 
     /*
+     * What xmlsec's sign would do, without its node sets: the Reference is
+     * the whole document minus the Signature (enveloped-signature), the
+     * signature covers SignedInfo; both canonicalised by libxml2's
+     * xmlC14NExecute with a visibility callback, streamed into OpenSSL.
+     * Receivers verify with xmlsec (cw_sec__dsig_verify); tests check the
+     * round trip and that xmlsec accepts what this writes.
+     */
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, md_alg, NULL) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
+        goto out;
+    }
+    CW_TRY(cw_sec__c14n_update(md, 0, doc, visible_outside, sig, mode, err));
+    if (EVP_DigestFinal_ex(md, dv, &dv_len) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
+        goto out;
+    }
+    CW_TRY(set_b64(dv_node, dv, dv_len));
+
+    if (EVP_MD_CTX_reset(md) != 1
+        || EVP_DigestSignInit(md, NULL, md_alg, NULL, keys->node_pkey) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing init failed");
+        goto out;
+    }
+    CW_TRY(cw_sec__c14n_update(md, 1, doc, visible_inside, si, mode, err));
+    if (EVP_DigestSignFinal(md, NULL, &sv_len) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
+        goto out;
+    }
+    sv_cap = sv_len;
+    sv = OPENSSL_malloc(sv_cap);
+    CW_CHECK_ALLOC(sv);
+    if (EVP_DigestSignFinal(md, sv, &sv_len) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
+        goto out;
+    }
+    if (!keys->node_key_is_rsa) {
+        CW_TRY(ecdsa_der_to_raw(sv, &sv_len, sv_cap,
+                                (size_t)(EVP_PKEY_get_bits(keys->node_pkey) + 7) / 8, err));
+    }
+    CW_TRY(set_b64(sv_node, sv, sv_len));
+
+    /*
      * KeyInfo is added after signing, with the certificate cached at load:
      * it is outside what the signature covers (the enveloped transform
-     * removes the whole Signature), and this way xmlsec never has to carry
-     * X509 data in the key.
+     * removes the whole Signature).
      */
     ki = xmlSecTmplSignatureEnsureKeyInfo(sig, NULL);
     xd = ki != NULL ? xmlSecTmplKeyInfoAddX509Data(ki) : NULL;
@@ -748,15 +870,12 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     xmlNodeSetContent(xc, (const xmlChar *)keys->node_cert_b64);
     sig = NULL;
 out:
-    if (ctx_ready) {
-        xmlSecDSigCtxFinalize(&t->dsig);
-    }
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(sv);
     if (sig != NULL) {
         xmlUnlinkNode(sig);
         xmlFreeNode(sig);
     }
-    if (t != NULL) {
-        cw_sec__thread_reset_errors(t);
-    }
+    ERR_clear_error();
     return rc;
 }

@@ -130,6 +130,15 @@ char *fx_envelope(const char *from, int64_t ts_s, const char *from_markup)
 
 char *fx_sign(const fx_t *fx, const char *base, const char *from, const char *xml)
 {
+    return fx_sign_profile(fx, base, from, xml, CW_SEC_SIGN_CLEARWAY);
+}
+
+char *fx_sign_profile(const fx_t *fx,
+                      const char *base,
+                      const char *from,
+                      const char *xml,
+                      cw_sec_sign_profile_e profile)
+{
     char key[512];
     char cert[512];
     char name[128];
@@ -155,7 +164,7 @@ char *fx_sign(const fx_t *fx, const char *base, const char *from, const char *xm
         fprintf(stderr, "fx_sign: %s\n", err.msg);
         goto out;
     }
-    if (cw_sec_doc_sign(keys, doc, &err) < 0) {
+    if (cw_sec_doc_sign_profile(keys, doc, profile, &err) < 0) {
         fprintf(stderr, "fx_sign: %s\n", err.msg);
         goto out;
     }

@@ -50,6 +50,12 @@ char *fx_envelope(const char *from, int64_t ts_s, const char *from_markup);
 /* Parses and signs xml with key/cert base name (e.g. "alice" or
  * "bob-rsa") as party id from; returns the serialised result. */
 char *fx_sign(const fx_t *fx, const char *base, const char *from, const char *xml);
+/* The same with a signing profile (CW_SEC_SIGN_CEB: inclusive C14N, SHA-1). */
+char *fx_sign_profile(const fx_t *fx,
+                      const char *base,
+                      const char *from,
+                      const char *xml,
+                      cw_sec_sign_profile_e profile);
 /* Replaces the first occurrence of what in s (returns a new cw_malloc'd string). */
 char *fx_replace(const char *s, const char *what, const char *with);
 /* Returns a new string of s with the text between the first a and the

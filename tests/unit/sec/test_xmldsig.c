@@ -545,6 +545,60 @@ static void test_xmldsig__xmlsec1_verifies_ours(void **state)
     cw_free(rsa);
 }
 
+/*
+ * The signer canonicalises without xmlsec's node sets (a visibility
+ * callback streamed into OpenSSL): xmlsec1 must accept what it writes for
+ * both profiles on a document that exercises what canonicalisation
+ * rewrites: comments (dropped), namespaces inherited from an ancestor of
+ * the signed content, prefix redeclarations, attribute order and escaping,
+ * CDATA, character references and whitespace.
+ */
+static void test_xmldsig__xmlsec1_verifies_ours_tricky_document(void **state)
+{
+    static const char *doc = "<?xml version=\"1.0\"?>\n"
+                             "<!-- before the root -->\n"
+                             "<r:Doc xmlns:r=\"urn:r\" xmlns=\"urn:default\" "
+                             "xmlns:unused=\"urn:unused\" z=\"2\" a=\"1 &amp; &lt;&#9;\">\n"
+                             "  <Item><!-- inside -->text &#x20AC; <![CDATA[<raw>&]]></Item>\n"
+                             "  <p:Inner xmlns:p=\"urn:p1\"><p:X xmlns:p=\"urn:p2\" "
+                             "r:attr=\"v\"/></p:Inner>\n"
+                             "  <Empty></Empty>\r\n"
+                             "</r:Doc>\n";
+    char *ceb = fx_sign_profile(&fx, "bob-rsa", "bob", doc, CW_SEC_SIGN_CEB);
+    char *ours = fx_sign_profile(&fx, "alice", "alice", doc, CW_SEC_SIGN_CLEARWAY);
+
+    (void)state;
+    assert_non_null(ceb);
+    assert_non_null(ours);
+    assert_non_null(strstr(ceb, "xml-c14n-20010315"));
+    assert_non_null(strstr(ceb, "rsa-sha1"));
+    assert_non_null(strstr(ours, "xml-exc-c14n#"));
+    assert_non_null(strstr(ours, "ecdsa-sha256"));
+    assert_int_equal(fx_write(&fx, "tricky-ceb.xml", ceb, strlen(ceb)), 0);
+    assert_int_equal(fx_write(&fx, "tricky-ours.xml", ours, strlen(ours)), 0);
+    assert_int_equal(fx_run("cd '%s' && xmlsec1 --verify --enabled-key-data rsa "
+                            "--pubkey-cert-pem bob-rsa.pem tricky-ceb.xml >/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    assert_int_equal(fx_run("cd '%s' && xmlsec1 --verify --enabled-key-data ecdsa "
+                            "--pubkey-cert-pem alice.pem tricky-ours.xml >/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    /* A changed attribute inside the signed content breaks both. */
+    assert_int_equal(fx_run("cd '%s' && sed 's/r:attr=\"v\"/r:attr=\"w\"/' tricky-ceb.xml > "
+                            "bad-ceb.xml && xmlsec1 --verify --enabled-key-data rsa "
+                            "--pubkey-cert-pem bob-rsa.pem bad-ceb.xml >/dev/null 2>&1",
+                            fx.dir),
+                     1);
+    assert_int_equal(fx_run("cd '%s' && sed 's/r:attr=\"v\"/r:attr=\"w\"/' tricky-ours.xml > "
+                            "bad-ours.xml && xmlsec1 --verify --enabled-key-data ecdsa "
+                            "--pubkey-cert-pem alice.pem bad-ours.xml >/dev/null 2>&1",
+                            fx.dir),
+                     1);
+    cw_free(ceb);
+    cw_free(ours);
+}
+
 static void test_xmldsig__verifies_xmlsec1_signed(void **state)
 {
     char *ec = fx_xmlsec1_signed(&fx, "alice", ECDSA256, "", STD_TRANSFORMS, SHA256, X509_KEYINFO,
@@ -634,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__rejects_schema_invalid_after_auth),
         cmocka_unit_test(test_xmldsig__sign_refuses_signed_document),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours),
+        cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours_tricky_document),
         cmocka_unit_test(test_xmldsig__verifies_xmlsec1_signed),
         cmocka_unit_test(test_xmldsig__verifies_on_several_threads),
     };
