@@ -1,14 +1,23 @@
 /*
- * The SQLite backend: one connection, owned by one writer thread, with group
- * commit.
+ * The SQLite backend: one writer connection owned by one writer thread, with
+ * group commit, and one read-only connection owned by a reader thread for
+ * the ledger's queries.
  *
- * Why one thread for reads too: SQLite allows one writer at a time anyway,
- * and the reads the gateway makes (status lookups, list pages of at most
- * CW_STORE_LIST_MAX rows) take microseconds next to the fsync of a commit.
- * Serving them on the writer, between transactions, keeps one connection and
- * one statement cache and gives every read a view that includes every write
- * acknowledged before it. A separate read connection can be added behind the
- * same ops table if status traffic ever competes with intake.
+ * Reads on the writer: SQLite allows one writer at a time anyway, and the
+ * status reads the gateway makes (lookups, list pages of at most
+ * CW_STORE_LIST_MAX rows) are cheap next to the fsync of a commit. Serving
+ * them on the writer, between transactions, keeps one statement cache and
+ * gives every such read a view that includes every write acknowledged
+ * before it.
+ *
+ * Ledger reads on the reader: intake asks the ledger for a consignment's
+ * history before it can assess it, on every message. Queued behind the
+ * writer, that read waited for up to two group commits; in the ingest
+ * benchmark (bench/README.md) it was the largest part of the p99 latency.
+ * WAL lets a reader run while the writer commits, so the facts and stats
+ * queries go to their own connection and thread. They see every committed
+ * transaction, which includes every acknowledged write; a message still in
+ * flight is not in the ledger yet either way.
  *
  * Group commit: the writer takes every request queued when it wakes (up to
  * group_max), runs all the writes among them in one BEGIN IMMEDIATE ...
@@ -145,6 +154,14 @@ typedef struct cw_sqlite {
     uint32_t group_max;           /* requests per batch */
     cw_store_req_t **batch;       /* group_max slots, writer thread only */
     cw_store_ledger_t *ledger;    /* the ledger's statements (sqlite_ledger.c) */
+    /* The reader: the same lock and stopping flag, its own queue. */
+    sqlite3 *rdb;               /* read-only connection; reader thread only once started */
+    cw_store_ledger_t *rledger; /* its ledger statements */
+    uv_thread_t rthread;        /* the reader */
+    int rthread_started;        /* joined by the writer before it reports closed */
+    uv_cond_t rwake;            /* signalled on a reader submit and close */
+    cw_store_req_t *rhead;      /* pending ledger reads, oldest first */
+    cw_store_req_t *rtail;
 } cw_sqlite_t;
 
 static cw_sqlite_t *backend_of(cw_store_t *store)
@@ -975,6 +992,11 @@ static void writer_main(void *arg)
             cw_store__req_done(store, req);
         }
     }
+    /* The reader drains its queue too (stopping is set); the store hears
+     * "closed" only after both threads' last request. */
+    if (be->rthread_started) {
+        (void)uv_thread_join(&be->rthread);
+    }
     for (i = 0; i < S_COUNT; i++) {
         (void)sqlite3_finalize(be->stmts[i]);
         be->stmts[i] = NULL;
@@ -984,7 +1006,73 @@ static void writer_main(void *arg)
     cw_store__backend_closed(store);
 }
 
+/* ==== The ledger reader (reader thread) ==== */
+
+static int is_ledger_read(const cw_store_req_t *req)
+{
+    return req->kind == CW_STORE_REQ_FACTS || req->kind == CW_STORE_REQ_STATS;
+}
+
+/* Takes the oldest ledger read; NULL when stopping and drained. */
+static cw_store_req_t *reader_take(cw_sqlite_t *be)
+{
+    cw_store_req_t *req;
+
+    uv_mutex_lock(&be->lock);
+    while (be->rhead == NULL && !be->stopping) {
+        uv_cond_wait(&be->rwake, &be->lock);
+    }
+    req = be->rhead;
+    if (req != NULL) {
+        be->rhead = req->next;
+        if (be->rhead == NULL) {
+            be->rtail = NULL;
+        }
+    }
+    uv_mutex_unlock(&be->lock);
+    return req;
+}
+
+static void reader_main(void *arg)
+{
+    cw_store_t *store = arg;
+    cw_sqlite_t *be = backend_of(store);
+    cw_store_req_t *req;
+
+    while ((req = reader_take(be)) != NULL) {
+        req->status = req->kind == CW_STORE_REQ_FACTS
+                          ? cw_store__ledger_facts(be->rdb, &be->rledger, req)
+                          : cw_store__ledger_stats(be->rdb, &be->rledger, req);
+        atomic_fetch_add(&store->n_reads, 1);
+        atomic_fetch_sub(&store->n_pending, 1);
+        cw_store__req_done(store, req);
+    }
+    /* Its statements are finalized in release; close_v2 waits for them. */
+    (void)sqlite3_close_v2(be->rdb);
+    be->rdb = NULL;
+}
+
 /* ==== The ops table (loop thread) ==== */
+
+/* The reader's connection, after the writer's made and migrated the file. */
+static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error_t *err)
+{
+    int src;
+
+    src = sqlite3_open_v2(opts->path, &be->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        int rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: cannot open for reading: %s",
+                              opts->path,
+                              be->rdb != NULL ? sqlite3_errmsg(be->rdb) : sqlite3_errstr(src));
+
+        (void)sqlite3_close_v2(be->rdb);
+        be->rdb = NULL;
+        return rc;
+    }
+    /* A reader waits only while a checkpoint restarts the WAL. */
+    (void)sqlite3_busy_timeout(be->rdb, (int)opts->busy_timeout_ms);
+    return 0;
+}
 
 /* One process per store file: the lock also proves that leases left in the
  * file belong to a process that is gone. */
@@ -1037,6 +1125,7 @@ static int sqlite_open(cw_store_t *store, const cw_store_options_t *opts, cw_err
     }
     CW_TRY(lock_take(be, opts->path, err));
     CW_TRY(cw_store__sqlite_db_open(&be->db, opts, err));
+    CW_TRY(reader_open(be, opts, err));
     src = sqlite3_exec(be->db,
                        "UPDATE deliveries SET lease_owner = NULL, lease_until_ms = 0"
                        " WHERE lease_owner IS NOT NULL",
@@ -1068,7 +1157,27 @@ static int sqlite_start(cw_store_t *store)
         rc = CW_ESYS;
         goto out;
     }
+    if (uv_cond_init(&be->rwake) != 0) {
+        uv_cond_destroy(&be->wake);
+        uv_mutex_destroy(&be->lock);
+        rc = CW_ESYS;
+        goto out;
+    }
+    /* Without a read connection (sqlite_open could not make one), ledger
+     * reads stay on the writer as before. */
+    if (be->rdb != NULL && uv_thread_create(&be->rthread, reader_main, store) == 0) {
+        be->rthread_started = 1;
+    }
     if (uv_thread_create(&be->thread, writer_main, store) != 0) {
+        if (be->rthread_started) {
+            uv_mutex_lock(&be->lock);
+            be->stopping = 1;
+            uv_cond_signal(&be->rwake);
+            uv_mutex_unlock(&be->lock);
+            (void)uv_thread_join(&be->rthread);
+            be->rthread_started = 0;
+        }
+        uv_cond_destroy(&be->rwake);
         uv_cond_destroy(&be->wake);
         uv_mutex_destroy(&be->lock);
         rc = CW_ESYS;
@@ -1081,7 +1190,22 @@ out:
 
 static void sqlite_submit(cw_store_t *store, cw_store_req_t *req)
 {
-    enqueue(backend_of(store), req);
+    cw_sqlite_t *be = backend_of(store);
+
+    if (be->rthread_started && is_ledger_read(req)) {
+        req->next = NULL;
+        uv_mutex_lock(&be->lock);
+        if (be->rtail != NULL) {
+            be->rtail->next = req;
+        } else {
+            be->rhead = req;
+        }
+        be->rtail = req;
+        uv_cond_signal(&be->rwake);
+        uv_mutex_unlock(&be->lock);
+        return;
+    }
+    enqueue(be, req);
 }
 
 static void sqlite_close(cw_store_t *store)
@@ -1091,6 +1215,7 @@ static void sqlite_close(cw_store_t *store)
     uv_mutex_lock(&be->lock);
     be->stopping = 1;
     uv_cond_signal(&be->wake);
+    uv_cond_signal(&be->rwake);
     uv_mutex_unlock(&be->lock);
 }
 
@@ -1105,6 +1230,7 @@ static void sqlite_release(cw_store_t *store)
     if (be->thread_started) {
         /* The thread has reported closed, so this join does not wait. */
         (void)uv_thread_join(&be->thread);
+        uv_cond_destroy(&be->rwake);
         uv_cond_destroy(&be->wake);
         uv_mutex_destroy(&be->lock);
     }
@@ -1112,8 +1238,12 @@ static void sqlite_release(cw_store_t *store)
         (void)sqlite3_finalize(be->stmts[i]);
     }
     cw_store__ledger_free(be->ledger);
+    cw_store__ledger_free(be->rledger);
     if (be->db != NULL) {
         (void)sqlite3_close_v2(be->db);
+    }
+    if (be->rdb != NULL) {
+        (void)sqlite3_close_v2(be->rdb);
     }
     if (be->lock_fd >= 0) {
         (void)close(be->lock_fd);

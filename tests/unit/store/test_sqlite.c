@@ -39,6 +39,35 @@ static void run_until(const int *flag)
     }
 }
 
+static int timed_out;
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    timed_out = 1;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Like run_until, but gives up after ms; returns *flag. */
+static int run_until_or_ms(const int *flag, uint64_t ms)
+{
+    uv_timer_t deadline;
+
+    timed_out = 0;
+    assert_int_equal(uv_timer_init(&loop, &deadline), 0);
+    assert_int_equal(uv_timer_start(&deadline, on_deadline, ms, 0), 0);
+    while (!*flag && !timed_out) {
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&deadline, on_timer_closed);
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+    return *flag;
+}
+
 static int closed;
 
 static void on_closed(void *arg)
@@ -1104,6 +1133,59 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     store_close(store);
 }
 
+/*
+ * Ledger reads have their own connection: while another connection holds
+ * the write lock, so that the writer thread is stuck waiting to begin its
+ * transaction, a facts query is still answered from what was committed.
+ * On the writer's queue it would have waited behind the stuck put.
+ */
+static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_t *store;
+    cw_store_facts_query_t q;
+    cw_store_msg_t m;
+    put_res_t blocked;
+    facts_res_t r;
+    sqlite3 *other = NULL;
+    int answered;
+    int put_waiting;
+
+    (void)state;
+    opts.busy_timeout_ms = 5000;
+    store = store_open_opts(&opts);
+    put_fact(store, "c1", "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
+    assert_int_equal(sqlite3_open(db_path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    memset(&blocked, 0, sizeof(blocked));
+    msg_fill(&m, "behind-the-lock", 2, "receipt");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &blocked), 0);
+    memset(&q, 0, sizeof(q));
+    q.business_key = "c1";
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_facts_query(store, &q, on_facts, &r), 0);
+    /* Answered well within the writer's 5 s wait for the lock, while the
+     * put is still waiting: the read did not queue behind it. */
+    answered = run_until_or_ms(&r.done, 2000);
+    put_waiting = !blocked.done;
+
+    /* Release everything before asserting, so that a failure cannot leave
+     * the store open and the teardown waiting for it. */
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+    run_until(&blocked.done);
+    run_until(&r.done);
+    store_close(store);
+    assert_true(answered);
+    assert_true(put_waiting);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.count, 1);
+    assert_string_equal(r.ids[0], "c1");
+    assert_int_equal(blocked.status, 0);
+    assert_int_equal(blocked.kind, CW_STORE_PUT_NEW);
+}
+
 static void test_sqlite__allocation_failures_are_clean(void **state)
 {
     cw_store_t *store = store_open();
@@ -1153,6 +1235,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_do_not_wait_for_the_writer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
                                         teardown),
     };
