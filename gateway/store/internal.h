@@ -136,6 +136,7 @@ struct cw_store {
     atomic_uint_least64_t n_failed;  /* stats: commit failures */
     atomic_uint_least64_t n_group;   /* stats: largest group */
     atomic_uint_least64_t n_pending; /* stats: queued operations */
+    atomic_uint_least64_t n_ckpt;    /* stats: checkpoints off the writer thread */
 };
 
 /* Hands a finished request back to the loop thread. Any thread. */

@@ -250,6 +250,7 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->commit_failures = atomic_load(&store->n_failed);
     out->group_max_seen = atomic_load(&store->n_group);
     out->pending = atomic_load(&store->n_pending);
+    out->checkpoints = atomic_load(&store->n_ckpt);
 }
 
 void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)

@@ -502,6 +502,7 @@ typedef struct cw_store_stats {
     uint64_t commit_failures; /* transactions rolled back because a commit failed */
     uint64_t group_max_seen;  /* largest group committed in one transaction */
     uint64_t pending;         /* operations queued for the backend now */
+    uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */
