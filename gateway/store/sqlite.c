@@ -977,18 +977,28 @@ static size_t batch_take(cw_sqlite_t *be)
     return n;
 }
 
-static void enqueue(cw_sqlite_t *be, cw_store_req_t *req)
+/* Appends req to a queue (the writer's or the reader's) and wakes its thread. */
+static void enqueue_on(cw_sqlite_t *be,
+                       cw_store_req_t **head,
+                       cw_store_req_t **tail,
+                       uv_cond_t *wake,
+                       cw_store_req_t *req)
 {
     req->next = NULL;
     uv_mutex_lock(&be->lock);
-    if (be->tail != NULL) {
-        be->tail->next = req;
+    if (*tail != NULL) {
+        (*tail)->next = req;
     } else {
-        be->head = req;
+        *head = req;
     }
-    be->tail = req;
-    uv_cond_signal(&be->wake);
+    *tail = req;
+    uv_cond_signal(wake);
     uv_mutex_unlock(&be->lock);
+}
+
+static void enqueue(cw_sqlite_t *be, cw_store_req_t *req)
+{
+    enqueue_on(be, &be->head, &be->tail, &be->wake, req);
 }
 
 static void writer_main(void *arg)
@@ -1324,16 +1334,7 @@ static void sqlite_submit(cw_store_t *store, cw_store_req_t *req)
     cw_sqlite_t *be = backend_of(store);
 
     if (be->rthread_started && is_ledger_read(req)) {
-        req->next = NULL;
-        uv_mutex_lock(&be->lock);
-        if (be->rtail != NULL) {
-            be->rtail->next = req;
-        } else {
-            be->rhead = req;
-        }
-        be->rtail = req;
-        uv_cond_signal(&be->rwake);
-        uv_mutex_unlock(&be->lock);
+        enqueue_on(be, &be->rhead, &be->rtail, &be->rwake, req);
         return;
     }
     enqueue(be, req);
