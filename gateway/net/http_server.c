@@ -54,7 +54,17 @@ int cw_net__request_new(cw_http_conn_t *conn, cw_http_request_t **out)
     cw_strlcpy(req->peer, conn->peer, sizeof(req->peer));
     (void)snprintf(req->id, sizeof(req->id), "%08x%08llx", (unsigned)server->id_salt,
                    (unsigned long long)++server->next_request_id);
-    cw_buf_init(&req->out, (size_t)conn_limits(conn)->write_buffer_bytes_max + 65536u);
+    /* An answer may be as large as the largest request the node accepts
+     * (an inbound manifest's per-item list grows with the manifest), or the
+     * write buffer if that is larger; beyond that it is a 500. */
+    {
+        const cw_conf_limits_t *lim = conn_limits(conn);
+        uint64_t cap = lim->body_bytes_max > lim->write_buffer_bytes_max
+                           ? lim->body_bytes_max
+                           : (uint64_t)lim->write_buffer_bytes_max;
+
+        cw_buf_init(&req->out, (size_t)cap + 65536u);
+    }
     server->metrics.requests_in_flight++;
     *out = req;
     return 0;

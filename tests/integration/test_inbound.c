@@ -121,12 +121,12 @@ static int sink_start(void)
  * POSTs file (under tests/data/adapters) as who, with curl over mutual TLS,
  * to /v1/inbound/adapter. Returns the HTTP status; the body goes to out.
  */
-static int post_as(const char *who,
-                   const char *adapter,
-                   const char *file,
-                   const char *ctype,
-                   char *out,
-                   size_t size)
+static int post_path_as(const char *who,
+                        const char *adapter,
+                        const char *file_path,
+                        const char *ctype,
+                        char *out,
+                        size_t size)
 {
     char cmd[4096];
     char path[512];
@@ -137,9 +137,9 @@ static int post_as(const char *who,
     snprintf(path, sizeof(path), "%s/resp.txt", pki);
     snprintf(cmd, sizeof(cmd),
              "curl -sS --max-time 20 --cacert '%s/ca.pem' --cert '%s/%s.pem' --key '%s/%s.key' "
-             "-H 'Content-Type: %s' --data-binary @'%s/tests/data/adapters/%s' "
+             "-H 'Content-Type: %s' --data-binary @'%s' "
              "-o '%s' -w '%%{http_code}' https://127.0.0.1:%d/v1/inbound/%s 2>&1",
-             pki, pki, who, pki, who, ctype, getenv("CLEARWAY_SRC"), file, path,
+             pki, pki, who, pki, who, ctype, file_path, path,
              cw_test_daemon_listener_port(&hub, "tls"), adapter);
     {
         char code[16];
@@ -158,6 +158,20 @@ static int post_as(const char *who,
         fclose(f);
     }
     return status;
+}
+
+/* Posts tests/data/adapters/<file>. */
+static int post_as(const char *who,
+                   const char *adapter,
+                   const char *file,
+                   const char *ctype,
+                   char *out,
+                   size_t size)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/tests/data/adapters/%s", getenv("CLEARWAY_SRC"), file);
+    return post_path_as(who, adapter, path, ctype, out, size);
 }
 
 static int count(const char *hay, const char *needle)
@@ -194,6 +208,7 @@ static int group_setup(void **state)
         extra, sizeof(extra),
         "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
         "          cert=\"%s/hub.pem\" key=\"%s/hub.key\" client-ca=\"%s/ca.pem\"/>\n"
+        "  <limits><write-buffer-bytes-max>4096</write-buffer-bytes-max></limits>\n"
         "  <rules path=\"%s/rules\"/>\n"
         "  <partner id=\"carrier\" certs=\"%s/carrier.pem\" tls-subject=\"CN=carrier,O=Clearway "
         "dev\"\n"
@@ -253,6 +268,52 @@ static void test_inbound__csv_manifest_is_translated_assessed_and_stored(void **
         200);
     assert_int_equal(count(body, "\"status\":\"duplicate\""), accepted);
     assert_int_equal(count(body, "\"status\":\"accepted\""), 0);
+}
+
+/*
+ * The answer lists every consignment, so it grows with the manifest: 600
+ * rows give about 100 KB, well past this node's 4 KiB write buffer (plus
+ * the 64 KiB of slack an answer always had). It used to fail with a 500
+ * after every consignment had been stored; an answer may now be as large
+ * as the largest request (body-bytes-max).
+ */
+static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
+{
+    static char body[1 << 20];
+    char csv_path[512];
+    char header[2048];
+    char row[2048];
+    const char *comma;
+    FILE *in;
+    FILE *out;
+    int i;
+
+    (void)state;
+    snprintf(csv_path, sizeof(csv_path), "%s/tests/data/adapters/manifest-valid.csv",
+             getenv("CLEARWAY_SRC"));
+    in = fopen(csv_path, "r");
+    assert_non_null(in);
+    assert_non_null(fgets(header, sizeof(header), in));
+    assert_non_null(fgets(row, sizeof(row), in));
+    fclose(in);
+    comma = strchr(row, ',');
+    assert_non_null(comma);
+    snprintf(csv_path, sizeof(csv_path), "%s/manifest-600.csv", pki);
+    out = fopen(csv_path, "w");
+    assert_non_null(out);
+    fputs(header, out);
+    for (i = 0; i < 600; i++) {
+        /* Its own tracking number, so that no row is a duplicate. */
+        fprintf(out, "BIG%06dXX%s", i, comma);
+    }
+    assert_int_equal(fclose(out), 0);
+
+    assert_int_equal(
+        post_path_as("carrier", "csv-manifest", csv_path, "text/csv", body, sizeof(body)), 200);
+    assert_true(strlen(body) > 4096 + 65536);
+    assert_int_equal(count(body, "\"item\":"), 600);
+    assert_int_equal(count(body, "\"status\":\"error\""), 0);
+    assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:BIG000599XX\""));
 }
 
 static void test_inbound__bad_rows_are_reported_by_line(void **state)
@@ -404,6 +465,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
+        cmocka_unit_test(test_inbound__large_manifest_gets_its_whole_answer),
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),
