@@ -157,6 +157,17 @@ void cw_pipeline_adapters_set(cw_pipeline_t *pl, cw_pipeline_adapters_t *set)
 
 /* ==== One inbound document ==== */
 
+/* The parts of an assessment that the ledger, the measures and the answer
+ * read (cw_pipeline__fact_from, cw_pipeline__measure, render). */
+typedef struct inbound_outcome {
+    cw_checks_lane_e lane;
+    char destination[3];
+    char sender[CW_CHECKS_ID_SIZE];
+    char profile_id[32];
+    cw_checks_revenue_t revenue;
+    cw_checks_fact_t fact;
+} inbound_outcome_t;
+
 typedef struct inbound_item {
     size_t item;              /* index in the input */
     size_t line;              /* line in the input, 0 unknown */
@@ -164,7 +175,10 @@ typedef struct inbound_item {
     unsigned char digest[32]; /* of the translated consignment: what a resend must match */
     char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
-    cw_checks_assessment_t *assessment; /* owned */
+    /* What is kept of the assessment once sealed (owned; NULL: not assessed).
+     * The full one is 33 KB (48 findings with their texts): 10,000 of them
+     * were half of a big manifest's peak. The findings' codes are in codes. */
+    struct inbound_outcome *outcome;
     /* Between the two worker passes (prepare, then assess and seal): */
     xmlDoc *doc;                    /* the canonical consignment, owned */
     cw_checks_consignment_t *model; /* read from doc, owned; NULL: no checks */
@@ -198,8 +212,9 @@ typedef struct inbound_job {
     size_t item_count;
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
-    size_t pending;    /* store puts outstanding */
-    size_t next_query; /* the next item whose history to fetch */
+    size_t pending;                  /* store puts outstanding */
+    size_t next_query;               /* the next item whose history to fetch */
+    cw_checks_assessment_t *scratch; /* an outcome expanded for the store (owned) */
     cw_inbound_done_cb done;
     void *arg;
 } inbound_job_t;
@@ -302,6 +317,40 @@ static void item_prepare(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
 
 /* The ledger's facts for item index plus the facts of the items accepted
  * before it in this input (the checks filter by key and date). */
+/* Keeps what the commit and the answer need of a; 0 or CW_ENOMEM. */
+static int outcome_keep(inbound_item_t *it, const cw_checks_assessment_t *a)
+{
+    inbound_outcome_t *o = cw_calloc(1, sizeof(*o));
+
+    if (o == NULL) {
+        return CW_ENOMEM;
+    }
+    o->lane = a->lane;
+    memcpy(o->destination, a->destination, sizeof(o->destination));
+    memcpy(o->sender, a->sender, sizeof(o->sender));
+    memcpy(o->profile_id, a->profile_id, sizeof(o->profile_id));
+    o->revenue = a->revenue;
+    o->fact = a->fact;
+    it->outcome = o;
+    return 0;
+}
+
+/* The outcome as an assessment for cw_pipeline__fact_from and
+ * cw_pipeline__measure, in the job's scratch (no findings: they read codes). */
+static const cw_checks_assessment_t *outcome_expand(inbound_job_t *job, const inbound_outcome_t *o)
+{
+    cw_checks_assessment_t *a = job->scratch;
+
+    a->lane = o->lane;
+    a->findings_len = 0;
+    memcpy(a->destination, o->destination, sizeof(a->destination));
+    memcpy(a->sender, o->sender, sizeof(a->sender));
+    memcpy(a->profile_id, o->profile_id, sizeof(a->profile_id));
+    a->revenue = o->revenue;
+    a->fact = o->fact;
+    return a;
+}
+
 static int history_make(cw_checks_history_t *h,
                         cw_checks_fact_t **facts_out,
                         const inbound_job_t *job,
@@ -314,7 +363,7 @@ static int history_make(cw_checks_history_t *h,
 
     *facts_out = NULL;
     for (i = 0; i < index; i++) {
-        n += job->items[i].assessment != NULL && strcmp(job->items[i].status, "accepted") == 0;
+        n += job->items[i].outcome != NULL && strcmp(job->items[i].status, "accepted") == 0;
     }
     facts = cw_calloc(n + 1, sizeof(*facts));
     if (facts == NULL) {
@@ -327,8 +376,8 @@ static int history_make(cw_checks_history_t *h,
     for (i = 0; i < index; i++) {
         const inbound_item_t *prev = &job->items[i];
 
-        if (prev->assessment != NULL && strcmp(prev->status, "accepted") == 0) {
-            facts[n++] = prev->assessment->fact;
+        if (prev->outcome != NULL && strcmp(prev->status, "accepted") == 0) {
+            facts[n++] = prev->outcome->fact;
         }
     }
     h->facts = facts;
@@ -344,7 +393,8 @@ static int history_make(cw_checks_history_t *h,
  * facts and those of the items before it in the same input (a split
  * shipment in one manifest), then seals it.
  */
-static void item_process(inbound_job_t *job, inbound_item_t *it, size_t index)
+static void
+item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_assessment_t *a)
 {
     xmlNode *business = xmlDocGetRootElement(it->doc);
     cw_checks_history_t history = { 0 };
@@ -362,25 +412,26 @@ static void item_process(inbound_job_t *job, inbound_item_t *it, size_t index)
     }
     item_header(&hdr, job, it);
     if (job->rules != NULL) {
-        it->assessment = cw_calloc(1, sizeof(*it->assessment));
         assessment_doc = xmlNewDoc(BAD_CAST "1.0");
-        if (it->assessment == NULL || assessment_doc == NULL) {
+        if (a == NULL || assessment_doc == NULL) {
             goto fail;
         }
         rc = history_make(&history, &facts, job, it, index);
         if (rc == 0) {
-            rc = cw_checks_run(it->assessment, job->rules, it->model, &it->ctx, &history, &err);
+            rc = cw_checks_run(a, job->rules, it->model, &it->ctx, &history, &err);
         }
         if (rc == 0) {
-            rc = cw_checks_assessment_to_xml(&node, it->assessment, job->cfg->node_id,
-                                             assessment_doc, NULL);
+            rc = cw_checks_assessment_to_xml(&node, a, job->cfg->node_id, assessment_doc, NULL);
         }
         if (rc < 0) {
             goto fail;
         }
         (void)xmlDocSetRootElement(assessment_doc, node);
-        cw_pipeline__codes_join(it->codes, sizeof(it->codes), it->assessment);
-        if (it->assessment->lane == CW_CHECKS_LANE_RED) {
+        cw_pipeline__codes_join(it->codes, sizeof(it->codes), a);
+        if (outcome_keep(it, a) < 0) {
+            goto fail;
+        }
+        if (a->lane == CW_CHECKS_LANE_RED) {
             cw_strlcpy(it->status, "refused", sizeof(it->status));
             goto out;
         }
@@ -509,12 +560,15 @@ static void item_drop_work(inbound_item_t *it)
 static void inbound_seal_work(void *arg)
 {
     inbound_job_t *job = arg;
+    /* One assessment for the whole pass (33 KB); items keep an outcome. */
+    cw_checks_assessment_t *a = job->rules != NULL ? cw_malloc(sizeof(*a)) : NULL;
     size_t i;
 
     for (i = 0; i < job->item_count; i++) {
-        item_process(job, &job->items[i], i);
+        item_process(job, &job->items[i], i, a);
         item_drop_work(&job->items[i]);
     }
+    cw_free(a);
 }
 
 #ifdef __GLIBC__
@@ -542,7 +596,7 @@ static void inbound_free(inbound_job_t *job)
         inbound_item_t *it = &job->items[i];
 
         cw_free(it->outgoing);
-        cw_free(it->assessment);
+        cw_free(it->outcome);
         item_drop_work(it);
     }
 #ifdef __GLIBC__
@@ -558,6 +612,7 @@ static void inbound_free(inbound_job_t *job)
     }
 #endif
     cw_free(job->items);
+    cw_free(job->scratch);
     cw_free(job->errors);
     cw_pipeline_adapters_unref(job->adapters);
     cw_checks_rules_unref(job->rules);
@@ -584,12 +639,18 @@ static int render(cw_buf_t *b, const inbound_job_t *job)
                               it->item, it->line));
         CW_TRY(cw_buf_append_json_str(b, it->message_id, strlen(it->message_id)));
         CW_TRY(cw_buf_appendf(b, "\",\"status\":\"%s\"", it->status));
-        if (it->assessment != NULL && it->assessment->findings_len + 1 > 0) {
+        if (it->outcome != NULL) {
+            const char *p = it->codes;
+
             CW_TRY(cw_buf_appendf(b, ",\"lane\":\"%s\",\"findings\":[",
-                                  cw_checks_lane_name(it->assessment->lane)));
-            for (j = 0; j < it->assessment->findings_len; j++) {
-                CW_TRY(
-                    cw_buf_appendf(b, "%s\"%s\"", j ? "," : "", it->assessment->findings[j].code));
+                                  cw_checks_lane_name(it->outcome->lane)));
+            /* codes: the findings' codes, space separated (codes_join). */
+            for (j = 0; *p != '\0'; j++) {
+                size_t n = strcspn(p, " ");
+
+                CW_TRY(cw_buf_appendf(b, "%s\"%.*s\"", j ? "," : "", (int)n, p));
+                p += n;
+                p += strspn(p, " ");
             }
             CW_TRY(cw_buf_appends(b, "]"));
         }
@@ -654,8 +715,8 @@ static void on_item_stored(int status, const cw_store_put_result_t *put, void *a
         } else if (it->outgoing != NULL && job->pl->egress != NULL) {
             cw_egress_notify(job->pl->egress);
         }
-        if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->assessment != NULL) {
-            cw_pipeline__measure(job->pl, it->assessment, it->codes);
+        if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->outcome != NULL) {
+            cw_pipeline__measure(job->pl, outcome_expand(job, it->outcome), it->codes);
         }
     }
     cw_free(ctx);
@@ -709,8 +770,9 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
             msg.outgoing_len = it->outgoing_len;
             msg.next_attempt_at_ms = msg.created_at_ms;
         }
-        if (it->assessment != NULL) {
-            cw_pipeline__fact_from(&fact, it->assessment, it->codes);
+        if (it->outcome != NULL) {
+            /* fact points into the scratch until cw_store_msg_put copies it. */
+            cw_pipeline__fact_from(&fact, outcome_expand(job, it->outcome), it->codes);
             msg.fact = &fact;
         }
     }
@@ -860,6 +922,11 @@ int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
     }
     job = cw_calloc(1, sizeof(*job));
     if (job == NULL) {
+        return CW_ENOMEM;
+    }
+    job->scratch = cw_calloc(1, sizeof(*job->scratch));
+    if (job->scratch == NULL) {
+        cw_free(job);
         return CW_ENOMEM;
     }
     job->pl = pl;
