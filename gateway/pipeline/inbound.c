@@ -26,6 +26,15 @@
  * their batch id and the Evidence carries their digest only. */
 #define EVIDENCE_INLINE_MAX (256u * 1024u)
 
+/*
+ * The second pass goes this many items at a time: their histories are
+ * fetched, then they are assessed and sealed and their histories freed.
+ * A history is up to CW_STORE_FACTS_MAX facts (5.4 MB); fetched for every
+ * item first, a 10,000-row manifest for a buyer the ledger already knew
+ * 10,000 times needed 54 GB and the daemon was killed.
+ */
+#define SEAL_CHUNK_ITEMS 16u
+
 /* Inputs of at least this many items give their memory back when done. */
 #define TRIM_ITEMS_MIN 1000u
 
@@ -212,8 +221,10 @@ typedef struct inbound_job {
     size_t item_count;
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
-    size_t pending;                  /* store puts outstanding */
-    size_t next_query;               /* the next item whose history to fetch */
+    size_t pending;    /* store puts outstanding */
+    size_t next_query; /* the next item whose history to fetch */
+    size_t seal_from;  /* the chunk the second pass works on: [seal_from, seal_to) */
+    size_t seal_to;
     cw_checks_assessment_t *scratch; /* an outcome expanded for the store (owned) */
     cw_inbound_done_cb done;
     void *arg;
@@ -560,11 +571,11 @@ static void item_drop_work(inbound_item_t *it)
 static void inbound_seal_work(void *arg)
 {
     inbound_job_t *job = arg;
-    /* One assessment for the whole pass (33 KB); items keep an outcome. */
+    /* One assessment for the chunk (33 KB); items keep an outcome. */
     cw_checks_assessment_t *a = job->rules != NULL ? cw_malloc(sizeof(*a)) : NULL;
     size_t i;
 
-    for (i = 0; i < job->item_count; i++) {
+    for (i = job->seal_from; i < job->seal_to; i++) {
         item_process(job, &job->items[i], i, a);
         item_drop_work(&job->items[i]);
     }
@@ -816,11 +827,19 @@ static void on_item_history(int status, const cw_store_facts_t *facts, void *arg
     history_next(job);
 }
 
+static void inbound_chunk_done(int status, void *arg);
+
 /* Asks the ledger for the next item's history, one at a time (the store
- * serialises them anyway); when none is left, the second pass. */
+ * serialises them anyway); when the chunk has them all, the second pass
+ * for the chunk (inbound_chunk_done goes on with the next). */
 static void history_next(inbound_job_t *job)
 {
-    while (job->pl->store != NULL && job->next_query < job->item_count) {
+    size_t end = job->seal_from + SEAL_CHUNK_ITEMS;
+
+    if (end > job->item_count) {
+        end = job->item_count;
+    }
+    while (job->pl->store != NULL && job->next_query < end) {
         inbound_item_t *it = &job->items[job->next_query++];
         cw_store_facts_query_t q;
 
@@ -833,7 +852,9 @@ static void history_next(inbound_job_t *job)
         }
         /* Not queued: this one goes without history. */
     }
-    if (cw_pipeline_work_submit(job->pl, inbound_seal_work, inbound_done, job) < 0) {
+    job->next_query = end;
+    job->seal_to = end;
+    if (cw_pipeline_work_submit(job->pl, inbound_seal_work, inbound_chunk_done, job) < 0) {
         job->whole_rc = CW_ENOMEM;
         cw_strlcpy(job->whole_error, "cannot queue the work", sizeof(job->whole_error));
         inbound_done(0, job);
@@ -850,6 +871,24 @@ static void inbound_prepared(int status, void *arg)
         return;
     }
     job->next_query = 0;
+    job->seal_from = 0;
+    if (job->item_count == 0) {
+        inbound_done(0, job);
+        return;
+    }
+    history_next(job);
+}
+
+/* After a chunk's second pass (loop): the next chunk, or the commit. */
+static void inbound_chunk_done(int status, void *arg)
+{
+    inbound_job_t *job = arg;
+
+    if (status < 0 || job->seal_to >= job->item_count) {
+        inbound_done(status, job);
+        return;
+    }
+    job->seal_from = job->seal_to;
     history_next(job);
 }
 
