@@ -382,6 +382,64 @@ static void test_inbound__split_shipment_is_seen_across_files_and_within_one(voi
     assert_int_equal(count(body, "SPL-001"), 1);
 }
 
+/*
+ * The second pass goes 16 items at a time (inbound.c, SEAL_CHUNK_ITEMS):
+ * a split shipment whose parcels are rows 5, 20 and 37 of one 40-row file,
+ * so in three different chunks, is still seen at the third, and only there.
+ */
+static void test_inbound__split_shipment_is_seen_across_chunks(void **state)
+{
+    static char body[1 << 18];
+    char tmpl_path[512];
+    char csv_path[512];
+    char header[2048];
+    char row[2048];
+    const char *rest;
+    const char *p;
+    const char *end;
+    FILE *in;
+    FILE *out;
+    int i;
+
+    (void)state;
+    snprintf(tmpl_path, sizeof(tmpl_path), "%s/tests/data/adapters/manifest-split-one-file.csv",
+             getenv("CLEARWAY_SRC"));
+    in = fopen(tmpl_path, "r");
+    assert_non_null(in);
+    assert_non_null(fgets(header, sizeof(header), in));
+    assert_non_null(fgets(row, sizeof(row), in));
+    fclose(in);
+    /* Everything after the recipient's address stays as it is. */
+    rest = strstr(row, "\"Ringstrasse 4\",");
+    assert_non_null(rest);
+    rest += strlen("\"Ringstrasse 4\",");
+    snprintf(csv_path, sizeof(csv_path), "%s/manifest-chunks.csv", pki);
+    out = fopen(csv_path, "w");
+    assert_non_null(out);
+    fputs(header, out);
+    for (i = 0; i < 40; i++) {
+        int split = i == 5 || i == 20 || i == 37;
+
+        /* Fillers: a buyer each. The split parcels: one buyer, EUR 55 each. */
+        fprintf(out, "CHUNK%04dDE,SO-C%04d,Hangzhou Silk House,CN,%s%d,\"%s %d\",%s", i, i,
+                split ? "Hanna Chunk" : "Filler Buyer ", split ? 0 : i,
+                split ? "Splitweg" : "Fillerstrasse", split ? 9 : i, rest);
+    }
+    assert_int_equal(fclose(out), 0);
+
+    assert_int_equal(
+        post_path_as("carrier", "csv-manifest", csv_path, "text/csv", body, sizeof(body)), 200);
+    assert_int_equal(count(body, "\"item\":"), 40);
+    assert_int_equal(count(body, "SPL-001"), 1);
+    p = strstr(body, "\"message_id\":\"csv-manifest:CHUNK0037DE\"");
+    assert_non_null(p);
+    end = strchr(p, '}');
+    assert_non_null(end);
+    if (strstr(p, "SPL-001") == NULL || strstr(p, "SPL-001") > end) {
+        fail_msg("the split finding is not on row 37: %s", body);
+    }
+}
+
 static void test_inbound__shop_order_is_translated(void **state)
 {
     static char body[1 << 16];
@@ -469,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),
+        cmocka_unit_test(test_inbound__split_shipment_is_seen_across_chunks),
         cmocka_unit_test(test_inbound__shop_order_is_translated),
         cmocka_unit_test(test_inbound__new_xml_format_by_configuration),
         cmocka_unit_test(test_inbound__consignments_go_out_as_ceb621),
