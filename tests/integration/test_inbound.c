@@ -268,6 +268,22 @@ static void test_inbound__csv_manifest_is_translated_assessed_and_stored(void **
         200);
     assert_int_equal(count(body, "\"status\":\"duplicate\""), accepted);
     assert_int_equal(count(body, "\"status\":\"accepted\""), 0);
+    /* Found stored before the second pass: not assessed (nor sealed) again. */
+    assert_int_equal(count(body, "\"status\":\"duplicate\",\"lane\""), 0);
+}
+
+/* Reads the header and the first row of tests/data/adapters/<file>. */
+static void csv_head(const char *file, char *header, size_t hsize, char *row, size_t rsize)
+{
+    char path[512];
+    FILE *in;
+
+    snprintf(path, sizeof(path), "%s/tests/data/adapters/%s", getenv("CLEARWAY_SRC"), file);
+    in = fopen(path, "r");
+    assert_non_null(in);
+    assert_non_null(fgets(header, (int)hsize, in));
+    assert_non_null(fgets(row, (int)rsize, in));
+    fclose(in);
 }
 
 /*
@@ -284,18 +300,11 @@ static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
     char header[2048];
     char row[2048];
     const char *comma;
-    FILE *in;
     FILE *out;
     int i;
 
     (void)state;
-    snprintf(csv_path, sizeof(csv_path), "%s/tests/data/adapters/manifest-valid.csv",
-             getenv("CLEARWAY_SRC"));
-    in = fopen(csv_path, "r");
-    assert_non_null(in);
-    assert_non_null(fgets(header, sizeof(header), in));
-    assert_non_null(fgets(row, sizeof(row), in));
-    fclose(in);
+    csv_head("manifest-valid.csv", header, sizeof(header), row, sizeof(row));
     comma = strchr(row, ',');
     assert_non_null(comma);
     snprintf(csv_path, sizeof(csv_path), "%s/manifest-600.csv", pki);
@@ -390,25 +399,17 @@ static void test_inbound__split_shipment_is_seen_across_files_and_within_one(voi
 static void test_inbound__split_shipment_is_seen_across_chunks(void **state)
 {
     static char body[1 << 18];
-    char tmpl_path[512];
     char csv_path[512];
     char header[2048];
     char row[2048];
     const char *rest;
     const char *p;
     const char *end;
-    FILE *in;
     FILE *out;
     int i;
 
     (void)state;
-    snprintf(tmpl_path, sizeof(tmpl_path), "%s/tests/data/adapters/manifest-split-one-file.csv",
-             getenv("CLEARWAY_SRC"));
-    in = fopen(tmpl_path, "r");
-    assert_non_null(in);
-    assert_non_null(fgets(header, sizeof(header), in));
-    assert_non_null(fgets(row, sizeof(row), in));
-    fclose(in);
+    csv_head("manifest-split-one-file.csv", header, sizeof(header), row, sizeof(row));
     /* Everything after the recipient's address stays as it is. */
     rest = strstr(row, "\"Ringstrasse 4\",");
     assert_non_null(rest);
