@@ -256,7 +256,10 @@ static const char *state_at_a(const char *id, char *state, size_t size, unsigned
     const char *p;
 
     state[0] = '\0';
-    snprintf(target, sizeof(target), "/v1/messages/%s?from=alice", id);
+    if ((size_t)snprintf(target, sizeof(target), "/v1/messages/%s?from=alice", id)
+        >= sizeof(target)) {
+        return state;
+    }
     if (admin_get(&node_a, target, body, sizeof(body)) != 200) {
         return state;
     }
@@ -297,7 +300,8 @@ static int count_at_b(const char *id)
     int n = 0;
 
     assert_int_equal(admin_get(&node_b, "/v1/messages?limit=1000", body, sizeof(body)), 200);
-    snprintf(needle, sizeof(needle), "\"conversation_id\":\"%s\"", id);
+    assert_true((size_t)snprintf(needle, sizeof(needle), "\"conversation_id\":\"%s\"", id)
+                < sizeof(needle));
     for (p = strstr(body, needle); p != NULL; p = strstr(p + 1, needle)) {
         n++;
     }
