@@ -103,7 +103,10 @@ static int checks_on(bench_t *b, xmlDoc *doc)
 {
     cw_checks_consignment_t c;
     cw_checks_context_t ctx;
-    cw_checks_history_t hist = { b->facts, b->facts_len, 1, 1000 };
+    cw_checks_history_t hist = { .facts = b->facts,
+                                 .facts_len = b->facts_len,
+                                 .has_year_total = 1,
+                                 .buyer_year_total_minor = 1000 };
     xmlNode *node = cw_msg_business_doc(doc);
     xmlNode *assessment = NULL;
     cw_error_t err;
@@ -149,7 +152,10 @@ static int step_read_run(bench_t *b)
 {
     cw_checks_consignment_t c;
     cw_checks_context_t ctx;
-    cw_checks_history_t hist = { b->facts, b->facts_len, 1, 1000 };
+    cw_checks_history_t hist = { .facts = b->facts,
+                                 .facts_len = b->facts_len,
+                                 .has_year_total = 1,
+                                 .buyer_year_total_minor = 1000 };
     cw_error_t err;
     int rc;
 

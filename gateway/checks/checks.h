@@ -54,6 +54,7 @@
 #define CW_CHECKS_ITEMS_MAX    999 /* Item maxOccurs */
 #define CW_CHECKS_REGS_MAX     4   /* Registration maxOccurs per party */
 #define CW_CHECKS_FINDINGS_MAX 48  /* one finding per code; room to spare */
+#define CW_CHECKS_BANDS_MAX    8   /* THR-002 value bands: one per low-value tier */
 
 /* ==== Dates ==== */
 
@@ -296,29 +297,48 @@ typedef struct cw_checks_fact {
     int amendment;                           /* 1 when marked as an amendment */
 } cw_checks_fact_t;
 
+/* A value range in the profile's minor units, both ends inclusive. */
+typedef struct cw_checks_band {
+    int64_t lo;
+    int64_t hi;
+} cw_checks_band_t;
+
 /*
- * What the caller must fetch from its store before cw_checks_run: every
- * recorded fact with date in [since_date, until_date] whose buyer_key
- * equals this one, or whose seller_key does and whose value is in
- * [seller_value_lo, seller_value_hi]; every fact whose business_key
- * equals this one, or whose (seller_key, order_number) equals this
- * seller_key and order_number; and the buyer's total for the calendar
- * year of the reference date.
+ * What the caller must fetch from its store before cw_checks_run.
+ *
+ * Rows: every recorded fact whose business_key equals this one, or whose
+ * order_number equals this (non-empty) one with the same seller_key or the
+ * same sender (DUP-002, SPL-001 by order).
+ *
+ * Totals (cw_checks_history_t.has_totals), summed by the store rather than
+ * read back row by row, so that a buyer or a seller with thousands of
+ * facts costs a few index reads, not thousands of rows per consignment:
+ * - buyer_count, buyer_total_minor: the facts of buyer_key dated
+ *   [split_since_date, until_date] in currency, except this shipment (the
+ *   same consignment_id, or the same non-empty transport_doc) (SPL-001);
+ * - band_count[i]: the facts of seller_key dated [cluster_since_date,
+ *   until_date] in currency valued within bands[i], except this
+ *   consignment_id (THR-002; bands[i] is the margin under tier i);
+ * - the buyer's total for the calendar year (LIM-001): facts of buyer_key
+ *   for this destination dated [year_start, until_date] not in the red
+ *   lane.
+ * cw_checks_history_add applies the same rules to one fact.
  */
 typedef struct cw_checks_history_query {
-    char buyer_key[CW_CHECKS_HEX_SIZE];    /* match facts.buyer_key */
-    char seller_key[CW_CHECKS_HEX_SIZE];   /* match facts.seller_key */
-    char business_key[CW_CHECKS_HEX_SIZE]; /* match facts.business_key (any date) */
-    char order_number[CW_CHECKS_ID_SIZE];  /* match facts.order_number, "" none */
-    int32_t since_date;                    /* inclusive, days */
-    int32_t until_date;                    /* inclusive, days (the reference date) */
-    int32_t year_start;                    /* 1 January of the reference year */
-    /* Facts of this seller by date are needed only with a value just under
-     * a low-value threshold (THR-002): fetch those in [lo, hi] (profile
-     * minor units); hi 0: none. This seller's facts of this order number
-     * are needed whatever their value (SPL-001). */
-    int64_t seller_value_lo;
-    int64_t seller_value_hi;
+    char buyer_key[CW_CHECKS_HEX_SIZE];     /* match facts.buyer_key */
+    char seller_key[CW_CHECKS_HEX_SIZE];    /* match facts.seller_key */
+    char business_key[CW_CHECKS_HEX_SIZE];  /* match facts.business_key (any date) */
+    char order_number[CW_CHECKS_ID_SIZE];   /* match facts.order_number, "" none */
+    char consignment_id[CW_CHECKS_ID_SIZE]; /* this consignment: not in the totals */
+    char transport_doc[CW_CHECKS_ID_SIZE];  /* this shipment, "" none */
+    char currency[4];                       /* the profile's currency */
+    int32_t split_since_date;               /* SPL-001 window, inclusive, days */
+    int32_t cluster_since_date;             /* THR-002 window, inclusive, days */
+    int32_t since_date;                     /* the earlier of the two */
+    int32_t until_date;                     /* inclusive, days (the reference date) */
+    int32_t year_start;                     /* 1 January of the reference year */
+    size_t bands_len;                       /* 0: THR-002 needs no count */
+    cw_checks_band_t bands[CW_CHECKS_BANDS_MAX];
 } cw_checks_history_query_t;
 
 /* Facts from the store. Borrowed for the duration of cw_checks_run. */
@@ -328,7 +348,23 @@ typedef struct cw_checks_history {
     int has_year_total;             /* buyer_year_total_minor is known */
     int64_t buyer_year_total_minor; /* buyer's total this calendar year (CN), in
                                        the destination currency, excluding this one */
+    /* has_totals: the counts below are known (see cw_checks_history_query_t)
+     * and SPL-001 by buyer and THR-002 read them instead of the rows. */
+    int has_totals;
+    int64_t buyer_count;
+    int64_t buyer_total_minor;
+    int64_t band_count[CW_CHECKS_BANDS_MAX];
 } cw_checks_history_t;
+
+/*
+ * Adds fact f (one the store does not hold yet, e.g. an earlier item of
+ * the same manifest) to h's totals under q's rules. Returns 1 when the
+ * checks also need f as a row (the same business key or order number), 0
+ * when the totals are all they need of it.
+ */
+int cw_checks_history_add(cw_checks_history_t *h,
+                          const cw_checks_history_query_t *q,
+                          const cw_checks_fact_t *f);
 
 /*
  * Normalisation helpers. Keys are SHA-256 hex of: for a buyer, its

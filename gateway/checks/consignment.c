@@ -725,11 +725,10 @@ int cw_checks_history_query_make(cw_checks_history_query_t *q,
                                  const cw_checks_context_t *ctx)
 {
     const cw_checks_profile_t *p;
-    int32_t window;
     int rc = 0;
 
     memset(q, 0, sizeof(*q));
-    p = ctx->profile_id != NULL
+    p = ctx->profile_id != NULL && ctx->profile_id[0] != '\0'
             ? cw_checks_rules_profile_get(rules, ctx->profile_id)
             : cw_checks_rules_profile_find(rules, c->destination_country, ctx->reference_date);
     if (p == NULL) {
@@ -740,26 +739,27 @@ int cw_checks_history_query_make(cw_checks_history_query_t *q,
     CW_TRY(cw_checks_seller_key(q->seller_key, &c->seller));
     CW_TRY(cw_checks_business_key(q->business_key, ctx->sender, c));
     (void)cw_strlcpy(q->order_number, c->order_number, sizeof(q->order_number));
-    window = p->split_window_days > p->cluster_window_days ? p->split_window_days
-                                                           : p->cluster_window_days;
+    (void)cw_strlcpy(q->consignment_id, c->consignment_id, sizeof(q->consignment_id));
+    (void)cw_strlcpy(q->transport_doc, c->transport_doc, sizeof(q->transport_doc));
+    (void)cw_strlcpy(q->currency, p->currency, sizeof(q->currency));
     q->until_date = ctx->reference_date;
-    q->since_date = ctx->reference_date - (window > 0 ? window - 1 : 0);
+    /* The windows exactly as SPL-001 and THR-002 compute them. */
+    q->split_since_date = ctx->reference_date - (p->split_window_days - 1);
+    q->cluster_since_date = ctx->reference_date - (p->cluster_window_days - 1);
+    q->since_date =
+        q->split_since_date < q->cluster_since_date ? q->split_since_date : q->cluster_since_date;
     q->year_start = cw_checks__days_from_civil(cw_checks_date_year(ctx->reference_date), 1, 1);
-    /* THR-002 counts the seller's consignments just under a threshold:
-     * only those are worth reading back (a large seller has thousands a
-     * day). The band covers every tier of the profile. */
+    /* THR-002 counts the seller's consignments just under the threshold of
+     * the tier that applies: one band per tier, in the profile's order
+     * (the assessment's tier indexes band_count). */
     if (p->cluster_min_count > 1) {
-        for (size_t i = 0; i < p->tiers_len; i++) {
+        for (size_t i = 0; i < p->tiers_len && i < CW_CHECKS_BANDS_MAX; i++) {
             int64_t hi = p->tiers[i].value_minor;
-            int64_t lo = hi - cw_checks_money_percent(hi, p->cluster_margin_bp);
 
-            if (q->seller_value_hi == 0 || lo < q->seller_value_lo) {
-                q->seller_value_lo = lo;
-            }
-            if (hi > q->seller_value_hi) {
-                q->seller_value_hi = hi;
-            }
+            q->bands[i].hi = hi;
+            q->bands[i].lo = hi - cw_checks_money_percent(hi, p->cluster_margin_bp);
         }
+        q->bands_len = p->tiers_len < CW_CHECKS_BANDS_MAX ? p->tiers_len : CW_CHECKS_BANDS_MAX;
     }
 out:
     return rc;

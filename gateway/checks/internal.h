@@ -16,9 +16,10 @@
 
 /* ==== Rules snapshot ==== */
 
-#define CW_CHECKS_WORD_SIZE     65        /* a rules word or phrase (Token64) */
-#define CW_CHECKS_LIST_MAX      40        /* countries/chapters in one list attribute */
-#define CW_CHECKS_TIERS_MAX     8         /* Threshold elements per profile */
+#define CW_CHECKS_WORD_SIZE 65 /* a rules word or phrase (Token64) */
+#define CW_CHECKS_LIST_MAX  40 /* countries/chapters in one list attribute */
+#define CW_CHECKS_TIERS_MAX 8  /* Threshold elements per profile */
+_Static_assert(CW_CHECKS_TIERS_MAX <= CW_CHECKS_BANDS_MAX, "a THR-002 band for every tier");
 #define CW_CHECKS_TAX_RATES_MAX 64        /* Tax/Rate elements per profile */
 #define CW_CHECKS_PHRASES_MAX   8         /* keyword phrases per restriction */
 #define CW_CHECKS_SOURCE_SIZE   513       /* source attribute */

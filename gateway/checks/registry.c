@@ -323,7 +323,7 @@ int cw_checks_run(cw_checks_assessment_t *out,
                   const cw_checks_history_t *history,
                   cw_error_t *err)
 {
-    static const cw_checks_history_t no_history = { NULL, 0, 0, 0 };
+    static const cw_checks_history_t no_history = { 0 };
     cw_checks_run_t run;
     int rc = 0;
 

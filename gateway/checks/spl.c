@@ -7,6 +7,8 @@
  *   consignment alone is inside it: yellow; red when the same order number.
  *   Prior facts come from the caller (cw_checks_history_t); a fact with this
  *   consignment's id or transport document is a resend and never counts.
+ *   The buyer's count and total are the caller's totals when it has them
+ *   (has_totals: the store sums them), else summed from the rows.
  */
 #include <string.h>
 
@@ -42,11 +44,15 @@ int cw_checks__spl(cw_checks_run_t *run)
             order_total += f->value_minor;
             order_n++;
         }
-        if (strcmp(f->buyer_key, me->buyer_key) == 0 && f->date >= since
+        if (!h->has_totals && strcmp(f->buyer_key, me->buyer_key) == 0 && f->date >= since
             && f->date <= run->ctx->reference_date) {
             buyer_total += f->value_minor;
             buyer_n++;
         }
+    }
+    if (h->has_totals) {
+        buyer_n = h->buyer_count > INT32_MAX ? INT32_MAX : (int)h->buyer_count;
+        buyer_total += h->buyer_total_minor;
     }
     cw_checks__money_str(t, sizeof(t), run->tier->value_minor, p);
     if (order_n > 0 && order_total > run->tier->value_minor) {

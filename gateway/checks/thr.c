@@ -8,7 +8,8 @@
  *            2025-08-29) -> yellow, full declaration required.
  *   THR-002  the value sits within the profile's margin under the threshold
  *            (5 %) and the same seller had at least min-count - 1 such
- *            consignments within the window (30 days): yellow (soft).
+ *            consignments within the window (30 days): yellow (soft);
+ *            counted by the caller per tier (has_totals) or from the rows.
  */
 #include <string.h>
 
@@ -71,7 +72,16 @@ static void thr002(cw_checks_run_t *run)
     if (!near(me->value_minor, threshold, p->cluster_margin_bp)) {
         return;
     }
-    for (size_t i = 0; i < h->facts_len; i++) {
+    if (h->has_totals) {
+        size_t band = (size_t)(run->tier - p->tiers);
+
+        /* The store counted the facts in this tier's band. */
+        if (band < CW_CHECKS_BANDS_MAX && h->band_count[band] > 0) {
+            count +=
+                h->band_count[band] >= INT32_MAX - 1 ? INT32_MAX - 1 : (int)h->band_count[band];
+        }
+    }
+    for (size_t i = 0; !h->has_totals && i < h->facts_len; i++) {
         const cw_checks_fact_t *f = &h->facts[i];
         if (strcmp(f->seller_key, me->seller_key) != 0 || f->date < since
             || f->date > run->ctx->reference_date || strcmp(f->currency, p->currency) != 0

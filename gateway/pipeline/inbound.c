@@ -194,10 +194,9 @@ typedef struct inbound_item {
     cw_checks_context_t ctx;        /* points into this item */
     char schema_error[256];         /* ctx.schema_error's text */
     cw_checks_history_query_t hq;   /* what the stateful checks need */
-    cw_checks_fact_t *history;      /* the ledger's answer, owned */
+    cw_checks_fact_t *history;      /* the ledger's rows, owned */
     size_t history_len;
-    int has_history;
-    int64_t year_total_minor;
+    cw_checks_history_t totals; /* the ledger's totals (no rows) */
     char codes[CW_CHECKS_FINDINGS_MAX * 9];
     char status[16]; /* accepted, refused, duplicate, conflict, error */
     char detail[200];
@@ -327,8 +326,6 @@ static void item_prepare(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
     }
 }
 
-/* The ledger's facts for item index plus the facts of the items accepted
- * before it in this input (the checks filter by key and date). */
 /* Keeps what the commit and the answer need of a; 0 or CW_ENOMEM. */
 static int outcome_keep(inbound_item_t *it, const cw_checks_assessment_t *a)
 {
@@ -363,6 +360,14 @@ static const cw_checks_assessment_t *outcome_expand(inbound_job_t *job, const in
     return a;
 }
 
+/*
+ * The history of item index: the ledger's rows and totals, plus the facts
+ * of the items accepted before it in this input (a split shipment in one
+ * manifest), counted into the totals by the checks' own rules and kept as
+ * rows only when the checks read them as rows (the same business key or
+ * order number). A manifest of thousands of items for one buyer thus
+ * costs one comparison per earlier item, not a copy of all of them.
+ */
 static int history_make(cw_checks_history_t *h,
                         cw_checks_fact_t **facts_out,
                         const inbound_job_t *job,
@@ -371,31 +376,39 @@ static int history_make(cw_checks_history_t *h,
 {
     cw_checks_fact_t *facts;
     size_t n = it->history_len;
-    size_t i;
+    size_t cap = it->history_len + 16;
 
     *facts_out = NULL;
-    for (i = 0; i < index; i++) {
-        n += job->items[i].outcome != NULL && strcmp(job->items[i].status, "accepted") == 0;
-    }
-    facts = cw_calloc(n + 1, sizeof(*facts));
+    facts = cw_malloc(cap * sizeof(*facts));
     if (facts == NULL) {
         return CW_ENOMEM;
     }
     if (it->history_len > 0) {
         memcpy(facts, it->history, it->history_len * sizeof(*facts));
     }
-    n = it->history_len;
-    for (i = 0; i < index; i++) {
+    *h = it->totals;
+    h->has_totals = 1; /* no ledger answer: its totals are 0, like its rows */
+    for (size_t i = 0; i < index; i++) {
         const inbound_item_t *prev = &job->items[i];
 
-        if (prev->outcome != NULL && strcmp(prev->status, "accepted") == 0) {
-            facts[n++] = prev->outcome->fact;
+        if (prev->outcome == NULL || strcmp(prev->status, "accepted") != 0
+            || !cw_checks_history_add(h, &it->hq, &prev->outcome->fact)) {
+            continue;
         }
+        if (n == cap) {
+            cw_checks_fact_t *more = cw_realloc(facts, 2 * cap * sizeof(*facts));
+
+            if (more == NULL) {
+                cw_free(facts);
+                return CW_ENOMEM;
+            }
+            facts = more;
+            cap *= 2;
+        }
+        facts[n++] = prev->outcome->fact;
     }
     h->facts = facts;
     h->facts_len = n;
-    h->has_year_total = it->has_history;
-    h->buyer_year_total_minor = it->year_total_minor;
     *facts_out = facts;
     return 0;
 }
@@ -823,8 +836,7 @@ static void on_item_history(int status, const cw_store_facts_t *facts, void *arg
         return;
     }
     it->history_len = facts->count;
-    it->year_total_minor = facts->buyer_year_total_minor;
-    it->has_history = 1;
+    cw_pipeline__history_totals(&it->totals, facts);
     history_next(job);
 }
 

@@ -36,8 +36,7 @@ typedef struct cw_intake_job {
     cw_checks_history_query_t hq;   /* what the stateful checks need from the store */
     cw_checks_fact_t *history;      /* facts from the store, owned */
     size_t history_len;
-    int64_t year_total_minor;               /* the buyer's calendar-year total */
-    int has_history;                        /* the store answered */
+    cw_checks_history_t totals;             /* the store's totals (has_totals: it answered) */
     cw_checks_assessment_t *assessment;     /* owned; NULL until assessed */
     xmlDoc *assessment_doc;                 /* holds the assessment XML (owned) */
     char codes[CW_CHECKS_FINDINGS_MAX * 9]; /* finding codes, space separated */
@@ -332,10 +331,9 @@ static void assess_run(cw_intake_job_t *job)
         job->res.status = 503;
         return;
     }
+    history = job->totals;
     history.facts = job->history;
     history.facts_len = job->history_len;
-    history.has_year_total = job->has_history;
-    history.buyer_year_total_minor = job->year_total_minor;
     rc = cw_checks_run(job->assessment, job->rules, job->model, &job->ctx, &history, &err);
     if (rc == 0) {
         rc = cw_checks_assessment_to_xml(&node, job->assessment, job->cfg->node_id,
@@ -571,8 +569,7 @@ static void on_history(int status, const cw_store_facts_t *facts, void *arg)
         return;
     }
     job->history_len = facts->count;
-    job->year_total_minor = facts->buyer_year_total_minor;
-    job->has_history = 1;
+    cw_pipeline__history_totals(&job->totals, facts);
     intake_stage2(job);
 }
 

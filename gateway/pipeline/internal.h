@@ -69,4 +69,7 @@ void cw_pipeline__fact_from(cw_store_fact_t *f, const cw_checks_assessment_t *a,
  * there are none). 0 or CW_ENOMEM. */
 CW_MUST_CHECK int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts);
 
+/* The store's totals as a history (has_year_total, has_totals; no rows). */
+void cw_pipeline__history_totals(cw_checks_history_t *h, const cw_store_facts_t *facts);
+
 #endif /* CW_PIPELINE_INTERNAL_H */

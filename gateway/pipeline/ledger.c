@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+_Static_assert(CW_CHECKS_BANDS_MAX == CW_STORE_BANDS_MAX, "one store band per checks band");
+
 void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_history_query_t *hq,
                               const cw_checks_context_t *ctx,
@@ -18,12 +20,32 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
     q->business_key = hq->business_key;
     q->sender = ctx->sender;
     q->order_number = hq->order_number;
-    q->since_date = hq->since_date;
+    q->currency = hq->currency;
+    q->consignment_id = hq->consignment_id;
+    q->transport_doc = hq->transport_doc;
+    q->split_since_date = hq->split_since_date;
+    q->cluster_since_date = hq->cluster_since_date;
     q->until_date = hq->until_date;
     q->year_start = hq->year_start;
-    q->seller_value_lo = hq->seller_value_lo;
-    q->seller_value_hi = hq->seller_value_hi;
     q->destination = model->destination_country;
+    q->bands_len = hq->bands_len;
+    for (size_t i = 0; i < hq->bands_len && i < CW_STORE_BANDS_MAX; i++) {
+        q->bands[i].lo = hq->bands[i].lo;
+        q->bands[i].hi = hq->bands[i].hi;
+    }
+}
+
+void cw_pipeline__history_totals(cw_checks_history_t *h, const cw_store_facts_t *facts)
+{
+    memset(h, 0, sizeof(*h));
+    h->has_year_total = 1;
+    h->buyer_year_total_minor = facts->buyer_year_total_minor;
+    h->has_totals = 1;
+    h->buyer_count = facts->buyer_count;
+    h->buyer_total_minor = facts->buyer_total_minor;
+    for (size_t i = 0; i < CW_STORE_BANDS_MAX; i++) {
+        h->band_count[i] = facts->band_count[i];
+    }
 }
 
 int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store_facts_t *facts)

@@ -133,12 +133,57 @@ static const char *const schema_v4[] = {
     NULL,
 };
 
+/* Version 5: the stateful checks sum a buyer's and a seller's facts
+ * instead of reading them back, so that the cost of one consignment does
+ * not grow with its buyer's or seller's history. buyer_days keeps each
+ * buyer's count and value per day, destination and currency (kept_minor:
+ * without the red lane, for the annual total), maintained by triggers on
+ * every insert and delete of a fact (a purge's cascade included) and
+ * filled from the facts already there. The seller's value bands are
+ * counted from a covering index; the two resend exclusions (the same
+ * consignment id or transport document) are looked up by their own
+ * indexes. */
+static const char *const schema_v5[] = {
+    "CREATE TABLE buyer_days ("
+    " buyer_key TEXT NOT NULL, date INTEGER NOT NULL, destination TEXT NOT NULL,"
+    " currency TEXT NOT NULL, n INTEGER NOT NULL, total_minor INTEGER NOT NULL,"
+    " kept_minor INTEGER NOT NULL,"
+    " PRIMARY KEY (buyer_key, date, destination, currency)) WITHOUT ROWID",
+    "INSERT INTO buyer_days (buyer_key, date, destination, currency, n, total_minor, kept_minor)"
+    " SELECT buyer_key, date, coalesce(destination, ''), coalesce(currency, ''), count(*),"
+    " sum(value_minor), sum(CASE WHEN lane <> 'red' THEN value_minor ELSE 0 END)"
+    " FROM facts WHERE buyer_key <> '' GROUP BY 1, 2, 3, 4",
+    "CREATE TRIGGER facts_buyer_days_insert AFTER INSERT ON facts WHEN NEW.buyer_key <> ''"
+    " BEGIN"
+    " INSERT INTO buyer_days (buyer_key, date, destination, currency, n, total_minor,"
+    " kept_minor) VALUES (NEW.buyer_key, NEW.date, coalesce(NEW.destination, ''),"
+    " coalesce(NEW.currency, ''), 1, NEW.value_minor,"
+    " CASE WHEN NEW.lane <> 'red' THEN NEW.value_minor ELSE 0 END)"
+    " ON CONFLICT (buyer_key, date, destination, currency) DO UPDATE SET n = n + 1,"
+    " total_minor = total_minor + excluded.total_minor,"
+    " kept_minor = kept_minor + excluded.kept_minor;"
+    " END",
+    "CREATE TRIGGER facts_buyer_days_delete AFTER DELETE ON facts WHEN OLD.buyer_key <> ''"
+    " BEGIN"
+    " UPDATE buyer_days SET n = n - 1, total_minor = total_minor - OLD.value_minor,"
+    " kept_minor = kept_minor - CASE WHEN OLD.lane <> 'red' THEN OLD.value_minor ELSE 0 END"
+    " WHERE buyer_key = OLD.buyer_key AND date = OLD.date"
+    " AND destination = coalesce(OLD.destination, '') AND currency = coalesce(OLD.currency, '');"
+    " DELETE FROM buyer_days WHERE buyer_key = OLD.buyer_key AND date = OLD.date"
+    " AND destination = coalesce(OLD.destination, '') AND currency = coalesce(OLD.currency, '')"
+    " AND n <= 0;"
+    " END",
+    "CREATE INDEX facts_seller_band ON facts (seller_key, currency, value_minor, date)",
+    "DROP INDEX facts_seller_value",
+    "CREATE INDEX facts_consignment ON facts (consignment_id)",
+    "CREATE INDEX facts_transport ON facts (transport_doc)",
+    "DROP INDEX facts_buyer",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
-    schema_v1,
-    schema_v2,
-    schema_v3,
-    schema_v4,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

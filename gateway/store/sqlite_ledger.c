@@ -14,6 +14,9 @@ typedef enum ledger_stmt_e {
     L_CODE_INSERT,
     L_FACTS,
     L_YEAR_TOTAL,
+    L_BUYER_TOTAL,
+    L_BUYER_RESENT,
+    L_BAND_COUNT,
     L_STATS_DESTINATION,
     L_STATS_LANE,
     L_STATS_CODE,
@@ -46,15 +49,26 @@ static const char *const ledger_sql[L_COUNT] = {
                 " value_minor, date, amendment, lane,"
                 " (SELECT group_concat(code, ' ') FROM fact_codes WHERE fact = f.id),"
                 " collection, duty_minor, tax_minor, due_minor FROM facts f"
-                " WHERE (?1 <> '' AND buyer_key = ?1 AND date BETWEEN ?6 AND ?7)"
-                " OR (?2 <> '' AND ?10 > 0 AND seller_key = ?2 AND date BETWEEN ?6 AND ?7"
-                "     AND value_minor BETWEEN ?9 AND ?10)"
-                " OR (?2 <> '' AND ?5 <> '' AND seller_key = ?2 AND order_number = ?5)"
+                " WHERE (?1 <> '' AND ?2 <> '' AND seller_key = ?1 AND order_number = ?2)"
                 " OR (?3 <> '' AND business_key = ?3)"
-                " OR (?5 <> '' AND sender = ?4 AND order_number = ?5)"
-                " LIMIT ?8",
-    [L_YEAR_TOTAL] = "SELECT coalesce(sum(value_minor), 0) FROM facts WHERE buyer_key = ?1"
-                     " AND destination = ?2 AND date BETWEEN ?3 AND ?4 AND lane <> 'red'",
+                " OR (?2 <> '' AND sender = ?4 AND order_number = ?2)"
+                " LIMIT ?5",
+    /* The totals (cw_store_facts_t): a buyer's from buyer_days (one row per
+     * day), a seller's band from the covering index facts_seller_band. */
+    [L_YEAR_TOTAL] = "SELECT coalesce(sum(kept_minor), 0) FROM buyer_days WHERE buyer_key = ?1"
+                     " AND destination = ?2 AND date BETWEEN ?3 AND ?4",
+    [L_BUYER_TOTAL] = "SELECT coalesce(sum(n), 0), coalesce(sum(total_minor), 0) FROM buyer_days"
+                      " WHERE buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
+    /* What L_BUYER_TOTAL counted of this very shipment (a resend). */
+    [L_BUYER_RESENT] = "SELECT count(*), coalesce(sum(value_minor), 0) FROM facts WHERE id IN"
+                       " (SELECT id FROM facts WHERE consignment_id = ?5"
+                       "  UNION SELECT id FROM facts WHERE ?6 <> '' AND transport_doc = ?6)"
+                       " AND buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
+    [L_BAND_COUNT] = "SELECT (SELECT count(*) FROM facts WHERE seller_key = ?1 AND currency = ?2"
+                     "  AND value_minor BETWEEN ?3 AND ?4 AND date BETWEEN ?5 AND ?6)"
+                     " - (SELECT count(*) FROM facts WHERE consignment_id = ?7 AND seller_key = ?1"
+                     "  AND currency = ?2 AND value_minor BETWEEN ?3 AND ?4"
+                     "  AND date BETWEEN ?5 AND ?6)",
     [L_STATS_DESTINATION] = STATS_SQL("f.destination", "facts f"),
     [L_STATS_LANE] = STATS_SQL("f.lane", "facts f"),
     [L_STATS_CODE] = STATS_SQL("c.code", "facts f JOIN fact_codes c ON c.fact = f.id"),
@@ -173,6 +187,98 @@ static const char *col(cw_pool_t *pool, sqlite3_stmt *st, int i)
                      : cw_pool_strndup(pool, "", 0);
 }
 
+/* Steps st to its one row: 0, or CW_E* (no row at all is corruption). */
+static int step_row(sqlite3_stmt *st)
+{
+    int src = sqlite3_step(st);
+
+    return src == SQLITE_ROW ? 0
+                             : cw_store__err_from_sqlite(src == SQLITE_DONE ? SQLITE_CORRUPT : src);
+}
+
+/* The buyer's year total and window totals (cw_store_facts_t). */
+static int buyer_totals(sqlite3 *db,
+                        cw_store_ledger_t **ledger,
+                        const cw_store_facts_query_t *q,
+                        cw_store_facts_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    st = ledger_stmt(db, ledger, L_YEAR_TOTAL, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    bind_text(st, 1, q->buyer_key);
+    bind_text(st, 2, q->destination);
+    (void)sqlite3_bind_int(st, 3, q->year_start);
+    (void)sqlite3_bind_int(st, 4, q->until_date);
+    rc = step_row(st);
+    out->buyer_year_total_minor = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
+    (void)sqlite3_reset(st);
+    if (rc < 0 || q->currency == NULL || q->currency[0] == '\0') {
+        return rc;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        st = ledger_stmt(db, ledger, pass == 0 ? L_BUYER_TOTAL : L_BUYER_RESENT, &rc);
+        if (st == NULL) {
+            return rc;
+        }
+        bind_text(st, 1, q->buyer_key);
+        (void)sqlite3_bind_int(st, 2, q->split_since_date);
+        (void)sqlite3_bind_int(st, 3, q->until_date);
+        bind_text(st, 4, q->currency);
+        if (pass == 1) {
+            bind_text(st, 5, q->consignment_id);
+            bind_text(st, 6, q->transport_doc);
+        }
+        rc = step_row(st);
+        if (rc == 0 && pass == 0) {
+            out->buyer_count = sqlite3_column_int64(st, 0);
+            out->buyer_total_minor = sqlite3_column_int64(st, 1);
+        } else if (rc == 0) {
+            out->buyer_count -= sqlite3_column_int64(st, 0);
+            out->buyer_total_minor -= sqlite3_column_int64(st, 1);
+        }
+        (void)sqlite3_reset(st);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The seller's facts per value band (cw_store_facts_t.band_count). */
+static int band_counts(sqlite3 *db,
+                       cw_store_ledger_t **ledger,
+                       const cw_store_facts_query_t *q,
+                       cw_store_facts_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    for (size_t i = 0; i < q->bands_len && i < CW_STORE_BANDS_MAX; i++) {
+        st = ledger_stmt(db, ledger, L_BAND_COUNT, &rc);
+        if (st == NULL) {
+            return rc;
+        }
+        bind_text(st, 1, q->seller_key);
+        bind_text(st, 2, q->currency);
+        (void)sqlite3_bind_int64(st, 3, q->bands[i].lo);
+        (void)sqlite3_bind_int64(st, 4, q->bands[i].hi);
+        (void)sqlite3_bind_int(st, 5, q->cluster_since_date);
+        (void)sqlite3_bind_int(st, 6, q->until_date);
+        bind_text(st, 7, q->consignment_id);
+        rc = step_row(st);
+        out->band_count[i] = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
+        (void)sqlite3_reset(st);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
 {
     const cw_store_facts_query_t *q = &req->in.facts;
@@ -188,16 +294,11 @@ int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req
     if (st == NULL) {
         return rc;
     }
-    bind_text(st, 1, q->buyer_key);
-    bind_text(st, 2, q->seller_key);
+    bind_text(st, 1, q->seller_key);
+    bind_text(st, 2, q->order_number);
     bind_text(st, 3, q->business_key);
     bind_text(st, 4, q->sender);
-    bind_text(st, 5, q->order_number);
-    (void)sqlite3_bind_int(st, 6, q->since_date);
-    (void)sqlite3_bind_int(st, 7, q->until_date);
-    (void)sqlite3_bind_int(st, 8, (int)CW_STORE_FACTS_MAX);
-    (void)sqlite3_bind_int64(st, 9, q->seller_value_lo);
-    (void)sqlite3_bind_int64(st, 10, q->seller_value_hi);
+    (void)sqlite3_bind_int(st, 5, (int)CW_STORE_FACTS_MAX);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         cw_store_fact_t *f;
 
@@ -247,24 +348,17 @@ int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req
     }
     out->items = items;
     (void)sqlite3_reset(st);
+    st = NULL;
     if (q->buyer_key != NULL && q->buyer_key[0] != '\0') {
-        st = ledger_stmt(db, ledger, L_YEAR_TOTAL, &rc);
-        if (st == NULL) {
-            goto out;
-        }
-        bind_text(st, 1, q->buyer_key);
-        bind_text(st, 2, q->destination);
-        (void)sqlite3_bind_int(st, 3, q->year_start);
-        (void)sqlite3_bind_int(st, 4, q->until_date);
-        src = sqlite3_step(st);
-        if (src != SQLITE_ROW) {
-            rc = cw_store__err_from_sqlite(src);
-            goto out;
-        }
-        out->buyer_year_total_minor = sqlite3_column_int64(st, 0);
+        CW_TRY(buyer_totals(db, ledger, q, out));
+    }
+    if (q->seller_key != NULL && q->seller_key[0] != '\0') {
+        CW_TRY(band_counts(db, ledger, q, out));
     }
 out:
-    (void)sqlite3_reset(st);
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+    }
     return rc;
 }
 

@@ -366,7 +366,7 @@ int cw_store_facts_query(cw_store_t *store,
     cw_store_facts_query_t *q;
     int rc = 0;
 
-    if (cb == NULL || query == NULL) {
+    if (cb == NULL || query == NULL || query->bands_len > CW_STORE_BANDS_MAX) {
         return CW_EINVAL;
     }
     CW_TRY(req_new(&req, store, CW_STORE_REQ_FACTS));
@@ -378,6 +378,9 @@ int cw_store_facts_query(cw_store_t *store,
     CW_TRY(pool_str(req->pool, &q->sender, query->sender));
     CW_TRY(pool_str(req->pool, &q->order_number, query->order_number));
     CW_TRY(pool_str(req->pool, &q->destination, query->destination));
+    CW_TRY(pool_str(req->pool, &q->currency, query->currency));
+    CW_TRY(pool_str(req->pool, &q->consignment_id, query->consignment_id));
+    CW_TRY(pool_str(req->pool, &q->transport_doc, query->transport_doc));
     req->cb.facts = cb;
     req->arg = arg;
     req_submit(store, req);

@@ -419,27 +419,52 @@ CW_MUST_CHECK int cw_store_delivery_record(cw_store_t *store,
 /* Most facts one query returns: bounds memory whatever the history. */
 #define CW_STORE_FACTS_MAX 10000u
 
-/* What the stateful checks need; NULL/"" keys are not matched. */
+/* THR-002 value bands a query counts at most. */
+#define CW_STORE_BANDS_MAX 8u
+
+/* A value range in minor units, both ends inclusive. */
+typedef struct cw_store_band {
+    int64_t lo;
+    int64_t hi;
+} cw_store_band_t;
+
+/*
+ * What the stateful checks need; NULL/"" keys are not matched.
+ * Rows: the facts with this business_key, or with this order_number and
+ * this seller_key or this sender (any date). A buyer's or a seller's other
+ * facts are never returned as rows, only summed (the totals below), so
+ * that a buyer with thousands of consignments costs a few index reads.
+ */
 typedef struct cw_store_facts_query {
-    const char *buyer_key;    /* facts of this buyer in [since_date, until_date] */
-    const char *seller_key;   /* facts of this seller: see seller_value_lo */
-    const char *business_key; /* facts with this business key, any date */
-    const char *sender;       /* with order_number: facts of this order, any date */
+    const char *buyer_key;    /* the buyer of the totals */
+    const char *seller_key;   /* rows by order number; the band counts */
+    const char *business_key; /* rows with this business key */
+    const char *sender;       /* with order_number: rows of this order */
     const char *order_number;
-    int32_t since_date;      /* days, inclusive */
-    int32_t until_date;      /* days, inclusive */
-    int32_t year_start;      /* buyer's total from this date to until_date */
-    const char *destination; /* the total counts this destination only */
-    /* Seller facts by date only with value_minor in [lo, hi]; hi 0: none.
-     * (seller_key, order_number) matches any value. */
-    int64_t seller_value_lo;
-    int64_t seller_value_hi;
+    const char *currency;       /* the totals count facts in this currency */
+    const char *consignment_id; /* never in the totals (a resend of itself) */
+    const char *transport_doc;  /* with it, nor in the buyer's; "" none */
+    int32_t split_since_date;   /* buyer window, inclusive, days */
+    int32_t cluster_since_date; /* band window, inclusive, days */
+    int32_t until_date;         /* both windows end here, inclusive */
+    int32_t year_start;         /* buyer's total from this date to until_date */
+    const char *destination;    /* the year total counts this destination only */
+    size_t bands_len;           /* bands to count (at most CW_STORE_BANDS_MAX) */
+    cw_store_band_t bands[CW_STORE_BANDS_MAX];
 } cw_store_facts_query_t;
 
 typedef struct cw_store_facts {
-    const cw_store_fact_t *items;   /* matching facts, any order */
+    const cw_store_fact_t *items;   /* matching rows, any order */
     size_t count;                   /* entries (at most CW_STORE_FACTS_MAX) */
-    int64_t buyer_year_total_minor; /* sum of value_minor of the buyer since year_start */
+    int64_t buyer_year_total_minor; /* buyer's value since year_start, this destination,
+                                       lane not red */
+    /* buyer_key's facts in [split_since_date, until_date] and currency,
+     * except consignment_id and (if not "") transport_doc: */
+    int64_t buyer_count;
+    int64_t buyer_total_minor;
+    /* seller_key's facts in [cluster_since_date, until_date] and currency,
+     * except consignment_id, valued within bands[i]: */
+    int64_t band_count[CW_STORE_BANDS_MAX];
 } cw_store_facts_t;
 
 /* facts is owned by the store and valid during the call; NULL when status < 0. */

@@ -983,6 +983,9 @@ typedef struct facts_res {
     int status;
     size_t count;
     int64_t year_total;
+    int64_t buyer_count;
+    int64_t buyer_total;
+    int64_t bands[CW_STORE_BANDS_MAX];
     char ids[8][32]; /* consignment ids returned */
 } facts_res_t;
 
@@ -996,6 +999,9 @@ static void on_facts(int status, const cw_store_facts_t *facts, void *arg)
     if (status == 0) {
         r->count = facts->count;
         r->year_total = facts->buyer_year_total_minor;
+        r->buyer_count = facts->buyer_count;
+        r->buyer_total = facts->buyer_total_minor;
+        memcpy(r->bands, facts->band_count, sizeof(r->bands));
         for (i = 0; i < facts->count && i < 8; i++) {
             cw_strlcpy(r->ids[i], facts->items[i].consignment_id, sizeof(r->ids[i]));
         }
@@ -1045,16 +1051,18 @@ static tally_res_t stats_sync(cw_store_t *store, cw_store_group_e by)
     return r;
 }
 
-/* Puts message id with a fact for buyer/seller at date (days). */
-static void put_fact(cw_store_t *store,
-                     const char *id,
-                     const char *buyer,
-                     const char *seller,
-                     const char *order,
-                     int32_t date,
-                     int64_t value,
-                     const char *lane,
-                     const char *codes)
+/* Puts message id with a fact for buyer/seller at date (days), shipped
+ * under transport document doc (NULL: none). */
+static void put_fact_doc(cw_store_t *store,
+                         const char *id,
+                         const char *doc,
+                         const char *buyer,
+                         const char *seller,
+                         const char *order,
+                         int32_t date,
+                         int64_t value,
+                         const char *lane,
+                         const char *codes)
 {
     cw_store_msg_t m;
     cw_store_fact_t f;
@@ -1067,6 +1075,7 @@ static void put_fact(cw_store_t *store,
     f.seller_key = seller;
     f.business_key = id;
     f.order_number = order;
+    f.transport_doc = doc;
     f.destination = "CN";
     f.currency = "CNY";
     f.value_minor = value;
@@ -1077,6 +1086,39 @@ static void put_fact(cw_store_t *store,
     f.tax_minor = value / 10;
     m.fact = &f;
     assert_int_equal(put_sync(store, &m).status, 0);
+}
+
+static void put_fact(cw_store_t *store,
+                     const char *id,
+                     const char *buyer,
+                     const char *seller,
+                     const char *order,
+                     int32_t date,
+                     int64_t value,
+                     const char *lane,
+                     const char *codes)
+{
+    put_fact_doc(store, id, NULL, buyer, seller, order, date, value, lane, codes);
+}
+
+/* A query for buyer-1's and seller-1's totals as the checks would ask. */
+static void totals_query(cw_store_facts_query_t *q, const char *consignment, const char *doc)
+{
+    memset(q, 0, sizeof(*q));
+    q->buyer_key = "buyer-1";
+    q->seller_key = "seller-1";
+    q->currency = "CNY";
+    q->consignment_id = consignment;
+    q->transport_doc = doc;
+    q->split_since_date = 19990;
+    q->cluster_since_date = 0;
+    q->until_date = 20030;
+    q->year_start = 18990;
+    q->destination = "CN";
+    q->bands_len = 3;
+    q->bands[0] = (cw_store_band_t){ 90000, 100000 };
+    q->bands[1] = (cw_store_band_t){ 0, 200000 };
+    q->bands[2] = (cw_store_band_t){ 60000, 80000 };
 }
 
 static void test_sqlite__ledger_facts_and_stats(void **state)
@@ -1092,32 +1134,51 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     put_fact(store, "c3", "buyer-2", "seller-1", "o-1", 20020, 50000, "red", "LIM-001");
     put_fact(store, "c4", "buyer-1", "seller-3", "o-4", 19000, 70000, "green", "");
 
-    /* The buyer's facts inside the window only (c4 is older). */
-    memset(&q, 0, sizeof(q));
-    q.buyer_key = "buyer-1";
-    q.since_date = 19990;
-    q.until_date = 20030;
-    q.year_start = 18990;
-    q.destination = "CN";
+    /* A buyer's facts are summed, never returned: inside the window only
+     * (c4 is older), in the currency asked for. */
+    totals_query(&q, "c-new", "");
     r = facts_sync(store, &q);
-    assert_int_equal(r.count, 2);
-    /* The year total counts every accepted fact of the buyer since year_start. */
+    assert_int_equal(r.count, 0);
+    assert_int_equal(r.buyer_count, 2);
+    assert_int_equal(r.buyer_total, 100000 + 250000);
+    /* The year total counts every fact of the buyer since year_start but
+     * those in the red lane. */
     assert_int_equal(r.year_total, 100000 + 250000 + 70000);
-    /* By seller: only values in the band asked for (THR-002's), and by
-     * seller and order number whatever the value; no band, no seller facts. */
+    /* A seller's facts are counted per value band, in the window. */
+    assert_int_equal(r.bands[0], 1);
+    assert_int_equal(r.bands[1], 2);
+    assert_int_equal(r.bands[2], 0);
+    /* A resend of c2 (the same consignment id) does not count itself; nor
+     * does one under c1's transport document for the buyer. */
+    totals_query(&q, "c2", "");
+    r = facts_sync(store, &q);
+    assert_int_equal(r.buyer_count, 1);
+    assert_int_equal(r.buyer_total, 100000);
+    totals_query(&q, "c1", "");
+    r = facts_sync(store, &q);
+    assert_int_equal(r.bands[0], 0);
+    assert_int_equal(r.bands[1], 1);
+    put_fact_doc(store, "c5", "TD-5", "buyer-1", "seller-9", "o-5", 20011, 3000, "green", "");
+    totals_query(&q, "c-other", "TD-5");
+    r = facts_sync(store, &q);
+    assert_int_equal(r.buyer_count, 2);
+    assert_int_equal(r.buyer_total, 350000);
+    totals_query(&q, "c-other", "");
+    assert_int_equal(facts_sync(store, &q).buyer_count, 3);
+    q.currency = "EUR";
+    r = facts_sync(store, &q);
+    assert_int_equal(r.buyer_count, 0);
+    assert_int_equal(r.bands[1], 0);
+    /* buyer-2's only fact is red: no year total. */
+    totals_query(&q, "c-new", "");
+    q.buyer_key = "buyer-2";
+    r = facts_sync(store, &q);
+    assert_int_equal(r.year_total, 0);
+    assert_int_equal(r.buyer_count, 1);
+    /* Rows: by seller and order number, by sender and order number, by
+     * business key, whatever the date. */
     memset(&q, 0, sizeof(q));
     q.seller_key = "seller-1";
-    q.since_date = 0;
-    q.until_date = 30000;
-    assert_int_equal(facts_sync(store, &q).count, 0);
-    q.seller_value_lo = 90000;
-    q.seller_value_hi = 100000;
-    assert_int_equal(facts_sync(store, &q).count, 1);
-    q.seller_value_lo = 0;
-    q.seller_value_hi = 200000;
-    assert_int_equal(facts_sync(store, &q).count, 2);
-    q.seller_value_lo = 0;
-    q.seller_value_hi = 0;
     q.order_number = "o-1";
     assert_int_equal(facts_sync(store, &q).count, 2);
     memset(&q, 0, sizeof(q));
@@ -1129,7 +1190,22 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     r = facts_sync(store, &q);
     assert_int_equal(r.count, 1);
     assert_string_equal(r.ids[0], "c3");
+    q.bands_len = CW_STORE_BANDS_MAX + 1;
+    assert_int_equal(cw_store_facts_query(store, &q, on_facts, &r), CW_EINVAL);
+    /* c5 is not part of the figures below. */
+    store_close(store);
+    {
+        sqlite3 *db = NULL;
 
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA foreign_keys = ON;"
+                                      " DELETE FROM messages WHERE message_id = 'c5'",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    store = store_open();
     t = stats_sync(store, CW_STORE_GROUP_LANE);
     assert_int_equal(t.count, 3);
     assert_string_equal(t.line[0], "green CNY 2 170000 17000");
@@ -1142,6 +1218,36 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     t = stats_sync(store, CW_STORE_GROUP_DESTINATION);
     assert_int_equal(t.count, 1);
     assert_string_equal(t.line[0], "CN CNY 4 470000 47000");
+    store_close(store);
+
+    /* A version 4 store (no buyer_days) gets its totals from the facts
+     * already there when it is migrated. */
+    {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP TRIGGER facts_buyer_days_insert;"
+                                      " DROP TRIGGER facts_buyer_days_delete;"
+                                      " DROP TABLE buyer_days;"
+                                      " DROP INDEX facts_seller_band; DROP INDEX facts_consignment;"
+                                      " DROP INDEX facts_transport;"
+                                      " CREATE INDEX facts_buyer ON facts (buyer_key, date);"
+                                      " CREATE INDEX facts_seller_value ON facts"
+                                      " (seller_key, value_minor, date);"
+                                      " DELETE FROM schema_migrations WHERE version = 5;"
+                                      " PRAGMA user_version = 4",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    store = store_open();
+    totals_query(&q, "c-new", "");
+    r = facts_sync(store, &q);
+    assert_int_equal(r.buyer_count, 2);
+    assert_int_equal(r.buyer_total, 350000);
+    assert_int_equal(r.year_total, 420000);
+    assert_int_equal(r.bands[1], 2);
     store_close(store);
 }
 
