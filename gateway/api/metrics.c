@@ -172,9 +172,14 @@ int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
                           "clearway_ready %d\n"
                           "# HELP clearway_worker_jobs_in_flight CPU jobs queued or running.\n"
                           "# TYPE clearway_worker_jobs_in_flight gauge\n"
-                          "clearway_worker_jobs_in_flight %zu\n",
+                          "clearway_worker_jobs_in_flight %zu\n"
+                          "# HELP clearway_inbound_inputs_waiting Inbound documents (manifests,"
+                          " orders) waiting for a worker.\n"
+                          "# TYPE clearway_inbound_inputs_waiting gauge\n"
+                          "clearway_inbound_inputs_waiting %zu\n",
                           CW_VERSION, (long long)api->started_s, api->draining ? 0 : 1,
-                          api->pipeline != NULL ? cw_pipeline_in_flight(api->pipeline) : 0));
+                          api->pipeline != NULL ? cw_pipeline_in_flight(api->pipeline) : 0,
+                          api->pipeline != NULL ? cw_pipeline_inbound_waiting(api->pipeline) : 0));
     CW_TRY(render_http(api, out));
     CW_TRY(render_requests(api, out));
     if (api->pipeline != NULL) {

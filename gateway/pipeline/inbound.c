@@ -228,6 +228,8 @@ typedef struct inbound_job {
     cw_checks_assessment_t *scratch; /* an outcome expanded for the store (owned) */
     cw_inbound_done_cb done;
     void *arg;
+    int running;                   /* counted in pl->inbound_running */
+    struct inbound_job *next_wait; /* in pl's waiting list */
 } inbound_job_t;
 
 static void hex(char *out, const unsigned char *in, size_t n)
@@ -613,8 +615,12 @@ static void trim_done(int status, void *arg)
 
 /* ==== Commit and answer (loop) ==== */
 
+static void inbound_turn_next(cw_pipeline_t *pl);
+
 static void inbound_free(inbound_job_t *job)
 {
+    cw_pipeline_t *pl = job->pl;
+    int running = job->running;
     size_t i;
 
     for (i = 0; i < job->item_count; i++) {
@@ -643,6 +649,10 @@ static void inbound_free(inbound_job_t *job)
     cw_checks_rules_unref(job->rules);
     cw_sec_keys_unref(job->keys);
     cw_free(job);
+    if (running) {
+        pl->inbound_running--;
+        inbound_turn_next(pl);
+    }
 }
 
 static int render(cw_buf_t *b, const inbound_job_t *job)
@@ -1018,6 +1028,50 @@ static void inbound_done(int status, void *arg)
     }
 }
 
+/*
+ * Inputs processed at once: one per CPU worker. Each holds its consignments'
+ * trees, models and sealed envelopes (about 35 KB per consignment, 330 MB
+ * for 10,000 rows), so without a bound the daemon's memory would grow with
+ * the number of partners posting at the same moment.
+ */
+static size_t inbound_turns(const cw_config_t *cfg)
+{
+    unsigned n = cfg->workers != 0 ? cfg->workers : uv_available_parallelism();
+
+    return n > 0 ? n : 1;
+}
+
+static int inbound_start(inbound_job_t *job)
+{
+    int rc = cw_pipeline_work_submit(job->pl, inbound_work, inbound_prepared, job);
+
+    if (rc == 0) {
+        job->running = 1;
+        job->pl->inbound_running++;
+    }
+    return rc;
+}
+
+/* A turn is free: start the inputs waiting, in order, while turns last. */
+static void inbound_turn_next(cw_pipeline_t *pl)
+{
+    while (pl->inbound_first != NULL
+           && pl->inbound_running < inbound_turns(pl->inbound_first->cfg)) {
+        inbound_job_t *job = pl->inbound_first;
+
+        pl->inbound_first = job->next_wait;
+        if (pl->inbound_first == NULL) {
+            pl->inbound_last = NULL;
+        }
+        pl->inbound_waiting--;
+        job->next_wait = NULL;
+        if (inbound_start(job) < 0) {
+            job->done(503, NULL, 0, "out of memory", job->arg);
+            inbound_free(job);
+        }
+    }
+}
+
 int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
                                const cw_config_t *cfg,
                                const char *partner,
@@ -1061,7 +1115,18 @@ int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
     job->media_type = media_type != NULL ? media_type : "application/octet-stream";
     job->done = done;
     job->arg = arg;
-    rc = cw_pipeline_work_submit(pl, inbound_work, inbound_prepared, job);
+    if (pl->inbound_running >= inbound_turns(cfg)) {
+        /* Its turn comes when a running input is answered. */
+        if (pl->inbound_last != NULL) {
+            pl->inbound_last->next_wait = job;
+        } else {
+            pl->inbound_first = job;
+        }
+        pl->inbound_last = job;
+        pl->inbound_waiting++;
+        return 0;
+    }
+    rc = inbound_start(job);
     if (rc < 0) {
         inbound_free(job);
     }

@@ -43,6 +43,12 @@ struct cw_pipeline {
     cw_pipeline_counter_t counters[CW_PIPELINE_COUNTERS_MAX]; /* measurement */
     size_t counter_count;                                     /* used entries */
     uint64_t counters_dropped; /* observations past the table's size */
+    /* Inbound inputs (inbound.c): at most one per CPU worker is translated,
+     * assessed, sealed and committed at a time; the others wait in order. */
+    size_t inbound_running;
+    size_t inbound_waiting;
+    struct inbound_job *inbound_first; /* the next to run */
+    struct inbound_job *inbound_last;
 };
 
 /* The adapter of party (inbound: the partner; outbound: the route's party). */

@@ -53,6 +53,9 @@ cw_pipeline_work_submit(cw_pipeline_t *pl, cw_work_cb work, cw_work_done_cb done
 
 /* Work items submitted and not yet done. */
 size_t cw_pipeline_in_flight(const cw_pipeline_t *pl);
+/* Inbound inputs accepted and waiting for their turn (see
+ * cw_pipeline_inbound_submit). */
+size_t cw_pipeline_inbound_waiting(const cw_pipeline_t *pl);
 
 /* ==== Trust ==== */
 
@@ -148,7 +151,10 @@ typedef void (*cw_inbound_done_cb)(
  * (the original once, as evidence); done runs on the loop thread after the
  * commit. partner is the TLS client's party and must have adapter
  * configured (else CW_EPERM, synchronously). body must stay valid until
- * done. Loop thread.
+ * done. An input holds about 35 KB per consignment while it is processed
+ * (bench/README.md), so at most one input per CPU worker (<workers>) runs
+ * at a time and the others wait, in order, holding only their body.
+ * Loop thread.
  */
 CW_MUST_CHECK int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
                                              const cw_config_t *cfg,

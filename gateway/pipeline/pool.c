@@ -55,9 +55,11 @@ void cw_pipeline_free(cw_pipeline_t *pl)
     cw_config_unref(pl->cfg);
     cw_checks_rules_unref(pl->rules);
     cw_pipeline_adapters_unref(pl->adapters);
-    if (CW_NEVER(pl->in_flight != 0)) {
+    if (CW_NEVER(pl->in_flight != 0 || pl->inbound_waiting != 0)) {
         /* Freeing now would leave the done callbacks a dangling pointer. */
-        CW_LOG_ERROR("pipeline", "%zu job(s) still in flight; leaking the pipeline", pl->in_flight);
+        CW_LOG_ERROR("pipeline",
+                     "%zu job(s) still in flight, %zu input(s) waiting; leaking the pipeline",
+                     pl->in_flight, pl->inbound_waiting);
         return;
     }
     cw_free(pl);
@@ -103,4 +105,9 @@ int cw_pipeline_work_submit(cw_pipeline_t *pl, cw_work_cb work, cw_work_done_cb 
 size_t cw_pipeline_in_flight(const cw_pipeline_t *pl)
 {
     return pl->in_flight;
+}
+
+size_t cw_pipeline_inbound_waiting(const cw_pipeline_t *pl)
+{
+    return pl->inbound_waiting;
 }

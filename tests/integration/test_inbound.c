@@ -208,6 +208,7 @@ static int group_setup(void **state)
         extra, sizeof(extra),
         "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
         "          cert=\"%s/hub.pem\" key=\"%s/hub.key\" client-ca=\"%s/ca.pem\"/>\n"
+        "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
         "  <limits><write-buffer-bytes-max>4096</write-buffer-bytes-max></limits>\n"
         "  <rules path=\"%s/rules\"/>\n"
         "  <partner id=\"carrier\" certs=\"%s/carrier.pem\" tls-subject=\"CN=carrier,O=Clearway "
@@ -229,7 +230,8 @@ static int group_setup(void **state)
         "         adapter=\"ceb621\" adapter-sign=\"ceb\" base-delay-ms=\"100\" "
         "max-delay-ms=\"200\"/>\n",
         pki, pki, pki, src, pki, pki, src, pki, pki, src, pki, sink.port);
-    return cw_test_daemon_start_as(&hub, node, extra);
+    /* One worker: one input at a time (test_inbound__inputs_take_turns). */
+    return cw_test_daemon_start_workers(&hub, node, extra, 1);
 }
 
 static int group_teardown(void **state)
@@ -323,6 +325,119 @@ static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
     assert_int_equal(count(body, "\"item\":"), 600);
     assert_int_equal(count(body, "\"status\":\"error\""), 0);
     assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:BIG000599XX\""));
+}
+
+/* A manifest of rows rows, tracking numbers prefix000000XX..., at path. */
+static void manifest_write(const char *path, const char *prefix, int rows)
+{
+    char header[2048];
+    char row[2048];
+    const char *comma;
+    FILE *out;
+
+    csv_head("manifest-valid.csv", header, sizeof(header), row, sizeof(row));
+    comma = strchr(row, ',');
+    assert_non_null(comma);
+    out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(header, out);
+    for (int i = 0; i < rows; i++) {
+        fprintf(out, "%s%06dXX%s", prefix, i, comma);
+    }
+    assert_int_equal(fclose(out), 0);
+}
+
+static struct {
+    char cmd[8192];
+    int rc;
+} posts;
+
+static void *posts_main(void *arg)
+{
+    (void)arg;
+    posts.rc = cw_test_sh("%s", posts.cmd);
+    return NULL;
+}
+
+/*
+ * Each input holds some 35 KB per consignment while it is processed, so
+ * inputs take turns: one per worker (the hub has one). Three manifests
+ * posted at once all get their whole answer, while /metrics shows the
+ * others waiting.
+ */
+static void test_inbound__inputs_take_turns(void **state)
+{
+    static char body[1 << 20];
+    static char metrics[1 << 16];
+    char path[3][512];
+    size_t n = 0;
+    pthread_t thread;
+    int most_waiting = 0;
+    int done = 0;
+
+    (void)state;
+    for (int k = 0; k < 3; k++) {
+        char prefix[8];
+
+        snprintf(path[k], sizeof(path[k]), "%s/turns-%d.csv", pki, k);
+        snprintf(prefix, sizeof(prefix), "TRN%d", k);
+        manifest_write(path[k], prefix, 400);
+    }
+    for (int k = 0; k < 3; k++) {
+        n += (size_t)snprintf(posts.cmd + n, sizeof(posts.cmd) - n,
+                              "curl -sS --max-time 60 --cacert '%s/ca.pem' --cert '%s/carrier.pem'"
+                              " --key '%s/carrier.key' -H 'Content-Type: text/csv'"
+                              " --data-binary @'%s' -o '%s.out' -w '%%{http_code}'"
+                              " https://127.0.0.1:%d/v1/inbound/csv-manifest >'%s.code' 2>&1 & ",
+                              pki, pki, pki, path[k], path[k],
+                              cw_test_daemon_listener_port(&hub, "tls"), path[k]);
+        assert_true(n < sizeof(posts.cmd));
+    }
+    n += (size_t)snprintf(posts.cmd + n, sizeof(posts.cmd) - n, "wait");
+    assert_true(n < sizeof(posts.cmd));
+    assert_int_equal(pthread_create(&thread, NULL, posts_main, NULL), 0);
+    for (int i = 0; i < 3000 && !done; i++) {
+        const char *p;
+
+        if (cw_test_admin_get(&hub, "/metrics", metrics, sizeof(metrics)) == 200
+            && (p = strstr(metrics, "\nclearway_inbound_inputs_waiting ")) != NULL) {
+            int w = (int)strtol(p + strlen("\nclearway_inbound_inputs_waiting "), NULL, 10);
+
+            most_waiting = w > most_waiting ? w : most_waiting;
+        }
+        done = most_waiting >= 1;
+        cw_test_sleep_ms(10);
+    }
+    pthread_join(thread, NULL);
+    assert_int_equal(posts.rc, 0);
+    for (int k = 0; k < 3; k++) {
+        char file[600];
+        FILE *f;
+        size_t len;
+
+        assert_true((size_t)snprintf(file, sizeof(file), "%s.code", path[k]) < sizeof(file));
+        f = fopen(file, "r");
+        assert_non_null(f);
+        len = fread(body, 1, sizeof(body) - 1, f);
+        body[len] = '\0';
+        fclose(f);
+        assert_string_equal(body, "200");
+        assert_true((size_t)snprintf(file, sizeof(file), "%s.out", path[k]) < sizeof(file));
+        f = fopen(file, "r");
+        assert_non_null(f);
+        len = fread(body, 1, sizeof(body) - 1, f);
+        body[len] = '\0';
+        fclose(f);
+        /* The whole answer (the rows share an order number: most are
+         * refused as DUP-002, which is not this test's business). */
+        assert_int_equal(count(body, "\"item\":"), 400);
+        assert_int_equal(count(body, "\"status\":\"error\""), 0);
+    }
+    /* At least one of the three waited for its turn. */
+    assert_true(most_waiting >= 1);
+    /* And none is left waiting. */
+    assert_int_equal(cw_test_admin_get(&hub, "/metrics", metrics, sizeof(metrics)), 200);
+    assert_non_null(strstr(metrics, "\nclearway_inbound_inputs_waiting 0\n"));
 }
 
 static void test_inbound__bad_rows_are_reported_by_line(void **state)
@@ -525,6 +640,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
         cmocka_unit_test(test_inbound__large_manifest_gets_its_whole_answer),
+        cmocka_unit_test(test_inbound__inputs_take_turns),
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),

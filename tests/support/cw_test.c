@@ -48,10 +48,11 @@ int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int 
             "<clearway xmlns=\"urn:clearway:config:1\">\n"
             "  %s\n"
             "  <log level=\"info\"/>\n"
+            "  <workers>%d</workers>\n"
             "  <listen name=\"public\" address=\"127.0.0.1\" port=\"%d\" kind=\"public\"/>\n"
             "%s\n%s"
             "</clearway>\n",
-            d->node[0] != '\0' ? d->node : "<node id=\"test-node\"/>", d->port,
+            d->node[0] != '\0' ? d->node : "<node id=\"test-node\"/>", d->workers, d->port,
             extra_xml != NULL ? extra_xml : "", valid ? "" : "  <bogus/>\n");
     fclose(f);
     return 0;
@@ -185,7 +186,16 @@ int cw_test_daemon_listener_port(const cw_test_daemon_t *d, const char *name)
 
 int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml)
 {
+    return cw_test_daemon_start_workers(d, node_xml, extra_xml, 0);
+}
+
+int cw_test_daemon_start_workers(cw_test_daemon_t *d,
+                                 const char *node_xml,
+                                 const char *extra_xml,
+                                 int workers)
+{
     memset(d, 0, sizeof(*d));
+    d->workers = workers;
     if (node_xml != NULL) {
         cw_strlcpy(d->node, node_xml, sizeof(d->node));
     }

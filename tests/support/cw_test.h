@@ -17,6 +17,7 @@ typedef struct cw_test_daemon {
     char log[512];    /* stderr of the daemon */
     char node[1024];  /* the <node> element; "" for a plain test node */
     char extra[8192]; /* the extra XML of the config, kept for restarts */
+    int workers;      /* <workers> (0: one per core) */
 } cw_test_daemon_t;
 
 /*
@@ -29,6 +30,11 @@ int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml);
 
 /* Same, with node_xml (a whole <node .../> element) as the node's identity. */
 int cw_test_daemon_start_as(cw_test_daemon_t *d, const char *node_xml, const char *extra_xml);
+/* Same, with <workers>workers</workers> (0: one per core). */
+int cw_test_daemon_start_workers(cw_test_daemon_t *d,
+                                 const char *node_xml,
+                                 const char *extra_xml,
+                                 int workers);
 
 /*
  * Starts the daemon again after a stop, with the same folder, config (the
