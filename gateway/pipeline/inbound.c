@@ -22,9 +22,13 @@
 #include "internal.h"
 
 /* Original documents up to this size travel inside each envelope's
- * Evidence; larger ones (a big manifest) are kept once at this node under
- * their batch id and the Evidence carries their digest only. */
-#define EVIDENCE_INLINE_MAX (256u * 1024u)
+ * Evidence, as long as all the input's envelopes together carry at most
+ * EVIDENCE_INLINE_TOTAL of them; otherwise (a big manifest) the original is
+ * kept once at this node under its batch id and the Evidence carries its
+ * digest only. Without the total, a 300-row manifest of 71 KB made 300
+ * sealed envelopes of 100 KB each: 30 MB stored and sent for 71 KB. */
+#define EVIDENCE_INLINE_MAX   (256u * 1024u)
+#define EVIDENCE_INLINE_TOTAL (1024u * 1024u)
 
 /*
  * The second pass goes this many items at a time: their histories are
@@ -184,13 +188,20 @@ typedef struct inbound_item {
     unsigned char digest[32]; /* of the translated consignment: what a resend must match */
     char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
+    int queued; /* outgoing went to the store (which copied it; freed then) */
     /* What is kept of the assessment once sealed (owned; NULL: not assessed).
      * The full one is 33 KB (48 findings with their texts): 10,000 of them
      * were half of a big manifest's peak. The findings' codes are in codes. */
     struct inbound_outcome *outcome;
-    /* Between the two worker passes (prepare, then assess and seal): */
-    xmlDoc *doc;                    /* the canonical consignment, owned */
-    cw_checks_consignment_t *model; /* read from doc, owned; NULL: no checks */
+    /* Between the two worker passes (prepare, then assess and seal) the
+     * consignment waits as text, a few KB, not as its tree (14 KB) and
+     * model (8 KB): 10,000 of those were most of a big manifest's peak. */
+    char *xml; /* the canonical consignment, serialised (owned) */
+    size_t xml_len;
+    char destination[3]; /* its DestinationCountry, for the ledger query */
+    /* In a pass (owned): */
+    xmlDoc *doc;                    /* the canonical consignment */
+    cw_checks_consignment_t *model; /* read from doc; NULL: no checks */
     cw_checks_context_t ctx;        /* points into this item */
     char schema_error[256];         /* ctx.schema_error's text */
     cw_checks_history_query_t hq;   /* what the stateful checks need */
@@ -218,6 +229,7 @@ typedef struct inbound_job {
     char whole_error[256];
     inbound_item_t *items;
     size_t item_count;
+    size_t item_cap;                 /* entries allocated in items */
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
     size_t pending;    /* store puts outstanding */
@@ -328,6 +340,68 @@ static void item_prepare(inbound_job_t *job, inbound_item_t *it, xmlDoc *canonic
     }
 }
 
+/* Frees the consignment's tree and model. */
+static void item_drop_tree(inbound_item_t *it)
+{
+    if (it->model != NULL) {
+        cw_checks_consignment_fini(it->model);
+        cw_free_null(it->model);
+    }
+    if (it->doc != NULL) {
+        xmlFreeDoc(it->doc);
+        it->doc = NULL;
+    }
+}
+
+/* Frees what only the passes need: the text, tree, model and history. */
+static void item_drop_work(inbound_item_t *it)
+{
+    cw_free_null(it->xml);
+    it->xml_len = 0;
+    cw_free_null(it->history);
+    it->history_len = 0;
+    item_drop_tree(it);
+}
+
+/* End of the first pass: the consignment waits as text (see xml). */
+static void item_park(inbound_item_t *it)
+{
+    if (strcmp(it->status, "error") != 0 && it->doc != NULL) {
+        if (it->model != NULL) {
+            memcpy(it->destination, it->model->destination_country, sizeof(it->destination));
+        }
+        if (cw_sec_xml_serialize(&it->xml, &it->xml_len, it->doc) < 0) {
+            cw_strlcpy(it->status, "error", sizeof(it->status));
+            cw_strlcpy(it->detail, "out of memory", sizeof(it->detail));
+        }
+    }
+    item_drop_tree(it);
+}
+
+/*
+ * Second pass: the tree and the model again, from the text the first pass
+ * made of them (the same model: reading is deterministic, and a document
+ * that failed its schema reads as partially as it did). 0 or CW_E*.
+ */
+static int item_unpark(inbound_job_t *job, inbound_item_t *it, cw_error_t *err)
+{
+    cw_sec_problem_e problem;
+    int rc;
+
+    rc = cw_sec_xml_parse(&it->doc, it->xml, it->xml_len, &job->cfg->limits, &problem, err);
+    cw_free_null(it->xml);
+    it->xml_len = 0;
+    if (rc < 0 || job->rules == NULL) {
+        return rc;
+    }
+    it->model = cw_calloc(1, sizeof(*it->model));
+    if (it->model == NULL) {
+        return CW_ENOMEM;
+    }
+    rc = cw_checks_consignment_read(it->model, xmlDocGetRootElement(it->doc), err);
+    return rc < 0 && it->ctx.schema_failed ? 0 : rc;
+}
+
 /* Keeps what the commit and the answer need of a; 0 or CW_ENOMEM. */
 static int outcome_keep(inbound_item_t *it, const cw_checks_assessment_t *a)
 {
@@ -423,7 +497,7 @@ static int history_make(cw_checks_history_t *h,
 static void
 item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_assessment_t *a)
 {
-    xmlNode *business = xmlDocGetRootElement(it->doc);
+    xmlNode *business = NULL;
     cw_checks_history_t history = { 0 };
     cw_checks_fact_t *facts = NULL;
     cw_msg_header_t hdr;
@@ -437,6 +511,10 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
     if (strcmp(it->status, "error") == 0 || strcmp(it->status, "duplicate") == 0) {
         return;
     }
+    if (item_unpark(job, it, &err) < 0) {
+        goto fail;
+    }
+    business = xmlDocGetRootElement(it->doc);
     item_header(&hdr, job, it);
     if (job->rules != NULL) {
         assessment_doc = xmlNewDoc(BAD_CAST "1.0");
@@ -476,7 +554,10 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
     params.node_id = job->cfg->node_id;
     params.to = hdr.to;
     params.now_s = cw_time_wall_s();
-    params.received = job->len <= EVIDENCE_INLINE_MAX ? job->body : NULL;
+    params.received =
+        job->len <= EVIDENCE_INLINE_MAX && job->len * job->item_count <= EVIDENCE_INLINE_TOTAL
+            ? job->body
+            : NULL;
     params.received_len = job->len;
     params.evidence_media_type = job->media_type;
     params.evidence_original_id = job->batch_id;
@@ -513,6 +594,36 @@ out:
     }
 }
 
+/*
+ * First pass, one document at a time as the adapter makes it (on_doc): the
+ * trees of a whole manifest never exist at once. Before, the adapter
+ * returned all 10,000 of a big manifest together: 140 MB of trees.
+ */
+static int on_doc(xmlDoc *doc, size_t item, size_t line, void *arg)
+{
+    inbound_job_t *job = arg;
+    inbound_item_t *it;
+
+    if (job->item_count == job->item_cap) {
+        size_t cap = job->item_cap == 0 ? 64 : 2 * job->item_cap;
+        inbound_item_t *more = cw_realloc(job->items, cap * sizeof(*more));
+
+        if (more == NULL) {
+            xmlFreeDoc(doc);
+            return CW_ENOMEM;
+        }
+        memset(more + job->item_count, 0, (cap - job->item_count) * sizeof(*more));
+        job->items = more;
+        job->item_cap = cap;
+    }
+    it = &job->items[job->item_count++];
+    it->item = item;
+    it->line = line;
+    item_prepare(job, it, doc);
+    item_park(it);
+    return 0;
+}
+
 static void inbound_work(void *arg)
 {
     inbound_job_t *job = arg;
@@ -534,16 +645,18 @@ static void inbound_work(void *arg)
         return;
     }
     cw_adapter_result_init(&res);
+    res.on_doc = on_doc;
+    res.arg = job;
     rc = cw_adapter_translate_in(adapter, job->body, job->len, job->media_type, &res, &err);
     if (rc < 0) {
+        /* What on_doc took is discarded with the job. */
         job->whole_rc = rc;
         cw_strlcpy(job->whole_error, err.msg, sizeof(job->whole_error));
         cw_adapter_result_fini(&res);
         return;
     }
-    job->items = cw_calloc(res.doc_count + 1, sizeof(*job->items));
     job->errors = cw_calloc(res.error_count + 1, sizeof(*job->errors));
-    if (job->items == NULL || job->errors == NULL) {
+    if (job->errors == NULL) {
         job->whole_rc = CW_ENOMEM;
         cw_adapter_result_fini(&res);
         return;
@@ -552,30 +665,16 @@ static void inbound_work(void *arg)
         memcpy(job->errors, res.errors, res.error_count * sizeof(*job->errors));
     }
     job->error_count = res.error_count;
-    for (i = 0; i < res.doc_count; i++) {
+    /* The items array moved as it grew: point each context into its item. */
+    for (i = 0; i < job->item_count; i++) {
         inbound_item_t *it = &job->items[i];
 
-        it->item = res.docs[i].item;
-        it->line = res.docs[i].line;
-        item_prepare(job, it, cw_adapter_result_take(&res, i));
+        it->ctx.message_id = it->message_id;
+        if (it->ctx.schema_error != NULL) {
+            it->ctx.schema_error = it->schema_error;
+        }
     }
-    job->item_count = res.doc_count;
     cw_adapter_result_fini(&res);
-}
-
-/* Frees what only the passes need: the tree, the model, the history. */
-static void item_drop_work(inbound_item_t *it)
-{
-    cw_free_null(it->history);
-    it->history_len = 0;
-    if (it->model != NULL) {
-        cw_checks_consignment_fini(it->model);
-        cw_free_null(it->model);
-    }
-    if (it->doc != NULL) {
-        xmlFreeDoc(it->doc);
-        it->doc = NULL;
-    }
 }
 
 /*
@@ -747,7 +846,7 @@ static void on_item_stored(int status, const cw_store_put_result_t *put, void *a
             cw_strlcpy(it->status, "conflict", sizeof(it->status));
             cw_strlcpy(it->detail, "this consignment id was sent before with other content",
                        sizeof(it->detail));
-        } else if (it->outgoing != NULL && job->pl->egress != NULL) {
+        } else if (it->queued && job->pl->egress != NULL) {
             cw_egress_notify(job->pl->egress);
         }
         if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->outcome != NULL) {
@@ -816,6 +915,12 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
         cw_free(ctx);
         return rc;
     }
+    if (it != NULL && it->outgoing != NULL) {
+        /* The store has its copy: 10,000 sealed envelopes were held twice. */
+        cw_free_null(it->outgoing);
+        it->outgoing_len = 0;
+        it->queued = 1;
+    }
     job->pending++;
     return 0;
 }
@@ -866,11 +971,11 @@ static void history_next(inbound_job_t *job)
         inbound_item_t *it = &job->items[job->next_query++];
         cw_store_facts_query_t q;
 
-        if (it->model == NULL || it->hq.until_date == 0 || strcmp(it->status, "error") == 0
+        if (it->hq.until_date == 0 || strcmp(it->status, "error") == 0
             || strcmp(it->status, "duplicate") == 0) {
             continue;
         }
-        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->model);
+        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->destination);
         if (cw_store_facts_query(job->pl->store, &q, on_item_history, job) == 0) {
             return;
         }
@@ -1030,9 +1135,9 @@ static void inbound_done(int status, void *arg)
 
 /*
  * Inputs processed at once: one per CPU worker. Each holds its consignments'
- * trees, models and sealed envelopes (about 35 KB per consignment, 330 MB
- * for 10,000 rows), so without a bound the daemon's memory would grow with
- * the number of partners posting at the same moment.
+ * texts, outcomes and sealed envelopes (up to about 24 KB per consignment,
+ * 240 MB for 10,000 rows), so without a bound the daemon's memory would
+ * grow with the number of partners posting at the same moment.
  */
 static size_t inbound_turns(const cw_config_t *cfg)
 {

@@ -589,7 +589,7 @@ static void intake_verified(int status, void *arg)
         return;
     }
     if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0) {
-        cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model);
+        cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model->destination_country);
         if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
             return;
         }

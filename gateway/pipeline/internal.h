@@ -63,7 +63,7 @@ void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, co
 void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_history_query_t *hq,
                               const cw_checks_context_t *ctx,
-                              const cw_checks_consignment_t *model);
+                              const char *destination);
 
 /* The finding codes of a, space separated, into out (cut to size). */
 void cw_pipeline__codes_join(char *out, size_t size, const cw_checks_assessment_t *a);

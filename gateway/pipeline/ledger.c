@@ -12,7 +12,7 @@ _Static_assert(CW_CHECKS_BANDS_MAX == CW_STORE_BANDS_MAX, "one store band per ch
 void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_history_query_t *hq,
                               const cw_checks_context_t *ctx,
-                              const cw_checks_consignment_t *model)
+                              const char *destination)
 {
     memset(q, 0, sizeof(*q));
     q->buyer_key = hq->buyer_key;
@@ -27,7 +27,7 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
     q->cluster_since_date = hq->cluster_since_date;
     q->until_date = hq->until_date;
     q->year_start = hq->year_start;
-    q->destination = model->destination_country;
+    q->destination = destination;
     q->bands_len = hq->bands_len;
     for (size_t i = 0; i < hq->bands_len && i < CW_STORE_BANDS_MAX; i++) {
         q->bands[i].lo = hq->bands[i].lo;

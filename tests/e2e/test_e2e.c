@@ -529,6 +529,59 @@ static void test_e2e__carrier_manifest_arrives_through_the_adapter(void **state)
     }
 }
 
+/*
+ * A manifest whose bytes, copied into every consignment's Evidence, would
+ * exceed the 1 MiB budget of one input (80 rows of 19 KB: 1.5 MB) travels
+ * as its digest only: each envelope that arrives names the original's
+ * SHA-256 and carries no Content (it is kept once at the carrier's node).
+ */
+static void test_e2e__big_manifest_evidence_is_its_digest(void **state)
+{
+    char csv[512];
+    char file[512];
+    char conv[64];
+    char digest[128];
+    char sum[128];
+    char after[256];
+    char cmd[4096];
+    char code[16];
+    int before = count_at(&eu, "carrier", NULL);
+
+    (void)state;
+    snprintf(csv, sizeof(csv), "%s/manifest-80.csv", pki);
+    assert_int_equal(
+        cw_test_sh("awk 'NR == 1 { print; next } /^LX204518355CN,/ { rest = $0;"
+                   " for (f = 0; f < 2; f++) rest = substr(rest, index(rest, \",\") + 1) }"
+                   " END { for (k = 0; k < 80; k++) printf \"EVD%%07dXX,SO-EVD%%07d,%%s\\n\", k, k,"
+                   " rest }' '%s/tests/data/adapters/manifest-valid.csv' > '%s'",
+                   getenv("CLEARWAY_SRC"), csv),
+        0);
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS --max-time 60 --cacert '%s/ca.pem' --cert '%s/carrier-ops.pem' "
+             "--key '%s/carrier-ops.key' -H 'Content-Type: text/csv' --data-binary @'%s' "
+             "-o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/v1/inbound/csv-manifest 2>&1",
+             pki, pki, pki, csv, tls_port[1]);
+    assert_int_equal(cw_test_sh_out(code, sizeof(code), cmd), 0);
+    assert_string_equal(code, "200");
+    assert_int_equal(wait_count(&eu, "carrier", NULL, before + 80, 60000), before + 80);
+
+    snprintf(file, sizeof(file), "%s/hop.xml", pki);
+    snprintf(conv, sizeof(conv), "csv-manifest:EVD0000042XX");
+    fetch_at(&eu, "carrier", conv, 0, file);
+    element_text(file, "Sha256", digest, sizeof(digest));
+    snprintf(cmd, sizeof(cmd), "sha256sum '%s' | cut -c1-64", csv);
+    assert_int_equal(cw_test_sh_out(sum, sizeof(sum), cmd), 0);
+    assert_string_equal(digest, sum);
+    /* What follows the digest: an empty Content. */
+    snprintf(cmd, sizeof(cmd),
+             "tr -d '\\n' < '%s' | grep -o 'Sha256>[0-9a-f]*</[A-Za-z0-9:]*Sha256>.\\{0,60\\}'",
+             file);
+    assert_int_equal(cw_test_sh_out(after, sizeof(after), cmd), 0);
+    if (strstr(after, "Content/>") == NULL && strstr(after, "Content></") == NULL) {
+        fail_msg("the evidence carries content: %s", after);
+    }
+}
+
 static void test_e2e__administrations_exchange_both_ways(void **state)
 {
     static char body[1 << 16];
@@ -632,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_e2e__orders_arrive_once_with_their_signature_chain),
         cmocka_unit_test(test_e2e__red_consignment_is_refused_at_the_first_node),
         cmocka_unit_test(test_e2e__carrier_manifest_arrives_through_the_adapter),
+        cmocka_unit_test(test_e2e__big_manifest_evidence_is_its_digest),
         cmocka_unit_test(test_e2e__administrations_exchange_both_ways),
         cmocka_unit_test(test_e2e__kill_9_mid_traffic_loses_nothing),
         cmocka_unit_test(test_e2e__destination_down_gets_everything_when_back),
