@@ -347,6 +347,21 @@ static void manifest_write(const char *path, const char *prefix, int rows)
     assert_int_equal(fclose(out), 0);
 }
 
+/* The text of the file path + suffix into out (cut to size). */
+static void read_text(const char *path, const char *suffix, char *out, size_t size)
+{
+    char file[600];
+    FILE *f;
+    size_t len;
+
+    assert_true((size_t)snprintf(file, sizeof(file), "%s%s", path, suffix) < sizeof(file));
+    f = fopen(file, "r");
+    assert_non_null(f);
+    len = fread(out, 1, size - 1, f);
+    out[len] = '\0';
+    fclose(f);
+}
+
 static struct {
     char cmd[8192];
     int rc;
@@ -411,23 +426,9 @@ static void test_inbound__inputs_take_turns(void **state)
     pthread_join(thread, NULL);
     assert_int_equal(posts.rc, 0);
     for (int k = 0; k < 3; k++) {
-        char file[600];
-        FILE *f;
-        size_t len;
-
-        assert_true((size_t)snprintf(file, sizeof(file), "%s.code", path[k]) < sizeof(file));
-        f = fopen(file, "r");
-        assert_non_null(f);
-        len = fread(body, 1, sizeof(body) - 1, f);
-        body[len] = '\0';
-        fclose(f);
+        read_text(path[k], ".code", body, sizeof(body));
         assert_string_equal(body, "200");
-        assert_true((size_t)snprintf(file, sizeof(file), "%s.out", path[k]) < sizeof(file));
-        f = fopen(file, "r");
-        assert_non_null(f);
-        len = fread(body, 1, sizeof(body) - 1, f);
-        body[len] = '\0';
-        fclose(f);
+        read_text(path[k], ".out", body, sizeof(body));
         /* The whole answer (the rows share an order number: most are
          * refused as DUP-002, which is not this test's business). */
         assert_int_equal(count(body, "\"item\":"), 400);

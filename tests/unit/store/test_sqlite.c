@@ -1053,16 +1053,16 @@ static tally_res_t stats_sync(cw_store_t *store, cw_store_group_e by)
 
 /* Puts message id with a fact for buyer/seller at date (days), shipped
  * under transport document doc (NULL: none). */
-static void put_fact_doc(cw_store_t *store,
-                         const char *id,
-                         const char *doc,
-                         const char *buyer,
-                         const char *seller,
-                         const char *order,
-                         int32_t date,
-                         int64_t value,
-                         const char *lane,
-                         const char *codes)
+static void put_fact(cw_store_t *store,
+                     const char *id,
+                     const char *doc,
+                     const char *buyer,
+                     const char *seller,
+                     const char *order,
+                     int32_t date,
+                     int64_t value,
+                     const char *lane,
+                     const char *codes)
 {
     cw_store_msg_t m;
     cw_store_fact_t f;
@@ -1086,19 +1086,6 @@ static void put_fact_doc(cw_store_t *store,
     f.tax_minor = value / 10;
     m.fact = &f;
     assert_int_equal(put_sync(store, &m).status, 0);
-}
-
-static void put_fact(cw_store_t *store,
-                     const char *id,
-                     const char *buyer,
-                     const char *seller,
-                     const char *order,
-                     int32_t date,
-                     int64_t value,
-                     const char *lane,
-                     const char *codes)
-{
-    put_fact_doc(store, id, NULL, buyer, seller, order, date, value, lane, codes);
 }
 
 /* A query for buyer-1's and seller-1's totals as the checks would ask. */
@@ -1129,10 +1116,11 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     tally_res_t t;
 
     (void)state;
-    put_fact(store, "c1", "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
-    put_fact(store, "c2", "buyer-1", "seller-2", "o-2", 20010, 250000, "yellow", "SPL-001 THR-002");
-    put_fact(store, "c3", "buyer-2", "seller-1", "o-1", 20020, 50000, "red", "LIM-001");
-    put_fact(store, "c4", "buyer-1", "seller-3", "o-4", 19000, 70000, "green", "");
+    put_fact(store, "c1", NULL, "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
+    put_fact(store, "c2", NULL, "buyer-1", "seller-2", "o-2", 20010, 250000, "yellow",
+             "SPL-001 THR-002");
+    put_fact(store, "c3", NULL, "buyer-2", "seller-1", "o-1", 20020, 50000, "red", "LIM-001");
+    put_fact(store, "c4", NULL, "buyer-1", "seller-3", "o-4", 19000, 70000, "green", "");
 
     /* A buyer's facts are summed, never returned: inside the window only
      * (c4 is older), in the currency asked for. */
@@ -1158,7 +1146,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     r = facts_sync(store, &q);
     assert_int_equal(r.bands[0], 0);
     assert_int_equal(r.bands[1], 1);
-    put_fact_doc(store, "c5", "TD-5", "buyer-1", "seller-9", "o-5", 20011, 3000, "green", "");
+    put_fact(store, "c5", "TD-5", "buyer-1", "seller-9", "o-5", 20011, 3000, "green", "");
     totals_query(&q, "c-other", "TD-5");
     r = facts_sync(store, &q);
     assert_int_equal(r.buyer_count, 2);
@@ -1272,7 +1260,7 @@ static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
     (void)state;
     opts.busy_timeout_ms = 5000;
     store = store_open_opts(&opts);
-    put_fact(store, "c1", "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
+    put_fact(store, "c1", NULL, "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
     assert_int_equal(sqlite3_open(db_path, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
