@@ -216,6 +216,13 @@ static void node_stop(cw_node_t *node, const char *why)
     CW_LOG_INFO("main", "%s: draining for up to %u ms", why,
                 (unsigned)node->cfg->limits.drain_timeout_ms);
     cw_api_set_draining(node->api);
+    if (node->pipeline != NULL) {
+        size_t n = cw_pipeline_inbound_cancel_waiting(node->pipeline);
+
+        if (n > 0) {
+            CW_LOG_INFO("main", "%zu inbound document(s) waiting for a worker answered 503", n);
+        }
+    }
     if (node->servers_open == 0) {
         services_close(node);
         return;

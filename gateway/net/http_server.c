@@ -16,6 +16,18 @@ static const cw_conf_limits_t *conn_limits(const cw_http_conn_t *conn)
     return &conn->server->cfg->limits;
 }
 
+/* An answer may be as large as the largest request the node accepts (an
+ * inbound manifest's per-item list grows with the manifest), or the write
+ * buffer if that is larger, plus its head; beyond that it is a 500. */
+static size_t answer_cap(const cw_conf_limits_t *lim)
+{
+    uint64_t cap = lim->body_bytes_max > lim->write_buffer_bytes_max
+                       ? lim->body_bytes_max
+                       : (uint64_t)lim->write_buffer_bytes_max;
+
+    return (size_t)cap + 65536u;
+}
+
 static void on_server_handle_closed(uv_handle_t *handle);
 
 /* ==== Requests ==== */
@@ -54,17 +66,7 @@ int cw_net__request_new(cw_http_conn_t *conn, cw_http_request_t **out)
     cw_strlcpy(req->peer, conn->peer, sizeof(req->peer));
     (void)snprintf(req->id, sizeof(req->id), "%08x%08llx", (unsigned)server->id_salt,
                    (unsigned long long)++server->next_request_id);
-    /* An answer may be as large as the largest request the node accepts
-     * (an inbound manifest's per-item list grows with the manifest), or the
-     * write buffer if that is larger; beyond that it is a 500. */
-    {
-        const cw_conf_limits_t *lim = conn_limits(conn);
-        uint64_t cap = lim->body_bytes_max > lim->write_buffer_bytes_max
-                           ? lim->body_bytes_max
-                           : (uint64_t)lim->write_buffer_bytes_max;
-
-        cw_buf_init(&req->out, (size_t)cap + 65536u);
-    }
+    cw_buf_init(&req->out, answer_cap(conn_limits(conn)));
     server->metrics.requests_in_flight++;
     *out = req;
     return 0;
@@ -513,9 +515,11 @@ static void on_connection(uv_stream_t *listener, int status)
     conn->pending_closes = 2;
     cw_buf_init(&conn->inbuf, (size_t)CW_NET_READ_CHUNK * 4u);
     cw_buf_init(&conn->hdrs, lim->header_bytes_max);
-    /* A response is at most the write buffer plus its head; TLS adds
-     * about 22 bytes per 16 KiB record. */
-    cw_buf_init(&conn->cipher, (size_t)lim->write_buffer_bytes_max * 2u + 131072u);
+    /* The largest answer encrypted: TLS adds about 22 bytes per 16 KiB
+     * record. Sized for the write buffer alone, an inbound answer of 181 KB
+     * behind a 4 KiB write buffer failed to encrypt and the client got an
+     * empty reply. */
+    cw_buf_init(&conn->cipher, answer_cap(lim) + answer_cap(lim) / 64u + 131072u);
     conn->accepted_ns = cw_time_mono_ns();
     conn->next = server->conns;
     if (server->conns != NULL) {

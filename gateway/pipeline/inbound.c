@@ -1177,6 +1177,23 @@ static void inbound_turn_next(cw_pipeline_t *pl)
     }
 }
 
+size_t cw_pipeline_inbound_cancel_waiting(cw_pipeline_t *pl)
+{
+    size_t n = 0;
+    inbound_job_t *job;
+
+    while ((job = pl->inbound_first) != NULL) {
+        pl->inbound_first = job->next_wait;
+        pl->inbound_waiting--;
+        job->next_wait = NULL;
+        job->done(503, NULL, 0, "the node is stopping", job->arg);
+        inbound_free(job); /* not running: frees no turn */
+        n++;
+    }
+    pl->inbound_last = NULL;
+    return n;
+}
+
 int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
                                const cw_config_t *cfg,
                                const char *partner,

@@ -56,6 +56,11 @@ size_t cw_pipeline_in_flight(const cw_pipeline_t *pl);
 /* Inbound inputs accepted and waiting for their turn (see
  * cw_pipeline_inbound_submit). */
 size_t cw_pipeline_inbound_waiting(const cw_pipeline_t *pl);
+/* Answers every input still waiting for its turn 503 (nothing of it was
+ * translated or stored) and forgets it: the node is stopping, and would
+ * otherwise run them all before it could exit. Returns how many. Loop
+ * thread. */
+size_t cw_pipeline_inbound_cancel_waiting(cw_pipeline_t *pl);
 
 /* ==== Trust ==== */
 
