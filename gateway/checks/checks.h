@@ -332,6 +332,7 @@ typedef struct cw_checks_history_query {
     char consignment_id[CW_CHECKS_ID_SIZE]; /* this consignment: not in the totals */
     char transport_doc[CW_CHECKS_ID_SIZE];  /* this shipment, "" none */
     char currency[4];                       /* the profile's currency */
+    char destination[3];                    /* DestinationCountry (the year total's) */
     int32_t split_since_date;               /* SPL-001 window, inclusive, days */
     int32_t cluster_since_date;             /* THR-002 window, inclusive, days */
     int32_t since_date;                     /* the earlier of the two */
@@ -358,7 +359,8 @@ typedef struct cw_checks_history {
 
 /*
  * Adds fact f (one the store does not hold yet, e.g. an earlier item of
- * the same manifest) to h's totals under q's rules. Returns 1 when the
+ * the same manifest, and not in the red lane) to h's totals under q's
+ * rules, and to the buyer's year total when h has one. Returns 1 when the
  * checks also need f as a row (the same business key or order number), 0
  * when the totals are all they need of it.
  */

@@ -742,6 +742,7 @@ int cw_checks_history_query_make(cw_checks_history_query_t *q,
     (void)cw_strlcpy(q->consignment_id, c->consignment_id, sizeof(q->consignment_id));
     (void)cw_strlcpy(q->transport_doc, c->transport_doc, sizeof(q->transport_doc));
     (void)cw_strlcpy(q->currency, p->currency, sizeof(q->currency));
+    (void)cw_strlcpy(q->destination, c->destination_country, sizeof(q->destination));
     q->until_date = ctx->reference_date;
     /* The windows exactly as SPL-001 and THR-002 compute them. */
     q->split_since_date = ctx->reference_date - (p->split_window_days - 1);

@@ -35,6 +35,13 @@ int cw_checks_history_add(cw_checks_history_t *h,
                 f->value_minor >= q->bands[i].lo && f->value_minor <= q->bands[i].hi;
         }
     }
+    /* The store's year total counts this buyer's facts for the destination
+     * outside the red lane, which an earlier item that was accepted is. */
+    if (h->has_year_total && strcmp(f->buyer_key, q->buyer_key) == 0
+        && strcmp(f->destination, q->destination) == 0 && f->date >= q->year_start
+        && f->date <= q->until_date && strcmp(f->consignment_id, q->consignment_id) != 0) {
+        h->buyer_year_total_minor += f->value_minor;
+    }
     return strcmp(f->business_key, q->business_key) == 0
            || (q->order_number[0] != '\0' && strcmp(f->order_number, q->order_number) == 0);
 }

@@ -762,6 +762,60 @@ static void test_every_case(void **state)
     assert_int_equal(failed, 0);
 }
 
+/*
+ * An earlier item of the same manifest, counted by cw_checks_history_add,
+ * joins the buyer's year total from the ledger (LIM-001, CN): 24,000 in
+ * the ledger, 2,000 earlier in the manifest and 1,000.01 now is over the
+ * 26,000 limit; the ledger alone is not, and neither is a fact of another
+ * destination, another buyer or last year.
+ */
+static void test_history_add_counts_the_year(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_context_t x;
+    cw_checks_history_query_t q;
+    cw_checks_assessment_t *a = cw_calloc(1, sizeof(*a));
+    cw_error_t err;
+    hist_t h;
+
+    (void)state;
+    assert_non_null(a);
+    ct_base(&c, "CN", "1000.01");
+    ct_ctx(&x, "2026-05-01", "platform-x");
+    assert_int_equal(cw_checks_history_query_make(&q, rules, &c, &x), 0);
+    for (int variant = 0; variant < 5; variant++) {
+        cw_checks_history_t hist;
+        cw_checks_fact_t *f;
+
+        memset(&h, 0, sizeof(h));
+        f = prior(&h, &c, "C-earlier", "2000.00", 10, &x);
+        (void)cw_strlcpy(f->destination, "CN", sizeof(f->destination));
+        if (variant == 2) {
+            (void)cw_strlcpy(f->destination, "DE", sizeof(f->destination));
+        } else if (variant == 3) {
+            f->buyer_key[0] = 'x';
+        } else if (variant == 4) {
+            f->date = q.year_start - 1;
+        }
+        memset(&hist, 0, sizeof(hist));
+        hist.has_year_total = 1;
+        hist.buyer_year_total_minor = ct_minor("24000.00");
+        hist.has_totals = 1;
+        if (variant != 1) {
+            (void)cw_checks_history_add(&hist, &q, f);
+        }
+        assert_int_equal(cw_checks_run(a, rules, &c, &x, &hist, &err), 0);
+        if (variant == 0) {
+            assert_int_equal(hist.buyer_year_total_minor, ct_minor("26000.00"));
+            assert_non_null(ct_find(a, "LIM-001"));
+        } else {
+            assert_null(ct_find(a, "LIM-001"));
+        }
+    }
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
 /* Every code of CHECKS.md in scope appears in at least one case that
  * expects it, so a check that never fires cannot pass unnoticed. */
 static void test_every_code_covered(void **state)
@@ -806,6 +860,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_case),
         cmocka_unit_test(test_every_code_covered),
+        cmocka_unit_test(test_history_add_counts_the_year),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
