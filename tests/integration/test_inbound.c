@@ -288,49 +288,6 @@ static void csv_head(const char *file, char *header, size_t hsize, char *row, si
     fclose(in);
 }
 
-/*
- * The answer lists every consignment, so it grows with the manifest: 1,200
- * rows give about 180 KB, well past this node's 4 KiB write buffer (plus
- * the 64 KiB of slack an answer always had). It used to fail with a 500
- * after every consignment had been stored; an answer may now be as large
- * as the largest request (body-bytes-max). Over TLS it then failed to
- * encrypt past twice the write buffer + 128 KiB: the client got an empty
- * reply.
- */
-static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
-{
-    static char body[1 << 20];
-    char csv_path[512];
-    char header[2048];
-    char row[2048];
-    const char *comma;
-    FILE *out;
-    int i;
-
-    (void)state;
-    csv_head("manifest-valid.csv", header, sizeof(header), row, sizeof(row));
-    comma = strchr(row, ',');
-    assert_non_null(comma);
-    snprintf(csv_path, sizeof(csv_path), "%s/manifest-1200.csv", pki);
-    out = fopen(csv_path, "w");
-    assert_non_null(out);
-    fputs(header, out);
-    for (i = 0; i < 1200; i++) {
-        /* Its own tracking number, so that no row is a duplicate. */
-        fprintf(out, "BIG%06dXX%s", i, comma);
-    }
-    assert_int_equal(fclose(out), 0);
-
-    assert_int_equal(
-        post_path_as("carrier", "csv-manifest", csv_path, "text/csv", body, sizeof(body)), 200);
-    /* Beyond the write buffer and its 64 KiB of head room, and beyond
-     * what the TLS side once allowed (twice the write buffer + 128 KiB). */
-    assert_true(strlen(body) > 2 * 4096 + 131072);
-    assert_int_equal(count(body, "\"item\":"), 1200);
-    assert_int_equal(count(body, "\"status\":\"error\""), 0);
-    assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:BIG001199XX\""));
-}
-
 /* A manifest of rows rows, tracking numbers prefix000000XX..., at path. */
 static void manifest_write(const char *path, const char *prefix, int rows)
 {
@@ -349,6 +306,35 @@ static void manifest_write(const char *path, const char *prefix, int rows)
         fprintf(out, "%s%06dXX%s", prefix, i, comma);
     }
     assert_int_equal(fclose(out), 0);
+}
+
+/*
+ * The answer lists every consignment, so it grows with the manifest: 1,200
+ * rows give about 180 KB, well past this node's 4 KiB write buffer (plus
+ * the 64 KiB of slack an answer always had). It used to fail with a 500
+ * after every consignment had been stored; an answer may now be as large
+ * as the largest request (body-bytes-max). Over TLS it then failed to
+ * encrypt past twice the write buffer + 128 KiB: the client got an empty
+ * reply.
+ */
+static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
+{
+    static char body[1 << 20];
+    char csv_path[512];
+
+    (void)state;
+    snprintf(csv_path, sizeof(csv_path), "%s/manifest-1200.csv", pki);
+    /* Each row its own tracking number, so that no row is a duplicate. */
+    manifest_write(csv_path, "BIG", 1200);
+
+    assert_int_equal(
+        post_path_as("carrier", "csv-manifest", csv_path, "text/csv", body, sizeof(body)), 200);
+    /* Beyond the write buffer and its 64 KiB of head room, and beyond
+     * what the TLS side once allowed (twice the write buffer + 128 KiB). */
+    assert_true(strlen(body) > 2 * 4096 + 131072);
+    assert_int_equal(count(body, "\"item\":"), 1200);
+    assert_int_equal(count(body, "\"status\":\"error\""), 0);
+    assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:BIG001199XX\""));
 }
 
 /* The text of the file path + suffix into out (cut to size). */
