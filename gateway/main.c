@@ -534,6 +534,19 @@ static int signal_start(cw_node_t *node, uv_signal_t *sig, uv_signal_cb cb, int 
     return uv_signal_start(sig, cb, signum) == 0 ? 0 : CW_ESYS;
 }
 
+/* Logged once every listener is bound: the line a supervisor or a test waits
+ * for before it sends traffic. A listener that cannot bind stops start-up
+ * before this line. */
+static void log_started(const cw_node_t *node, unsigned workers)
+{
+    char fields[64];
+
+    (void)snprintf(fields, sizeof(fields), "\"event\":\"started\",\"workers\":%u", workers);
+    cw_log_fields(CW_LOG_INFO, "main", __func__, fields,
+                  "clearwayd %s node %s started with %u worker(s)", CW_VERSION, node->cfg->node_id,
+                  workers);
+}
+
 static int node_run(cw_node_t *node)
 {
     unsigned workers;
@@ -562,8 +575,7 @@ static int node_run(cw_node_t *node)
     CW_TRY(signal_start(node, &node->sig_int, on_stop_signal, SIGINT));
     CW_TRY(signal_start(node, &node->sig_hup, on_hup, SIGHUP));
     CW_TRY(node_listen(node));
-    CW_LOG_INFO("main", "clearwayd %s node %s started with %u worker(s)", CW_VERSION,
-                node->cfg->node_id, workers);
+    log_started(node, workers);
 
     (void)uv_run(&node->loop, UV_RUN_DEFAULT);
 out:

@@ -152,6 +152,28 @@ static void test_daemon_options__port_in_use_fails_to_start(void **state)
     cw_test_daemon_cleanup(&d);
 }
 
+/* The first listener binds and says so; the second cannot: the daemon stops
+ * without logging that it started, and the harness reports the failure. */
+static void test_daemon_options__second_listener_in_use_is_not_started(void **state)
+{
+    cw_test_daemon_t d;
+    cw_test_daemon_t e;
+    char extra[256];
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_start(&d, NULL), 0);
+    assert_int_equal(cw_test_log_count(&d, "\"event\":\"started\""), 1);
+    snprintf(extra, sizeof(extra), "  <listen name=\"taken\" address=\"127.0.0.1\" port=\"%d\"/>\n",
+             d.port);
+    assert_int_equal(cw_test_daemon_start(&e, extra), -1);
+    assert_int_equal(cw_test_log_count(&e, "\"event\":\"listening\""), 1);
+    assert_int_equal(cw_test_log_count(&e, "address already in use"), 1);
+    assert_int_equal(cw_test_log_count(&e, "\"event\":\"started\""), 0);
+    cw_test_daemon_cleanup(&e);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 5000), 0);
+    cw_test_daemon_cleanup(&d);
+}
+
 static void test_daemon_options__connections_max_refuses_extra(void **state)
 {
     cw_test_daemon_t d;
@@ -193,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_daemon_options__check_reports_every_error_with_lines),
         cmocka_unit_test(test_daemon_options__missing_file_is_a_config_error),
         cmocka_unit_test(test_daemon_options__port_in_use_fails_to_start),
+        cmocka_unit_test(test_daemon_options__second_listener_in_use_is_not_started),
         cmocka_unit_test(test_daemon_options__connections_max_refuses_extra),
     };
 

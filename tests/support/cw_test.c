@@ -58,12 +58,18 @@ int cw_test_daemon_write_config(cw_test_daemon_t *d, const char *extra_xml, int 
     return 0;
 }
 
-/* Finds "port":N in the first "listening" log line after offset. */
+/*
+ * The first listener's port, once the daemon has logged that it started,
+ * that is once every listener is bound; -1 before. Waiting for the first
+ * "listening" line only would take a daemon that then fails to bind its
+ * second listener for a running one.
+ */
 static int read_port_from(const char *log, long offset)
 {
     FILE *f = fopen(log, "r");
     char line[4096];
     int port = -1;
+    int started = 0;
 
     if (f == NULL) {
         return -1;
@@ -74,17 +80,20 @@ static int read_port_from(const char *log, long offset)
     while (fgets(line, sizeof(line), f) != NULL) {
         const char *p;
 
-        if (strstr(line, "\"event\":\"listening\"") == NULL) {
+        if (strstr(line, "\"event\":\"started\"") != NULL) {
+            started = 1;
+            break;
+        }
+        if (port > 0 || strstr(line, "\"event\":\"listening\"") == NULL) {
             continue;
         }
         p = strstr(line, "\"port\":");
         if (p != NULL) {
             port = (int)strtol(p + 7, NULL, 10);
-            break;
         }
     }
     fclose(f);
-    return port;
+    return started ? port : -1;
 }
 
 int cw_test_daemon_start(cw_test_daemon_t *d, const char *extra_xml)
@@ -257,6 +266,7 @@ void cw_test_daemon_cleanup(cw_test_daemon_t *d)
         if (system(cmd) != 0) {
             fprintf(stderr, "cannot remove %s\n", d->dir);
         }
+        d->dir[0] = '\0';
     }
 }
 
@@ -569,24 +579,85 @@ void cw_test_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-int cw_test_free_port(void)
+/*
+ * The low end of the kernel's ephemeral range, from which bind(port 0) and
+ * connect() take their ports; 32768 (Linux's default) when unreadable.
+ */
+static int ephemeral_low(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    char line[64];
+    long low = 32768;
+
+    if (f != NULL) {
+        if (fgets(line, sizeof(line), f) != NULL) {
+            char *end;
+            long v = strtol(line, &end, 10);
+
+            if (end != line && v > 0 && v <= 65535) {
+                low = v;
+            }
+        }
+        fclose(f);
+    }
+    return (int)low;
+}
+
+static int port_is_free(int port)
 {
     struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
+    int ok;
 
+    if (fd < 0) {
+        return 0;
+    }
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
-        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
-        port = ntohs(sin.sin_port);
+    sin.sin_port = htons((uint16_t)port);
+    ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+    close(fd);
+    return ok;
+}
+
+/*
+ * A port for a listener that must be known before its daemon starts (a
+ * peer's route names it). It is taken below the ephemeral range: a port
+ * from bind(0) is free only until the kernel hands it to the next socket
+ * bound to port 0 or connecting out, which, with the suite's tests running
+ * side by side, happens within milliseconds. Only another caller of this
+ * function can still take the same one; the daemon then fails to start and
+ * says so.
+ */
+int cw_test_free_port(void)
+{
+    static unsigned seed;
+    int low = ephemeral_low();
+    int base = 10000;
+    int span;
+    int i;
+
+    if (low - base < 1000) {
+        base = 1024;
     }
-    if (fd >= 0) {
-        close(fd);
+    span = low - base;
+    if (span < 100) {
+        return -1;
     }
-    return port;
+    if (seed == 0) {
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)cw_test_now_ms();
+    }
+    for (i = 0; i < 200; i++) {
+        int port;
+
+        seed = seed * 1103515245u + 12345u;
+        port = base + (int)((seed >> 8) % (unsigned)span);
+        if (port_is_free(port)) {
+            return port;
+        }
+    }
+    return -1;
 }
 
 int cw_test_admin_get(const cw_test_daemon_t *d, const char *target, char *out, size_t size)
