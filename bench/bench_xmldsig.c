@@ -16,8 +16,10 @@
  * The limit is measured twice: with Clearway's own verify and sign, and as
  * the issue defines it, a plain libxml2 + xmlsec loop (xmlReadMemory,
  * xmlSecDSigCtxVerify, a template and xmlSecDSigCtxSign, xmlDocDumpMemory)
- * with the partner's key and the signing key loaded once and handed to each
- * signature context, so that no keys manager and no KeyInfo lookup runs.
+ * with the partner's key and the signing key loaded once and lent to each
+ * signature context (not copied: a copy duplicates the certificate, which
+ * costs more than the signature), so that no keys manager and no KeyInfo
+ * lookup runs. That makes it the fastest plain loop, not a straw man.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -294,10 +296,10 @@ static int plain_sign_with(bench_t *b, xmlSecKeyPtr key_once)
         goto out;
     }
     if (key_once != NULL) {
-        ctx->signKey = xmlSecKeyDuplicate(key_once);
-        if (ctx->signKey == NULL) {
-            goto out;
-        }
+        /* Lent, not copied: xmlSecKeyDuplicate copies the certificate too,
+         * which costs more than the signature. Taken back before the
+         * context is destroyed. */
+        ctx->signKey = key_once;
     } else {
         (void)snprintf(name, sizeof(name), "%s.key", b->base);
         ctx->signKey = xmlSecCryptoAppKeyLoad(path(b, name, key, sizeof(key)),
@@ -320,6 +322,9 @@ out:
         xmlFree(mem);
     }
     if (ctx != NULL) {
+        if (ctx->signKey == key_once) {
+            ctx->signKey = NULL;
+        }
         xmlSecDSigCtxDestroy(ctx);
     }
     if (doc != NULL) {
@@ -334,8 +339,8 @@ static int plain_sign(bench_t *b)
 }
 
 /* The limit as the issue defines it: plain xmlsec, keys resolved in advance.
- * Verification gets a copy of the partner's key, so xmlsec neither consults
- * a keys manager nor decodes KeyInfo, and must still succeed. */
+ * Verification is lent the partner's key, so xmlsec neither consults a keys
+ * manager nor decodes KeyInfo, and must still succeed. */
 static int plain_verify_keyed(bench_t *b)
 {
     xmlDoc *doc = plain_parse(b->signed_env);
@@ -349,13 +354,14 @@ static int plain_verify_keyed(bench_t *b)
     sig = xmlSecFindNode(xmlDocGetRootElement(doc), xmlSecNodeSignature, xmlSecDSigNs);
     ctx = xmlSecDSigCtxCreate(NULL);
     if (sig != NULL && ctx != NULL) {
-        ctx->signKey = xmlSecKeyDuplicate(b->plain_pub);
+        ctx->signKey = b->plain_pub; /* lent, as in plain_sign_with */
         if (ctx->signKey != NULL && xmlSecDSigCtxVerify(ctx, sig) == 0
             && ctx->status == xmlSecDSigStatusSucceeded) {
             rc = 0;
         }
     }
     if (ctx != NULL) {
+        ctx->signKey = NULL;
         xmlSecDSigCtxDestroy(ctx);
     }
     xmlFreeDoc(doc);
