@@ -218,12 +218,17 @@ int cw_test_daemon_start_workers(cw_test_daemon_t *d,
     }
     snprintf(d->config, sizeof(d->config), "%s/clearway.xml", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/clearwayd.log", d->dir);
-    d->port = 0;
+    /* The public listener's port is chosen here, outside the ephemeral
+     * range, and kept by later rewrites of the config, so that a reload or
+     * a restart binds the same one and no other test has taken it in the
+     * meantime (cw_test_free_port). Port 0 if none could be found. */
+    d->port = cw_test_free_port();
+    if (d->port < 0) {
+        d->port = 0;
+    }
     if (cw_test_daemon_write_config(d, extra_xml, 1) < 0) {
         return -1;
     }
-    /* Later rewrites of the config keep the bound port, so that a reload
-     * or a restart does not change the listener. */
     return spawn(d, 0);
 }
 
@@ -626,15 +631,16 @@ static int port_is_free(int port)
  * peer's route names it). It is taken below the ephemeral range: a port
  * from bind(0) is free only until the kernel hands it to the next socket
  * bound to port 0 or connecting out, which, with the suite's tests running
- * side by side, happens within milliseconds. Only another caller of this
- * function can still take the same one; the daemon then fails to start and
- * says so.
+ * side by side, happens within milliseconds. It is also above 19999: the
+ * demo (examples/demo/run-demo, run by demo_e2e_check) takes its ports from
+ * 19000-19999. Only another caller of this function can still take the
+ * same one; the daemon then fails to start and says so.
  */
 int cw_test_free_port(void)
 {
     static unsigned seed;
     int low = ephemeral_low();
-    int base = 10000;
+    int base = 20000;
     int span;
     int i;
 
