@@ -47,6 +47,11 @@ static void accepted_tree_check(const xmlDoc *doc, const cw_error_t *err)
     }
     while (n != NULL) {
         nodes++;
+        /* depth is n's: the limit is on elements, a text node inside the
+         * deepest allowed element is not one level too deep. */
+        if (n->type == XML_ELEMENT_NODE && depth > limits.xml_depth_max) {
+            contract_fail("accepted a tree over xml_depth_max", err);
+        }
         if (n->type == XML_ENTITY_REF_NODE || n->type == XML_ENTITY_DECL || n->type == XML_DTD_NODE
             || n->type == XML_XINCLUDE_START) {
             contract_fail("accepted a tree with an entity, DTD or XInclude node", err);
@@ -59,9 +64,7 @@ static void accepted_tree_check(const xmlDoc *doc, const cw_error_t *err)
         }
         if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
             n = n->children;
-            if (++depth > limits.xml_depth_max) {
-                contract_fail("accepted a tree over xml_depth_max", err);
-            }
+            depth++;
             continue;
         }
         while (n != NULL && n->next == NULL) {
