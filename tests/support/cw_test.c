@@ -585,81 +585,92 @@ void cw_test_sleep_ms(int ms)
 }
 
 /*
- * The low end of the kernel's ephemeral range, from which bind(port 0) and
- * connect() take their ports; 32768 (Linux's default) when unreadable.
+ * The kernel's ephemeral range, from which bind(port 0) and connect() take
+ * their ports; Linux's default (32768-60999) when unreadable.
  */
-static int ephemeral_low(void)
+static void ephemeral_range(int *low, int *high)
 {
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     char line[64];
-    long low = 32768;
 
+    *low = 32768;
+    *high = 60999;
     if (f != NULL) {
         if (fgets(line, sizeof(line), f) != NULL) {
             char *end;
-            long v = strtol(line, &end, 10);
+            char *end2;
+            long lo = strtol(line, &end, 10);
+            long hi = strtol(end, &end2, 10);
 
-            if (end != line && v > 0 && v <= 65535) {
-                low = v;
+            if (end != line && end2 != end && lo > 0 && lo <= hi && hi <= 65535) {
+                *low = (int)lo;
+                *high = (int)hi;
             }
         }
         fclose(f);
     }
-    return (int)low;
 }
 
 static int port_is_free(int port)
 {
     struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok;
+    int got = -1;
 
     if (fd < 0) {
-        return 0;
+        return -1;
     }
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons((uint16_t)port);
-    ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0
+        && getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
+        got = ntohs(sin.sin_port);
+    }
     close(fd);
-    return ok;
+    return got;
 }
 
 /*
  * A port for a listener that must be known before its daemon starts (a
- * peer's route names it). It is taken below the ephemeral range: a port
+ * peer's route names it). It is taken outside the ephemeral range: a port
  * from bind(0) is free only until the kernel hands it to the next socket
  * bound to port 0 or connecting out, which, with the suite's tests running
- * side by side, happens within milliseconds. It is also above 19999: the
- * demo (examples/demo/run-demo, run by demo_e2e_check) takes its ports from
- * 19000-19999. Only another caller of this function can still take the
- * same one; the daemon then fails to start and says so.
+ * side by side, happens within milliseconds. Below the range from 20000
+ * (the demo, run by demo_e2e_check, takes 19000-19999) or above it. Only
+ * another caller of this function can still take the same one; the daemon
+ * then fails to start and says so. On a machine whose ephemeral range
+ * leaves no room, bind(0) it is, with its race.
  */
 int cw_test_free_port(void)
 {
+    enum { BASE = 20000, ROOM = 100 };
     static unsigned seed;
-    int low = ephemeral_low();
-    int base = 20000;
-    int span;
+    int low;
+    int high;
+    int below;
+    int above;
     int i;
 
-    if (low - base < 1000) {
-        base = 1024;
-    }
-    span = low - base;
-    if (span < 100) {
-        return -1;
+    ephemeral_range(&low, &high);
+    below = low - BASE >= ROOM ? low - BASE : 0;
+    above = 65535 - high >= ROOM ? 65535 - high : 0;
+    if (below + above == 0) {
+        return port_is_free(0);
     }
     if (seed == 0) {
         seed = (unsigned)getpid() * 2654435761u ^ (unsigned)cw_test_now_ms();
     }
     for (i = 0; i < 200; i++) {
+        int k;
         int port;
 
         seed = seed * 1103515245u + 12345u;
-        port = base + (int)((seed >> 8) % (unsigned)span);
-        if (port_is_free(port)) {
+        k = (int)((seed >> 8) % (unsigned)(below + above));
+        port = k < below ? BASE + k : high + 1 + (k - below);
+        if (port_is_free(port) == port) {
             return port;
         }
     }
