@@ -67,8 +67,15 @@ void cw_pipeline_free(cw_pipeline_t *pl)
 
 static void on_work(uv_work_t *req)
 {
+    static _Thread_local int named;
     cw_work_t *w = cw_container_of(req, cw_work_t, req);
 
+    if (!named) {
+        /* libuv's pool threads are anonymous: name one when it first
+         * takes a job of ours. */
+        cw_thread_name_set("cw-worker");
+        named = 1;
+    }
     w->work(w->arg);
 }
 

@@ -1009,6 +1009,7 @@ static void writer_main(void *arg)
     size_t n;
     size_t i;
 
+    cw_thread_name_set("cw-store-write");
     while ((n = batch_take(be)) > 0) {
         for (i = 0; i < n; i++) {
             be->batch[i]->status = 0;
@@ -1079,6 +1080,7 @@ static void reader_main(void *arg)
     cw_sqlite_t *be = backend_of(store);
     cw_store_req_t *req;
 
+    cw_thread_name_set("cw-store-read");
     while ((req = reader_take(be)) != NULL) {
         req->status = req->kind == CW_STORE_REQ_FACTS
                           ? cw_store__ledger_facts(be->rdb, &be->rledger, req)
@@ -1121,6 +1123,7 @@ static void checkpointer_main(void *arg)
     int done_pages;
     int src;
 
+    cw_thread_name_set("cw-checkpoint");
     for (;;) {
         uv_mutex_lock(&be->lock);
         if (behind) {

@@ -211,6 +211,12 @@ void cw_time_format_utc(char *out, size_t size, int64_t t);
 /* Formats now as 2026-11-29T10:00:00.123Z into out (at least 25 bytes). */
 void cw_time_format_now_ms(char *out, size_t size);
 
+/* ==== Threads ==== */
+
+/* Names the calling thread (at most 15 bytes are kept), as ps and perf
+ * show it; best effort. */
+void cw_thread_name_set(const char *name);
+
 /* ==== Logging ==== */
 
 typedef enum cw_log_level_e {
