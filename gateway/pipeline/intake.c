@@ -14,6 +14,23 @@
 #include "internal.h"
 #include "msg.h"
 
+/* Monotonic ns at each hand-over, for clearway_intake_stage_seconds; 0:
+ * not reached. A worker's are written before its done callback runs. */
+typedef struct cw_intake_times {
+    uint64_t submit;
+    uint64_t verify_start;
+    uint64_t verify_end;
+    uint64_t verified; /* stage 1's callback on the loop */
+    uint64_t ledger_sent;
+    uint64_t ledger_back;
+    uint64_t seal_submit;
+    uint64_t seal_start;
+    uint64_t seal_end;
+    uint64_t sealed; /* stage 2's callback on the loop */
+    uint64_t commit_sent;
+    uint64_t commit_back;
+} cw_intake_times_t;
+
 typedef struct cw_intake_job {
     cw_pipeline_t *pl;
     const cw_config_t *cfg;          /* borrowed; the request holds a reference */
@@ -41,6 +58,7 @@ typedef struct cw_intake_job {
     xmlDoc *assessment_doc;                 /* holds the assessment XML (owned) */
     char codes[CW_CHECKS_FINDINGS_MAX * 9]; /* finding codes, space separated */
     char schema_error[256];                 /* first consignment XSD violation */
+    cw_intake_times_t t;
 } cw_intake_job_t;
 
 static void set_problem(cw_intake_result_t *res, cw_sec_problem_e problem, const char *detail)
@@ -259,9 +277,8 @@ static void assess_prepare(cw_intake_job_t *job, const cw_msg_header_t *hdr)
 }
 
 /* Stage 1 (worker): parse, verify, read the header, authorize, prepare. */
-static void intake_work(void *arg)
+static void verify_run(cw_intake_job_t *job)
 {
-    cw_intake_job_t *job = arg;
     cw_intake_result_t *res = &job->res;
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
     cw_sec_verified_t verified;
@@ -316,6 +333,15 @@ static void intake_work(void *arg)
     }
 }
 
+static void intake_work(void *arg)
+{
+    cw_intake_job_t *job = arg;
+
+    job->t.verify_start = cw_time_mono_ns();
+    verify_run(job);
+    job->t.verify_end = cw_time_mono_ns();
+}
+
 /* Runs the checks; a red lane refuses the message with its findings. */
 static void assess_run(cw_intake_job_t *job)
 {
@@ -360,9 +386,8 @@ static void assess_run(cw_intake_job_t *job)
 }
 
 /* Stage 2 (worker): assess, route and seal, sign the receipt. */
-static void intake_seal(void *arg)
+static void seal_run(cw_intake_job_t *job)
 {
-    cw_intake_job_t *job = arg;
     cw_intake_result_t *res = &job->res;
 
     if (job->go_on && job->model != NULL) {
@@ -381,6 +406,38 @@ static void intake_seal(void *arg)
     answer_with_receipt(job, job->doc, &res->hdr);
 }
 
+static void intake_seal(void *arg)
+{
+    cw_intake_job_t *job = arg;
+
+    job->t.seal_start = cw_time_mono_ns();
+    seal_run(job);
+    job->t.seal_end = cw_time_mono_ns();
+}
+
+/* Adds the job's stages to the pipeline's histograms. */
+static void intake_times_record(cw_intake_job_t *job)
+{
+    const cw_intake_times_t *t = &job->t;
+    cw_pipeline_t *pl = job->pl;
+
+    cw_pipeline__stage_span(pl, CW_STAGE_WAIT_VERIFY, t->submit, t->verify_start);
+    cw_pipeline__stage_span(pl, CW_STAGE_VERIFY, t->verify_start, t->verify_end);
+    cw_pipeline__stage_span(pl, CW_STAGE_LEDGER, t->ledger_sent, t->ledger_back);
+    cw_pipeline__stage_span(pl, CW_STAGE_WAIT_SEAL, t->seal_submit, t->seal_start);
+    cw_pipeline__stage_span(pl, CW_STAGE_SEAL, t->seal_start, t->seal_end);
+    cw_pipeline__stage_span(pl, CW_STAGE_COMMIT, t->commit_sent, t->commit_back);
+    if (t->verify_end != 0 && t->verified >= t->verify_end) {
+        uint64_t ns = t->verified - t->verify_end;
+
+        if (t->seal_end != 0 && t->sealed >= t->seal_end) {
+            ns += t->sealed - t->seal_end;
+        }
+        cw_pipeline__stage_observe(pl, CW_STAGE_HANDOFF, ns);
+    }
+    cw_pipeline__stage_span(pl, CW_STAGE_TOTAL, t->submit, cw_time_mono_ns());
+}
+
 static void intake_finish(cw_intake_job_t *job)
 {
     /* Counted once per consignment: a resend answered from the store
@@ -388,6 +445,7 @@ static void intake_finish(cw_intake_job_t *job)
     if (job->assessment != NULL && job->res.is_receipt && job->stored_new) {
         cw_pipeline__measure(job->pl, job->assessment, job->codes);
     }
+    intake_times_record(job);
     job->done(&job->res, job->arg);
     cw_free(job->res.body);
     cw_free(job->res.outgoing);
@@ -416,6 +474,7 @@ static void on_stored(int status, const cw_store_put_result_t *put, void *arg)
     cw_intake_job_t *job = arg;
     cw_intake_result_t *res = &job->res;
 
+    job->t.commit_back = cw_time_mono_ns();
     if (status < 0) {
         /* Nothing was committed, so nothing is acknowledged. */
         CW_LOG_ERROR("pipeline", "cannot store %s/%s: %s", res->from, res->message_id,
@@ -508,6 +567,7 @@ static int intake_store(cw_intake_job_t *job)
         cw_pipeline__fact_from(&fact, job->assessment, job->codes);
         msg.fact = &fact;
     }
+    job->t.commit_sent = cw_time_mono_ns();
     return cw_store_msg_put(job->pl->store, &msg, on_stored, job);
 }
 
@@ -517,6 +577,7 @@ static void intake_done(int status, void *arg)
     cw_intake_job_t *job = arg;
     cw_intake_result_t *res = &job->res;
 
+    job->t.sealed = cw_time_mono_ns();
     if (status < 0) {
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
         res->status = 503;
@@ -539,6 +600,7 @@ static void intake_done(int status, void *arg)
 
 static void intake_stage2(cw_intake_job_t *job)
 {
+    job->t.seal_submit = cw_time_mono_ns();
     if (cw_pipeline_work_submit(job->pl, intake_seal, intake_done, job) < 0) {
         set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "cannot queue the message");
         job->res.status = 503;
@@ -551,6 +613,7 @@ static void on_history(int status, const cw_store_facts_t *facts, void *arg)
 {
     cw_intake_job_t *job = arg;
 
+    job->t.ledger_back = cw_time_mono_ns();
     if (status < 0) {
         CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->res.from,
                      job->res.message_id, cw_strerror(status));
@@ -580,6 +643,7 @@ static void intake_verified(int status, void *arg)
     cw_intake_result_t *res = &job->res;
     cw_store_facts_query_t q;
 
+    job->t.verified = cw_time_mono_ns();
     if (status < 0 || !job->authenticated) {
         if (status < 0) {
             set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
@@ -590,6 +654,7 @@ static void intake_verified(int status, void *arg)
     }
     if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0) {
         cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model->destination_country);
+        job->t.ledger_sent = cw_time_mono_ns();
         if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
             return;
         }
@@ -627,6 +692,7 @@ int cw_pipeline_intake_submit(cw_pipeline_t *pl,
     job->done = done;
     job->arg = arg;
     job->rules = pl->rules != NULL ? cw_checks_rules_ref(pl->rules) : NULL;
+    job->t.submit = cw_time_mono_ns();
     rc = cw_pipeline_work_submit(pl, intake_work, intake_verified, job);
     if (rc < 0) {
         cw_checks_rules_unref(job->rules);

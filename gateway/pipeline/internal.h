@@ -29,6 +29,27 @@ typedef struct cw_pipeline_counter {
     int64_t n;             /* count, or sum in minor units */
 } cw_pipeline_counter_t;
 
+/* The stages of intake timed for clearway_intake_stage_seconds (timing.c). */
+typedef enum {
+    CW_STAGE_WAIT_VERIFY, /* submitted, waiting for a worker */
+    CW_STAGE_VERIFY,      /* parse, verify, prepare the checks (worker) */
+    CW_STAGE_LEDGER,      /* the ledger's history for the checks (reader thread) */
+    CW_STAGE_WAIT_SEAL,   /* waiting for a worker again */
+    CW_STAGE_SEAL,        /* checks, seal for the next hop, receipt (worker) */
+    CW_STAGE_COMMIT,      /* the durable commit (writer thread, group commit) */
+    CW_STAGE_HANDOFF,     /* from a worker's end to the loop's callback, both stages */
+    CW_STAGE_TOTAL,       /* submitted to answered */
+    CW_STAGE_COUNT
+} cw_stage_e;
+
+#define CW_STAGE_BUCKETS 13
+
+typedef struct cw_pipeline_hist {
+    uint64_t buckets[CW_STAGE_BUCKETS + 1]; /* the last one is +Inf */
+    uint64_t sum_ns;
+    uint64_t count;
+} cw_pipeline_hist_t;
+
 struct cw_pipeline {
     uv_loop_t *loop;
     size_t in_flight;                 /* submitted, done callback not yet run */
@@ -42,7 +63,8 @@ struct cw_pipeline {
     cw_pipeline_adapters_t *adapters; /* adapter instances (referenced) */
     cw_pipeline_counter_t counters[CW_PIPELINE_COUNTERS_MAX]; /* measurement */
     size_t counter_count;                                     /* used entries */
-    uint64_t counters_dropped; /* observations past the table's size */
+    uint64_t counters_dropped;                 /* observations past the table's size */
+    cw_pipeline_hist_t stages[CW_STAGE_COUNT]; /* intake timing (timing.c) */
     /* Inbound inputs (inbound.c): at most one per CPU worker is translated,
      * assessed, sealed and committed at a time; the others wait in order. */
     size_t inbound_running;
@@ -54,6 +76,13 @@ struct cw_pipeline {
 /* The adapter of party (inbound: the partner; outbound: the route's party). */
 const cw_adapter_t *
 cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, int outbound);
+
+/* Records ns in the stage's histogram (timing.c). Loop thread. */
+void cw_pipeline__stage_observe(cw_pipeline_t *pl, cw_stage_e stage, uint64_t ns);
+/* Records b - a (monotonic ns) when a is set and b is not earlier. */
+void cw_pipeline__stage_span(cw_pipeline_t *pl, cw_stage_e stage, uint64_t a, uint64_t b);
+/* Appends clearway_intake_stage_seconds. */
+CW_MUST_CHECK int cw_pipeline__stages_render(const cw_pipeline_t *pl, cw_buf_t *out);
 
 /* Counts one assessed consignment (measure.c). Loop thread. */
 void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, const char *codes);

@@ -113,6 +113,7 @@ int cw_pipeline_metrics_render(const cw_pipeline_t *pl, cw_buf_t *out)
     size_t i;
     int rc = 0;
 
+    CW_TRY(cw_pipeline__stages_render(pl, out));
     for (d = 0; d < CW_ARRAY_SIZE(dim_metric); d++) {
         int header = 0;
 

@@ -377,6 +377,50 @@ static void test_assess__a_resend_is_not_counted_again(void **state)
     assert_int_equal(assessments_total(), before);
 }
 
+/* clearway_intake_stage_seconds_count of stage in body; -1 when absent. */
+static long stage_count(const char *body, const char *stage)
+{
+    char key[128];
+    const char *p;
+
+    snprintf(key, sizeof(key), "\nclearway_intake_stage_seconds_count{stage=\"%s\"} ", stage);
+    p = strstr(body, key);
+    return p != NULL ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static void test_assess__every_stage_of_intake_is_timed(void **state)
+{
+    static const char *const stages[] = { "wait_verify", "verify", "ledger",  "wait_seal",
+                                          "seal",        "commit", "handoff", "total" };
+    static char body[1 << 17];
+    long before[8];
+    char inf[128];
+    const char *p;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
+    for (i = 0; i < 8; i++) {
+        before[i] = stage_count(body, stages[i]);
+        assert_true(before[i] >= 0);
+    }
+    /* A consignment for eu goes through every stage, the ledger included. */
+    assert_int_equal(send_consignment("hub", "s/SQ-88812/SQ-TIMED-1/", body, sizeof(body)), 200);
+    assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
+    for (i = 0; i < 8; i++) {
+        assert_int_equal(stage_count(body, stages[i]), before[i] + 1);
+    }
+    /* Cumulative buckets: +Inf holds every observation. */
+    snprintf(inf, sizeof(inf),
+             "clearway_intake_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} %ld\n",
+             before[7] + 1);
+    assert_non_null(strstr(body, inf));
+    p = strstr(body, "clearway_intake_stage_seconds_sum{stage=\"total\"} ");
+    assert_non_null(p);
+    assert_true(strtod(p + strlen("clearway_intake_stage_seconds_sum{stage=\"total\"} "), NULL)
+                > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_assess__business_key_reuse_is_seen_across_messages),
         cmocka_unit_test(test_assess__figures_in_metrics_and_stats),
         cmocka_unit_test(test_assess__a_resend_is_not_counted_again),
+        cmocka_unit_test(test_assess__every_stage_of_intake_is_timed),
     };
 
     return cmocka_run_group_tests_name("integration_assess", tests, group_setup, group_teardown);

@@ -1,0 +1,93 @@
+/*
+ * Where intake's time goes: one histogram per stage of a signed envelope's
+ * way from the request to the answer, rendered with the node's metrics as
+ * clearway_intake_stage_seconds{stage="..."}. Wall time, so a stage that
+ * waits (for a worker, for the store's thread, for the loop) counts its
+ * waiting: that is what a sender's latency is made of. Loop thread only.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* Upper bounds in seconds; finer than the request histogram's, since one
+ * stage is a fraction of a request. The last bucket is +Inf. */
+static const double stage_bounds[CW_STAGE_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
+};
+
+static const char *const stage_bound_labels[CW_STAGE_BUCKETS] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+    "0.025",  "0.05",    "0.1",    "0.25",  "1",      "5",
+};
+
+static const char *const stage_names[CW_STAGE_COUNT] = {
+    [CW_STAGE_WAIT_VERIFY] = "wait_verify",
+    [CW_STAGE_VERIFY] = "verify",
+    [CW_STAGE_LEDGER] = "ledger",
+    [CW_STAGE_WAIT_SEAL] = "wait_seal",
+    [CW_STAGE_SEAL] = "seal",
+    [CW_STAGE_COMMIT] = "commit",
+    [CW_STAGE_HANDOFF] = "handoff",
+    [CW_STAGE_TOTAL] = "total",
+};
+
+void cw_pipeline__stage_observe(cw_pipeline_t *pl, cw_stage_e stage, uint64_t ns)
+{
+    cw_pipeline_hist_t *h;
+    double seconds = (double)ns / 1e9;
+    size_t i;
+
+    if (CW_NEVER((unsigned)stage >= CW_STAGE_COUNT)) {
+        return;
+    }
+    h = &pl->stages[stage];
+    for (i = 0; i < CW_STAGE_BUCKETS; i++) {
+        if (seconds <= stage_bounds[i]) {
+            break;
+        }
+    }
+    h->buckets[i]++; /* per bucket; accumulated when rendered */
+    h->sum_ns += ns;
+    h->count++;
+}
+
+/* The span from a to b, or nothing when either end was not reached. */
+void cw_pipeline__stage_span(cw_pipeline_t *pl, cw_stage_e stage, uint64_t a, uint64_t b)
+{
+    if (a != 0 && b >= a) {
+        cw_pipeline__stage_observe(pl, stage, b - a);
+    }
+}
+
+int cw_pipeline__stages_render(const cw_pipeline_t *pl, cw_buf_t *out)
+{
+    size_t s;
+    size_t i;
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_intake_stage_seconds Time a signed envelope spent "
+                               "in each stage of intake, waiting included.\n"
+                               "# TYPE clearway_intake_stage_seconds histogram\n"));
+    for (s = 0; s < CW_STAGE_COUNT; s++) {
+        const cw_pipeline_hist_t *h = &pl->stages[s];
+        uint64_t cum = 0;
+
+        for (i = 0; i < CW_STAGE_BUCKETS; i++) {
+            cum += h->buckets[i];
+            CW_TRY(cw_buf_appendf(out,
+                                  "clearway_intake_stage_seconds_bucket{stage=\"%s\",le=\"%s\"} "
+                                  "%llu\n",
+                                  stage_names[s], stage_bound_labels[i], (unsigned long long)cum));
+        }
+        CW_TRY(cw_buf_appendf(out,
+                              "clearway_intake_stage_seconds_bucket{stage=\"%s\",le=\"+Inf\"} "
+                              "%llu\n"
+                              "clearway_intake_stage_seconds_sum{stage=\"%s\"} %.6f\n"
+                              "clearway_intake_stage_seconds_count{stage=\"%s\"} %llu\n",
+                              stage_names[s], (unsigned long long)h->count, stage_names[s],
+                              (double)h->sum_ns / 1e9, stage_names[s],
+                              (unsigned long long)h->count));
+    }
+out:
+    return rc;
+}
