@@ -412,6 +412,14 @@ static void intake_seal(void *arg)
 
     job->t.seal_start = cw_time_mono_ns();
     seal_run(job);
+    /* Nothing past this stage reads the trees: free them on the thread
+     * that built them rather than on the loop, which only does I/O. */
+    xmlFreeDoc(job->doc);
+    job->doc = NULL;
+    if (job->assessment_doc != NULL) {
+        xmlFreeDoc(job->assessment_doc);
+        job->assessment_doc = NULL;
+    }
     job->t.seal_end = cw_time_mono_ns();
 }
 
