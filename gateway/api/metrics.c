@@ -155,6 +155,39 @@ out:
     return rc;
 }
 
+/* The store's counters: group commit and write volume. */
+static int render_store(cw_store_t *store, cw_buf_t *out)
+{
+    cw_store_stats_t st;
+
+    cw_store_stats_get(store, &st);
+    return cw_buf_appendf(
+        out,
+        "# HELP clearway_store_transactions_total Write transactions committed (group commits).\n"
+        "# TYPE clearway_store_transactions_total counter\n"
+        "clearway_store_transactions_total %llu\n"
+        "# HELP clearway_store_writes_total Write operations committed (messages, attempts, "
+        "purges).\n"
+        "# TYPE clearway_store_writes_total counter\n"
+        "clearway_store_writes_total %llu\n"
+        "# HELP clearway_store_pages_written_total Database pages the commits wrote to the WAL.\n"
+        "# TYPE clearway_store_pages_written_total counter\n"
+        "clearway_store_pages_written_total %llu\n"
+        "# HELP clearway_store_commit_failures_total Transactions rolled back because a commit "
+        "failed.\n"
+        "# TYPE clearway_store_commit_failures_total counter\n"
+        "clearway_store_commit_failures_total %llu\n"
+        "# HELP clearway_store_checkpoints_total WAL checkpoints run beside the writer.\n"
+        "# TYPE clearway_store_checkpoints_total counter\n"
+        "clearway_store_checkpoints_total %llu\n"
+        "# HELP clearway_store_operations_pending Store operations queued now.\n"
+        "# TYPE clearway_store_operations_pending gauge\n"
+        "clearway_store_operations_pending %llu\n",
+        (unsigned long long)st.transactions, (unsigned long long)st.writes,
+        (unsigned long long)st.pages_written, (unsigned long long)st.commit_failures,
+        (unsigned long long)st.checkpoints, (unsigned long long)st.pending);
+}
+
 int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
 {
     int rc = 0;
@@ -184,6 +217,9 @@ int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
     CW_TRY(render_requests(api, out));
     if (api->pipeline != NULL) {
         CW_TRY(cw_pipeline_metrics_render(api->pipeline, out));
+        if (cw_pipeline_store(api->pipeline) != NULL) {
+            CW_TRY(render_store(cw_pipeline_store(api->pipeline), out));
+        }
     }
 out:
     return rc;

@@ -137,6 +137,7 @@ struct cw_store {
     atomic_uint_least64_t n_group;   /* stats: largest group */
     atomic_uint_least64_t n_pending; /* stats: queued operations */
     atomic_uint_least64_t n_ckpt;    /* stats: checkpoints off the writer thread */
+    atomic_uint_least64_t n_pages;   /* stats: pages the commits wrote (to the WAL) */
 };
 
 /* Hands a finished request back to the loop thread. Any thread. */

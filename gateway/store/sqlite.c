@@ -933,6 +933,14 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
         rc = exec_stmt(be, S_COMMIT);
     }
     if (rc == 0) {
+        int pages = 0;
+        int unused = 0;
+
+        /* Dirty pages the commit wrote, reset for the next one. */
+        if (sqlite3_db_status(be->db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &unused, 1) == SQLITE_OK
+            && pages > 0) {
+            atomic_fetch_add(&store->n_pages, (uint64_t)pages);
+        }
         atomic_fetch_add(&store->n_tx, 1);
         atomic_fetch_add(&store->n_writes, writes);
         if (writes > atomic_load(&store->n_group)) {

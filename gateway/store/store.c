@@ -251,6 +251,7 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->group_max_seen = atomic_load(&store->n_group);
     out->pending = atomic_load(&store->n_pending);
     out->checkpoints = atomic_load(&store->n_ckpt);
+    out->pages_written = atomic_load(&store->n_pages);
 }
 
 void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)

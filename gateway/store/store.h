@@ -528,6 +528,7 @@ typedef struct cw_store_stats {
     uint64_t group_max_seen;  /* largest group committed in one transaction */
     uint64_t pending;         /* operations queued for the backend now */
     uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
+    uint64_t pages_written;   /* database pages the commits wrote (to the WAL) */
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */

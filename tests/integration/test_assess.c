@@ -388,12 +388,27 @@ static long stage_count(const char *body, const char *stage)
     return p != NULL ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
-static void test_assess__every_stage_of_intake_is_timed(void **state)
+/* The value of an unlabelled sample in body; -1 when absent. */
+static double metric_value(const char *body, const char *name)
+{
+    char key[128];
+    const char *p;
+
+    snprintf(key, sizeof(key), "\n%s ", name);
+    p = strstr(body, key);
+    return p != NULL ? strtod(p + strlen(key), NULL) : -1;
+}
+
+static void test_assess__intake_stages_and_store_commits_are_measured(void **state)
 {
     static const char *const stages[] = { "wait_verify", "verify", "ledger",  "wait_seal",
                                           "seal",        "commit", "handoff", "total" };
     static char body[1 << 17];
+    static const char *const store[] = { "clearway_store_transactions_total",
+                                         "clearway_store_writes_total",
+                                         "clearway_store_pages_written_total" };
     long before[8];
+    double store_before[3];
     char inf[128];
     const char *p;
     size_t i;
@@ -404,12 +419,22 @@ static void test_assess__every_stage_of_intake_is_timed(void **state)
         before[i] = stage_count(body, stages[i]);
         assert_true(before[i] >= 0);
     }
+    for (i = 0; i < 3; i++) {
+        store_before[i] = metric_value(body, store[i]);
+        assert_true(store_before[i] >= 0);
+    }
     /* A consignment for eu goes through every stage, the ledger included. */
     assert_int_equal(send_consignment("hub", "s/SQ-88812/SQ-TIMED-1/", body, sizeof(body)), 200);
     assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
     for (i = 0; i < 8; i++) {
         assert_int_equal(stage_count(body, stages[i]), before[i] + 1);
     }
+    /* The message's commit: at least one transaction, write and page more
+     * (deliveries to eu may have added their own). */
+    for (i = 0; i < 3; i++) {
+        assert_true(metric_value(body, store[i]) >= store_before[i] + 1);
+    }
+    assert_true(metric_value(body, "clearway_store_commit_failures_total") == 0);
     /* Cumulative buckets: +Inf holds every observation. */
     snprintf(inf, sizeof(inf),
              "clearway_intake_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} %ld\n",
@@ -430,7 +455,7 @@ int main(void)
         cmocka_unit_test(test_assess__business_key_reuse_is_seen_across_messages),
         cmocka_unit_test(test_assess__figures_in_metrics_and_stats),
         cmocka_unit_test(test_assess__a_resend_is_not_counted_again),
-        cmocka_unit_test(test_assess__every_stage_of_intake_is_timed),
+        cmocka_unit_test(test_assess__intake_stages_and_store_commits_are_measured),
     };
 
     return cmocka_run_group_tests_name("integration_assess", tests, group_setup, group_teardown);
