@@ -16,31 +16,6 @@
 
 #include "internal.h"
 
-/*
- * How much of a savepoint's rollback copy (SQLite's sub-journal) stays in
- * memory before SQLite moves it to a temporary file. Every write of the
- * writer runs in its own SAVEPOINT, which keeps the original of each page
- * it changes; with SQLite's default (64 KiB) one message with its evidence,
- * receipt and outgoing envelope spilled to a file, and that file took most
- * of the writer's I/O. A write bigger than this (a purge batch of large
- * messages) still spills, so the memory stays bounded.
- */
-#define SUBJOURNAL_SPILL_BYTES (4 * 1024 * 1024)
-
-static uv_once_t spill_once = UV_ONCE_INIT;
-
-/* Process-wide, and only before SQLite initialises: the first open sets it.
- * If something else initialised SQLite first, the default stays. */
-static void spill_set(void)
-{
-    int src = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SUBJOURNAL_SPILL_BYTES);
-
-    if (src != SQLITE_OK) {
-        CW_LOG_WARN(CW_STORE_MOD, "sub-journal spill size left at SQLite's default: %s",
-                    sqlite3_errstr(src));
-    }
-}
-
 /* ==== Migrations ==== */
 
 /* Version 1: the base schema. */
@@ -401,7 +376,6 @@ int cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_e
     int rc = 0;
 
     *out = NULL;
-    uv_once(&spill_once, spill_set);
     /* NOMUTEX: the connection is used by one thread at a time (the opener,
      * then the writer), so SQLite's own connection mutex is not needed. */
     src = sqlite3_open_v2(opts->path, &db,

@@ -162,6 +162,7 @@ typedef struct cw_sqlite {
     uint32_t group_max;           /* requests per batch */
     cw_store_req_t **batch;       /* group_max slots, writer thread only */
     cw_store_ledger_t *ledger;    /* the ledger's statements (sqlite_ledger.c) */
+    int copies_in_file;           /* temp_store in force: -1 not set yet, 0 MEMORY, 1 FILE */
     /* The reader: the same lock and stopping flag, its own queue. */
     sqlite3 *rdb;               /* read-only connection; reader thread only once started */
     cw_store_ledger_t *rledger; /* its ledger statements */
@@ -908,6 +909,41 @@ static int write_one(cw_sqlite_t *be, cw_store_req_t *req)
     return rc;
 }
 
+/*
+ * Where the next transaction keeps its savepoints' rollback copies (SQLite's
+ * sub-journal: the original of every page a write changes, until its
+ * RELEASE). SQLite moves that copy to a temporary file once it passes 64
+ * KiB, which a message with its evidence, receipt and outgoing envelope
+ * does; that file took most of the writer's I/O. So it stays in memory
+ * (temp_store = MEMORY), where it holds one write's pages, bounded by the
+ * body limit, and is emptied at each RELEASE; except for a transaction with
+ * a purge, whose one write frees a whole batch of messages and keeps a copy
+ * of all of it: that one goes to a file, as before. (Raising SQLite's spill
+ * threshold instead, SQLITE_CONFIG_STMTJRNL_SPILL, made every write whose
+ * copy then passed it fail with SQLITE_FULL on SQLite 3.40.)
+ */
+static void copies_place(cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
+{
+    int in_file = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (batch[i]->kind == CW_STORE_REQ_PURGE) {
+            in_file = 1;
+        }
+    }
+    if (in_file == be->copies_in_file) {
+        return;
+    }
+    if (sqlite3_exec(be->db, in_file ? "PRAGMA temp_store = FILE" : "PRAGMA temp_store = MEMORY",
+                     NULL, NULL, NULL)
+        == SQLITE_OK) {
+        be->copies_in_file = in_file;
+    } else {
+        CW_LOG_WARN(CW_STORE_MOD, "cannot set temp_store: %s", sqlite3_errmsg(be->db));
+    }
+}
+
 static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
 {
     size_t writes = 0;
@@ -920,6 +956,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
     if (writes == 0) {
         return;
     }
+    copies_place(be, batch, n);
     rc = exec_stmt(be, S_BEGIN);
     for (i = 0; rc == 0 && i < n; i++) {
         if (cw_store__req_is_write(batch[i])) {
@@ -1251,6 +1288,7 @@ static int sqlite_open(cw_store_t *store, const cw_store_options_t *opts, cw_err
     }
     be->lock_fd = -1;
     be->group_max = opts->group_max;
+    be->copies_in_file = -1;
     store->backend = be;
     be->batch = cw_calloc(opts->group_max, sizeof(*be->batch));
     if (be->batch == NULL) {

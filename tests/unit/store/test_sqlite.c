@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1357,6 +1358,103 @@ static void test_sqlite__checkpoints_off_the_writer(void **state)
     sqlite3_close(db);
 }
 
+/* ==== Sub-journal spill ==== */
+
+/* A VFS over the default one that counts the sub-journal files SQLite
+ * opens: a savepoint's rollback copy that left memory. */
+static sqlite3_vfs shim_vfs;
+static sqlite3_vfs *shim_base;
+static atomic_int subjournal_opens;
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    if ((flags & SQLITE_OPEN_SUBJOURNAL) != 0) {
+        atomic_fetch_add(&subjournal_opens, 1);
+    }
+    return shim_base->xOpen(shim_base, name, f, flags, out);
+}
+
+#define COPY_BLOB 131072 /* a message's evidence: 32 pages, past SQLite's 64 KiB spill */
+
+/* Puts n queued messages with COPY_BLOB bytes of evidence and delivers
+ * them. */
+static void put_delivered(cw_store_t *store, const char *prefix, int n, const char *blob)
+{
+    cw_store_msg_t m;
+    char id[32];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        (void)snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        msg_fill(&m, id, 0x31, "r");
+        msg_queue(&m, "to-customs", 1000);
+        m.received = blob;
+        m.received_len = COPY_BLOB;
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    deliver_all(store, 2000);
+}
+
+/* Purges every delivered message in one batch: one write. */
+static void purge_all(cw_store_t *store, int n)
+{
+    purge_res_t p;
+
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(cw_store_msg_purge(store, 10000, 1000, on_purge, &p), 0);
+    run_until(&p.done);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.purged, n);
+}
+
+/*
+ * A message's write keeps its rollback copy in memory, even when it reuses
+ * freed pages and the copy passes SQLite's 64 KiB spill; a purge, whose one
+ * write may free gigabytes, keeps its copy in a file (SQLite's
+ * secure_delete overwrites the freed pages, so they are in the copy).
+ */
+static void test_sqlite__rollback_copies_in_memory_except_purges(void **state)
+{
+    cw_store_t *store;
+    char *blob = cw_malloc(COPY_BLOB);
+    sqlite3 *db = NULL;
+    int secure_delete;
+
+    (void)state;
+    assert_non_null(blob);
+    memset(blob, 'y', COPY_BLOB);
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    secure_delete = pragma_int(db, "PRAGMA secure_delete");
+    sqlite3_close(db);
+    shim_base = sqlite3_vfs_find(NULL);
+    assert_non_null(shim_base);
+    shim_vfs = *shim_base;
+    shim_vfs.pNext = NULL;
+    shim_vfs.zName = "cw-test-shim";
+    shim_vfs.xOpen = shim_open;
+    assert_int_equal(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+    atomic_store(&subjournal_opens, 0);
+
+    store = store_open();
+    put_delivered(store, "first", 20, blob);
+    assert_int_equal(atomic_load(&subjournal_opens), 0);
+    purge_all(store, 20); /* 2.6 MB freed in one write */
+    if (secure_delete) {
+        assert_true(atomic_load(&subjournal_opens) > 0);
+    }
+    /* The same again, onto the freed pages: each put's copy now holds the
+     * 32 pages it reuses, and stays in memory. */
+    atomic_store(&subjournal_opens, 0);
+    put_delivered(store, "second", 20, blob);
+    assert_int_equal(atomic_load(&subjournal_opens), 0);
+    purge_all(store, 20);
+    store_close(store);
+    assert_int_equal(sqlite3_vfs_unregister(&shim_vfs), SQLITE_OK);
+    assert_int_equal(sqlite3_vfs_register(shim_base, 1), SQLITE_OK);
+    cw_free(blob);
+}
+
 static void test_sqlite__allocation_failures_are_clean(void **state)
 {
     cw_store_t *store = store_open();
@@ -1409,6 +1507,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_do_not_wait_for_the_writer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__rollback_copies_in_memory_except_purges, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
                                         teardown),
     };
