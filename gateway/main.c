@@ -37,7 +37,8 @@ typedef struct cw_node {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_signal_t sig_hup;
-    uv_timer_t retention; /* purges delivered messages past retention-days */
+    unsigned signals_open; /* of sig_term, sig_int, sig_hup, in that order: initialised */
+    uv_timer_t retention;  /* purges delivered messages past retention-days */
     int retention_started;
     cw_config_t *cfg;
     cw_store_t *store;        /* the message store */
@@ -135,6 +136,20 @@ static void on_handle_walk_close(uv_handle_t *handle, void *arg)
     }
 }
 
+/* Closes the signal handles start-up got to (none when it failed before
+ * them: uv_close on a handle never initialised aborts). */
+static void signals_close(cw_node_t *node)
+{
+    uv_signal_t *const sigs[] = { &node->sig_term, &node->sig_int, &node->sig_hup };
+    unsigned i;
+
+    for (i = 0; i < node->signals_open; i++) {
+        if (!uv_is_closing((uv_handle_t *)sigs[i])) {
+            uv_close((uv_handle_t *)sigs[i], NULL);
+        }
+    }
+}
+
 /*
  * After the listeners: the HTTP client (deliveries in flight end as
  * retries), then the scheduler (waits for those outcomes), then the store
@@ -149,11 +164,7 @@ static void on_store_closed(void *arg)
         (void)uv_timer_stop(&node->retention);
         uv_close((uv_handle_t *)&node->retention, NULL);
     }
-    if (!uv_is_closing((uv_handle_t *)&node->sig_term)) {
-        uv_close((uv_handle_t *)&node->sig_term, NULL);
-        uv_close((uv_handle_t *)&node->sig_int, NULL);
-        uv_close((uv_handle_t *)&node->sig_hup, NULL);
-    }
+    signals_close(node);
 }
 
 static void on_egress_closed(void *arg)
@@ -530,6 +541,7 @@ static int signal_start(cw_node_t *node, uv_signal_t *sig, uv_signal_cb cb, int 
     if (rc != 0) {
         return CW_ESYS;
     }
+    node->signals_open++;
     sig->data = node;
     return uv_signal_start(sig, cb, signum) == 0 ? 0 : CW_ESYS;
 }
@@ -571,6 +583,7 @@ static int node_run(cw_node_t *node)
     }
     CW_TRY(services_start(node));
     CW_TRY(cw_api_new(&node->api, &node->loop, node->cfg, node->pipeline));
+    /* In the order signals_close counts them. */
     CW_TRY(signal_start(node, &node->sig_term, on_stop_signal, SIGTERM));
     CW_TRY(signal_start(node, &node->sig_int, on_stop_signal, SIGINT));
     CW_TRY(signal_start(node, &node->sig_hup, on_hup, SIGHUP));

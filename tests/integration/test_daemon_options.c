@@ -128,17 +128,17 @@ static void test_daemon_options__missing_file_is_a_config_error(void **state)
 static void test_daemon_options__port_in_use_fails_to_start(void **state)
 {
     cw_test_daemon_t d;
-    char path[] = "/tmp/cw-opt-XXXXXX";
+    char dir[] = "/tmp/cw-opt-XXXXXX";
+    char path[64];
     char xml[512];
     char args[1024];
     char out[8192];
-    int fd;
 
     (void)state;
     assert_int_equal(cw_test_daemon_start(&d, NULL), 0);
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    /* A directory of its own: the store defaults to the config's directory. */
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/clearway.xml", dir);
     snprintf(xml, sizeof(xml),
              "<clearway xmlns=\"urn:clearway:config:1\"><node id=\"n\"/>"
              "<listen name=\"a\" address=\"127.0.0.1\" port=\"%d\"/></clearway>\n",
@@ -147,9 +147,35 @@ static void test_daemon_options__port_in_use_fails_to_start(void **state)
     snprintf(args, sizeof(args), "--config '%s'", path);
     assert_int_equal(run(args, out, sizeof(out)), 70);
     assert_non_null(strstr(out, "address already in use"));
-    unlink(path);
+    assert_int_equal(cw_test_sh("rm -rf '%s'", dir), 0);
     assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 5000), 0);
     cw_test_daemon_cleanup(&d);
+}
+
+/* A store that cannot be opened (here a file that is not a Clearway store)
+ * stops start-up with exit status 70 and the reason, before any listener
+ * or signal handler exists: not an abort on the way out. */
+static void test_daemon_options__store_not_ours_fails_to_start(void **state)
+{
+    char dir[] = "/tmp/cw-opt-XXXXXX";
+    char path[64];
+    char args[1024];
+    char out[8192];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/clearway.db", dir);
+    write_file(path, "not a database, but somebody's notes: keep them\n");
+    snprintf(path, sizeof(path), "%s/clearway.xml", dir);
+    write_file(path, "<clearway xmlns=\"urn:clearway:config:1\"><node id=\"n\"/>"
+                     "<listen name=\"a\" address=\"127.0.0.1\" port=\"0\"/></clearway>\n");
+    snprintf(args, sizeof(args), "--config '%s'", path);
+    assert_int_equal(run(args, out, sizeof(out)), 70);
+    assert_non_null(strstr(out, "not a Clearway store"));
+    assert_null(strstr(out, "Assertion"));
+    /* The file is left as it was. */
+    assert_int_equal(cw_test_sh("grep -q 'keep them' '%s/clearway.db' && rm -rf '%s'", dir, dir),
+                     0);
 }
 
 /* The first listener binds and says so; the second cannot: the daemon stops
@@ -215,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_daemon_options__check_reports_every_error_with_lines),
         cmocka_unit_test(test_daemon_options__missing_file_is_a_config_error),
         cmocka_unit_test(test_daemon_options__port_in_use_fails_to_start),
+        cmocka_unit_test(test_daemon_options__store_not_ours_fails_to_start),
         cmocka_unit_test(test_daemon_options__second_listener_in_use_is_not_started),
         cmocka_unit_test(test_daemon_options__connections_max_refuses_extra),
     };
