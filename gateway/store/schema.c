@@ -181,9 +181,112 @@ static const char *const schema_v5[] = {
     NULL,
 };
 
+/* Version 6: fewer B-trees written per message, and a purge that costs
+ * the same however many facts the store holds. Each B-tree an insert
+ * touches is at least one page of the WAL per commit, and at the rates
+ * where a group commit holds one message that is most of what a commit
+ * writes (bench/README.md). Four go from intake's path:
+ * - one key index instead of two: unique on (from_party, message_id) for
+ *   accepted messages and, through the third column, a distinct entry for
+ *   each rejected one (its own id), so the dedupe lookup and the status
+ *   lookup of any state both seek on its first two columns;
+ * - the purge index holds delivered messages only, the only ones a purge
+ *   takes, so intake (queued, rejected) never writes it;
+ * - the state history and the finding codes are WITHOUT ROWID tables keyed
+ *   by their parent and a sequence number: the parent's rows sit together
+ *   in the table itself, which needs no index for the history read, the
+ *   codes read or the cascade of a purge. The sequence keeps the order
+ *   the rows were written in.
+ * A message has at most one fact, and a fact's id is now its message's id
+ * (the message column goes): deleting a message found its fact by
+ * scanning every fact, since nothing indexed facts.message, so a purge
+ * batch took time in proportion to the whole ledger; now it is a rowid
+ * lookup. The table is rebuilt, and with it its indexes and triggers.
+ * (IF EXISTS: stores made by development builds before version 2 took its
+ * final form lack messages_key.) */
+static const char *const schema_v6[] = {
+    "CREATE UNIQUE INDEX messages_from_key ON messages (from_party, message_id,"
+    " (CASE WHEN state = 'rejected' THEN id ELSE 0 END))",
+    "DROP INDEX IF EXISTS messages_dedupe",
+    "DROP INDEX IF EXISTS messages_key",
+    "CREATE INDEX messages_delivered ON messages (updated_at_ms) WHERE state = 'delivered'",
+    "DROP INDEX IF EXISTS messages_purge",
+
+    "CREATE TABLE message_states_v6 ("
+    " message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (message, seq)) WITHOUT ROWID",
+    "INSERT INTO message_states_v6 (message, seq, state, at_ms, note)"
+    " SELECT message, row_number() OVER (PARTITION BY message ORDER BY id), state, at_ms, note"
+    " FROM message_states",
+    "DROP TABLE message_states",
+    "ALTER TABLE message_states_v6 RENAME TO message_states",
+
+    /* The new tables first; the old ones go children first, so that no
+     * cascade reaches a copied row (DROP TABLE fires no triggers). */
+    "CREATE TABLE facts_v6 ("
+    " id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,"
+    " consignment_id TEXT, sender TEXT, buyer_key TEXT, seller_key TEXT,"
+    " business_key TEXT, content_digest TEXT, order_number TEXT, transport_doc TEXT,"
+    " destination TEXT, currency TEXT, value_minor INTEGER NOT NULL DEFAULT 0,"
+    " date INTEGER NOT NULL, amendment INTEGER NOT NULL DEFAULT 0,"
+    " lane TEXT, collection TEXT, duty_minor INTEGER NOT NULL DEFAULT 0,"
+    " tax_minor INTEGER NOT NULL DEFAULT 0, due_minor INTEGER NOT NULL DEFAULT 0,"
+    " at_ms INTEGER NOT NULL)",
+    "INSERT INTO facts_v6 (id, consignment_id, sender, buyer_key, seller_key, business_key,"
+    " content_digest, order_number, transport_doc, destination, currency, value_minor, date,"
+    " amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms)"
+    " SELECT message, consignment_id, sender, buyer_key, seller_key, business_key,"
+    " content_digest, order_number, transport_doc, destination, currency, value_minor, date,"
+    " amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms FROM facts",
+    "CREATE TABLE fact_codes_v6 ("
+    " fact INTEGER NOT NULL REFERENCES facts_v6 (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " code TEXT NOT NULL,"
+    " PRIMARY KEY (fact, seq)) WITHOUT ROWID",
+    "INSERT INTO fact_codes_v6 (fact, seq, code)"
+    " SELECT f.message, row_number() OVER (PARTITION BY c.fact ORDER BY c.rowid), c.code"
+    " FROM fact_codes c JOIN facts f ON f.id = c.fact",
+    "DROP TABLE fact_codes",
+    "DROP TABLE facts",
+    "ALTER TABLE facts_v6 RENAME TO facts",
+    "ALTER TABLE fact_codes_v6 RENAME TO fact_codes",
+    "CREATE INDEX facts_business ON facts (business_key)",
+    "CREATE INDEX facts_order ON facts (sender, order_number)",
+    "CREATE INDEX facts_at ON facts (at_ms)",
+    "CREATE INDEX facts_seller_order ON facts (seller_key, order_number)",
+    "CREATE INDEX facts_seller_band ON facts (seller_key, currency, value_minor, date)",
+    "CREATE INDEX facts_consignment ON facts (consignment_id)",
+    "CREATE INDEX facts_transport ON facts (transport_doc)",
+    "CREATE TRIGGER facts_buyer_days_insert AFTER INSERT ON facts WHEN NEW.buyer_key <> ''"
+    " BEGIN"
+    " INSERT INTO buyer_days (buyer_key, date, destination, currency, n, total_minor,"
+    " kept_minor) VALUES (NEW.buyer_key, NEW.date, coalesce(NEW.destination, ''),"
+    " coalesce(NEW.currency, ''), 1, NEW.value_minor,"
+    " CASE WHEN NEW.lane <> 'red' THEN NEW.value_minor ELSE 0 END)"
+    " ON CONFLICT (buyer_key, date, destination, currency) DO UPDATE SET n = n + 1,"
+    " total_minor = total_minor + excluded.total_minor,"
+    " kept_minor = kept_minor + excluded.kept_minor;"
+    " END",
+    "CREATE TRIGGER facts_buyer_days_delete AFTER DELETE ON facts WHEN OLD.buyer_key <> ''"
+    " BEGIN"
+    " UPDATE buyer_days SET n = n - 1, total_minor = total_minor - OLD.value_minor,"
+    " kept_minor = kept_minor - CASE WHEN OLD.lane <> 'red' THEN OLD.value_minor ELSE 0 END"
+    " WHERE buyer_key = OLD.buyer_key AND date = OLD.date"
+    " AND destination = coalesce(OLD.destination, '') AND currency = coalesce(OLD.currency, '');"
+    " DELETE FROM buyer_days WHERE buyer_key = OLD.buyer_key AND date = OLD.date"
+    " AND destination = coalesce(OLD.destination, '') AND currency = coalesce(OLD.currency, '')"
+    " AND n <= 0;"
+    " END",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

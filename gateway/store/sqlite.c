@@ -100,15 +100,18 @@ static const char *const stmt_sql[S_COUNT] = {
                      " action, conversation_id, timestamp, state, problem, received,"
                      " receipt_given, created_at_ms, updated_at_ms)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-    [S_HIST_INSERT] = "INSERT INTO message_states (message, state, at_ms, note)"
-                      " VALUES (?1, ?2, ?3, ?4)",
+    /* The next sequence number of the message's history: a seek in the
+     * table's own key (message, seq). */
+    [S_HIST_INSERT] = "INSERT INTO message_states (message, seq, state, at_ms, note)"
+                      " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM message_states"
+                      " WHERE message = ?1), ?2, ?3, ?4)",
     [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
                        " next_attempt_at_ms, first_queued_at_ms)"
                        " VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
     [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
               " WHERE m.from_party = ?1 AND m.message_id = ?2"
               " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1",
-    [S_HISTORY] = "SELECT state, at_ms, note FROM message_states WHERE message = ?1 ORDER BY id",
+    [S_HISTORY] = "SELECT state, at_ms, note FROM message_states WHERE message = ?1 ORDER BY seq",
     [S_LIST] = "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.id < ?1"
                " AND (?2 = '' OR instr(?2, ',' || m.state || ',') > 0)"
                " AND (?3 IS NULL OR m.to_party = ?3) AND m.created_at_ms >= ?4"

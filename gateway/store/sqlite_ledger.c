@@ -37,12 +37,13 @@ typedef enum ledger_stmt_e {
     " GROUP BY 1, 2 ORDER BY 1, 2"
 
 static const char *const ledger_sql[L_COUNT] = {
-    [L_FACT_INSERT] = "INSERT INTO facts (message, consignment_id, sender, buyer_key, seller_key,"
+    /* A fact's id is its message's id (schema version 6). */
+    [L_FACT_INSERT] = "INSERT INTO facts (id, consignment_id, sender, buyer_key, seller_key,"
                       " business_key, content_digest, order_number, transport_doc, destination,"
                       " currency, value_minor, date, amendment, lane, collection, duty_minor,"
                       " tax_minor, due_minor, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                       " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-    [L_CODE_INSERT] = "INSERT INTO fact_codes (fact, code) VALUES (?1, ?2)",
+    [L_CODE_INSERT] = "INSERT INTO fact_codes (fact, seq, code) VALUES (?1, ?2, ?3)",
     /* The codes column is rebuilt from fact_codes for the reader. */
     [L_FACTS] = "SELECT consignment_id, sender, buyer_key, seller_key, business_key,"
                 " content_digest, order_number, transport_doc, destination, currency,"
@@ -126,7 +127,7 @@ int cw_store__ledger_fact_insert(sqlite3 *db,
                                  int64_t at_ms)
 {
     sqlite3_stmt *st;
-    int64_t fact_row;
+    int64_t seq = 0;
     const char *p;
     int rc = 0;
 
@@ -155,7 +156,6 @@ int cw_store__ledger_fact_insert(sqlite3 *db,
     (void)sqlite3_bind_int64(st, 19, f->due_minor);
     (void)sqlite3_bind_int64(st, 20, at_ms);
     CW_TRY(step_done(st));
-    fact_row = sqlite3_last_insert_rowid(db);
     for (p = f->codes != NULL ? f->codes : ""; *p != '\0';) {
         size_t n;
 
@@ -170,8 +170,9 @@ int cw_store__ledger_fact_insert(sqlite3 *db,
         if (st == NULL) {
             goto out;
         }
-        (void)sqlite3_bind_int64(st, 1, fact_row);
-        (void)sqlite3_bind_text(st, 2, p, (int)n, SQLITE_STATIC);
+        (void)sqlite3_bind_int64(st, 1, msg_row);
+        (void)sqlite3_bind_int64(st, 2, ++seq);
+        (void)sqlite3_bind_text(st, 3, p, (int)n, SQLITE_STATIC);
         CW_TRY(step_done(st));
         p += n;
     }

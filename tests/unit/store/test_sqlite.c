@@ -1109,12 +1109,60 @@ static void totals_query(cw_store_facts_query_t *q, const char *consignment, con
     q->bands[2] = (cw_store_band_t){ 60000, 80000 };
 }
 
+/* Takes a store back from schema version 6 to 4 (tables and indexes as
+ * version 4 left them, rows kept in their order; fact ids apart from their
+ * message's, as they were), to test the migrations from there on data
+ * written by this build. */
+#define V6_TO_V4_SQL                                                                           \
+    "DROP INDEX messages_from_key; DROP INDEX messages_delivered;"                             \
+    " CREATE UNIQUE INDEX messages_dedupe ON messages (from_party, message_id)"                \
+    " WHERE state <> 'rejected';"                                                              \
+    " CREATE INDEX messages_purge ON messages (state, updated_at_ms);"                         \
+    " CREATE INDEX messages_key ON messages (from_party, message_id);"                         \
+    " CREATE TABLE ms5 (id INTEGER PRIMARY KEY, message INTEGER NOT NULL REFERENCES"           \
+    " messages (id) ON DELETE CASCADE, state TEXT NOT NULL, at_ms INTEGER NOT NULL,"           \
+    " note TEXT NOT NULL DEFAULT '');"                                                         \
+    " INSERT INTO ms5 (message, state, at_ms, note) SELECT message, state, at_ms, note"        \
+    " FROM message_states ORDER BY message, seq;"                                              \
+    " DROP TABLE message_states; ALTER TABLE ms5 RENAME TO message_states;"                    \
+    " CREATE INDEX message_states_message ON message_states (message);"                        \
+    " CREATE TABLE f5 (id INTEGER PRIMARY KEY,"                                                \
+    " message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"                    \
+    " consignment_id TEXT, sender TEXT, buyer_key TEXT, seller_key TEXT,"                      \
+    " business_key TEXT, content_digest TEXT, order_number TEXT, transport_doc TEXT,"          \
+    " destination TEXT, currency TEXT, value_minor INTEGER NOT NULL DEFAULT 0,"                \
+    " date INTEGER NOT NULL, amendment INTEGER NOT NULL DEFAULT 0,"                            \
+    " lane TEXT, collection TEXT, duty_minor INTEGER NOT NULL DEFAULT 0,"                      \
+    " tax_minor INTEGER NOT NULL DEFAULT 0, due_minor INTEGER NOT NULL DEFAULT 0,"             \
+    " at_ms INTEGER NOT NULL);"                                                                \
+    " INSERT INTO f5 SELECT id + 1000, id, consignment_id, sender, buyer_key, seller_key,"     \
+    " business_key, content_digest, order_number, transport_doc, destination, currency,"       \
+    " value_minor, date, amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms" \
+    " FROM facts;"                                                                             \
+    " CREATE TABLE fc5 (fact INTEGER NOT NULL REFERENCES f5 (id) ON DELETE CASCADE,"           \
+    " code TEXT NOT NULL);"                                                                    \
+    " INSERT INTO fc5 (fact, code) SELECT fact + 1000, code FROM fact_codes"                   \
+    " ORDER BY fact, seq;"                                                                     \
+    " DROP TABLE fact_codes; DROP TABLE facts;"                                                \
+    " ALTER TABLE f5 RENAME TO facts; ALTER TABLE fc5 RENAME TO fact_codes;"                   \
+    " CREATE INDEX fact_codes_fact ON fact_codes (fact);"                                      \
+    " CREATE INDEX facts_business ON facts (business_key);"                                    \
+    " CREATE INDEX facts_order ON facts (sender, order_number);"                               \
+    " CREATE INDEX facts_at ON facts (at_ms);"                                                 \
+    " CREATE INDEX facts_seller_order ON facts (seller_key, order_number);"                    \
+    " CREATE INDEX facts_buyer ON facts (buyer_key, date);"                                    \
+    " CREATE INDEX facts_seller_value ON facts (seller_key, value_minor, date);"               \
+    " DROP TABLE buyer_days;"                                                                  \
+    " DELETE FROM schema_migrations WHERE version > 4; PRAGMA user_version = 4"
+
 static void test_sqlite__ledger_facts_and_stats(void **state)
 {
     cw_store_t *store = store_open();
     cw_store_facts_query_t q;
     facts_res_t r;
     tally_res_t t;
+    tally_res_t codes_before;
+    size_t i;
 
     (void)state;
     put_fact(store, "c1", NULL, "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
@@ -1207,6 +1255,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     t = stats_sync(store, CW_STORE_GROUP_DESTINATION);
     assert_int_equal(t.count, 1);
     assert_string_equal(t.line[0], "CN CNY 4 470000 47000");
+    codes_before = stats_sync(store, CW_STORE_GROUP_CODE);
     store_close(store);
 
     /* A version 4 store (no buyer_days) gets its totals from the facts
@@ -1215,19 +1264,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
         sqlite3 *db = NULL;
 
         assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db,
-                                      "DROP TRIGGER facts_buyer_days_insert;"
-                                      " DROP TRIGGER facts_buyer_days_delete;"
-                                      " DROP TABLE buyer_days;"
-                                      " DROP INDEX facts_seller_band; DROP INDEX facts_consignment;"
-                                      " DROP INDEX facts_transport;"
-                                      " CREATE INDEX facts_buyer ON facts (buyer_key, date);"
-                                      " CREATE INDEX facts_seller_value ON facts"
-                                      " (seller_key, value_minor, date);"
-                                      " DELETE FROM schema_migrations WHERE version = 5;"
-                                      " PRAGMA user_version = 4",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, V6_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
     store = store_open();
@@ -1237,7 +1274,174 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
     assert_int_equal(r.buyer_total, 350000);
     assert_int_equal(r.year_total, 420000);
     assert_int_equal(r.bands[1], 2);
+    /* The codes follow their fact to its new id (version 6). */
+    t = stats_sync(store, CW_STORE_GROUP_CODE);
     store_close(store);
+    assert_true(codes_before.count >= 3);
+    assert_int_equal(t.count, codes_before.count);
+    for (i = 0; i < t.count; i++) {
+        assert_string_equal(t.line[i], codes_before.line[i]);
+    }
+}
+
+/* Counts the full-table scans in sql's query plan (cascades included). */
+static int plan_scans(sqlite3 *db, const char *sql)
+{
+    char buf[256];
+    sqlite3_stmt *st = NULL;
+    const unsigned char *detail;
+    int scans = 0;
+
+    (void)snprintf(buf, sizeof(buf), "EXPLAIN QUERY PLAN %s", sql);
+    assert_int_equal(sqlite3_prepare_v2(db, buf, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        detail = sqlite3_column_text(st, 3);
+        if (detail != NULL && strncmp((const char *)detail, "SCAN ", 5) == 0) {
+            scans++;
+        }
+    }
+    sqlite3_finalize(st);
+    return scans;
+}
+
+/*
+ * Version 6 replaced two key indexes with one, the purge index with one of
+ * delivered messages only, and the history and codes tables with tables
+ * keyed by their parent, and gave each fact its message's id. A version 5
+ * store written row by row (history rows of two messages interleaved,
+ * codes not in alphabetical order, fact ids apart from their messages',
+ * two rejections under one key) keeps every row, its order and its
+ * meaning, and the buyer's totals follow the purge of a fact.
+ */
+static void test_sqlite__migrates_v5_keys_history_and_codes(void **state)
+{
+    cw_store_t *store;
+    cw_store_msg_t m;
+    cw_error_t err;
+    get_res_t g1;
+    get_res_t g2;
+    get_res_t g3;
+    put_res_t conflict;
+    put_res_t corrected;
+    put_res_t again;
+    put_res_t rejected;
+    purge_res_t p;
+    tally_res_t codes;
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int dup_rc;
+    int rej_rc;
+    int scans;
+
+    (void)state;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(cw_store__sqlite_migrate(db, 5, &err), 0);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "INSERT INTO messages (id, from_party, message_id, digest, state, received,"
+            " receipt_given, created_at_ms, updated_at_ms) VALUES"
+            " (1, 'platform-a', 'k-1', zeroblob(32), 'queued', 'e', 'r1', 1000, 1000),"
+            " (2, 'platform-a', 'k-2', zeroblob(32), 'rejected', 'e', 'r2', 1000, 1000),"
+            " (3, 'platform-a', 'k-2', zeroblob(32), 'rejected', 'e', 'r3', 1100, 1100),"
+            " (4, 'platform-a', 'k-3', zeroblob(32), 'delivered', 'e', 'r4', 1000, 1500);"
+            " INSERT INTO message_states (id, message, state, at_ms) VALUES"
+            " (10, 1, 'received', 1000), (11, 4, 'received', 1000), (12, 1, 'queued', 1000),"
+            " (13, 4, 'queued', 1000), (14, 2, 'rejected', 1000), (15, 4, 'delivered', 1500),"
+            " (16, 3, 'rejected', 1100);"
+            " INSERT INTO facts (id, message, consignment_id, sender, buyer_key, seller_key,"
+            " destination, currency, value_minor, date, lane, at_ms) VALUES"
+            " (7, 1, 'c-1', 'platform-a', 'b', 's', 'CN', 'CNY', 100, 20000, 'yellow', 1000),"
+            " (8, 4, 'c-3', 'platform-a', 'b', 's', 'CN', 'CNY', 200, 20000, 'green', 1000);"
+            " INSERT INTO fact_codes (fact, code) VALUES (7, 'THR-002'), (8, 'LIM-001'),"
+            " (7, 'SPL-001')",
+            NULL, NULL, &msg),
+        SQLITE_OK);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+
+    store = store_open();
+    g1 = get_sync(store, "k-1");
+    g2 = get_sync(store, "k-2");
+    g3 = get_sync(store, "k-3");
+    codes = stats_sync(store, CW_STORE_GROUP_CODE);
+    /* The key still refuses a second accepted message and still lets a
+     * rejected one be corrected. */
+    msg_fill(&m, "k-1", 0x22, "r9");
+    conflict = put_sync(store, &m);
+    msg_fill(&m, "k-2", 0x33, "r5");
+    corrected = put_sync(store, &m);
+    again = put_sync(store, &m);
+    msg_fill(&m, "k-1", 0x44, "r6");
+    m.state = CW_STORE_STATE_REJECTED;
+    m.problem = "bad";
+    rejected = put_sync(store, &m);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(cw_store_msg_purge(store, 2000, 10, on_purge, &p), 0);
+    run_until(&p.done);
+    store_close(store);
+
+    assert_int_equal(g1.status, 0);
+    assert_int_equal(g1.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g1.history_count, 2);
+    assert_int_equal(g1.history_last, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g2.state, CW_STORE_STATE_REJECTED);
+    assert_string_equal(g2.receipt_given, "r3");
+    assert_int_equal(g3.history_count, 3);
+    assert_int_equal(g3.history_last, CW_STORE_STATE_DELIVERED);
+    assert_int_equal(codes.count, 3);
+    assert_string_equal(codes.line[0], "LIM-001 CNY 1 200 0");
+    assert_string_equal(codes.line[1], "SPL-001 CNY 1 100 0");
+    assert_string_equal(codes.line[2], "THR-002 CNY 1 100 0");
+    assert_int_equal(conflict.status, 0);
+    assert_int_equal(conflict.kind, CW_STORE_PUT_CONFLICT);
+    assert_int_equal(corrected.kind, CW_STORE_PUT_NEW);
+    assert_int_equal(again.kind, CW_STORE_PUT_DUPLICATE);
+    assert_int_equal(rejected.kind, CW_STORE_PUT_NEW);
+    /* Only the delivered message is purged, with its history and codes. */
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.purged, 1);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), CW_STORE_SCHEMA_VERSION);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                    " ('messages_dedupe', 'messages_key', 'messages_purge',"
+                                    " 'message_states_message', 'fact_codes_fact')"),
+                     0);
+    /* A fact's id is its message's; codes and history in the order they
+     * were written. */
+    assert_int_equal(pragma_int(db, "SELECT group_concat(id) = '1' FROM facts"), 1);
+    assert_int_equal(pragma_int(db, "SELECT group_concat(code, ' ') = 'THR-002 SPL-001'"
+                                    " FROM fact_codes WHERE fact = 1"),
+                     1);
+    assert_int_equal(pragma_int(db, "SELECT group_concat(state, ' ') = 'received queued'"
+                                    " FROM (SELECT state FROM message_states WHERE message = 1"
+                                    " ORDER BY seq)"),
+                     1);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM message_states WHERE message = 4"), 0);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM fact_codes WHERE fact = 4"), 0);
+    assert_int_equal(pragma_int(db, "SELECT n * 1000 + total_minor FROM buyer_days"
+                                    " WHERE buyer_key = 'b'"),
+                     1100);
+    /* Deleting a message reaches every child row by a key, never by a
+     * scan: a purge's cost does not grow with the store. */
+    scans = plan_scans(db, "DELETE FROM messages WHERE id = 1");
+    /* The index itself, not only the writer's lookup, holds the key. */
+    dup_rc = sqlite3_exec(db,
+                          "INSERT INTO messages (from_party, message_id, digest, state,"
+                          " created_at_ms, updated_at_ms) VALUES ('platform-a', 'k-1',"
+                          " zeroblob(32), 'received', 1, 1)",
+                          NULL, NULL, NULL);
+    rej_rc = sqlite3_exec(db,
+                          "INSERT INTO messages (from_party, message_id, digest, state,"
+                          " created_at_ms, updated_at_ms) VALUES ('platform-a', 'k-1',"
+                          " zeroblob(32), 'rejected', 1, 1)",
+                          NULL, NULL, NULL);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    sqlite3_close(db);
+    assert_int_equal(scans, 0);
+    assert_int_equal(dup_rc, SQLITE_CONSTRAINT);
+    assert_int_equal(rej_rc, SQLITE_OK);
 }
 
 /*
@@ -1504,6 +1708,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__migrates_v5_keys_history_and_codes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_do_not_wait_for_the_writer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
