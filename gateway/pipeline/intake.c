@@ -20,13 +20,12 @@ typedef struct cw_intake_times {
     uint64_t submit;
     uint64_t verify_start;
     uint64_t verify_end;
-    uint64_t verified; /* stage 1's callback on the loop */
     uint64_t ledger_sent;
     uint64_t ledger_back;
-    uint64_t seal_submit;
     uint64_t seal_start;
     uint64_t seal_end;
-    uint64_t sealed; /* stage 2's callback on the loop */
+    uint64_t work_end; /* the worker's last instant */
+    uint64_t sealed;   /* the worker's done callback on the loop */
     uint64_t commit_sent;
     uint64_t commit_back;
 } cw_intake_times_t;
@@ -333,15 +332,6 @@ static void verify_run(cw_intake_job_t *job)
     }
 }
 
-static void intake_work(void *arg)
-{
-    cw_intake_job_t *job = arg;
-
-    job->t.verify_start = cw_time_mono_ns();
-    verify_run(job);
-    job->t.verify_end = cw_time_mono_ns();
-}
-
 /* Runs the checks; a red lane refuses the message with its findings. */
 static void assess_run(cw_intake_job_t *job)
 {
@@ -406,10 +396,72 @@ static void seal_run(cw_intake_job_t *job)
     answer_with_receipt(job, job->doc, &res->hdr);
 }
 
-static void intake_seal(void *arg)
+/* Seconds a sender should wait before retrying when the store fails. */
+#define STORE_RETRY_AFTER_S 5
+
+/* Bytes per block of the pool a ledger read's rows are copied from. */
+#define LEDGER_POOL_BYTES 4096
+
+/*
+ * What the stateful checks need from the ledger, read on this worker
+ * thread (cw_store_facts_query_here): the read used to go through the
+ * loop to the store's reader thread and back, two more hand-overs each way
+ * between threads. 0, or the answer is a 503 and the message stops here.
+ */
+static int ledger_read(cw_intake_job_t *job)
+{
+    cw_intake_result_t *res = &job->res;
+    cw_store_facts_query_t q;
+    cw_store_facts_t facts;
+    cw_pool_t *pool;
+    int rc;
+
+    job->t.ledger_sent = cw_time_mono_ns();
+    cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model->destination_country);
+    pool = cw_pool_new(LEDGER_POOL_BYTES);
+    rc = pool != NULL ? cw_store_facts_query_here(job->pl->store, &q, pool, &facts) : CW_ENOMEM;
+    if (rc == 0) {
+        rc = cw_pipeline__facts_copy(&job->history, &facts);
+        if (rc == 0) {
+            job->history_len = facts.count;
+            cw_pipeline__history_totals(&job->totals, &facts);
+        }
+    }
+    cw_pool_free(pool);
+    job->t.ledger_back = cw_time_mono_ns();
+    if (rc == CW_ENOMEM) {
+        set_problem(res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
+        res->status = 503;
+    } else if (rc < 0) {
+        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", res->from, res->message_id,
+                     cw_strerror(rc));
+        res->unavailable = 1;
+        res->retry_after_s = STORE_RETRY_AFTER_S;
+        res->status = 503;
+        cw_strlcpy(res->detail, "the message store is failing; nothing was accepted",
+                   sizeof(res->detail));
+    }
+    return rc;
+}
+
+/* The worker's whole part: verify, read the ledger, assess, seal and sign
+ * the receipt. Then the loop commits (intake_done). */
+static void intake_work(void *arg)
 {
     cw_intake_job_t *job = arg;
 
+    job->t.verify_start = cw_time_mono_ns();
+    verify_run(job);
+    job->t.verify_end = cw_time_mono_ns();
+    job->t.work_end = job->t.verify_end;
+    if (!job->authenticated) {
+        return;
+    }
+    if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0
+        && ledger_read(job) < 0) {
+        job->t.work_end = job->t.ledger_back;
+        return;
+    }
     job->t.seal_start = cw_time_mono_ns();
     seal_run(job);
     /* Nothing past this stage reads the trees: free them on the thread
@@ -421,6 +473,7 @@ static void intake_seal(void *arg)
         job->assessment_doc = NULL;
     }
     job->t.seal_end = cw_time_mono_ns();
+    job->t.work_end = job->t.seal_end;
 }
 
 /* Adds the job's stages to the pipeline's histograms. */
@@ -432,17 +485,9 @@ static void intake_times_record(cw_intake_job_t *job)
     cw_pipeline__stage_span(pl, CW_STAGE_WAIT_VERIFY, t->submit, t->verify_start);
     cw_pipeline__stage_span(pl, CW_STAGE_VERIFY, t->verify_start, t->verify_end);
     cw_pipeline__stage_span(pl, CW_STAGE_LEDGER, t->ledger_sent, t->ledger_back);
-    cw_pipeline__stage_span(pl, CW_STAGE_WAIT_SEAL, t->seal_submit, t->seal_start);
     cw_pipeline__stage_span(pl, CW_STAGE_SEAL, t->seal_start, t->seal_end);
     cw_pipeline__stage_span(pl, CW_STAGE_COMMIT, t->commit_sent, t->commit_back);
-    if (t->verify_end != 0 && t->verified >= t->verify_end) {
-        uint64_t ns = t->verified - t->verify_end;
-
-        if (t->seal_end != 0 && t->sealed >= t->seal_end) {
-            ns += t->sealed - t->seal_end;
-        }
-        cw_pipeline__stage_observe(pl, CW_STAGE_HANDOFF, ns);
-    }
+    cw_pipeline__stage_span(pl, CW_STAGE_HANDOFF, t->work_end, t->sealed);
     cw_pipeline__stage_span(pl, CW_STAGE_TOTAL, t->submit, cw_time_mono_ns());
 }
 
@@ -473,9 +518,6 @@ static void intake_finish(cw_intake_job_t *job)
     cw_sec_keys_unref(job->keys);
     cw_free(job);
 }
-
-/* Seconds a sender should wait before retrying when the store fails. */
-#define STORE_RETRY_AFTER_S 5
 
 static void on_stored(int status, const cw_store_put_result_t *put, void *arg)
 {
@@ -606,70 +648,6 @@ static void intake_done(int status, void *arg)
     intake_finish(job);
 }
 
-static void intake_stage2(cw_intake_job_t *job)
-{
-    job->t.seal_submit = cw_time_mono_ns();
-    if (cw_pipeline_work_submit(job->pl, intake_seal, intake_done, job) < 0) {
-        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "cannot queue the message");
-        job->res.status = 503;
-        intake_finish(job);
-    }
-}
-
-/* The facts the stateful checks asked for are here: copy them for stage 2. */
-static void on_history(int status, const cw_store_facts_t *facts, void *arg)
-{
-    cw_intake_job_t *job = arg;
-
-    job->t.ledger_back = cw_time_mono_ns();
-    if (status < 0) {
-        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->res.from,
-                     job->res.message_id, cw_strerror(status));
-        job->res.unavailable = 1;
-        job->res.retry_after_s = STORE_RETRY_AFTER_S;
-        job->res.status = 503;
-        cw_strlcpy(job->res.detail, "the message store is failing; nothing was accepted",
-                   sizeof(job->res.detail));
-        intake_finish(job);
-        return;
-    }
-    if (cw_pipeline__facts_copy(&job->history, facts) < 0) {
-        set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
-        job->res.status = 503;
-        intake_finish(job);
-        return;
-    }
-    job->history_len = facts->count;
-    cw_pipeline__history_totals(&job->totals, facts);
-    intake_stage2(job);
-}
-
-/* After stage 1: fetch what the stateful checks need, then stage 2. */
-static void intake_verified(int status, void *arg)
-{
-    cw_intake_job_t *job = arg;
-    cw_intake_result_t *res = &job->res;
-    cw_store_facts_query_t q;
-
-    job->t.verified = cw_time_mono_ns();
-    if (status < 0 || !job->authenticated) {
-        if (status < 0) {
-            set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the job was cancelled");
-            res->status = 503;
-        }
-        intake_finish(job);
-        return;
-    }
-    if (job->model != NULL && job->pl->store != NULL && job->hq.until_date != 0) {
-        cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model->destination_country);
-        job->t.ledger_sent = cw_time_mono_ns();
-        if (cw_store_facts_query(job->pl->store, &q, on_history, job) == 0) {
-            return;
-        }
-    }
-    intake_stage2(job);
-}
-
 int cw_pipeline_intake_submit(cw_pipeline_t *pl,
                               const cw_config_t *cfg,
                               const char *body,
@@ -701,7 +679,7 @@ int cw_pipeline_intake_submit(cw_pipeline_t *pl,
     job->arg = arg;
     job->rules = pl->rules != NULL ? cw_checks_rules_ref(pl->rules) : NULL;
     job->t.submit = cw_time_mono_ns();
-    rc = cw_pipeline_work_submit(pl, intake_work, intake_verified, job);
+    rc = cw_pipeline_work_submit(pl, intake_work, intake_done, job);
     if (rc < 0) {
         cw_checks_rules_unref(job->rules);
         cw_sec_keys_unref(job->keys);

@@ -33,11 +33,10 @@ typedef struct cw_pipeline_counter {
 typedef enum {
     CW_STAGE_WAIT_VERIFY, /* submitted, waiting for a worker */
     CW_STAGE_VERIFY,      /* parse, verify, prepare the checks (worker) */
-    CW_STAGE_LEDGER,      /* the ledger's history for the checks (reader thread) */
-    CW_STAGE_WAIT_SEAL,   /* waiting for a worker again */
-    CW_STAGE_SEAL,        /* checks, seal for the next hop, receipt (worker) */
+    CW_STAGE_LEDGER,      /* the ledger's history for the checks (the same worker) */
+    CW_STAGE_SEAL,        /* checks, seal for the next hop, receipt (the same worker) */
     CW_STAGE_COMMIT,      /* the durable commit (writer thread, group commit) */
-    CW_STAGE_HANDOFF,     /* from a worker's end to the loop's callback, both stages */
+    CW_STAGE_HANDOFF,     /* from the worker's end to the loop's callback */
     CW_STAGE_TOTAL,       /* submitted to answered */
     CW_STAGE_COUNT
 } cw_stage_e;

@@ -24,7 +24,6 @@ static const char *const stage_names[CW_STAGE_COUNT] = {
     [CW_STAGE_WAIT_VERIFY] = "wait_verify",
     [CW_STAGE_VERIFY] = "verify",
     [CW_STAGE_LEDGER] = "ledger",
-    [CW_STAGE_WAIT_SEAL] = "wait_seal",
     [CW_STAGE_SEAL] = "seal",
     [CW_STAGE_COMMIT] = "commit",
     [CW_STAGE_HANDOFF] = "handoff",

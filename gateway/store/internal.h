@@ -112,6 +112,11 @@ struct cw_store_ops {
     void (*close)(cw_store_t *store);
     /* Releases what open allocated (threads already stopped, or never started). */
     void (*release)(cw_store_t *store);
+    /* cw_store_facts_query_here on the calling thread; NULL: not offered. */
+    int (*facts_here)(cw_store_t *store,
+                      const cw_store_facts_query_t *q,
+                      cw_pool_t *pool,
+                      cw_store_facts_t *out);
 };
 
 extern const struct cw_store_ops cw_store__sqlite_ops;

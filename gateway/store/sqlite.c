@@ -17,7 +17,9 @@
  * WAL lets a reader run while the writer commits, so the facts and stats
  * queries go to their own connection and thread. They see every committed
  * transaction, which includes every acknowledged write; a message still in
- * flight is not in the ledger yet either way.
+ * flight is not in the ledger yet either way. Intake's own ledger read goes
+ * further: its worker thread borrows a read-only connection for the call
+ * (sqlite_facts_here), saving the hand-overs to the reader and back.
  *
  * Checkpoints on the checkpointer: SQLite's automatic checkpoint runs in the
  * connection that commits, so every ~1,000 WAL pages one group commit also
@@ -151,6 +153,10 @@ static const char *const stmt_sql[S_COUNT] = {
 
 /* ==== Backend state ==== */
 
+/* Idle read connections kept for callers' threads; past this many at once
+ * a caller gets one of its own for the call. */
+#define LEND_MAX 8
+
 typedef struct cw_sqlite {
     sqlite3 *db;                  /* the connection; writer thread only once started */
     sqlite3_stmt *stmts[S_COUNT]; /* prepared lazily, finalized at close */
@@ -180,6 +186,14 @@ typedef struct cw_sqlite {
     int cthread_started; /* joined by the writer before it reports closed */
     uv_cond_t cwake;     /* signalled by the WAL hook and on close */
     int ckpt_wanted;     /* the WAL has grown past CHECKPOINT_PAGES */
+    /* Read connections lent to callers' threads (sqlite_facts_here), under
+     * lock. */
+    sqlite3 *lend_db[LEND_MAX];               /* idle, ready to lend */
+    cw_store_ledger_t *lend_ledger[LEND_MAX]; /* their statements */
+    unsigned lend_idle;                       /* idle ones */
+    unsigned lend_out;                        /* lent right now */
+    char *path;                               /* the file, to open more */
+    uint32_t busy_timeout_ms;                 /* for them */
 } cw_sqlite_t;
 
 /* WAL pages after which a checkpoint is asked for (SQLite's own default). */
@@ -1206,6 +1220,108 @@ static void checkpointer_main(void *arg)
     be->cdb = NULL;
 }
 
+/* ==== Ledger reads on the caller's thread ==== */
+
+static int lend_open(cw_sqlite_t *be, sqlite3 **db)
+{
+    int src;
+
+    src = sqlite3_open_v2(be->path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        CW_LOG_WARN(CW_STORE_MOD, "store: %s: cannot open for reading: %s", be->path,
+                    *db != NULL ? sqlite3_errmsg(*db) : sqlite3_errstr(src));
+        (void)sqlite3_close_v2(*db);
+        *db = NULL;
+        return CW_EIO;
+    }
+    /* A reader waits only while a checkpoint restarts the WAL. */
+    (void)sqlite3_busy_timeout(*db, (int)be->busy_timeout_ms);
+    return 0;
+}
+
+/*
+ * cw_store_facts_query_here: the ledger read of the reader thread, on the
+ * caller's thread with a connection taken from the idle ones (or opened)
+ * and given back after. WAL gives each statement the last committed
+ * snapshot without waiting for the writer, as on the reader thread.
+ */
+static int sqlite_facts_here(cw_store_t *store,
+                             const cw_store_facts_query_t *q,
+                             cw_pool_t *pool,
+                             cw_store_facts_t *out)
+{
+    cw_sqlite_t *be = backend_of(store);
+    cw_store_ledger_t *ledger = NULL;
+    sqlite3 *db = NULL;
+    cw_store_req_t req;
+    int rc = 0;
+
+    uv_mutex_lock(&be->lock);
+    if (be->stopping) {
+        uv_mutex_unlock(&be->lock);
+        return CW_ECLOSED;
+    }
+    if (be->lend_idle > 0) {
+        be->lend_idle--;
+        db = be->lend_db[be->lend_idle];
+        ledger = be->lend_ledger[be->lend_idle];
+    }
+    be->lend_out++;
+    uv_mutex_unlock(&be->lock);
+
+    if (db == NULL) {
+        CW_TRY(lend_open(be, &db));
+    }
+    memset(&req, 0, sizeof(req));
+    req.kind = CW_STORE_REQ_FACTS;
+    req.pool = pool;
+    req.in.facts = *q;
+    rc = cw_store__ledger_facts(db, &ledger, &req);
+    if (rc == 0) {
+        *out = req.out.facts;
+    }
+out:
+    uv_mutex_lock(&be->lock);
+    be->lend_out--;
+    if (db != NULL && !be->stopping && be->lend_idle < LEND_MAX) {
+        be->lend_db[be->lend_idle] = db;
+        be->lend_ledger[be->lend_idle] = ledger;
+        be->lend_idle++;
+        db = NULL;
+        ledger = NULL;
+    }
+    uv_mutex_unlock(&be->lock);
+    cw_store__ledger_free(ledger);
+    if (db != NULL) {
+        (void)sqlite3_close_v2(db);
+    }
+    return rc;
+}
+
+/* Closes the idle lent connections once every caller gave its back. The
+ * pipeline sends no work after it closes the store, so this waits at most
+ * for reads already running. */
+static void lend_close(cw_sqlite_t *be)
+{
+    unsigned out;
+    unsigned i;
+
+    for (;;) {
+        uv_mutex_lock(&be->lock);
+        out = be->lend_out;
+        uv_mutex_unlock(&be->lock);
+        if (out == 0) {
+            break;
+        }
+        uv_sleep(1);
+    }
+    for (i = 0; i < be->lend_idle; i++) {
+        cw_store__ledger_free(be->lend_ledger[i]);
+        (void)sqlite3_close_v2(be->lend_db[i]);
+    }
+    be->lend_idle = 0;
+}
+
 /* ==== The ops table (loop thread) ==== */
 
 /* The reader's connection, after the writer's made and migrated the file. */
@@ -1292,7 +1408,13 @@ static int sqlite_open(cw_store_t *store, const cw_store_options_t *opts, cw_err
     be->lock_fd = -1;
     be->group_max = opts->group_max;
     be->copies_in_file = -1;
+    be->busy_timeout_ms = opts->busy_timeout_ms;
     store->backend = be;
+    be->path = cw_strdup(opts->path);
+    if (be->path == NULL) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_STORE_MOD, "store: out of memory");
+        goto out;
+    }
     be->batch = cw_calloc(opts->group_max, sizeof(*be->batch));
     if (be->batch == NULL) {
         rc = cw_error_set(err, CW_ENOMEM, CW_STORE_MOD, "store: out of memory");
@@ -1413,6 +1535,7 @@ static void sqlite_release(cw_store_t *store)
         return;
     }
     if (be->thread_started) {
+        lend_close(be);
         /* The thread has reported closed, so this join does not wait. */
         (void)uv_thread_join(&be->thread);
         uv_cond_destroy(&be->cwake);
@@ -1438,10 +1561,12 @@ static void sqlite_release(cw_store_t *store)
         (void)close(be->lock_fd);
     }
     cw_free(be->batch);
+    cw_free(be->path);
     cw_free(be);
     store->backend = NULL;
 }
 
 const struct cw_store_ops cw_store__sqlite_ops = {
-    "sqlite", sqlite_open, sqlite_start, sqlite_submit, sqlite_close, sqlite_release,
+    "sqlite",     sqlite_open,    sqlite_start,      sqlite_submit,
+    sqlite_close, sqlite_release, sqlite_facts_here,
 };

@@ -393,6 +393,22 @@ out:
     return rc;
 }
 
+int cw_store_facts_query_here(cw_store_t *store,
+                              const cw_store_facts_query_t *query,
+                              cw_pool_t *pool,
+                              cw_store_facts_t *out)
+{
+    if (store == NULL || query == NULL || pool == NULL || out == NULL
+        || query->bands_len > CW_STORE_BANDS_MAX) {
+        return CW_EINVAL;
+    }
+    if (store->ops->facts_here == NULL) {
+        return CW_EINTERNAL;
+    }
+    atomic_fetch_add(&store->n_reads, 1);
+    return store->ops->facts_here(store, query, pool, out);
+}
+
 int cw_store_stats_query(cw_store_t *store,
                          const cw_store_stats_query_t *query,
                          cw_store_stats_cb cb,

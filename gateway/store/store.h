@@ -480,6 +480,20 @@ CW_MUST_CHECK int cw_store_facts_query(cw_store_t *store,
                                        cw_store_facts_cb cb,
                                        void *arg);
 
+/*
+ * The same read answered on the calling thread (a worker), from a
+ * read-only connection the store lends it for the call: no hop to the
+ * reader thread and back through the loop. *out and its strings live in
+ * pool. Blocks for the read (never for the writer; a connection is opened
+ * on first use and kept for the next caller, at most 8). Returns 0, or
+ * CW_EINVAL / CW_ENOMEM / CW_EIO / CW_ECLOSED (closing). Any thread, while
+ * the store is open.
+ */
+CW_MUST_CHECK int cw_store_facts_query_here(cw_store_t *store,
+                                            const cw_store_facts_query_t *query,
+                                            cw_pool_t *pool,
+                                            cw_store_facts_t *out);
+
 typedef enum cw_store_group_e {
     CW_STORE_GROUP_DESTINATION = 0,
     CW_STORE_GROUP_LANE = 1,

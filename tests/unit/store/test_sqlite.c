@@ -1497,6 +1497,105 @@ static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
     assert_int_equal(blocked.kind, CW_STORE_PUT_NEW);
 }
 
+/* One of the threads reading the ledger at once. */
+typedef struct here_thread {
+    cw_store_t *store;
+    int64_t buyer_total; /* of the last read */
+    int failures;        /* reads that did not return 0 */
+} here_thread_t;
+
+static void here_thread_main(void *arg)
+{
+    here_thread_t *h = arg;
+    cw_store_facts_query_t q;
+    cw_store_facts_t f;
+    cw_pool_t *pool;
+    int i;
+
+    totals_query(&q, "c-new", "");
+    for (i = 0; i < 20; i++) {
+        pool = cw_pool_new(4096);
+        if (pool == NULL || cw_store_facts_query_here(h->store, &q, pool, &f) != 0) {
+            h->failures++;
+        } else {
+            h->buyer_total = f.buyer_total_minor;
+        }
+        cw_pool_free(pool);
+    }
+}
+
+/*
+ * cw_store_facts_query_here answers on the calling thread what the reader
+ * thread answers; it does not wait for a writer holding the lock; more
+ * threads than it keeps connections for all get their answer; and once
+ * the store is closing it refuses.
+ */
+static void test_sqlite__ledger_reads_on_the_callers_thread(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_facts_query_t q;
+    cw_store_facts_t here;
+    here_thread_t h[12];
+    uv_thread_t threads[12];
+    facts_res_t r;
+    cw_pool_t *pool;
+    sqlite3 *other = NULL;
+    int while_locked;
+    int after_close;
+    int rc;
+    size_t i;
+
+    (void)state;
+    put_fact(store, "c1", NULL, "buyer-1", "seller-1", "o-1", 20000, 100000, "green", "");
+    put_fact(store, "c2", NULL, "buyer-1", "seller-2", "o-2", 20010, 250000, "yellow", "SPL-001");
+    put_fact(store, "c4", NULL, "buyer-1", "seller-3", "o-4", 19000, 70000, "green", "");
+    totals_query(&q, "c-new", "");
+    q.business_key = "c2";
+    r = facts_sync(store, &q);
+
+    pool = cw_pool_new(4096);
+    assert_non_null(pool);
+    rc = cw_store_facts_query_here(store, &q, pool, &here);
+    assert_int_equal(sqlite3_open(db_path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    while_locked = cw_store_facts_query_here(store, &q, pool, &here);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+
+    for (i = 0; i < 12; i++) {
+        memset(&h[i], 0, sizeof(h[i]));
+        h[i].store = store;
+        assert_int_equal(uv_thread_create(&threads[i], here_thread_main, &h[i]), 0);
+    }
+    for (i = 0; i < 12; i++) {
+        assert_int_equal(uv_thread_join(&threads[i]), 0);
+    }
+    closed = 0;
+    cw_store_close(store, on_closed, NULL);
+    after_close = cw_store_facts_query_here(store, &q, pool, &here);
+    run_until(&closed);
+
+    assert_int_equal(rc, 0);
+    assert_int_equal(while_locked, 0);
+    assert_int_equal(after_close, CW_ECLOSED);
+    /* The last answer (taken while another connection held the write lock)
+     * is the reader thread's. */
+    assert_int_equal(here.count, r.count);
+    assert_int_equal(here.count, 1);
+    assert_string_equal(here.items[0].consignment_id, "c2");
+    assert_int_equal(here.buyer_count, r.buyer_count);
+    assert_int_equal(here.buyer_total_minor, r.buyer_total);
+    assert_int_equal(here.buyer_year_total_minor, r.year_total);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(here.band_count[i], r.bands[i]);
+    }
+    for (i = 0; i < 12; i++) {
+        assert_int_equal(h[i].failures, 0);
+        assert_int_equal(h[i].buyer_total, r.buyer_total);
+    }
+    cw_pool_free(pool);
+}
+
 /* Bytes of the WAL file of the test store. */
 static long wal_size(void)
 {
@@ -1711,6 +1810,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v5_keys_history_and_codes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_do_not_wait_for_the_writer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_on_the_callers_thread, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__rollback_copies_in_memory_except_purges, setup,
