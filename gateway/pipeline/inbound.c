@@ -233,7 +233,6 @@ typedef struct inbound_job {
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
     size_t pending;    /* store puts outstanding */
-    size_t next_query; /* the next item whose history to fetch */
     size_t next_known; /* a resend: the next item to look up in the store */
     size_t seal_from;  /* the chunk the second pass works on: [seal_from, seal_to) */
     size_t seal_to;
@@ -677,6 +676,61 @@ static void inbound_work(void *arg)
     cw_adapter_result_fini(&res);
 }
 
+/* Bytes per block of the pool a ledger read's rows are copied from. */
+#define LEDGER_POOL_BYTES 4096
+
+/*
+ * The ledger's facts for each item of the chunk that the checks will
+ * assess, read on this worker (cw_store_facts_query_here) rather than one
+ * round trip through the loop and the store's reader thread per item. The
+ * ledger holds none of this input's items yet (they are committed
+ * together at the end), so reading just before sealing sees what it saw
+ * before. 0, or the whole input fails (job->whole_rc): without the ledger
+ * nothing is accepted, as in intake.
+ */
+static int chunk_histories(inbound_job_t *job)
+{
+    cw_store_facts_query_t q;
+    cw_store_facts_t facts;
+    cw_pool_t *pool;
+    size_t i;
+    int rc = 0;
+
+    if (job->pl->store == NULL) {
+        return 0;
+    }
+    for (i = job->seal_from; i < job->seal_to && rc == 0; i++) {
+        inbound_item_t *it = &job->items[i];
+
+        if (it->hq.until_date == 0 || strcmp(it->status, "error") == 0
+            || strcmp(it->status, "duplicate") == 0) {
+            continue;
+        }
+        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->destination);
+        pool = cw_pool_new(LEDGER_POOL_BYTES);
+        rc = pool != NULL ? cw_store_facts_query_here(job->pl->store, &q, pool, &facts) : CW_ENOMEM;
+        if (rc == 0) {
+            rc = cw_pipeline__facts_copy(&it->history, &facts);
+        }
+        if (rc == 0) {
+            it->history_len = facts.count;
+            cw_pipeline__history_totals(&it->totals, &facts);
+        }
+        cw_pool_free(pool);
+        if (rc == CW_ENOMEM) {
+            job->whole_rc = CW_ENOMEM;
+            cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));
+        } else if (rc < 0) {
+            CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->partner->id,
+                         it->message_id, cw_strerror(rc));
+            job->whole_rc = CW_EIO;
+            cw_strlcpy(job->whole_error, "the message store is failing; nothing was accepted",
+                       sizeof(job->whole_error));
+        }
+    }
+    return rc;
+}
+
 /*
  * Second pass (worker): assess each consignment with its history, seal.
  * Each item's tree goes as soon as it is sealed: what stays until the
@@ -686,10 +740,14 @@ static void inbound_work(void *arg)
 static void inbound_seal_work(void *arg)
 {
     inbound_job_t *job = arg;
-    /* One assessment for the chunk (33 KB); items keep an outcome. */
-    cw_checks_assessment_t *a = job->rules != NULL ? cw_malloc(sizeof(*a)) : NULL;
+    cw_checks_assessment_t *a;
     size_t i;
 
+    if (chunk_histories(job) < 0) {
+        return;
+    }
+    /* One assessment for the chunk (33 KB); items keep an outcome. */
+    a = job->rules != NULL ? cw_malloc(sizeof(*a)) : NULL;
     for (i = job->seal_from; i < job->seal_to; i++) {
         item_process(job, &job->items[i], i, a);
         item_drop_work(&job->items[i]);
@@ -926,62 +984,18 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
 }
 
 static void inbound_done(int status, void *arg);
-static void history_next(inbound_job_t *job);
-
-/* The ledger answered for item next_query - 1: keep its facts, go on. */
-static void on_item_history(int status, const cw_store_facts_t *facts, void *arg)
-{
-    inbound_job_t *job = arg;
-    inbound_item_t *it = &job->items[job->next_query - 1];
-
-    if (status < 0) {
-        /* Like intake: without the ledger nothing is accepted. */
-        CW_LOG_ERROR("pipeline", "cannot read the ledger for %s/%s: %s", job->partner->id,
-                     it->message_id, cw_strerror(status));
-        job->whole_rc = CW_EIO;
-        cw_strlcpy(job->whole_error, "the message store is failing; nothing was accepted",
-                   sizeof(job->whole_error));
-        inbound_done(0, job);
-        return;
-    }
-    if (cw_pipeline__facts_copy(&it->history, facts) < 0) {
-        job->whole_rc = CW_ENOMEM;
-        cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));
-        inbound_done(0, job);
-        return;
-    }
-    it->history_len = facts->count;
-    cw_pipeline__history_totals(&it->totals, facts);
-    history_next(job);
-}
 
 static void inbound_chunk_done(int status, void *arg);
 
-/* Asks the ledger for the next item's history, one at a time (the store
- * serialises them anyway); when the chunk has them all, the second pass
- * for the chunk (inbound_chunk_done goes on with the next). */
-static void history_next(inbound_job_t *job)
+/* The second pass for the next chunk, on a worker (inbound_chunk_done goes
+ * on with the one after). */
+static void chunk_next(inbound_job_t *job)
 {
     size_t end = job->seal_from + SEAL_CHUNK_ITEMS;
 
     if (end > job->item_count) {
         end = job->item_count;
     }
-    while (job->pl->store != NULL && job->next_query < end) {
-        inbound_item_t *it = &job->items[job->next_query++];
-        cw_store_facts_query_t q;
-
-        if (it->hq.until_date == 0 || strcmp(it->status, "error") == 0
-            || strcmp(it->status, "duplicate") == 0) {
-            continue;
-        }
-        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->destination);
-        if (cw_store_facts_query(job->pl->store, &q, on_item_history, job) == 0) {
-            return;
-        }
-        /* Not queued: this one goes without history. */
-    }
-    job->next_query = end;
     job->seal_to = end;
     if (cw_pipeline_work_submit(job->pl, inbound_seal_work, inbound_chunk_done, job) < 0) {
         job->whole_rc = CW_ENOMEM;
@@ -993,13 +1007,12 @@ static void history_next(inbound_job_t *job)
 /* The second pass, chunk by chunk, from the first item. */
 static void chunks_start(inbound_job_t *job)
 {
-    job->next_query = 0;
     job->seal_from = 0;
     if (job->item_count == 0) {
         inbound_done(0, job);
         return;
     }
-    history_next(job);
+    chunk_next(job);
 }
 
 static void known_next(inbound_job_t *job);
@@ -1079,12 +1092,12 @@ static void inbound_chunk_done(int status, void *arg)
 {
     inbound_job_t *job = arg;
 
-    if (status < 0 || job->seal_to >= job->item_count) {
+    if (status < 0 || job->whole_rc < 0 || job->seal_to >= job->item_count) {
         inbound_done(status, job);
         return;
     }
     job->seal_from = job->seal_to;
-    history_next(job);
+    chunk_next(job);
 }
 
 static void inbound_done(int status, void *arg)
