@@ -133,48 +133,80 @@ static void on_closed(void *arg)
     closed = 1;
 }
 
+/* Removes the store's files at path: the database, its WAL, shm and lock. */
+static void store_files_remove(const char *path)
+{
+    char side[1100];
+
+    (void)unlink(path);
+    (void)snprintf(side, sizeof(side), "%s-wal", path);
+    (void)unlink(side);
+    (void)snprintf(side, sizeof(side), "%s-shm", path);
+    (void)unlink(side);
+    (void)snprintf(side, sizeof(side), "%s-lock", path);
+    (void)unlink(side);
+}
+
+/* A fresh store at path on a new loop, and b's payload buffers. */
+static void
+bench_open(bench_t *b, uv_loop_t *loop, const char *path, uint32_t group_max, size_t payload_bytes)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_error_t err;
+
+    store_files_remove(path);
+    if (uv_loop_init(loop) != 0) {
+        exit(1);
+    }
+    memset(b, 0, sizeof(*b));
+    b->payload_bytes = payload_bytes;
+    b->evidence = cw_malloc(payload_bytes);
+    b->receipt = cw_malloc(payload_bytes / 2 + 1);
+    b->outgoing = cw_malloc(payload_bytes);
+    if (b->evidence == NULL || b->receipt == NULL || b->outgoing == NULL) {
+        exit(1);
+    }
+    memset(b->evidence, 'e', payload_bytes);
+    memset(b->receipt, 'r', payload_bytes / 2 + 1);
+    memset(b->outgoing, 'o', payload_bytes);
+    opts.path = path;
+    opts.group_max = group_max;
+    if (cw_store_open(&b->store, loop, &opts, &err) != 0) {
+        fprintf(stderr, "bench_store: %s\n", err.msg);
+        exit(1);
+    }
+    b->loop = loop;
+}
+
+/* Closes b's store and loop, frees its buffers, removes the files. */
+static void bench_close(bench_t *b, const char *path)
+{
+    closed = 0;
+    cw_store_close(b->store, on_closed, NULL);
+    while (!closed) {
+        (void)uv_run(b->loop, UV_RUN_ONCE);
+    }
+    (void)uv_loop_close(b->loop);
+    store_files_remove(path);
+    cw_free(b->evidence);
+    cw_free(b->receipt);
+    cw_free(b->outgoing);
+}
+
 /* Runs one configuration; returns messages per second. */
 static double
 run(const char *dir, uint32_t group_max, uint64_t count, uint64_t window, size_t payload_bytes)
 {
-    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
     cw_store_stats_t stats;
     static bench_t b;
     char path[1024];
-    char side[1100];
-    cw_error_t err;
     uv_loop_t loop;
     uint64_t t0;
     uint64_t t1;
     double rate;
 
     (void)snprintf(path, sizeof(path), "%s/bench-store-%u.db", dir, (unsigned)group_max);
-    (void)unlink(path);
-    (void)snprintf(side, sizeof(side), "%s-wal", path);
-    (void)unlink(side);
-    (void)snprintf(side, sizeof(side), "%s-shm", path);
-    (void)unlink(side);
-    if (uv_loop_init(&loop) != 0) {
-        exit(1);
-    }
-    memset(&b, 0, sizeof(b));
-    b.payload_bytes = payload_bytes;
-    b.evidence = cw_malloc(payload_bytes);
-    b.receipt = cw_malloc(payload_bytes / 2 + 1);
-    b.outgoing = cw_malloc(payload_bytes);
-    if (b.evidence == NULL || b.receipt == NULL || b.outgoing == NULL) {
-        exit(1);
-    }
-    memset(b.evidence, 'e', payload_bytes);
-    memset(b.receipt, 'r', payload_bytes / 2 + 1);
-    memset(b.outgoing, 'o', payload_bytes);
-    opts.path = path;
-    opts.group_max = group_max;
-    if (cw_store_open(&b.store, &loop, &opts, &err) != 0) {
-        fprintf(stderr, "bench_store: %s\n", err.msg);
-        exit(1);
-    }
-    b.loop = &loop;
+    bench_open(&b, &loop, path, group_max, payload_bytes);
     b.count = count;
     b.queued = count;
     b.window = window;
@@ -185,22 +217,13 @@ run(const char *dir, uint32_t group_max, uint64_t count, uint64_t window, size_t
     }
     t1 = cw_time_mono_ns();
     cw_store_stats_get(b.store, &stats);
-    closed = 0;
-    cw_store_close(b.store, on_closed, NULL);
-    while (!closed) {
-        (void)uv_run(&loop, UV_RUN_ONCE);
-    }
-    (void)uv_loop_close(&loop);
+    bench_close(&b, path);
     rate = (double)count / ((double)(t1 - t0) / 1e9);
     printf("group_max %4u: %8" PRIu64 " messages in %7.3f s = %9.0f messages/s, "
            "%" PRIu64 " transactions (%.1f messages each), %" PRIu64 " errors\n",
            (unsigned)group_max, count, (double)(t1 - t0) / 1e9, rate, stats.transactions,
            stats.transactions > 0 ? (double)stats.writes / (double)stats.transactions : 0.0,
            b.errors);
-    (void)unlink(path);
-    cw_free(b.evidence);
-    cw_free(b.receipt);
-    cw_free(b.outgoing);
     return rate;
 }
 
@@ -268,13 +291,11 @@ static void on_purged(int status, uint64_t purged, void *arg)
  * `ledger` messages with facts; returns microseconds per message purged. */
 static double run_purge(const char *dir, uint64_t ledger, uint64_t purge, size_t payload_bytes)
 {
-    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_options_t defaults = CW_STORE_OPTIONS_INIT;
     cw_store_claim_t claim;
     static bench_t b;
     deliver_t d;
     char path[1024];
-    char side[1100];
-    cw_error_t err;
     uv_loop_t loop;
     uint64_t t0;
     uint64_t t1;
@@ -282,31 +303,7 @@ static double run_purge(const char *dir, uint64_t ledger, uint64_t purge, size_t
     double us;
 
     (void)snprintf(path, sizeof(path), "%s/bench-store-purge.db", dir);
-    (void)unlink(path);
-    (void)snprintf(side, sizeof(side), "%s-wal", path);
-    (void)unlink(side);
-    (void)snprintf(side, sizeof(side), "%s-shm", path);
-    (void)unlink(side);
-    if (uv_loop_init(&loop) != 0) {
-        exit(1);
-    }
-    memset(&b, 0, sizeof(b));
-    b.payload_bytes = payload_bytes;
-    b.evidence = cw_malloc(payload_bytes);
-    b.receipt = cw_malloc(payload_bytes / 2 + 1);
-    b.outgoing = cw_malloc(payload_bytes);
-    if (b.evidence == NULL || b.receipt == NULL || b.outgoing == NULL) {
-        exit(1);
-    }
-    memset(b.evidence, 'e', payload_bytes);
-    memset(b.receipt, 'r', payload_bytes / 2 + 1);
-    memset(b.outgoing, 'o', payload_bytes);
-    opts.path = path;
-    if (cw_store_open(&b.store, &loop, &opts, &err) != 0) {
-        fprintf(stderr, "bench_store: %s\n", err.msg);
-        exit(1);
-    }
-    b.loop = &loop;
+    bench_open(&b, &loop, path, defaults.group_max, payload_bytes);
     b.count = ledger;
     b.queued = purge;
     b.window = 256;
@@ -355,16 +352,7 @@ static double run_purge(const char *dir, uint64_t ledger, uint64_t purge, size_t
            " (each with its fact) in %.3f s = %.1f us per message, batches of 500, "
            "status %d, %" PRIu64 " errors\n",
            d.purged, ledger, (double)(t1 - t0) / 1e9, us, d.purge_status, d.failed);
-    closed = 0;
-    cw_store_close(b.store, on_closed, NULL);
-    while (!closed) {
-        (void)uv_run(&loop, UV_RUN_ONCE);
-    }
-    (void)uv_loop_close(&loop);
-    (void)unlink(path);
-    cw_free(b.evidence);
-    cw_free(b.receipt);
-    cw_free(b.outgoing);
+    bench_close(&b, path);
     if (d.purge_status != 0 || d.purged != purge || d.failed != 0 || b.errors != 0) {
         fprintf(stderr, "bench_store: purged %" PRIu64 " of %" PRIu64 "\n", d.purged, purge);
         exit(1);

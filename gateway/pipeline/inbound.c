@@ -676,9 +676,6 @@ static void inbound_work(void *arg)
     cw_adapter_result_fini(&res);
 }
 
-/* Bytes per block of the pool a ledger read's rows are copied from. */
-#define LEDGER_POOL_BYTES 4096
-
 /*
  * The ledger's facts for each item of the chunk that the checks will
  * assess, read on this worker (cw_store_facts_query_here) rather than one
@@ -690,9 +687,6 @@ static void inbound_work(void *arg)
  */
 static int chunk_histories(inbound_job_t *job)
 {
-    cw_store_facts_query_t q;
-    cw_store_facts_t facts;
-    cw_pool_t *pool;
     size_t i;
     int rc = 0;
 
@@ -706,17 +700,8 @@ static int chunk_histories(inbound_job_t *job)
             || strcmp(it->status, "duplicate") == 0) {
             continue;
         }
-        cw_pipeline__facts_query(&q, &it->hq, &it->ctx, it->destination);
-        pool = cw_pool_new(LEDGER_POOL_BYTES);
-        rc = pool != NULL ? cw_store_facts_query_here(job->pl->store, &q, pool, &facts) : CW_ENOMEM;
-        if (rc == 0) {
-            rc = cw_pipeline__facts_copy(&it->history, &facts);
-        }
-        if (rc == 0) {
-            it->history_len = facts.count;
-            cw_pipeline__history_totals(&it->totals, &facts);
-        }
-        cw_pool_free(pool);
+        rc = cw_pipeline__history_read(job->pl->store, &it->hq, &it->ctx, it->destination,
+                                       &it->history, &it->history_len, &it->totals);
         if (rc == CW_ENOMEM) {
             job->whole_rc = CW_ENOMEM;
             cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));

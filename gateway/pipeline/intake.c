@@ -399,9 +399,6 @@ static void seal_run(cw_intake_job_t *job)
 /* Seconds a sender should wait before retrying when the store fails. */
 #define STORE_RETRY_AFTER_S 5
 
-/* Bytes per block of the pool a ledger read's rows are copied from. */
-#define LEDGER_POOL_BYTES 4096
-
 /*
  * What the stateful checks need from the ledger, read on this worker
  * thread (cw_store_facts_query_here): the read used to go through the
@@ -411,23 +408,12 @@ static void seal_run(cw_intake_job_t *job)
 static int ledger_read(cw_intake_job_t *job)
 {
     cw_intake_result_t *res = &job->res;
-    cw_store_facts_query_t q;
-    cw_store_facts_t facts;
-    cw_pool_t *pool;
     int rc;
 
     job->t.ledger_sent = cw_time_mono_ns();
-    cw_pipeline__facts_query(&q, &job->hq, &job->ctx, job->model->destination_country);
-    pool = cw_pool_new(LEDGER_POOL_BYTES);
-    rc = pool != NULL ? cw_store_facts_query_here(job->pl->store, &q, pool, &facts) : CW_ENOMEM;
-    if (rc == 0) {
-        rc = cw_pipeline__facts_copy(&job->history, &facts);
-        if (rc == 0) {
-            job->history_len = facts.count;
-            cw_pipeline__history_totals(&job->totals, &facts);
-        }
-    }
-    cw_pool_free(pool);
+    rc = cw_pipeline__history_read(job->pl->store, &job->hq, &job->ctx,
+                                   job->model->destination_country, &job->history,
+                                   &job->history_len, &job->totals);
     job->t.ledger_back = cw_time_mono_ns();
     if (rc == CW_ENOMEM) {
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, "out of memory");

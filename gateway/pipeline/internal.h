@@ -106,4 +106,18 @@ CW_MUST_CHECK int cw_pipeline__facts_copy(cw_checks_fact_t **out, const cw_store
 /* The store's totals as a history (has_year_total, has_totals; no rows). */
 void cw_pipeline__history_totals(cw_checks_history_t *h, const cw_store_facts_t *facts);
 
+/*
+ * Reads what the checks asked for (hq, for destination) from the ledger on
+ * the calling thread (cw_store_facts_query_here): *rows (cw_free; NULL
+ * when none), *len, and the totals into *totals. 0, or CW_ENOMEM, or the
+ * store's error. Worker threads.
+ */
+CW_MUST_CHECK int cw_pipeline__history_read(cw_store_t *store,
+                                            const cw_checks_history_query_t *hq,
+                                            const cw_checks_context_t *ctx,
+                                            const char *destination,
+                                            cw_checks_fact_t **rows,
+                                            size_t *len,
+                                            cw_checks_history_t *totals);
+
 #endif /* CW_PIPELINE_INTERNAL_H */

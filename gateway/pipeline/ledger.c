@@ -117,3 +117,36 @@ void cw_pipeline__fact_from(cw_store_fact_t *f, const cw_checks_assessment_t *a,
     f->tax_minor = a->revenue.tax_minor;
     f->due_minor = a->revenue.due_at_border_minor;
 }
+
+/* Bytes per block of the pool the ledger's rows are read into. */
+#define LEDGER_POOL_BYTES 4096
+
+int cw_pipeline__history_read(cw_store_t *store,
+                              const cw_checks_history_query_t *hq,
+                              const cw_checks_context_t *ctx,
+                              const char *destination,
+                              cw_checks_fact_t **rows,
+                              size_t *len,
+                              cw_checks_history_t *totals)
+{
+    cw_store_facts_query_t q;
+    cw_store_facts_t facts;
+    cw_pool_t *pool;
+    int rc;
+
+    cw_pipeline__facts_query(&q, hq, ctx, destination);
+    pool = cw_pool_new(LEDGER_POOL_BYTES);
+    if (pool == NULL) {
+        return CW_ENOMEM;
+    }
+    rc = cw_store_facts_query_here(store, &q, pool, &facts);
+    if (rc == 0) {
+        rc = cw_pipeline__facts_copy(rows, &facts);
+    }
+    if (rc == 0) {
+        *len = facts.count;
+        cw_pipeline__history_totals(totals, &facts);
+    }
+    cw_pool_free(pool);
+    return rc;
+}
