@@ -872,6 +872,13 @@ out:
     return rc;
 }
 
+/* The test fault hook for ledger reads, wherever they run. */
+static int facts_faulted(cw_store_t *store, const cw_store_req_t *req)
+{
+    return req->kind == CW_STORE_REQ_FACTS
+           && atomic_load(&store->fault) == CW_STORE_FAULT_READ_FAIL;
+}
+
 static int op_exec(cw_sqlite_t *be, cw_store_req_t *req)
 {
     switch (req->kind) {
@@ -1080,7 +1087,7 @@ static void writer_main(void *arg)
         for (i = 0; i < n; i++) {
             req = be->batch[i];
             if (!cw_store__req_is_write(req)) {
-                req->status = op_exec(be, req);
+                req->status = facts_faulted(store, req) ? CW_EIO : op_exec(be, req);
                 atomic_fetch_add(&store->n_reads, 1);
             }
             if (req->status == 0 && req->again) {
@@ -1144,9 +1151,13 @@ static void reader_main(void *arg)
 
     cw_thread_name_set("cw-store-read");
     while ((req = reader_take(be)) != NULL) {
-        req->status = req->kind == CW_STORE_REQ_FACTS
-                          ? cw_store__ledger_facts(be->rdb, &be->rledger, req)
-                          : cw_store__ledger_stats(be->rdb, &be->rledger, req);
+        if (facts_faulted(store, req)) {
+            req->status = CW_EIO;
+        } else {
+            req->status = req->kind == CW_STORE_REQ_FACTS
+                              ? cw_store__ledger_facts(be->rdb, &be->rledger, req)
+                              : cw_store__ledger_stats(be->rdb, &be->rledger, req);
+        }
         atomic_fetch_add(&store->n_reads, 1);
         atomic_fetch_sub(&store->n_pending, 1);
         cw_store__req_done(store, req);
@@ -1276,7 +1287,7 @@ static int sqlite_facts_here(cw_store_t *store,
     req.kind = CW_STORE_REQ_FACTS;
     req.pool = pool;
     req.in.facts = *q;
-    rc = cw_store__ledger_facts(db, &ledger, &req);
+    rc = facts_faulted(store, &req) ? CW_EIO : cw_store__ledger_facts(db, &ledger, &req);
     if (rc == 0) {
         *out = req.out.facts;
     }

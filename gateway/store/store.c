@@ -189,6 +189,8 @@ int cw_store_open(cw_store_t **out,
     fault = getenv("CW_STORE_FAULT");
     if (fault != NULL && strcmp(fault, "commit-fail") == 0) {
         atomic_store(&store->fault, CW_STORE_FAULT_COMMIT_FAIL);
+    } else if (fault != NULL && strcmp(fault, "read-fail") == 0) {
+        atomic_store(&store->fault, CW_STORE_FAULT_READ_FAIL);
     }
     if (uv_mutex_init(&store->done_lock) != 0) {
         rc = cw_error_set(err, CW_ESYS, CW_STORE_MOD, "store: uv_mutex_init failed");

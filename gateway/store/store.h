@@ -98,8 +98,8 @@ typedef struct cw_store_options {
  *
  * On success *out is a new store owned by the caller (cw_store_close). On
  * failure *out is NULL and err says why. Loop thread; never calls back.
- * The environment variable CW_STORE_FAULT=commit-fail sets the fault hook
- * (cw_store_fault_set) at open, for tests of a whole daemon.
+ * The environment variable CW_STORE_FAULT=commit-fail (or read-fail) sets
+ * the fault hook (cw_store_fault_set) at open, for tests of a whole daemon.
  */
 CW_MUST_CHECK int
 cw_store_open(cw_store_t **out, uv_loop_t *loop, const cw_store_options_t *opts, cw_error_t *err);
@@ -552,6 +552,7 @@ typedef enum cw_store_fault_e {
     CW_STORE_FAULT_NONE = 0,        /* normal operation */
     CW_STORE_FAULT_COMMIT_FAIL = 1, /* every transaction is rolled back instead of
                                        committed and its operations fail with CW_EIO */
+    CW_STORE_FAULT_READ_FAIL = 2,   /* every ledger facts query fails with CW_EIO */
 } cw_store_fault_e;
 
 /* Sets the test fault hook; takes effect from the next transaction. Any thread. */

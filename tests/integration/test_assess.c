@@ -446,6 +446,36 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
                 > 0);
 }
 
+/*
+ * A ledger that cannot be read (the store's read fault, set at start-up):
+ * the stateful checks cannot run, so nothing is accepted and the sender is
+ * told to come back (503, unavailable, "the message store is failing").
+ * Restarted without the fault, the hub accepts again. Last in the group:
+ * it restarts the hub.
+ */
+static void test_assess__unreadable_ledger_is_503_and_nothing_accepted(void **state)
+{
+    static char body[1 << 16];
+    int faulted;
+    int after;
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    setenv("CW_STORE_FAULT", "read-fail", 1);
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    unsetenv("CW_STORE_FAULT");
+    faulted = send_consignment("hub", "", body, sizeof(body));
+    assert_int_equal(faulted, 503);
+    assert_non_null(strstr(body, "urn:clearway:problem:unavailable"));
+    assert_non_null(strstr(body, "the message store is failing"));
+    assert_null(strstr(body, "<Status>accepted</Status>"));
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    after = send_consignment("hub", "", body, sizeof(body));
+    assert_int_equal(after, 200);
+    assert_non_null(strstr(body, "<Status>accepted</Status>"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_assess__figures_in_metrics_and_stats),
         cmocka_unit_test(test_assess__a_resend_is_not_counted_again),
         cmocka_unit_test(test_assess__intake_stages_and_store_commits_are_measured),
+        cmocka_unit_test(test_assess__unreadable_ledger_is_503_and_nothing_accepted),
     };
 
     return cmocka_run_group_tests_name("integration_assess", tests, group_setup, group_teardown);

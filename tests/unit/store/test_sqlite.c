@@ -1527,8 +1527,9 @@ static void here_thread_main(void *arg)
 /*
  * cw_store_facts_query_here answers on the calling thread what the reader
  * thread answers; it does not wait for a writer holding the lock; more
- * threads than it keeps connections for all get their answer; and once
- * the store is closing it refuses.
+ * threads than it keeps connections for all get their answer; the read
+ * fault fails it (and the reader thread's) while set; and once the store
+ * is closing it refuses.
  */
 static void test_sqlite__ledger_reads_on_the_callers_thread(void **state)
 {
@@ -1540,8 +1541,12 @@ static void test_sqlite__ledger_reads_on_the_callers_thread(void **state)
     facts_res_t r;
     cw_pool_t *pool;
     sqlite3 *other = NULL;
+    cw_store_facts_t faulted;
+    facts_res_t faulted_async;
     int while_locked;
     int after_close;
+    int faulted_here;
+    int cleared_here;
     int rc;
     size_t i;
 
@@ -1570,6 +1575,14 @@ static void test_sqlite__ledger_reads_on_the_callers_thread(void **state)
     for (i = 0; i < 12; i++) {
         assert_int_equal(uv_thread_join(&threads[i]), 0);
     }
+    /* The test fault fails the read on either path, and only while set. */
+    cw_store_fault_set(store, CW_STORE_FAULT_READ_FAIL);
+    faulted_here = cw_store_facts_query_here(store, &q, pool, &faulted);
+    memset(&faulted_async, 0, sizeof(faulted_async));
+    assert_int_equal(cw_store_facts_query(store, &q, on_facts, &faulted_async), 0);
+    run_until(&faulted_async.done);
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    cleared_here = cw_store_facts_query_here(store, &q, pool, &faulted);
     closed = 0;
     cw_store_close(store, on_closed, NULL);
     after_close = cw_store_facts_query_here(store, &q, pool, &here);
@@ -1578,6 +1591,9 @@ static void test_sqlite__ledger_reads_on_the_callers_thread(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(while_locked, 0);
     assert_int_equal(after_close, CW_ECLOSED);
+    assert_int_equal(faulted_here, CW_EIO);
+    assert_int_equal(faulted_async.status, CW_EIO);
+    assert_int_equal(cleared_here, 0);
     /* The last answer (taken while another connection held the write lock)
      * is the reader thread's. */
     assert_int_equal(here.count, r.count);
