@@ -3,12 +3,14 @@
  * group commit, and one read-only connection owned by a reader thread for
  * the ledger's queries.
  *
- * Reads on the writer: SQLite allows one writer at a time anyway, and the
- * status reads the gateway makes (lookups, list pages of at most
- * CW_STORE_LIST_MAX rows) are cheap next to the fsync of a commit. Serving
- * them on the writer, between transactions, keeps one statement cache and
- * gives every such read a view that includes every write acknowledged
- * before it.
+ * Lookups on the writer: SQLite allows one writer at a time anyway, and a
+ * status lookup by key is cheap next to the fsync of a commit. Serving it
+ * on the writer, between transactions, gives it a view that includes every
+ * write acknowledged before it. List pages go to the reader: a page
+ * filtered on a rare state or an old date walks the whole messages table
+ * (its rows reach past their blobs for created_at_ms), seconds to minutes
+ * on a large store, and on the writer every commit waited behind it. The
+ * reader sees every committed transaction, so every acknowledged write.
  *
  * Ledger reads on the reader: intake asks the ledger for a consignment's
  * history before it can assess it, on every message. Queued behind the
@@ -173,12 +175,13 @@ typedef struct cw_sqlite {
     cw_store_ledger_t *ledger;    /* the ledger's statements (sqlite_ledger.c) */
     int copies_in_file;           /* temp_store in force: -1 not set yet, 0 MEMORY, 1 FILE */
     /* The reader: the same lock and stopping flag, its own queue. */
-    sqlite3 *rdb;               /* read-only connection; reader thread only once started */
-    cw_store_ledger_t *rledger; /* its ledger statements */
-    uv_thread_t rthread;        /* the reader */
-    int rthread_started;        /* joined by the writer before it reports closed */
-    uv_cond_t rwake;            /* signalled on a reader submit and close */
-    cw_store_req_t *rhead;      /* pending ledger reads, oldest first */
+    sqlite3 *rdb;                  /* read-only connection; reader thread only once started */
+    cw_store_ledger_t *rledger;    /* its ledger statements */
+    sqlite3_stmt *rstmts[S_COUNT]; /* its own statements (lists), finalized at release */
+    uv_thread_t rthread;           /* the reader */
+    int rthread_started;           /* joined by the writer before it reports closed */
+    uv_cond_t rwake;               /* signalled on a reader submit and close */
+    cw_store_req_t *rhead;         /* pending reads, oldest first */
     cw_store_req_t *rtail;
     /* The checkpointer: the same lock and stopping flag. */
     sqlite3 *cdb;        /* its connection; checkpointer thread only once started */
@@ -215,22 +218,28 @@ static cw_sqlite_t *backend_of(cw_store_t *store)
 }
 
 /* Returns the cached statement, reset and unbound, or NULL (error in *rc). */
-static sqlite3_stmt *stmt_get(cw_sqlite_t *be, stmt_e id, int *rc)
+/* Statement id of db's cache stmts (prepared on first use), reset. */
+static sqlite3_stmt *stmt_of(sqlite3 *db, sqlite3_stmt **stmts, stmt_e id, int *rc)
 {
     int src;
 
-    if (be->stmts[id] == NULL) {
-        src = sqlite3_prepare_v3(be->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                 &be->stmts[id], NULL);
+    if (stmts[id] == NULL) {
+        src = sqlite3_prepare_v3(db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmts[id], NULL);
         if (src != SQLITE_OK) {
-            CW_LOG_ERROR(CW_STORE_MOD, "prepare failed: %s", sqlite3_errmsg(be->db));
+            CW_LOG_ERROR(CW_STORE_MOD, "prepare failed: %s", sqlite3_errmsg(db));
             *rc = cw_store__err_from_sqlite(src);
             return NULL;
         }
     }
-    (void)sqlite3_reset(be->stmts[id]);
-    (void)sqlite3_clear_bindings(be->stmts[id]);
-    return be->stmts[id];
+    (void)sqlite3_reset(stmts[id]);
+    (void)sqlite3_clear_bindings(stmts[id]);
+    return stmts[id];
+}
+
+/* The writer's statement id. */
+static sqlite3_stmt *stmt_get(cw_sqlite_t *be, stmt_e id, int *rc)
+{
+    return stmt_of(be->db, be->stmts, id, rc);
 }
 
 /* Runs a statement that returns no rows; 0 or CW_E*. Resets it. */
@@ -579,7 +588,9 @@ static void states_csv(uint32_t mask, char *out, size_t size)
     }
 }
 
-static int op_list(cw_sqlite_t *be, cw_store_req_t *req)
+/* A page of messages, on db with its statement cache stmts: the writer's,
+ * or the reader's (sqlite_submit sends lists there when it runs). */
+static int op_list(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
 {
     const cw_store_filter_t *f = &req->in.list.filter;
     cw_store_page_t *page = &req->out.list;
@@ -593,7 +604,7 @@ static int op_list(cw_sqlite_t *be, cw_store_req_t *req)
     items = cw_pool_alloc(req->pool, (size_t)f->limit * sizeof(*items));
     CW_CHECK_ALLOC(items);
     page->items = items;
-    st = stmt_get(be, f->to != NULL ? S_LIST_TO : S_LIST, &rc);
+    st = stmt_of(db, stmts, f->to != NULL ? S_LIST_TO : S_LIST, &rc);
     if (st == NULL) {
         goto out;
     }
@@ -887,7 +898,7 @@ static int op_exec(cw_sqlite_t *be, cw_store_req_t *req)
     case CW_STORE_REQ_GET:
         return op_get(be, req);
     case CW_STORE_REQ_LIST:
-        return op_list(be, req);
+        return op_list(be->db, be->stmts, req);
     case CW_STORE_REQ_RETRY:
         return op_retry(be, req);
     case CW_STORE_REQ_PURGE:
@@ -1116,14 +1127,19 @@ static void writer_main(void *arg)
     cw_store__backend_closed(store);
 }
 
-/* ==== The ledger reader (reader thread) ==== */
+/* ==== The reader (reader thread): ledger queries, statistics, lists ==== */
 
-static int is_ledger_read(const cw_store_req_t *req)
+/* What the reader serves: reads that may take long and need no view of
+ * writes not yet acknowledged. A list filtered on a rare state or an old
+ * date walks the whole messages table; on the writer it held up every
+ * commit behind it. */
+static int is_reader_op(const cw_store_req_t *req)
 {
-    return req->kind == CW_STORE_REQ_FACTS || req->kind == CW_STORE_REQ_STATS;
+    return req->kind == CW_STORE_REQ_FACTS || req->kind == CW_STORE_REQ_STATS
+           || req->kind == CW_STORE_REQ_LIST;
 }
 
-/* Takes the oldest ledger read; NULL when stopping and drained. */
+/* Takes the oldest read; NULL when stopping and drained. */
 static cw_store_req_t *reader_take(cw_sqlite_t *be)
 {
     cw_store_req_t *req;
@@ -1153,6 +1169,8 @@ static void reader_main(void *arg)
     while ((req = reader_take(be)) != NULL) {
         if (facts_faulted(store, req)) {
             req->status = CW_EIO;
+        } else if (req->kind == CW_STORE_REQ_LIST) {
+            req->status = op_list(be->rdb, be->rstmts, req);
         } else {
             req->status = req->kind == CW_STORE_REQ_FACTS
                               ? cw_store__ledger_facts(be->rdb, &be->rledger, req)
@@ -1518,7 +1536,7 @@ static void sqlite_submit(cw_store_t *store, cw_store_req_t *req)
 {
     cw_sqlite_t *be = backend_of(store);
 
-    if (be->rthread_started && is_ledger_read(req)) {
+    if (be->rthread_started && is_reader_op(req)) {
         enqueue_on(be, &be->rhead, &be->rtail, &be->rwake, req);
         return;
     }
@@ -1556,6 +1574,7 @@ static void sqlite_release(cw_store_t *store)
     }
     for (i = 0; i < S_COUNT; i++) {
         (void)sqlite3_finalize(be->stmts[i]);
+        (void)sqlite3_finalize(be->rstmts[i]);
     }
     cw_store__ledger_free(be->ledger);
     cw_store__ledger_free(be->rledger);

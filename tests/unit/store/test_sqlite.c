@@ -1445,10 +1445,11 @@ static void test_sqlite__migrates_v5_keys_history_and_codes(void **state)
 }
 
 /*
- * Ledger reads have their own connection: while another connection holds
- * the write lock, so that the writer thread is stuck waiting to begin its
- * transaction, a facts query is still answered from what was committed.
- * On the writer's queue it would have waited behind the stuck put.
+ * Ledger reads and list pages have their own connection: while another
+ * connection holds the write lock, so that the writer thread is stuck
+ * waiting to begin its transaction, a facts query and a list page are
+ * still answered from what was committed. On the writer's queue they would
+ * have waited behind the stuck put (and a long list held up every commit).
  */
 static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
 {
@@ -1458,8 +1459,11 @@ static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
     cw_store_msg_t m;
     put_res_t blocked;
     facts_res_t r;
+    cw_store_filter_t f;
+    list_res_t l;
     sqlite3 *other = NULL;
     int answered;
+    int listed;
     int put_waiting;
 
     (void)state;
@@ -1479,6 +1483,11 @@ static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
     /* Answered well within the writer's 5 s wait for the lock, while the
      * put is still waiting: the read did not queue behind it. */
     answered = run_until_or_ms(&r.done, 2000);
+    memset(&f, 0, sizeof(f));
+    f.limit = 10;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(cw_store_msg_list(store, &f, on_list, &l), 0);
+    listed = run_until_or_ms(&l.done, 2000);
     put_waiting = !blocked.done;
 
     /* Release everything before asserting, so that a failure cannot leave
@@ -1487,9 +1496,14 @@ static void test_sqlite__ledger_reads_do_not_wait_for_the_writer(void **state)
     assert_int_equal(sqlite3_close(other), SQLITE_OK);
     run_until(&blocked.done);
     run_until(&r.done);
+    run_until(&l.done);
     store_close(store);
     assert_true(answered);
+    assert_true(listed);
     assert_true(put_waiting);
+    /* The page holds what was committed: c1's message, not the stuck put. */
+    assert_int_equal(l.status, 0);
+    assert_int_equal(l.count, 1);
     assert_int_equal(r.status, 0);
     assert_int_equal(r.count, 1);
     assert_string_equal(r.ids[0], "c1");
