@@ -181,7 +181,7 @@ CW_MUST_CHECK int
 cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err);
 
 /* The schema version this binary writes. */
-#define CW_STORE_SCHEMA_VERSION 6
+#define CW_STORE_SCHEMA_VERSION 7
 
 /*
  * Migrates db from its PRAGMA user_version up to target (<= the latest),

@@ -284,9 +284,19 @@ static const char *const schema_v6[] = {
     NULL,
 };
 
+/* Version 7: the messages that need an operator, failed (dead letters)
+ * and rejected, in an index of their own. A list of them walked the whole
+ * messages table, newest first, to find a few; with the index it reads
+ * those few. Intake writes it only for a rejection, delivery only for a
+ * dead letter. */
+static const char *const schema_v7[] = {
+    "CREATE INDEX messages_attention ON messages (id) WHERE state IN ('failed', 'rejected')",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

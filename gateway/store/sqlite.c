@@ -68,6 +68,7 @@ typedef enum stmt_e {
     S_HISTORY,
     S_LIST,
     S_LIST_TO,
+    S_LIST_ATTENTION,
     S_KEY_STATE,
     S_DELIV_REQUEUE,
     S_MSG_SET_STATE,
@@ -125,6 +126,12 @@ static const char *const stmt_sql[S_COUNT] = {
                   " AND (?2 = '' OR instr(?2, ',' || m.state || ',') > 0)"
                   " AND m.created_at_ms >= ?4"
                   " ORDER BY m.id DESC LIMIT ?5",
+    /* Failed or rejected only: walks messages_attention (schema 7). */
+    [S_LIST_ATTENTION] = "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.id < ?1"
+                         " AND m.state IN ('failed', 'rejected')"
+                         " AND instr(?2, ',' || m.state || ',') > 0"
+                         " AND m.created_at_ms >= ?4"
+                         " ORDER BY m.id DESC LIMIT ?5",
     [S_KEY_STATE] = "SELECT id, state FROM messages"
                     " WHERE from_party = ?1 AND message_id = ?2 AND state <> 'rejected'",
     [S_DELIV_REQUEUE] = "UPDATE deliveries SET state = 'queued', attempts = 0,"
@@ -588,6 +595,21 @@ static void states_csv(uint32_t mask, char *out, size_t size)
     }
 }
 
+/* The list statement for f: by destination, or failed and rejected only
+ * through their own index, or the walk of every message. */
+static stmt_e list_stmt(const cw_store_filter_t *f)
+{
+    const uint32_t attention = (1u << CW_STORE_STATE_FAILED) | (1u << CW_STORE_STATE_REJECTED);
+
+    if (f->to != NULL) {
+        return S_LIST_TO;
+    }
+    if (f->states_mask != 0 && (f->states_mask & ~attention) == 0) {
+        return S_LIST_ATTENTION;
+    }
+    return S_LIST;
+}
+
 /* A page of messages, on db with its statement cache stmts: the writer's,
  * or the reader's (sqlite_submit sends lists there when it runs). */
 static int op_list(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
@@ -604,7 +626,7 @@ static int op_list(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
     items = cw_pool_alloc(req->pool, (size_t)f->limit * sizeof(*items));
     CW_CHECK_ALLOC(items);
     page->items = items;
-    st = stmt_of(db, stmts, f->to != NULL ? S_LIST_TO : S_LIST, &rc);
+    st = stmt_of(db, stmts, list_stmt(f), &rc);
     if (st == NULL) {
         goto out;
     }

@@ -774,6 +774,101 @@ static void fail_one(cw_store_t *store, const char *id, int64_t now_ms)
     assert_int_equal(get_sync(store, id).state, CW_STORE_STATE_FAILED);
 }
 
+/*
+ * Failed and rejected messages, the ones an operator looks for, are listed
+ * through their own index (schema 7) rather than a walk of every message:
+ * the same pages, newest first, with the cursor, the state and the date
+ * filters.
+ */
+static void test_sqlite__list_failed_and_rejected_by_their_index(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_filter_t f;
+    cw_store_msg_t m;
+    list_res_t page1;
+    list_res_t page2;
+    list_res_t page3;
+    list_res_t failed;
+    list_res_t rejected_since;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    const unsigned char *detail;
+    int uses_index = 0;
+    char id[16];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 10; i++) { /* rows 1..10 */
+        (void)snprintf(id, sizeof(id), "q-%02d", i);
+        msg_fill(&m, id, 0x11, "r");
+        msg_queue(&m, "to-customs", 1000 + i);
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    for (i = 0; i < 4; i++) { /* rows 11..14 */
+        (void)snprintf(id, sizeof(id), "r-%d", i);
+        msg_fill(&m, id, 0x22, "negative");
+        m.state = CW_STORE_STATE_REJECTED;
+        m.problem = "bad";
+        m.created_at_ms = 2000 + i;
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    for (i = 0; i < 3; i++) { /* rows 1..3 become dead letters */
+        (void)snprintf(id, sizeof(id), "q-%02d", i);
+        fail_one(store, id, 5000);
+    }
+    memset(&f, 0, sizeof(f));
+    f.states_mask = (1u << CW_STORE_STATE_FAILED) | (1u << CW_STORE_STATE_REJECTED);
+    f.limit = 3;
+    page1 = list_sync(store, &f);
+    f.cursor = page1.cursor;
+    page2 = list_sync(store, &f);
+    f.cursor = page2.cursor;
+    page3 = list_sync(store, &f);
+    memset(&f, 0, sizeof(f));
+    f.states_mask = 1u << CW_STORE_STATE_FAILED;
+    failed = list_sync(store, &f);
+    f.states_mask = 1u << CW_STORE_STATE_REJECTED;
+    f.since_ms = 2002;
+    rejected_since = list_sync(store, &f);
+    store_close(store);
+
+    assert_int_equal(page1.count, 3);
+    assert_int_equal(page1.rows[0], 14);
+    assert_int_equal(page1.rows[2], 12);
+    assert_int_equal(page2.count, 3);
+    assert_int_equal(page2.rows[0], 11);
+    assert_int_equal(page2.rows[1], 3);
+    assert_int_equal(page2.rows[2], 2);
+    assert_int_equal(page3.count, 1);
+    assert_int_equal(page3.rows[0], 1);
+    assert_string_equal(page3.cursor, "");
+    assert_int_equal(failed.count, 3);
+    assert_int_equal(failed.rows[0], 3);
+    assert_int_equal(failed.rows[2], 1);
+    assert_int_equal(rejected_since.count, 2);
+    assert_int_equal(rejected_since.rows[0], 14);
+    assert_int_equal(rejected_since.rows[1], 13);
+
+    /* The shape of that query seeks the index. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM messages m"
+                                        " WHERE m.id < 9000000000000000000"
+                                        " AND m.state IN ('failed', 'rejected')"
+                                        " ORDER BY m.id DESC",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        detail = sqlite3_column_text(st, 3);
+        if (detail != NULL && strstr((const char *)detail, "messages_attention") != NULL) {
+            uses_index = 1;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(uses_index);
+}
+
 static void test_sqlite__retry_semantics(void **state)
 {
     cw_store_t *store = store_open();
@@ -1109,12 +1204,13 @@ static void totals_query(cw_store_facts_query_t *q, const char *consignment, con
     q->bands[2] = (cw_store_band_t){ 60000, 80000 };
 }
 
-/* Takes a store back from schema version 6 to 4 (tables and indexes as
+/* Takes a store back from schema version 7 to 4 (tables and indexes as
  * version 4 left them, rows kept in their order; fact ids apart from their
  * message's, as they were), to test the migrations from there on data
  * written by this build. */
-#define V6_TO_V4_SQL                                                                           \
-    "DROP INDEX messages_from_key; DROP INDEX messages_delivered;"                             \
+#define V7_TO_V4_SQL                                                                           \
+    "DROP INDEX messages_attention;"                                                           \
+    " DROP INDEX messages_from_key; DROP INDEX messages_delivered;"                            \
     " CREATE UNIQUE INDEX messages_dedupe ON messages (from_party, message_id)"                \
     " WHERE state <> 'rejected';"                                                              \
     " CREATE INDEX messages_purge ON messages (state, updated_at_ms);"                         \
@@ -1264,7 +1360,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
         sqlite3 *db = NULL;
 
         assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, V6_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, V7_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
     store = store_open();
@@ -1832,6 +1928,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__claim_lease_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__list_pages_with_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__list_failed_and_rejected_by_their_index, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__retry_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__purge_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
