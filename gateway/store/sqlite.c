@@ -162,9 +162,14 @@ static const char *const stmt_sql[S_COUNT] = {
 
 /* ==== Backend state ==== */
 
-/* Idle read connections kept for callers' threads; past this many at once
- * a caller gets one of its own for the call. */
-#define LEND_MAX 8
+/* Idle read connections kept for callers' threads: as many as have ever
+ * read at once (the worker pool's size bounds that, at most 130 threads),
+ * up to this; past it a caller opens one for the call. */
+#define LEND_MAX 256
+/* Page cache of a lent connection (512 KiB). Every commit of the writer
+ * invalidates it for the next read anyway, so it only needs to hold one
+ * query's pages. */
+#define LEND_CACHE_PRAGMA "PRAGMA cache_size = -512"
 
 typedef struct cw_sqlite {
     sqlite3 *db;                  /* the connection; writer thread only once started */
@@ -1287,6 +1292,7 @@ static int lend_open(cw_sqlite_t *be, sqlite3 **db)
     }
     /* A reader waits only while a checkpoint restarts the WAL. */
     (void)sqlite3_busy_timeout(*db, (int)be->busy_timeout_ms);
+    (void)sqlite3_exec(*db, LEND_CACHE_PRAGMA, NULL, NULL, NULL);
     return 0;
 }
 

@@ -485,7 +485,8 @@ CW_MUST_CHECK int cw_store_facts_query(cw_store_t *store,
  * read-only connection the store lends it for the call: no hop to the
  * reader thread and back through the loop. *out and its strings live in
  * pool. Blocks for the read (never for the writer; a connection is opened
- * on first use and kept for the next caller, at most 8). Returns 0, or
+ * on first use and kept for the next caller: as many as threads ever read
+ * at once, up to 256). Returns 0, or
  * CW_EINVAL / CW_ENOMEM / CW_EIO / CW_ECLOSED (closing). Any thread, while
  * the store is open.
  */
