@@ -183,6 +183,10 @@ cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error
 /* The schema version this binary writes. */
 #define CW_STORE_SCHEMA_VERSION 7
 
+/* The SQL of the list statement the SQLite backend runs for filter f.
+ * Exposed for the tests, which check its query plan. */
+const char *cw_store__sqlite_list_sql(const cw_store_filter_t *f);
+
 /*
  * Migrates db from its PRAGMA user_version up to target (<= the latest),
  * each step in its own transaction. Exposed for the migration tests.

@@ -615,6 +615,11 @@ static stmt_e list_stmt(const cw_store_filter_t *f)
     return S_LIST;
 }
 
+const char *cw_store__sqlite_list_sql(const cw_store_filter_t *f)
+{
+    return stmt_sql[list_stmt(f)];
+}
+
 /* A page of messages, on db with its statement cache stmts: the writer's,
  * or the reader's (sqlite_submit sends lists there when it runs). */
 static int op_list(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
