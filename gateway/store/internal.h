@@ -187,6 +187,10 @@ cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error
  * Exposed for the tests, which check its query plan. */
 const char *cw_store__sqlite_list_sql(const cw_store_filter_t *f);
 
+/* The SQL of the i-th query the ledger read runs for the stateful checks
+ * (cw_store__ledger_facts), NULL past the last. For the plan tests. */
+const char *cw_store__ledger_read_sql(size_t i);
+
 /*
  * Migrates db from its PRAGMA user_version up to target (<= the latest),
  * each step in its own transaction. Exposed for the migration tests.

@@ -22,6 +22,8 @@ typedef enum ledger_stmt_e {
     L_STATS_CODE,
     L_STATS_SENDER,
     L_STATS_COLLECTION,
+    L_READ_BEGIN,
+    L_READ_END,
     L_COUNT
 } ledger_stmt_e;
 
@@ -61,21 +63,36 @@ static const char *const ledger_sql[L_COUNT] = {
     [L_BUYER_TOTAL] = "SELECT coalesce(sum(n), 0), coalesce(sum(total_minor), 0) FROM buyer_days"
                       " WHERE buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
     /* What L_BUYER_TOTAL counted of this very shipment (a resend). */
-    [L_BUYER_RESENT] = "SELECT count(*), coalesce(sum(value_minor), 0) FROM facts WHERE id IN"
-                       " (SELECT id FROM facts WHERE consignment_id = ?5"
-                       "  UNION SELECT id FROM facts WHERE ?6 <> '' AND transport_doc = ?6)"
+    /* Each fact once through both indexes (a multi-index OR), without the
+     * temporary B-tree a UNION of the two built for every consignment. */
+    [L_BUYER_RESENT] = "SELECT count(*), coalesce(sum(value_minor), 0) FROM facts"
+                       " WHERE (consignment_id = ?5 OR (?6 <> '' AND transport_doc = ?6))"
                        " AND buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
+    /* The resend's own facts by its consignment id: the unary + keeps the
+     * planner (which has no statistics) from walking the seller's whole
+     * band in facts_seller_band, and the table, to find them. */
     [L_BAND_COUNT] = "SELECT (SELECT count(*) FROM facts WHERE seller_key = ?1 AND currency = ?2"
                      "  AND value_minor BETWEEN ?3 AND ?4 AND date BETWEEN ?5 AND ?6)"
-                     " - (SELECT count(*) FROM facts WHERE consignment_id = ?7 AND seller_key = ?1"
-                     "  AND currency = ?2 AND value_minor BETWEEN ?3 AND ?4"
+                     " - (SELECT count(*) FROM facts WHERE consignment_id = ?7 AND +seller_key = ?1"
+                     "  AND +currency = ?2 AND +value_minor BETWEEN ?3 AND ?4"
                      "  AND date BETWEEN ?5 AND ?6)",
     [L_STATS_DESTINATION] = STATS_SQL("f.destination", "facts f"),
     [L_STATS_LANE] = STATS_SQL("f.lane", "facts f"),
     [L_STATS_CODE] = STATS_SQL("c.code", "facts f JOIN fact_codes c ON c.fact = f.id"),
     [L_STATS_SENDER] = STATS_SQL("f.sender", "facts f"),
     [L_STATS_COLLECTION] = STATS_SQL("f.collection", "facts f"),
+    /* A read of several statements in one snapshot (cw_store__ledger_facts). */
+    [L_READ_BEGIN] = "BEGIN",
+    [L_READ_END] = "COMMIT",
 };
+
+const char *cw_store__ledger_read_sql(size_t i)
+{
+    static const ledger_stmt_e reads[] = { L_FACTS, L_YEAR_TOTAL, L_BUYER_TOTAL, L_BUYER_RESENT,
+                                           L_BAND_COUNT };
+
+    return i < sizeof(reads) / sizeof(reads[0]) ? ledger_sql[reads[i]] : NULL;
+}
 
 struct cw_store_ledger {
     sqlite3_stmt *stmts[L_COUNT]; /* prepared on first use */
@@ -280,7 +297,7 @@ static int band_counts(sqlite3 *db,
     return 0;
 }
 
-int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
+static int facts_read(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
 {
     const cw_store_facts_query_t *q = &req->in.facts;
     cw_store_facts_t *out = &req->out.facts;
@@ -360,6 +377,43 @@ out:
     if (st != NULL) {
         (void)sqlite3_reset(st);
     }
+    return rc;
+}
+
+/*
+ * The facts and every total of one consignment in one read transaction:
+ * they all come from the same snapshot, even while the writer commits,
+ * and SQLite checks its page cache against the WAL once for the read, not
+ * once per statement (with commits several hundred times a second, each
+ * statement of its own found the database changed and reloaded the pages
+ * it needed). A caller already in a transaction reads within it.
+ */
+int cw_store__ledger_facts(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
+{
+    sqlite3_stmt *st;
+    int own = sqlite3_get_autocommit(db);
+    int rc = 0;
+    int end = 0;
+
+    if (own) {
+        st = ledger_stmt(db, ledger, L_READ_BEGIN, &rc);
+        if (st == NULL) {
+            return rc;
+        }
+        CW_TRY(step_done(st));
+    }
+    rc = facts_read(db, ledger, req);
+    if (own) {
+        st = ledger_stmt(db, ledger, L_READ_END, &end);
+        end = st != NULL ? step_done(st) : end;
+        if (end < 0) {
+            /* A read transaction that cannot end leaves nothing behind;
+             * the connection must not stay in it. */
+            (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            rc = rc < 0 ? rc : end;
+        }
+    }
+out:
     return rc;
 }
 

@@ -867,6 +867,64 @@ static void test_sqlite__list_failed_and_rejected_by_their_index(void **state)
     assert_true(uses_index);
 }
 
+/*
+ * Every query of the stateful checks' ledger read seeks an index: no table
+ * scan, no temporary B-tree built per consignment, and a resend's own
+ * facts found by its consignment id, not by walking the seller's whole
+ * value band (the planner has no statistics and preferred the longer
+ * index: with one big seller that was every fact of the band, read from
+ * the table as well).
+ */
+static void test_sqlite__ledger_reads_seek_their_indexes(void **state)
+{
+    cw_store_t *store = store_open();
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *sql;
+    char plan[2048];
+    char bad[512] = "";
+    int by_consignment = 0;
+    size_t i;
+
+    (void)state;
+    /* The store closes before any assertion: a failure must not leave its
+     * threads running under the test's teardown. */
+    if (sqlite3_open(db_path, &db) != SQLITE_OK) {
+        (void)snprintf(bad, sizeof(bad), "cannot open the store's file");
+    }
+    for (i = 0; bad[0] == '\0' && (sql = cw_store__ledger_read_sql(i)) != NULL; i++) {
+        (void)snprintf(plan, sizeof(plan), "EXPLAIN QUERY PLAN %s", sql);
+        if (sqlite3_prepare_v2(db, plan, -1, &st, NULL) != SQLITE_OK) {
+            (void)snprintf(bad, sizeof(bad), "query %zu: %s", i, sqlite3_errmsg(db));
+            break;
+        }
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+
+            if (d == NULL) {
+                continue;
+            }
+            if ((strncmp(d, "SCAN ", 5) == 0 && strcmp(d, "SCAN CONSTANT ROW") != 0)
+                || strstr(d, "TEMP B-TREE") != NULL) {
+                (void)snprintf(bad, sizeof(bad), "query %zu: %s", i, d);
+            }
+            if (strstr(d, "INDEX facts_consignment") != NULL) {
+                by_consignment++;
+            }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    sqlite3_close(db);
+    store_close(store);
+    if (bad[0] != '\0') {
+        fail_msg("%s", bad);
+    }
+    assert_int_equal(i, 5);
+    /* The resend exclusion of the buyer's total and of the band count. */
+    assert_int_equal(by_consignment, 2);
+}
+
 static void test_sqlite__retry_semantics(void **state)
 {
     cw_store_t *store = store_open();
@@ -1927,6 +1985,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__claim_lease_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__list_pages_with_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__list_failed_and_rejected_by_their_index, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_seek_their_indexes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__retry_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__purge_in_batches, setup, teardown),
