@@ -2,7 +2,8 @@
  * The facilitation ledger on SQLite: one row of facts per assessed
  * consignment, written in the message's own transaction (so a fact exists
  * exactly when its message does), read by the stateful checks and summed
- * by the statistics. Runs on the writer thread only.
+ * by the statistics. Writes run on the writer thread; reads on the reader
+ * thread or on a caller's thread with a lent connection (sqlite.c).
  */
 #include <sqlite3.h>
 #include <string.h>
