@@ -83,19 +83,35 @@ xmlNode *cw_sec__next_elem(const xmlNode *node);
  */
 CW_MUST_CHECK int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem);
 /*
- * Canonicalises doc without comments in mode (XML_C14N_EXCLUSIVE_1_0 or
- * XML_C14N_1_0), only the nodes visible() accepts (all when NULL), and
- * streams the bytes into md: EVP_DigestUpdate when sign is 0,
- * EVP_DigestSignUpdate when 1. The caller initialised md. No copy of the
- * canonical form is ever held in memory.
+ * Canonicalises, without comments, in mode (XML_C14N_EXCLUSIVE_1_0 or
+ * XML_C14N_1_0) the subtree of top (the whole document when NULL; an
+ * element's ancestors are not output) without the subtree of skip (NULL:
+ * nothing left out), and feeds the bytes to md: EVP_DigestUpdate when sign
+ * is 0, EVP_DigestSignUpdate when 1. The caller initialised md. Exclusive
+ * C14N goes through cw_sec__exc_c14n (one buffer of the canonical form,
+ * freed before returning), anything else or anything it leaves through
+ * libxml2's xmlC14NExecute, streamed.
  */
 CW_MUST_CHECK int cw_sec__c14n_update(EVP_MD_CTX *md,
                                       int sign,
                                       xmlDoc *doc,
-                                      xmlC14NIsVisibleCallback visible,
-                                      void *visible_arg,
+                                      const xmlNode *top,
+                                      const xmlNode *skip,
                                       int mode,
                                       cw_error_t *err);
+/* The same node set through libxml2's xmlC14NExecute into buf (not closed);
+ * its result. The fallback of cw_sec__c14n_update, and the reference the
+ * tests compare cw_sec__exc_c14n with. */
+int cw_sec__c14n_libxml2(
+    xmlOutputBuffer *buf, xmlDoc *doc, const xmlNode *top, const xmlNode *skip, int mode);
+/*
+ * Exclusive XML C14N 1.0 without comments of top (a document, or an element
+ * whose ancestors are not output) without skip's subtree, appended to out:
+ * the bytes libxml2's xmlC14NExecute gives for the same node set (c14n.c).
+ * CW_EINVAL for a tree it leaves to libxml2 (out then holds nothing usable),
+ * or out's error.
+ */
+CW_MUST_CHECK int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip);
 /* Parses an RFC 3339 / xs:dateTime UTC timestamp into epoch seconds. */
 CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
 

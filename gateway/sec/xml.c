@@ -344,17 +344,19 @@ typedef struct c14n_sink {
     int failed;
 } c14n_sink_t;
 
+static int sink_update(EVP_MD_CTX *md, int sign, const void *data, size_t len)
+{
+    return sign ? EVP_DigestSignUpdate(md, data, len) : EVP_DigestUpdate(md, data, len);
+}
+
 static int c14n_sink_write(void *ctx, const char *buf, int len)
 {
     c14n_sink_t *sink = ctx;
-    int ok;
 
     if (len <= 0) {
         return 0;
     }
-    ok = sink->sign ? EVP_DigestSignUpdate(sink->md, buf, (size_t)len)
-                    : EVP_DigestUpdate(sink->md, buf, (size_t)len);
-    if (ok != 1) {
+    if (sink_update(sink->md, sink->sign, buf, (size_t)len) != 1) {
         sink->failed = 1;
         return -1;
     }
@@ -367,11 +369,51 @@ static int c14n_sink_close(void *ctx)
     return 0;
 }
 
+/* What libxml2 is to canonicalise: top's subtree (all of it for the
+ * document) without skip's. */
+typedef struct c14n_scope {
+    const xmlNode *top;
+    const xmlNode *skip;
+} c14n_scope_t;
+
+static int scope_visible(void *arg, xmlNode *node, xmlNode *parent)
+{
+    const c14n_scope_t *scope = arg;
+    const xmlNode *n = node;
+
+    if (n == NULL || n->type == XML_NAMESPACE_DECL) {
+        n = parent; /* an xmlNs has no parent field; libxml2 passes its element */
+    }
+    for (; n != NULL; n = n->parent) {
+        if (n == scope->skip) {
+            return 0;
+        }
+        if (n == scope->top) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cw_sec__c14n_libxml2(
+    xmlOutputBuffer *buf, xmlDoc *doc, const xmlNode *top, const xmlNode *skip, int mode)
+{
+    c14n_scope_t scope = { top != NULL ? top : (const xmlNode *)doc, skip };
+    int whole = scope.top == (const xmlNode *)doc && skip == NULL;
+
+    return xmlC14NExecute(doc, whole ? NULL : scope_visible, whole ? NULL : &scope, mode, NULL, 0,
+                          buf);
+}
+
+/* The canonical form of an envelope is held whole for one update; past
+ * this it is streamed by libxml2 instead. */
+#define C14N_BUF_MAX ((size_t)64 * 1024 * 1024)
+
 int cw_sec__c14n_update(EVP_MD_CTX *md,
                         int sign,
                         xmlDoc *doc,
-                        xmlC14NIsVisibleCallback visible,
-                        void *visible_arg,
+                        const xmlNode *top,
+                        const xmlNode *skip,
                         int mode,
                         cw_error_t *err)
 {
@@ -380,11 +422,28 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
     int n;
     int closed;
 
+    if (mode == XML_C14N_EXCLUSIVE_1_0) {
+        cw_buf_t out;
+        int rc;
+        int ok = 0;
+
+        cw_buf_init(&out, C14N_BUF_MAX);
+        rc = cw_sec__exc_c14n(&out, top != NULL ? top : (const xmlNode *)doc, skip);
+        if (rc == 0) {
+            ok = sink_update(md, sign, out.data != NULL ? out.data : "", out.len) == 1;
+        }
+        cw_buf_fini(&out);
+        if (rc == 0) {
+            return ok ? 0 : cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+        }
+        /* A tree it leaves to libxml2 (c14n.c), or out of memory: libxml2
+         * streams, so it may still manage. */
+    }
     buf = xmlOutputBufferCreateIO(c14n_sink_write, c14n_sink_close, &sink, NULL);
     if (buf == NULL) {
         return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
     }
-    n = xmlC14NExecute(doc, visible, visible_arg, mode, NULL, 0, buf);
+    n = cw_sec__c14n_libxml2(buf, doc, top, skip, mode);
     /* Flushes what is left and frees buf whatever n was. */
     closed = xmlOutputBufferClose(buf);
     if (n < 0 || closed < 0 || sink.failed) {

@@ -672,41 +672,6 @@ int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err)
     return cw_sec_doc_sign_profile(keys, doc, CW_SEC_SIGN_CLEARWAY, err);
 }
 
-/* Visible to the Reference of URI="" with the enveloped-signature transform:
- * every node outside the Signature element (arg). */
-static int visible_outside(void *arg, xmlNode *node, xmlNode *parent)
-{
-    const xmlNode *sig = arg;
-    const xmlNode *n = node;
-
-    if (n == NULL || n->type == XML_NAMESPACE_DECL) {
-        n = parent; /* an xmlNs has no parent field; libxml2 passes its element */
-    }
-    for (; n != NULL; n = n->parent) {
-        if (n == sig) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Visible to the SignedInfo canonicalisation: its subtree only (arg). */
-static int visible_inside(void *arg, xmlNode *node, xmlNode *parent)
-{
-    const xmlNode *si = arg;
-    const xmlNode *n = node;
-
-    if (n == NULL || n->type == XML_NAMESPACE_DECL) {
-        n = parent;
-    }
-    for (; n != NULL; n = n->parent) {
-        if (n == si) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /*
  * XML-DSig wants an ECDSA SignatureValue as r || s, each left-padded to the
  * size of the group order; EVP_DigestSign gives DER. Rewrites sig in place
@@ -818,8 +783,8 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     /*
      * What xmlsec's sign would do, without its node sets: the Reference is
      * the whole document minus the Signature (enveloped-signature), the
-     * signature covers SignedInfo; both canonicalised by libxml2's
-     * xmlC14NExecute with a visibility callback, streamed into OpenSSL.
+     * signature covers SignedInfo; both canonicalised by c14n.c (the bytes
+     * of libxml2's xmlC14NExecute, which it falls back to) into OpenSSL.
      * Receivers verify with xmlsec (cw_sec__dsig_verify); tests check the
      * round trip and that xmlsec accepts what this writes.
      */
@@ -828,7 +793,7 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
         goto out;
     }
-    CW_TRY(cw_sec__c14n_update(md, 0, doc, visible_outside, sig, mode, err));
+    CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, sig, mode, err));
     if (EVP_DigestFinal_ex(md, dv, &dv_len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
         goto out;
@@ -840,7 +805,7 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing init failed");
         goto out;
     }
-    CW_TRY(cw_sec__c14n_update(md, 1, doc, visible_inside, si, mode, err));
+    CW_TRY(cw_sec__c14n_update(md, 1, doc, si, NULL, mode, err));
     if (EVP_DigestSignFinal(md, NULL, &sv_len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
         goto out;
