@@ -101,49 +101,57 @@ static void puts_(c14n_t *c, const char *s)
 
 /*
  * Appends s with the characters of this kind escaped: text (& < > CR),
- * an attribute value (& < " TAB LF CR) or a PI (CR).
+ * an attribute value (& < " TAB LF CR) or a PI (CR). A table marks, per
+ * byte, the kinds that escape it, so that runs of plain bytes are copied
+ * whole.
  */
-typedef enum esc_e { ESC_TEXT, ESC_ATTR, ESC_PI } esc_e;
+typedef enum esc_e { ESC_TEXT = 1, ESC_ATTR = 2, ESC_PI = 4 } esc_e;
+
+static const unsigned char esc_table[256] = {
+    ['&'] = ESC_TEXT | ESC_ATTR,
+    ['<'] = ESC_TEXT | ESC_ATTR,
+    ['>'] = ESC_TEXT,
+    ['"'] = ESC_ATTR,
+    ['\t'] = ESC_ATTR,
+    ['\n'] = ESC_ATTR,
+    ['\r'] = ESC_TEXT | ESC_ATTR | ESC_PI,
+};
+
+static const char *esc_of(unsigned char ch)
+{
+    switch (ch) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\t':
+        return "&#x9;";
+    case '\n':
+        return "&#xA;";
+    default:
+        return "&#xD;";
+    }
+}
 
 static void put_escaped(c14n_t *c, const xmlChar *s, esc_e kind)
 {
     const xmlChar *run = s;
-    const char *rep;
 
-    for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '&':
-            rep = kind == ESC_PI ? NULL : "&amp;";
-            break;
-        case '<':
-            rep = kind == ESC_PI ? NULL : "&lt;";
-            break;
-        case '>':
-            rep = kind == ESC_TEXT ? "&gt;" : NULL;
-            break;
-        case '"':
-            rep = kind == ESC_ATTR ? "&quot;" : NULL;
-            break;
-        case '\t':
-            rep = kind == ESC_ATTR ? "&#x9;" : NULL;
-            break;
-        case '\n':
-            rep = kind == ESC_ATTR ? "&#xA;" : NULL;
-            break;
-        case '\r':
-            rep = "&#xD;";
-            break;
-        default:
-            rep = NULL;
-            break;
+    for (;;) {
+        while (*s != '\0' && (esc_table[*s] & kind) == 0) {
+            s++;
         }
-        if (rep != NULL) {
-            put(c, run, (size_t)(s - run));
-            puts_(c, rep);
-            run = s + 1;
+        put(c, run, (size_t)(s - run));
+        if (*s == '\0') {
+            return;
         }
+        puts_(c, esc_of(*s));
+        run = ++s;
     }
-    put(c, run, (size_t)(s - run));
 }
 
 static void put_qname(c14n_t *c, const xmlNs *ns, const xmlChar *name)

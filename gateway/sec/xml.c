@@ -407,7 +407,8 @@ int cw_sec__c14n_libxml2(
 
 /* The canonical form of an envelope is held whole for one update; past
  * this it is streamed by libxml2 instead. */
-#define C14N_BUF_MAX ((size_t)64 * 1024 * 1024)
+#define C14N_BUF_MAX   ((size_t)64 * 1024 * 1024)
+#define C14N_BUF_FIRST ((size_t)16 * 1024)
 
 int cw_sec__c14n_update(EVP_MD_CTX *md,
                         int sign,
@@ -428,7 +429,11 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
         int ok = 0;
 
         cw_buf_init(&out, C14N_BUF_MAX);
-        rc = cw_sec__exc_c14n(&out, top != NULL ? top : (const xmlNode *)doc, skip);
+        /* One allocation for an envelope, a sealed one included. */
+        rc = cw_buf_reserve(&out, C14N_BUF_FIRST);
+        if (rc == 0) {
+            rc = cw_sec__exc_c14n(&out, top != NULL ? top : (const xmlNode *)doc, skip);
+        }
         if (rc == 0) {
             ok = sink_update(md, sign, out.data != NULL ? out.data : "", out.len) == 1;
         }

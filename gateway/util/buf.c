@@ -58,6 +58,11 @@ static int reserve(cw_buf_t *b, size_t extra)
     return 0;
 }
 
+int cw_buf_reserve(cw_buf_t *b, size_t n)
+{
+    return reserve(b, n);
+}
+
 int cw_buf_append(cw_buf_t *b, const void *data, size_t n)
 {
     int rc;

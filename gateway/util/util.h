@@ -156,6 +156,8 @@ typedef struct cw_buf {
 void cw_buf_init(cw_buf_t *b, size_t max_len);
 void cw_buf_fini(cw_buf_t *b);
 void cw_buf_reset(cw_buf_t *b);
+/* Makes room for n more bytes in one allocation (for a size known ahead). */
+CW_MUST_CHECK int cw_buf_reserve(cw_buf_t *b, size_t n);
 CW_MUST_CHECK int cw_buf_append(cw_buf_t *b, const void *data, size_t n);
 CW_MUST_CHECK int cw_buf_appends(cw_buf_t *b, const char *s);
 CW_MUST_CHECK int cw_buf_appendf(cw_buf_t *b, const char *fmt, ...) CW_PRINTF(2, 3);

@@ -28,6 +28,27 @@ static void test_buf__append_stops_at_max(void **state)
     assert_null(b.data);
 }
 
+/* Reserving makes the room in one allocation; past the maximum it fails. */
+static void test_buf__reserve_once(void **state)
+{
+    cw_buf_t b;
+    char *data;
+
+    (void)state;
+    cw_buf_init(&b, 4096);
+    assert_int_equal(cw_buf_reserve(&b, 3000), 0);
+    assert_true(b.cap >= 3001);
+    data = b.data;
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(cw_buf_append(&b, "0123456789", 10), 0);
+    }
+    assert_ptr_equal(b.data, data);
+    assert_int_equal(b.len, 3000);
+    assert_int_equal(cw_buf_reserve(&b, 2000), CW_E2BIG);
+    assert_int_equal(b.len, 3000);
+    cw_buf_fini(&b);
+}
+
 static void test_buf__consume_and_detach(void **state)
 {
     cw_buf_t b;
@@ -174,6 +195,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf__append_stops_at_max),
+        cmocka_unit_test(test_buf__reserve_once),
         cmocka_unit_test(test_buf__consume_and_detach),
         cmocka_unit_test(test_buf__json_escaping),
         cmocka_unit_test(test_buf__xml_escaping),
