@@ -5,6 +5,14 @@
  * the element as the apex (SignedInfo's case) and the document without
  * the element (the enveloped signature's case).
  *
+ * The same input is also read as a program that builds a tree with the
+ * tree API, the way receipts and sealed envelopes are built: elements,
+ * attributes, namespaces (prefixes and URIs from small sets, so that ties,
+ * rebindings and shadowing happen), text with the characters C14N
+ * escapes, CDATA, PIs, comments and the odd entity reference. Parsed
+ * documents never hold duplicate attributes or two bindings of a prefix on
+ * one element; built trees can, and libxml2's orders then decide.
+ *
  * A difference in bytes is a finding: receivers verify what this node
  * signs with libxml2's canonical form. So is c14n.c producing output for
  * a tree libxml2 refuses, or answering anything but CW_EINVAL when it
@@ -24,6 +32,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PICKS_MAX 32
+/* Built trees: instructions read, elements picked (a bound on the time). */
+#define BUILD_STEPS_MAX 96
+#define BUILD_PICKS_MAX 8
 
 static cw_conf_limits_t limits;
 
@@ -83,6 +94,110 @@ static size_t elements(const xmlNode *n, const xmlNode **out, size_t len)
     return len;
 }
 
+/* Builds a tree from data, one instruction per two bytes. */
+static xmlDoc *build(const uint8_t *data, size_t size)
+{
+    static const char *const prefixes[] = { NULL, "p", "q", "xml", "a" };
+    static const char *const uris[] = { "urn:a", "urn:b", "http://www.w3.org/XML/1998/namespace",
+                                        "", "urn:a" };
+    static const char *const names[] = { "a", "b", "z", "id", "lang" };
+    static const char *const texts[] = { "x", "a&b", "<>\"'", "\r\n\t", "caf\xc3\xa9", "" };
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root;
+    xmlNode *cur;
+    xmlNs *nss[16];
+    size_t n_ns = 0;
+
+    if (doc == NULL) {
+        return NULL;
+    }
+    root = xmlNewDocNode(doc, NULL, (const xmlChar *)"r", NULL);
+    if (root == NULL) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    (void)xmlDocSetRootElement(doc, root);
+    cur = root;
+    for (size_t i = 0; i + 1 < size && i < BUILD_STEPS_MAX * 2; i += 2) {
+        unsigned op = data[i] % 10;
+        unsigned arg = data[i + 1];
+        xmlNs *ns = n_ns > 0 && (arg & 0x80) ? nss[arg % n_ns] : NULL;
+        xmlNode *n = NULL;
+
+        switch (op) {
+        case 0: /* a child element, and go into it */
+        case 1:
+            n = xmlNewChild(cur, ns, (const xmlChar *)names[arg % 5], NULL);
+            if (n != NULL && op == 0) {
+                cur = n;
+            }
+            break;
+        case 2: /* back up */
+            if (cur != root) {
+                cur = cur->parent;
+            }
+            break;
+        case 3: /* declare a namespace here */
+            if (n_ns < 16) {
+                xmlNs *d = xmlNewNs(cur, (const xmlChar *)uris[arg % 5],
+                                    (const xmlChar *)prefixes[(arg >> 3) % 5]);
+
+                if (d != NULL) {
+                    nss[n_ns++] = d;
+                }
+            }
+            break;
+        case 4: /* put this element in a namespace */
+            xmlSetNs(cur, ns);
+            break;
+        case 5: /* an attribute */
+            (void)xmlNewNsProp(cur, ns, (const xmlChar *)names[arg % 5],
+                               (const xmlChar *)texts[(arg >> 3) % 6]);
+            break;
+        case 6: /* text */
+            n = xmlNewText((const xmlChar *)texts[arg % 6]);
+            break;
+        case 7: /* CDATA or a comment */
+            n = (arg & 1) ? xmlNewCDataBlock(doc, (const xmlChar *)texts[(arg >> 1) % 6], -1)
+                          : xmlNewDocComment(doc, (const xmlChar *)texts[(arg >> 1) % 6]);
+            break;
+        case 8: /* a PI, here or at document level */
+            n = xmlNewDocPI(doc, (const xmlChar *)"pi", (const xmlChar *)texts[arg % 6]);
+            if (n != NULL && (arg & 0x40)) {
+                if ((arg & 0x20) ? xmlAddPrevSibling(root, n) == NULL
+                                 : xmlAddNextSibling(root, n) == NULL) {
+                    xmlFreeNode(n);
+                }
+                n = NULL;
+            }
+            break;
+        default: /* rarely, an entity reference */
+            n = arg < 8 ? xmlNewReference(doc, (const xmlChar *)"&e;") : NULL;
+            break;
+        }
+        if (n != NULL && op >= 6 && xmlAddChild(cur, n) == NULL) {
+            xmlFreeNode(n);
+        }
+    }
+    return doc;
+}
+
+static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t picks)
+{
+    static const xmlNode *elems[4096];
+    size_t n;
+    size_t step;
+
+    compare(doc, (const xmlNode *)doc, NULL);
+    n = elements(doc->children, elems, 0);
+    /* Every element of a small tree; a spread of a large one. */
+    step = n <= picks ? 1 : n / picks;
+    for (size_t i = size > 0 ? data[0] % step : 0; i < n; i += step) {
+        compare(doc, elems[i], NULL);
+        compare(doc, (const xmlNode *)doc, elems[i]);
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     cw_error_t err;
@@ -100,25 +215,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const xmlNode *elems[4096];
     xmlDoc *doc = NULL;
     cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
     cw_error_t err;
-    size_t n;
-    size_t step;
 
     cw_error_clear(&err);
-    if (cw_sec_xml_parse(&doc, (const char *)data, size, &limits, &problem, &err) < 0) {
-        return 0;
+    if (cw_sec_xml_parse(&doc, (const char *)data, size, &limits, &problem, &err) == 0) {
+        compare_all(doc, data, size, PICKS_MAX);
+        xmlFreeDoc(doc);
     }
-    compare(doc, (const xmlNode *)doc, NULL);
-    n = elements(doc->children, elems, 0);
-    /* Every element of a small tree; a spread of a large one. */
-    step = n <= PICKS_MAX ? 1 : n / PICKS_MAX;
-    for (size_t i = size > 0 ? data[0] % step : 0; i < n; i += step) {
-        compare(doc, elems[i], NULL);
-        compare(doc, (const xmlNode *)doc, elems[i]);
+    doc = build(data, size);
+    if (doc != NULL) {
+        compare_all(doc, data, size, BUILD_PICKS_MAX);
+        xmlFreeDoc(doc);
     }
-    xmlFreeDoc(doc);
     return 0;
 }

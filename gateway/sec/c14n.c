@@ -221,17 +221,33 @@ static int ns_defs_absolute(const xmlNode *elem)
     return 1;
 }
 
-/* The same check over a subtree that is not output: libxml2 walks every
- * element, visible or not, and fails on any of them. */
-static int subtree_ns_absolute(const xmlNode *n, unsigned depth)
+/*
+ * What libxml2 checks in the nodes it walks without outputting them (it
+ * walks every node of the document): a namespace URI without a scheme, and
+ * a node it refuses (an entity reference, an attribute or namespace where a
+ * child belongs, a nested document, which it would walk as a document).
+ * 1 when the subtree passes.
+ */
+static int unwalked_ok(const xmlNode *n, unsigned depth)
 {
     for (; n != NULL; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) {
-            continue;
-        }
-        if (depth > C14N_DEPTH_MAX || !ns_defs_absolute(n)
-            || !subtree_ns_absolute(n->children, depth + 1)) {
+        switch (n->type) {
+        case XML_ENTITY_REF_NODE:
+        case XML_ENTITY_NODE:
+        case XML_ATTRIBUTE_NODE:
+        case XML_NAMESPACE_DECL:
+        case XML_DOCUMENT_NODE:
+        case XML_DOCUMENT_FRAG_NODE:
+        case XML_HTML_DOCUMENT_NODE:
             return 0;
+        case XML_ELEMENT_NODE:
+            if (depth > C14N_DEPTH_MAX || !ns_defs_absolute(n)
+                || !unwalked_ok(n->children, depth + 1)) {
+                return 0;
+            }
+            break;
+        default:
+            break;
         }
     }
     return 1;
@@ -258,18 +274,21 @@ static void put_ns(c14n_t *c, const xmlNs *ns)
     put(c, "\"", 1);
 }
 
+/* The comparators get pointers to the array's slots (const void *). */
 static int ns_cmp(const void *a, const void *b)
 {
-    const xmlNs *x = *(const xmlNs *const *)a;
-    const xmlNs *y = *(const xmlNs *const *)b;
+    const xmlNs *x = *(const void *const *)a;
+    const xmlNs *y = *(const void *const *)b;
 
     return str_cmp(x->prefix, y->prefix);
 }
 
+/* libxml2's attribute order, its inconsistencies included (two different
+ * namespaces without a prefix each come first). */
 static int attr_cmp(const void *a, const void *b)
 {
-    const xmlAttr *x = *(const xmlAttr *const *)a;
-    const xmlAttr *y = *(const xmlAttr *const *)b;
+    const xmlAttr *x = *(const void *const *)a;
+    const xmlAttr *y = *(const void *const *)b;
     int r;
 
     if (x->ns == y->ns) {
@@ -291,16 +310,21 @@ static int attr_cmp(const void *a, const void *b)
     return r != 0 ? r : str_cmp(x->name, y->name);
 }
 
-/* Inserts keeping the order; a tie goes after its equals (stable). */
+/*
+ * Inserts item where libxml2's sorted list (xmlListInsert) puts it: before
+ * the first entry that does not compare below it. Ties therefore come out
+ * last first, as in libxml2; only trees built with the tree API have them
+ * (duplicate attributes, two bindings of one prefix on one element).
+ */
 static void
 sorted_insert(const void **arr, size_t *n, const void *item, int (*cmp)(const void *, const void *))
 {
-    size_t i = *n;
+    size_t i = 0;
 
-    while (i > 0 && cmp(&arr[i - 1], &item) > 0) {
-        arr[i] = arr[i - 1];
-        i--;
+    while (i < *n && cmp(&arr[i], &item) < 0) {
+        i++;
     }
+    memmove(&arr[i + 1], &arr[i], (*n - i) * sizeof(arr[0]));
     arr[i] = item;
     (*n)++;
 }
@@ -465,11 +489,31 @@ static void node_list(c14n_t *c, const xmlNode *first, unsigned depth, int doc_l
     }
 }
 
+/* Whether top hangs in its document (libxml2 walks from the document). */
+static int linked(const xmlNode *top)
+{
+    const xmlNode *n;
+
+    for (n = top; n != NULL; n = n->parent) {
+        if (n == (const xmlNode *)top->doc) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip)
 {
-    c14n_t *c = cw_malloc(sizeof(*c));
+    c14n_t *c;
     int rc;
 
+    /* Node sets of another shape are libxml2's. */
+    if (top == NULL || top->doc == NULL || (skip != NULL && skip->type != XML_ELEMENT_NODE)
+        || (top->type != XML_DOCUMENT_NODE && top->type != XML_ELEMENT_NODE) || top == skip
+        || !linked(top)) {
+        return CW_EINVAL;
+    }
+    c = cw_malloc(sizeof(*c));
     if (c == NULL) {
         return CW_ENOMEM;
     }
@@ -480,19 +524,16 @@ int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip)
     c->rc = 0;
     if (top->type == XML_DOCUMENT_NODE) {
         node_list(c, top->children, 0, 1);
-        if (skip != NULL && skip->type == XML_ELEMENT_NODE && c->rc == 0
-            && (!ns_defs_absolute(skip) || !subtree_ns_absolute(skip->children, 1))) {
+        /* skip's subtree is walked by libxml2 without being output. */
+        if (c->rc == 0 && skip != NULL
+            && (!ns_defs_absolute(skip) || !unwalked_ok(skip->children, 1))) {
             c->rc = CW_EINVAL;
         }
-    } else if (top->type == XML_ELEMENT_NODE && top != skip && top->doc != NULL) {
-        /* The rest of the document is walked too, as libxml2 does. */
-        if (!subtree_ns_absolute(top->doc->children, 0)) {
-            c->rc = CW_EINVAL;
-        } else {
-            element(c, top, 0);
-        }
-    } else {
+    } else if (!unwalked_ok(top->doc->children, 0)) {
+        /* So is the rest of the document around the apex. */
         c->rc = CW_EINVAL;
+    } else {
+        element(c, top, 0);
     }
     rc = c->rc;
     cw_free(c);
