@@ -25,6 +25,7 @@
 
 #include <libxml/tree.h>
 
+#include "fuzz_common.h"
 #include "sec.h"
 #include "sec/internal.h"
 
@@ -200,16 +201,9 @@ static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t pi
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    cw_error_t err;
-
     (void)argc;
     (void)argv;
-    cw_error_clear(&err);
-    if (cw_sec_lib_init(&err) < 0) {
-        fprintf(stderr, "fuzz_c14n: cw_sec_lib_init: %s\n", err.msg);
-        exit(1);
-    }
-    cw_config_limits_default(&limits);
+    cw_fuzz_sec_init("fuzz_c14n", &limits);
     return 0;
 }
 

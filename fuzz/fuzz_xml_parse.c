@@ -15,6 +15,7 @@
 
 #include <libxml/tree.h>
 
+#include "fuzz_common.h"
 #include "sec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -82,16 +83,9 @@ static void accepted_tree_check(const xmlDoc *doc, const cw_error_t *err)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    cw_error_t err;
-
     (void)argc;
     (void)argv;
-    cw_error_clear(&err);
-    if (cw_sec_lib_init(&err) < 0) {
-        fprintf(stderr, "fuzz_xml_parse: cw_sec_lib_init: %s\n", err.msg);
-        exit(1);
-    }
-    cw_config_limits_default(&limits);
+    cw_fuzz_sec_init("fuzz_xml_parse", &limits);
     return 0;
 }
 

@@ -34,6 +34,7 @@
 
 #include <libxml/tree.h>
 
+#include "fuzz_common.h"
 #include "sec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -229,11 +230,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     (void)argc;
     (void)argv;
+    cw_fuzz_sec_init("fuzz_xmldsig_verify", &fz.limits);
     cw_error_clear(&err);
-    if (cw_sec_lib_init(&err) < 0) {
-        init_fail(err.msg);
-    }
-    cw_config_limits_default(&fz.limits);
     if (cw_sec_schemas_new(&fz.schemas, &err) < 0) {
         init_fail(err.msg);
     }
