@@ -173,6 +173,14 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "# HELP clearway_store_pages_written_total Database pages the commits wrote to the WAL.\n"
         "# TYPE clearway_store_pages_written_total counter\n"
         "clearway_store_pages_written_total %llu\n"
+        "# HELP clearway_store_write_seconds_total Time the writer spent running the writes of "
+        "committed transactions.\n"
+        "# TYPE clearway_store_write_seconds_total counter\n"
+        "clearway_store_write_seconds_total %.6f\n"
+        "# HELP clearway_store_commit_seconds_total Time the writer spent committing them (WAL "
+        "write and fsync).\n"
+        "# TYPE clearway_store_commit_seconds_total counter\n"
+        "clearway_store_commit_seconds_total %.6f\n"
         "# HELP clearway_store_commit_failures_total Transactions rolled back because a commit "
         "failed.\n"
         "# TYPE clearway_store_commit_failures_total counter\n"
@@ -184,8 +192,9 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "# TYPE clearway_store_operations_pending gauge\n"
         "clearway_store_operations_pending %llu\n",
         (unsigned long long)st.transactions, (unsigned long long)st.writes,
-        (unsigned long long)st.pages_written, (unsigned long long)st.commit_failures,
-        (unsigned long long)st.checkpoints, (unsigned long long)st.pending);
+        (unsigned long long)st.pages_written, (double)st.exec_ns / 1e9, (double)st.commit_ns / 1e9,
+        (unsigned long long)st.commit_failures, (unsigned long long)st.checkpoints,
+        (unsigned long long)st.pending);
 }
 
 int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)

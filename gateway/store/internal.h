@@ -143,6 +143,8 @@ struct cw_store {
     atomic_uint_least64_t n_pending; /* stats: queued operations */
     atomic_uint_least64_t n_ckpt;    /* stats: checkpoints off the writer thread */
     atomic_uint_least64_t n_pages;   /* stats: pages the commits wrote (to the WAL) */
+    atomic_uint_least64_t n_exec_ns; /* stats: writer time in the groups' statements */
+    atomic_uint_least64_t n_sync_ns; /* stats: writer time in COMMIT (WAL write, fsync) */
 };
 
 /* Hands a finished request back to the loop thread. Any thread. */

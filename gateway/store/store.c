@@ -254,6 +254,8 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->pending = atomic_load(&store->n_pending);
     out->checkpoints = atomic_load(&store->n_ckpt);
     out->pages_written = atomic_load(&store->n_pages);
+    out->exec_ns = atomic_load(&store->n_exec_ns);
+    out->commit_ns = atomic_load(&store->n_sync_ns);
 }
 
 void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)

@@ -544,6 +544,8 @@ typedef struct cw_store_stats {
     uint64_t pending;         /* operations queued for the backend now */
     uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
     uint64_t pages_written;   /* database pages the commits wrote (to the WAL) */
+    uint64_t exec_ns;         /* time the writer spent running committed groups' writes */
+    uint64_t commit_ns;       /* time it spent committing them (WAL write and fsync) */
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */

@@ -409,6 +409,8 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
                                          "clearway_store_pages_written_total" };
     long before[7];
     double store_before[3];
+    double write_s_before;
+    double commit_s_before;
     char inf[128];
     const char *p;
     size_t i;
@@ -423,6 +425,10 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
         store_before[i] = metric_value(body, store[i]);
         assert_true(store_before[i] >= 0);
     }
+    write_s_before = metric_value(body, "clearway_store_write_seconds_total");
+    commit_s_before = metric_value(body, "clearway_store_commit_seconds_total");
+    assert_true(write_s_before >= 0);
+    assert_true(commit_s_before >= 0);
     /* A consignment for eu goes through every stage, the ledger included. */
     assert_int_equal(send_consignment("hub", "s/SQ-88812/SQ-TIMED-1/", body, sizeof(body)), 200);
     assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
@@ -435,6 +441,10 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
         assert_true(metric_value(body, store[i]) >= store_before[i] + 1);
     }
     assert_true(metric_value(body, "clearway_store_commit_failures_total") == 0);
+    /* The writer's time went up with the commit: running the writes, then
+     * COMMIT with its fsync (which takes time on any disk). */
+    assert_true(metric_value(body, "clearway_store_write_seconds_total") > write_s_before);
+    assert_true(metric_value(body, "clearway_store_commit_seconds_total") > commit_s_before);
     /* Cumulative buckets: +Inf holds every observation. */
     snprintf(inf, sizeof(inf),
              "clearway_intake_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} %ld\n",
