@@ -29,8 +29,12 @@
  * each other's errors.
  */
 typedef struct cw_sec_thread {
-    xmlSecDSigCtx dsig;         /* reused storage; initialised per operation */
-    char xmlsec_err[200];       /* first xmlsec error since the last reset */
+    xmlSecDSigCtx dsig;       /* reused storage; initialised per operation */
+    char xmlsec_err[200];     /* first xmlsec error since the last reset */
+    EVP_MD_CTX *sign_ready;   /* EVP_DigestSignInit done once for sign_key and
+                                 sign_md, copied for each signature (NULL: none) */
+    const EVP_PKEY *sign_key; /* held by sign_ready, so never a freed key's address */
+    const EVP_MD *sign_md;
     struct cw_sec_thread *next; /* registry of every thread's state, for fini */
 } cw_sec_thread_t;
 
@@ -38,6 +42,13 @@ typedef struct cw_sec_thread {
 cw_sec_thread_t *cw_sec__thread_get(void);
 /* Forgets the recorded xmlsec error and any OpenSSL error of this thread. */
 void cw_sec__thread_reset_errors(cw_sec_thread_t *t);
+/* SHA-256 and SHA-1, fetched once at cw_sec_lib_init (an EVP_sha256() passed
+ * to an init is fetched again on every call in OpenSSL 3). */
+const EVP_MD *cw_sec__sha256(void);
+const EVP_MD *cw_sec__sha1(void);
+/* EVP_DigestSignInit(md, NULL, alg, NULL, pkey), by copying a context the
+ * calling thread initialised once for that key and digest. 1 on success. */
+int cw_sec__sign_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey);
 
 /* ==== Keys (keys.c) ==== */
 

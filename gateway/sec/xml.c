@@ -464,7 +464,7 @@ int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
     int rc = 0;
 
     /* Exclusive C14N 1.0 without comments, of the whole document. */
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }

@@ -730,7 +730,7 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
         keys->node_key_is_rsa ? (ceb ? xmlSecTransformRsaSha1Id : xmlSecTransformRsaSha256Id)
                               : (ceb ? xmlSecTransformEcdsaSha1Id : xmlSecTransformEcdsaSha256Id);
     int mode = ceb ? XML_C14N_1_0 : XML_C14N_EXCLUSIVE_1_0;
-    const EVP_MD *md_alg = ceb ? EVP_sha1() : EVP_sha256();
+    const EVP_MD *md_alg = ceb ? cw_sec__sha1() : cw_sec__sha256();
     xmlNode *root = xmlDocGetRootElement(doc);
     EVP_MD_CTX *md = NULL;
     unsigned char dv[EVP_MAX_MD_SIZE];
@@ -800,8 +800,7 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     }
     CW_TRY(set_b64(dv_node, dv, dv_len));
 
-    if (EVP_MD_CTX_reset(md) != 1
-        || EVP_DigestSignInit(md, NULL, md_alg, NULL, keys->node_pkey) != 1) {
+    if (EVP_MD_CTX_reset(md) != 1 || cw_sec__sign_init(md, md_alg, keys->node_pkey) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing init failed");
         goto out;
     }

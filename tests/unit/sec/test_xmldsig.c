@@ -174,6 +174,28 @@ static void test_xmldsig__accepts_rsa_and_rollover(void **state)
     cw_free(xml);
 }
 
+/*
+ * The signing context is initialised once per thread, key and digest and
+ * copied for each signature (cw_sec__sign_init): signing with one key,
+ * another, and the first again, on one thread, gives three signatures
+ * that each verify with their own key.
+ */
+static void test_xmldsig__signs_with_each_key_in_turn(void **state)
+{
+    static const char *const bases[] = { "alice", "alice-rsa", "alice", "alice-rsa", "alice" };
+    cw_sec_verified_t v;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+        char *xml = fx_signed_envelope(&fx, bases[i], "alice");
+
+        assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+        assert_int_equal(v.authenticated, 1);
+        assert_non_null(strstr(xml, strstr(bases[i], "rsa") != NULL ? RSA256 : ECDSA256));
+        cw_free(xml);
+    }
+}
+
 static void test_xmldsig__reads_full_text_across_comments(void **state)
 {
     char *env = fx_envelope("alice", cw_time_wall_s(), "al<!-- split -->ice");
@@ -668,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xmldsig__accepts_ecdsa_envelope),
         cmocka_unit_test(test_xmldsig__accepts_rsa_and_rollover),
+        cmocka_unit_test(test_xmldsig__signs_with_each_key_in_turn),
         cmocka_unit_test(test_xmldsig__reads_full_text_across_comments),
         cmocka_unit_test(test_xmldsig__rejects_tampered_payload),
         cmocka_unit_test(test_xmldsig__rejects_bad_signature_value),
