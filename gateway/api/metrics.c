@@ -197,6 +197,106 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         (unsigned long long)st.pending);
 }
 
+/* Appends value as a Prometheus label value: quoted, with \\, \" and \n escaped. */
+static int append_label(cw_buf_t *out, const char *value)
+{
+    const char *p;
+    int rc = 0;
+
+    CW_TRY(cw_buf_append(out, "\"", 1));
+    for (p = value; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"') {
+            CW_TRY(cw_buf_appendf(out, "\\%c", *p));
+        } else if (*p == '\n') {
+            CW_TRY(cw_buf_append(out, "\\n", 2));
+        } else {
+            CW_TRY(cw_buf_append(out, p, 1));
+        }
+    }
+    CW_TRY(cw_buf_append(out, "\"", 1));
+out:
+    return rc;
+}
+
+/* One sample per route of the delivery scheduler. */
+typedef enum route_field_e {
+    ROUTE_DELIVERED,
+    ROUTE_RETRIED,
+    ROUTE_FAILED,
+    ROUTE_IN_FLIGHT,
+    ROUTE_CONCURRENCY,
+} route_field_e;
+
+static int
+render_route_samples(const cw_egress_t *eg, const char *name, route_field_e field, cw_buf_t *out)
+{
+    static const char *const outcome[] = { "delivered", "retry", "failed" };
+    cw_egress_route_stats_t st;
+    unsigned long long v = 0;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < cw_egress_route_count(eg); i++) {
+        cw_egress_route_stats_get(eg, i, &st);
+        switch (field) {
+        case ROUTE_DELIVERED:
+            v = st.delivered;
+            break;
+        case ROUTE_RETRIED:
+            v = st.retried;
+            break;
+        case ROUTE_FAILED:
+            v = st.dead_lettered;
+            break;
+        case ROUTE_IN_FLIGHT:
+            v = st.in_flight;
+            break;
+        case ROUTE_CONCURRENCY:
+            v = st.concurrency;
+            break;
+        }
+        CW_TRY(cw_buf_appendf(out, "%s{route=", name));
+        CW_TRY(append_label(out, st.route));
+        if (field <= ROUTE_FAILED) {
+            CW_TRY(cw_buf_appendf(out, ",outcome=\"%s\"", outcome[field]));
+        }
+        CW_TRY(cw_buf_appendf(out, "} %llu\n", v));
+    }
+out:
+    return rc;
+}
+
+/* The delivery scheduler: outcomes of attempts and deliveries in flight,
+ * per route. */
+static int render_egress(const cw_egress_t *eg, cw_buf_t *out)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_appendf(
+        out,
+        "# HELP clearway_delivery_paused 1 while delivery is paused (nothing is claimed).\n"
+        "# TYPE clearway_delivery_paused gauge\n"
+        "clearway_delivery_paused %d\n"
+        "# HELP clearway_delivery_attempts_total Delivery attempts since start, by route and "
+        "outcome (delivered: a receipt came back; retry: another attempt is due; failed: "
+        "refused or past the route's limits).\n"
+        "# TYPE clearway_delivery_attempts_total counter\n",
+        cw_egress_paused_get(eg) ? 1 : 0));
+    CW_TRY(render_route_samples(eg, "clearway_delivery_attempts_total", ROUTE_DELIVERED, out));
+    CW_TRY(render_route_samples(eg, "clearway_delivery_attempts_total", ROUTE_RETRIED, out));
+    CW_TRY(render_route_samples(eg, "clearway_delivery_attempts_total", ROUTE_FAILED, out));
+    CW_TRY(cw_buf_appendf(out, "# HELP clearway_deliveries_in_flight Deliveries handed out and "
+                               "not yet recorded, by route.\n"
+                               "# TYPE clearway_deliveries_in_flight gauge\n"));
+    CW_TRY(render_route_samples(eg, "clearway_deliveries_in_flight", ROUTE_IN_FLIGHT, out));
+    CW_TRY(cw_buf_appendf(out, "# HELP clearway_route_concurrency The most deliveries a route "
+                               "has in flight (its concurrency).\n"
+                               "# TYPE clearway_route_concurrency gauge\n"));
+    CW_TRY(render_route_samples(eg, "clearway_route_concurrency", ROUTE_CONCURRENCY, out));
+out:
+    return rc;
+}
+
 int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
 {
     int rc = 0;
@@ -228,6 +328,9 @@ int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
         CW_TRY(cw_pipeline_metrics_render(api->pipeline, out));
         if (cw_pipeline_store(api->pipeline) != NULL) {
             CW_TRY(render_store(cw_pipeline_store(api->pipeline), out));
+        }
+        if (cw_pipeline_egress(api->pipeline) != NULL) {
+            CW_TRY(render_egress(cw_pipeline_egress(api->pipeline), out));
         }
     }
 out:

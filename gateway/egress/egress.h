@@ -162,6 +162,25 @@ typedef struct cw_egress_stats {
 /* Copies the counters. Loop thread. */
 void cw_egress_stats_get(const cw_egress_t *eg, cw_egress_stats_t *out);
 
+/* One route's state and the outcomes of its attempts so far (this process). */
+typedef struct cw_egress_route_stats {
+    const char *route;      /* its name (borrowed from the scheduler) */
+    uint32_t concurrency;   /* the most deliveries it has in flight */
+    uint32_t in_flight;     /* handed out and not yet recorded */
+    uint64_t delivered;     /* attempts that ended delivered (a receipt came back) */
+    uint64_t retried;       /* attempts that ended with another attempt due later */
+    uint64_t dead_lettered; /* attempts that ended failed (refused, or past the limits) */
+} cw_egress_route_stats_t;
+
+/* How many routes the scheduler has. Loop thread. */
+size_t cw_egress_route_count(const cw_egress_t *eg);
+/* Copies route i's counters (i < cw_egress_route_count; the order of the
+ * options' routes). Loop thread. */
+void cw_egress_route_stats_get(const cw_egress_t *eg, size_t i, cw_egress_route_stats_t *out);
+/* 1 while claiming is paused (the config's delivery paused, or
+ * cw_egress_pause), else 0. Loop thread. */
+int cw_egress_paused_get(const cw_egress_t *eg);
+
 /*
  * The full-jitter backoff: a uniform delay in [0, min(max_delay_ms,
  * base_delay_ms * 2^failed_before)], where failed_before is the number of

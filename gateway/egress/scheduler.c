@@ -26,6 +26,9 @@ typedef struct egress_route {
     cw_egress_policy_t policy;   /* its retry policy */
     uint32_t in_flight;          /* jobs handed out and not yet recorded */
     uint32_t claim_limit;        /* rows asked for by the pending claim; 0: none pending */
+    uint64_t delivered;          /* attempts that ended delivered */
+    uint64_t retried;            /* attempts that ended with a retry due later */
+    uint64_t dead_lettered;      /* attempts that ended failed */
     cw_egress_t *egress;         /* owner (claim callbacks get the route) */
 } egress_route_t;
 
@@ -253,6 +256,34 @@ void cw_egress_stats_get(const cw_egress_t *eg, cw_egress_stats_t *out)
     *out = eg->stats;
 }
 
+size_t cw_egress_route_count(const cw_egress_t *eg)
+{
+    return eg->route_count;
+}
+
+void cw_egress_route_stats_get(const cw_egress_t *eg, size_t i, cw_egress_route_stats_t *out)
+{
+    const egress_route_t *r;
+
+    memset(out, 0, sizeof(*out));
+    if (CW_NEVER(i >= eg->route_count)) {
+        out->route = "";
+        return;
+    }
+    r = &eg->routes[i];
+    out->route = r->name;
+    out->concurrency = r->policy.concurrency;
+    out->in_flight = r->in_flight;
+    out->delivered = r->delivered;
+    out->retried = r->retried;
+    out->dead_lettered = r->dead_lettered;
+}
+
+int cw_egress_paused_get(const cw_egress_t *eg)
+{
+    return eg->paused;
+}
+
 /* ==== Claiming ==== */
 
 /* Copies a claimed row into one allocation that the caller borrows. */
@@ -393,7 +424,8 @@ void cw_egress_job_done(cw_egress_job_t *job,
                         size_t receipt_len)
 {
     cw_egress_t *eg = job->egress;
-    const cw_egress_policy_t *policy = &eg->routes[job->route_index].policy;
+    egress_route_t *route = &eg->routes[job->route_index];
+    const cw_egress_policy_t *policy = &route->policy;
     cw_store_attempt_t a;
     char reason[ERROR_BYTES];
     uint64_t delay_ms;
@@ -416,10 +448,12 @@ void cw_egress_job_done(cw_egress_job_t *job,
         a.receipt = receipt;
         a.receipt_len = receipt_len;
         eg->stats.delivered++;
+        route->delivered++;
         break;
     case CW_EGRESS_FAILED:
         a.outcome = CW_STORE_OUTCOME_FAILED;
         eg->stats.dead_lettered++;
+        route->dead_lettered++;
         break;
     case CW_EGRESS_RETRY:
         delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
@@ -440,8 +474,10 @@ void cw_egress_job_done(cw_egress_job_t *job,
         }
         if (a.outcome == CW_STORE_OUTCOME_FAILED) {
             eg->stats.dead_lettered++;
+            route->dead_lettered++;
         } else {
             eg->stats.retried++;
+            route->retried++;
         }
         break;
     }

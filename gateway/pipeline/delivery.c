@@ -377,6 +377,11 @@ cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl)
     return pl->store;
 }
 
+cw_egress_t *cw_pipeline_egress(const cw_pipeline_t *pl)
+{
+    return pl->egress;
+}
+
 void cw_pipeline_kick(cw_pipeline_t *pl)
 {
     if (pl->egress != NULL) {

@@ -586,6 +586,72 @@ static void test_delivery__status_api_and_cli(void **state)
     assert_int_equal(cw_test_sh("%s", cmd), 0);
 }
 
+/* The value of one sample of node A's /metrics (name with its labels, as
+ * rendered); -1 when it is not there. */
+static long long metric_at_a(const char *sample)
+{
+    static char body[1u << 20];
+    char needle[256];
+    const char *p;
+
+    assert_int_equal(admin_get(&node_a, "/metrics", body, sizeof(body)), 200);
+    assert_true((size_t)snprintf(needle, sizeof(needle), "\n%s ", sample) < sizeof(needle));
+    p = strstr(body, needle);
+    return p != NULL ? strtoll(p + strlen(needle), NULL, 10) : -1;
+}
+
+/* Waits until every delivery of A is recorded (none in flight). */
+static void wait_idle_at_a(void)
+{
+    long long deadline = cw_test_now_ms() + 10000;
+
+    while (metric_at_a("clearway_deliveries_in_flight{route=\"fake\"}") != 0
+           || metric_at_a("clearway_deliveries_in_flight{route=\"customs\"}") != 0) {
+        assert_true(cw_test_now_ms() < deadline);
+        cw_test_sleep_ms(20);
+    }
+}
+
+static void test_delivery__metrics_count_outcomes_per_route(void **state)
+{
+    static const char *const samples[] = {
+        "clearway_delivery_attempts_total{route=\"customs\",outcome=\"delivered\"}",
+        "clearway_delivery_attempts_total{route=\"fake\",outcome=\"retry\"}",
+        "clearway_delivery_attempts_total{route=\"fake\",outcome=\"failed\"}",
+        "clearway_delivery_attempts_total{route=\"fake\",outcome=\"delivered\"}",
+    };
+    long long before[4];
+    long long after[4];
+    char id[128] = "";
+    char *xml;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(metric_at_a("clearway_delivery_paused"), 0);
+    assert_int_equal(metric_at_a("clearway_route_concurrency{route=\"customs\"}"), 4);
+    wait_idle_at_a();
+    for (i = 0; i < CW_ARRAY_SIZE(samples); i++) {
+        before[i] = metric_at_a(samples[i]);
+        assert_true(before[i] >= 0);
+    }
+    /* One delivered to customs; one to fake answered 500 three times
+     * (max-attempts 3): two retries, then failed. */
+    xml = envelope("customs", "metrics", id, sizeof(id));
+    assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
+    cw_free(xml);
+    assert_true(wait_state(id, "delivered", 10000));
+    send_to_fake(FAKE_500, id, sizeof(id));
+    assert_true(wait_state(id, "failed", 15000));
+    wait_idle_at_a();
+    for (i = 0; i < CW_ARRAY_SIZE(samples); i++) {
+        after[i] = metric_at_a(samples[i]);
+    }
+    assert_int_equal(after[0] - before[0], 1);
+    assert_int_equal(after[1] - before[1], 2);
+    assert_int_equal(after[2] - before[2], 1);
+    assert_int_equal(after[3] - before[3], 0);
+}
+
 static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
 {
     cw_test_daemon_t d;
@@ -642,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_delivery__500_timeout_and_garbage_are_retried),
         cmocka_unit_test(test_delivery__4xx_fails_at_once_and_admin_retry),
         cmocka_unit_test(test_delivery__status_api_and_cli),
+        cmocka_unit_test(test_delivery__metrics_count_outcomes_per_route),
         cmocka_unit_test(test_delivery__failing_store_is_503_and_nothing_acked),
     };
 
