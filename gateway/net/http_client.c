@@ -501,6 +501,19 @@ int cw_http_client_set_host_connections_max(cw_http_client_t *client, uint32_t h
     return 0;
 }
 
+int cw_http_client_set_idle_connections_max(cw_http_client_t *client, uint32_t idle_connections_max)
+{
+    if (client->closing || client->multi == NULL || idle_connections_max == 0
+        || idle_connections_max > INT32_MAX) {
+        return CW_EINVAL;
+    }
+    if (curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)idle_connections_max)
+        != CURLM_OK) {
+        return CW_EINVAL;
+    }
+    return 0;
+}
+
 size_t cw_http_client_in_flight(const cw_http_client_t *client)
 {
     return client->xfer_count;

@@ -371,6 +371,18 @@ CW_MUST_CHECK int cw_http_client_set_host_connections_max(cw_http_client_t *clie
                                                           uint32_t host_connections_max);
 
 /*
+ * How many idle connections the client keeps open for reuse, all hosts
+ * together (libcurl's connection cache). Without it libcurl sizes the cache
+ * at 4 times the transfers running at that moment, so a window of requests
+ * that each end before the next begins (a delivery route) keeps closing
+ * connections and paying for new TLS handshakes. Set it to at least the
+ * requests the caller keeps in flight. Returns 0 or CW_EINVAL (client
+ * closing, or 0 or above INT32_MAX). Loop thread; never calls back.
+ */
+CW_MUST_CHECK int cw_http_client_set_idle_connections_max(cw_http_client_t *client,
+                                                          uint32_t idle_connections_max);
+
+/*
  * Starts a POST of opts->body to opts->url. On success returns 0, and
  * on_done(res, arg) will run exactly once on the loop thread, never from
  * within this call. On failure returns CW_EINVAL (missing URL, header with

@@ -809,6 +809,37 @@ static void test_http_client__host_connection_cap_is_honoured(void **state)
     assert_true(cw_http_server_metrics(fx.server)->connections_total <= 2);
 }
 
+/* A delivery route's pattern: a window of requests in flight, and the next
+ * ones started a little later (after a store round trip), so that at times
+ * few transfers are running. The connections opened for the first window
+ * must carry every later request: libcurl's own cache size follows the
+ * number of transfers added at the moment, and closes the rest. */
+static void test_http_client__idle_connections_are_kept_for_reuse(void **state)
+{
+    enum { WINDOW = 16, WAVES = 8 };
+    cw_http_client_post_options_t opts = CW_HTTP_CLIENT_POST_OPTIONS_INIT;
+    int wave;
+    int i;
+
+    (void)state;
+    assert_int_equal(cw_http_client_set_idle_connections_max(fx.client, WINDOW), 0);
+    for (wave = 0; wave < WAVES; wave++) {
+        for (i = 0; i < WINDOW; i++) {
+            outcome_t *o = &fx.many[wave * WINDOW + i];
+
+            (void)snprintf(o->req_body, sizeof(o->req_body), "wave-%d-%d", wave, i);
+            post_opts(&opts, "/echo", o->req_body);
+            assert_int_equal(cw_http_client_post(fx.client, &opts, on_done, o), 0);
+        }
+        wait_for(&fx.done_total, (wave + 1) * WINDOW);
+    }
+    for (i = 0; i < WAVES * WINDOW; i++) {
+        assert_int_equal(fx.many[i].status, 0);
+        assert_string_equal(fx.many[i].body, fx.many[i].req_body);
+    }
+    assert_true(cw_http_server_metrics(fx.server)->connections_total <= WINDOW);
+}
+
 static void test_http_client__bad_options_are_refused(void **state)
 {
     cw_http_client_post_options_t opts = CW_HTTP_CLIENT_POST_OPTIONS_INIT;
@@ -1142,27 +1173,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(test_http_client__##name, setup, teardown)
-        T(post_round_trip_echoes_the_body),
-        T(http_errors_are_not_transport_errors),
-        T(keep_alive_reuses_the_connection),
-        T(response_too_large_is_e2big),
-        T(total_timeout_is_etimedout),
-        T(connection_refused_is_eio),
-        T(plain_http_is_refused_by_default),
-        T(tls_to_a_plain_server_is_ecrypto),
-        T(close_cancels_transfers_in_flight),
-        T(close_calls_back_and_frees),
-        T(many_concurrent_posts_complete),
-        T(host_connection_cap_is_honoured),
-        T(bad_options_are_refused),
-        T(out_of_memory_fails_cleanly),
-        T(unwatchable_socket_fails_only_its_request),
-        T(unframed_response_too_large_is_e2big),
-        T(tls_verified_round_trip),
-        T(tls_untrusted_or_expired_is_ecrypto),
-        T(tls_pinned_key_is_enforced),
-        T(tls_minimum_version_is_enforced),
-        T(tls_client_certificate_is_sent),
+        T(post_round_trip_echoes_the_body),      T(http_errors_are_not_transport_errors),
+        T(keep_alive_reuses_the_connection),     T(response_too_large_is_e2big),
+        T(total_timeout_is_etimedout),           T(connection_refused_is_eio),
+        T(plain_http_is_refused_by_default),     T(tls_to_a_plain_server_is_ecrypto),
+        T(close_cancels_transfers_in_flight),    T(close_calls_back_and_frees),
+        T(many_concurrent_posts_complete),       T(host_connection_cap_is_honoured),
+        T(idle_connections_are_kept_for_reuse),    T(bad_options_are_refused),
+        T(out_of_memory_fails_cleanly),          T(unwatchable_socket_fails_only_its_request),
+        T(unframed_response_too_large_is_e2big), T(tls_verified_round_trip),
+        T(tls_untrusted_or_expired_is_ecrypto),  T(tls_pinned_key_is_enforced),
+        T(tls_minimum_version_is_enforced),      T(tls_client_certificate_is_sent),
         T(tls_keep_alive_with_the_nodes_server),
 #undef T
     };
