@@ -481,6 +481,7 @@ static int services_start(cw_node_t *node)
     cw_egress_options_t eopts = CW_EGRESS_OPTIONS_INIT;
     cw_egress_route_t *routes = NULL;
     cw_error_t err = { 0 };
+    uint32_t idle_max = 0;
     size_t i;
     int rc = 0;
 
@@ -503,12 +504,27 @@ static int services_start(cw_node_t *node)
         for (i = 0; i < node->cfg->route_count; i++) {
             const cw_conf_route_t *r = &node->cfg->routes[i];
 
+            idle_max += r->concurrency;
+        }
+        /* Every delivery slot keeps its connection between deliveries
+         * (net.h); at most 1024 routes of at most 256 each. */
+        rc = cw_http_client_set_idle_connections_max(node->client, idle_max);
+        if (rc < 0) {
+            CW_LOG_ERROR("main", "cannot keep %u idle connections: %s", (unsigned)idle_max,
+                         cw_strerror(rc));
+            goto out;
+        }
+        for (i = 0; i < node->cfg->route_count; i++) {
+            const cw_conf_route_t *r = &node->cfg->routes[i];
+
             routes[i].name = r->to;
             routes[i].policy.max_attempts = r->max_attempts;
             routes[i].policy.max_age_ms = (uint64_t)r->max_age_s * 1000u;
             routes[i].policy.base_delay_ms = r->base_delay_ms;
             routes[i].policy.max_delay_ms = r->max_delay_ms;
             routes[i].policy.concurrency = r->concurrency;
+            /* Above concurrency it is clamped: concurrency="2" alone works. */
+            routes[i].policy.initial_concurrency = r->initial_concurrency;
         }
         eopts.routes = routes;
         eopts.route_count = node->cfg->route_count;

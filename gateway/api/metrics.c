@@ -224,6 +224,7 @@ typedef enum route_field_e {
     ROUTE_RETRIED,
     ROUTE_FAILED,
     ROUTE_IN_FLIGHT,
+    ROUTE_LIMIT,
     ROUTE_CONCURRENCY,
 } route_field_e;
 
@@ -250,6 +251,9 @@ render_route_samples(const cw_egress_t *eg, const char *name, route_field_e fiel
             break;
         case ROUTE_IN_FLIGHT:
             v = st.in_flight;
+            break;
+        case ROUTE_LIMIT:
+            v = st.limit;
             break;
         case ROUTE_CONCURRENCY:
             v = st.concurrency;
@@ -289,8 +293,12 @@ static int render_egress(const cw_egress_t *eg, cw_buf_t *out)
                                "not yet recorded, by route.\n"
                                "# TYPE clearway_deliveries_in_flight gauge\n"));
     CW_TRY(render_route_samples(eg, "clearway_deliveries_in_flight", ROUTE_IN_FLIGHT, out));
+    CW_TRY(cw_buf_appendf(out, "# HELP clearway_route_concurrency_limit The deliveries a route "
+                               "may have in flight now (its window).\n"
+                               "# TYPE clearway_route_concurrency_limit gauge\n"));
+    CW_TRY(render_route_samples(eg, "clearway_route_concurrency_limit", ROUTE_LIMIT, out));
     CW_TRY(cw_buf_appendf(out, "# HELP clearway_route_concurrency The most deliveries a route "
-                               "has in flight (its concurrency).\n"
+                               "may have in flight (its concurrency).\n"
                                "# TYPE clearway_route_concurrency gauge\n"));
     CW_TRY(render_route_samples(eg, "clearway_route_concurrency", ROUTE_CONCURRENCY, out));
 out:

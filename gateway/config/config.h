@@ -86,7 +86,8 @@ typedef struct cw_conf_route {
     uint32_t max_age_s;                        /* then dead letter */
     uint32_t base_delay_ms;                    /* first retry delay (before jitter) */
     uint32_t max_delay_ms;                     /* retry delay cap */
-    uint32_t concurrency;                      /* deliveries in flight to this route */
+    uint32_t concurrency;                      /* most deliveries in flight to this route */
+    uint32_t initial_concurrency;              /* where its window starts (egress.h) */
     int line;                                  /* line of the element in the file */
 } cw_conf_route_t;
 

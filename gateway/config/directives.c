@@ -228,6 +228,8 @@ static const cw_conf_directive_t directives[] = {
       NULL, 0 },
     { "route/@concurrency", CW_CONF_UINT32, ROUTE_FIELD(concurrency), 1,
       CW_LIMIT_ROUTE_CONCURRENCY_MAX, NULL, 0 },
+    { "route/@initial-concurrency", CW_CONF_UINT32, ROUTE_FIELD(initial_concurrency), 1,
+      CW_LIMIT_ROUTE_CONCURRENCY_MAX, NULL, 0 },
 };
 
 static const cw_conf_list_t lists[] = {
@@ -698,6 +700,7 @@ static void route_init(cw_conf_route_t *r, long line)
     r->base_delay_ms = CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT;
     r->max_delay_ms = CW_LIMIT_ROUTE_MAX_DELAY_MS_DEFAULT;
     r->concurrency = CW_LIMIT_ROUTE_CONCURRENCY_DEFAULT;
+    r->initial_concurrency = CW_LIMIT_ROUTE_INITIAL_CONCURRENCY_DEFAULT;
     r->line = (int)line;
 }
 

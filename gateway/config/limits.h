@@ -96,17 +96,18 @@
 
 /* Delivery defaults of a <route>: retry for a day with exponential backoff
  * from 1 s to 5 min (full jitter), at most 4 deliveries in flight. */
-#define CW_LIMIT_ROUTE_CONNECT_TIMEOUT_MS_DEFAULT 5000u
-#define CW_LIMIT_ROUTE_TIMEOUT_MS_DEFAULT         30000u
-#define CW_LIMIT_ROUTE_MAX_ATTEMPTS_DEFAULT       50u
-#define CW_LIMIT_ROUTE_MAX_ATTEMPTS_MAX           100000u
-#define CW_LIMIT_ROUTE_MAX_AGE_S_DEFAULT          86400u
-#define CW_LIMIT_ROUTE_MAX_AGE_S_MAX              (30u * 86400u)
-#define CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT      1000u
-#define CW_LIMIT_ROUTE_MAX_DELAY_MS_DEFAULT       300000u
-#define CW_LIMIT_ROUTE_CONCURRENCY_DEFAULT        4u
-#define CW_LIMIT_ROUTE_CONCURRENCY_MAX            256u
-#define CW_LIMIT_ROUTE_MAX                        1024u
+#define CW_LIMIT_ROUTE_CONNECT_TIMEOUT_MS_DEFAULT  5000u
+#define CW_LIMIT_ROUTE_TIMEOUT_MS_DEFAULT          30000u
+#define CW_LIMIT_ROUTE_MAX_ATTEMPTS_DEFAULT        50u
+#define CW_LIMIT_ROUTE_MAX_ATTEMPTS_MAX            100000u
+#define CW_LIMIT_ROUTE_MAX_AGE_S_DEFAULT           86400u
+#define CW_LIMIT_ROUTE_MAX_AGE_S_MAX               (30u * 86400u)
+#define CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT       1000u
+#define CW_LIMIT_ROUTE_MAX_DELAY_MS_DEFAULT        300000u
+#define CW_LIMIT_ROUTE_CONCURRENCY_DEFAULT         16u
+#define CW_LIMIT_ROUTE_INITIAL_CONCURRENCY_DEFAULT 4u
+#define CW_LIMIT_ROUTE_CONCURRENCY_MAX             256u
+#define CW_LIMIT_ROUTE_MAX                         1024u
 
 /* Group commit: writes waiting when a transaction starts go into it, up to
  * this many (measured: 43,000 messages/s grouped by 64 against 6,100

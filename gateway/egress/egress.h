@@ -23,18 +23,32 @@
 
 /* Retry policy of one route (the lead maps config <route> onto it). */
 typedef struct cw_egress_policy {
-    uint32_t max_attempts;  /* attempts before dead letter, >= 1 */
-    uint64_t max_age_ms;    /* dead letter when the next attempt would be later than
-                               first queued + this; 0: no age limit */
-    uint64_t base_delay_ms; /* backoff cap after the first failed attempt, >= 1 */
-    uint64_t max_delay_ms;  /* backoff cap never exceeds this, >= base_delay_ms */
-    uint32_t concurrency;   /* deliveries in flight on the route, 1..1000 */
+    uint32_t max_attempts;        /* attempts before dead letter, >= 1 */
+    uint64_t max_age_ms;          /* dead letter when the next attempt would be later than
+                                     first queued + this; 0: no age limit */
+    uint64_t base_delay_ms;       /* backoff cap after the first failed attempt, >= 1 */
+    uint64_t max_delay_ms;        /* backoff cap never exceeds this, >= base_delay_ms */
+    uint32_t concurrency;         /* the most deliveries in flight on the route, 1..1000 */
+    uint32_t initial_concurrency; /* the limit the route starts at, 1..concurrency; 0:
+                                     concurrency (no ramp). See "The window" below */
 } cw_egress_policy_t;
 
-#define CW_EGRESS_POLICY_INIT                              \
-    {                                                      \
-        10, 24u * 3600u * 1000u, 1000, 5u * 60u * 1000u, 4 \
+#define CW_EGRESS_POLICY_INIT                                 \
+    {                                                         \
+        10, 24u * 3600u * 1000u, 1000, 5u * 60u * 1000u, 4, 0 \
     }
+
+/*
+ * The window: how many deliveries a route may have in flight adapts to the
+ * peer, additive increase and multiplicative decrease as in TCP's congestion
+ * control (and Postfix's per-destination concurrency). It starts at
+ * initial_concurrency, grows by one for each window's worth of delivered
+ * attempts (1/limit per delivery) up to concurrency, and halves, to no less
+ * than 1, when an attempt ends in a retry (5xx, timeout, refused connection,
+ * bad receipt); the other failures of attempts that were already in flight
+ * then do not halve it again. A refusal (4xx, negative receipt) leaves it as
+ * it is: the peer answered.
+ */
 
 typedef struct cw_egress_route {
     const char *name;          /* the route name stored with each delivery; copied */
@@ -63,6 +77,7 @@ typedef struct cw_egress_job {
     /* Private to egress. */
     cw_egress_t *egress; /* the scheduler that made it */
     size_t route_index;  /* index of its route in the scheduler */
+    uint32_t epoch;      /* its route's window epoch when it was handed out */
     int done;            /* cw_egress_job_done was called */
 } cw_egress_job_t;
 
@@ -165,8 +180,9 @@ void cw_egress_stats_get(const cw_egress_t *eg, cw_egress_stats_t *out);
 /* One route's state and the outcomes of its attempts so far (this process). */
 typedef struct cw_egress_route_stats {
     const char *route;      /* its name (borrowed from the scheduler) */
-    uint32_t concurrency;   /* the most deliveries it has in flight */
-    uint32_t in_flight;     /* handed out and not yet recorded */
+    uint32_t concurrency;   /* the most deliveries it may have in flight (configured) */
+    uint32_t limit;         /* what the window allows now, 1..concurrency */
+    uint32_t in_flight;     /* handed out and not yet answered */
     uint64_t delivered;     /* attempts that ended delivered (a receipt came back) */
     uint64_t retried;       /* attempts that ended with another attempt due later */
     uint64_t dead_lettered; /* attempts that ended failed (refused, or past the limits) */

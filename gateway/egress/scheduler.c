@@ -20,12 +20,15 @@
 #define ROUTE_NAME_BYTES 128u
 #define OWNER_BYTES      256u
 #define ERROR_BYTES      512u
+#define WINDOW_UNIT      1000u /* window_milli per delivery */
 
 typedef struct egress_route {
     char name[ROUTE_NAME_BYTES]; /* route name */
     cw_egress_policy_t policy;   /* its retry policy */
-    uint32_t in_flight;          /* jobs handed out and not yet recorded */
+    uint32_t in_flight;          /* jobs handed out and not yet done (on the wire) */
     uint32_t claim_limit;        /* rows asked for by the pending claim; 0: none pending */
+    uint32_t window_milli;       /* the window, in thousandths of a delivery */
+    uint32_t epoch;              /* bumped at each decrease of the window */
     uint64_t delivered;          /* attempts that ended delivered */
     uint64_t retried;            /* attempts that ended with a retry due later */
     uint64_t dead_lettered;      /* attempts that ended failed */
@@ -87,6 +90,38 @@ cw_egress_backoff_ms(const cw_egress_policy_t *policy, uint32_t failed_before, u
     return random % (cap + 1);
 }
 
+/* ==== The window (egress.h) ==== */
+
+static uint32_t window_limit(const egress_route_t *route)
+{
+    uint32_t n = route->window_milli / WINDOW_UNIT;
+
+    return n < 1 ? 1 : n;
+}
+
+/* A delivered attempt: one more in flight per window's worth of them. */
+static void window_grow(egress_route_t *route)
+{
+    uint32_t max = route->policy.concurrency * WINDOW_UNIT;
+    uint32_t w = route->window_milli;
+
+    w += WINDOW_UNIT * WINDOW_UNIT / w;
+    route->window_milli = w > max ? max : w;
+}
+
+/* An attempt to retry: half as many in flight, once per flight. */
+static void window_shrink(egress_route_t *route, const cw_egress_job_t *job)
+{
+    if (job->epoch != route->epoch) {
+        return;
+    }
+    route->window_milli /= 2;
+    if (route->window_milli < WINDOW_UNIT) {
+        route->window_milli = WINDOW_UNIT;
+    }
+    route->epoch++;
+}
+
 /* ==== Lifecycle ==== */
 
 static int64_t default_clock(void *arg)
@@ -130,6 +165,7 @@ int cw_egress_new(cw_egress_t **out,
 {
     cw_egress_t *eg = NULL;
     char host[128];
+    uint32_t start;
     size_t i;
     int rc = 0;
 
@@ -153,6 +189,11 @@ int cw_egress_new(cw_egress_t **out,
         (void)cw_strlcpy(eg->routes[i].name, opts->routes[i].name, ROUTE_NAME_BYTES);
         eg->routes[i].policy = opts->routes[i].policy;
         eg->routes[i].egress = eg;
+        start = opts->routes[i].policy.initial_concurrency;
+        if (start == 0 || start > opts->routes[i].policy.concurrency) {
+            start = opts->routes[i].policy.concurrency;
+        }
+        eg->routes[i].window_milli = start * WINDOW_UNIT;
     }
     eg->loop = loop;
     eg->store = store;
@@ -273,6 +314,7 @@ void cw_egress_route_stats_get(const cw_egress_t *eg, size_t i, cw_egress_route_
     r = &eg->routes[i];
     out->route = r->name;
     out->concurrency = r->policy.concurrency;
+    out->limit = window_limit(r);
     out->in_flight = r->in_flight;
     out->delivered = r->delivered;
     out->retried = r->retried;
@@ -346,6 +388,7 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
         }
         job->egress = eg;
         job->route_index = (size_t)(route - eg->routes);
+        job->epoch = route->epoch;
         route->in_flight++;
         eg->stats.in_flight++;
         eg->stats.claimed++;
@@ -366,6 +409,7 @@ static void on_tick(uv_timer_t *timer)
     cw_store_claim_t claim;
     egress_route_t *route;
     uint32_t free_slots;
+    uint32_t limit;
     size_t i;
     int rc;
 
@@ -374,10 +418,11 @@ static void on_tick(uv_timer_t *timer)
     }
     for (i = 0; i < eg->route_count; i++) {
         route = &eg->routes[i];
-        if (route->claim_limit > 0 || route->in_flight >= route->policy.concurrency) {
+        limit = window_limit(route);
+        if (route->claim_limit > 0 || route->in_flight >= limit) {
             continue;
         }
-        free_slots = route->policy.concurrency - route->in_flight;
+        free_slots = limit - route->in_flight;
         claim.owner = eg->owner;
         claim.route = route->name;
         claim.limit = free_slots;
@@ -399,7 +444,6 @@ static void on_recorded(int status, void *arg)
 {
     cw_egress_job_t *job = arg;
     cw_egress_t *eg = job->egress;
-    egress_route_t *route = &eg->routes[job->route_index];
 
     eg->store_ops--;
     if (status < 0) {
@@ -409,10 +453,8 @@ static void on_recorded(int status, void *arg)
                     "when its lease expires",
                     job->delivery_id, job->from, job->message_id, cw_err_name(status));
     }
-    route->in_flight--;
     eg->stats.in_flight--;
     cw_free(job);
-    kick(eg);
     maybe_finish_close(eg);
 }
 
@@ -449,6 +491,7 @@ void cw_egress_job_done(cw_egress_job_t *job,
         a.receipt_len = receipt_len;
         eg->stats.delivered++;
         route->delivered++;
+        window_grow(route);
         break;
     case CW_EGRESS_FAILED:
         a.outcome = CW_STORE_OUTCOME_FAILED;
@@ -456,6 +499,7 @@ void cw_egress_job_done(cw_egress_job_t *job,
         route->dead_lettered++;
         break;
     case CW_EGRESS_RETRY:
+        window_shrink(route, job);
         delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
         a.outcome = CW_STORE_OUTCOME_RETRY;
         a.next_attempt_at_ms = now_ms + (int64_t)delay_ms;
@@ -482,9 +526,15 @@ void cw_egress_job_done(cw_egress_job_t *job,
         break;
     }
     eg->store_ops++;
+    /* The slot is free once the peer has answered: the next claim is queued
+     * behind this record on the store's one writer (so it cannot see this
+     * row as still due) and both usually share one group commit, instead of
+     * the claim waiting for the record's own fsync. */
+    route->in_flight--;
     rc = cw_store_delivery_record(eg->store, &a, on_recorded, job);
     if (rc < 0) {
         /* Nothing was written; the lease expires and the row comes back. */
         on_recorded(rc, job);
     }
+    kick(eg);
 }

@@ -497,7 +497,8 @@ static void test_config__routes_and_store(void **state)
         "  <partner id=\"customs-cn\" certs=\"cn.pem\"/>\n"
         "  <partner id=\"carrier\" certs=\"carrier.pem\"/>\n"
         "  <route to=\"customs-cn\" url=\"https://cn.example:8443/v1/messages\" ca=\"ca.pem\"\n"
-        "         client-cert=\"c.pem\" client-key=\"c.key\" max-attempts=\"3\"/>\n"
+        "         client-cert=\"c.pem\" client-key=\"c.key\" max-attempts=\"3\"\n"
+        "         concurrency=\"32\" initial-concurrency=\"8\"/>\n"
         "  <route to=\"carrier\" url=\"http://127.0.0.1:9/v1/messages\" "
         "insecure-http=\"true\"/>\n" TAIL;
     const cw_conf_route_t *r;
@@ -520,7 +521,12 @@ static void test_config__routes_and_store(void **state)
     assert_string_equal(r->ca_path, "/srv/cw/ca.pem");
     assert_int_equal(r->max_attempts, 3);
     assert_int_equal(r->base_delay_ms, CW_LIMIT_ROUTE_BASE_DELAY_MS_DEFAULT);
-    assert_non_null(cw_config_route_find(f->cfg, "carrier"));
+    assert_int_equal(r->concurrency, 32);
+    assert_int_equal(r->initial_concurrency, 8);
+    r = cw_config_route_find(f->cfg, "carrier");
+    assert_non_null(r);
+    assert_int_equal(r->concurrency, 16);
+    assert_int_equal(r->initial_concurrency, 4);
     assert_null(cw_config_route_find(f->cfg, "nobody"));
 }
 

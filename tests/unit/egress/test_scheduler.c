@@ -212,10 +212,11 @@ static void egress_close(cw_egress_t *eg)
     run_until_closed();
 }
 
-/* Runs the loop until the stat reaches want (bounded by a turn count). */
+/* Runs the loop until the stat reaches want (bounded by turns and 10 s). */
 static void run_until_stat(cw_egress_t *eg, size_t offset, uint64_t want)
 {
     cw_egress_stats_t s;
+    uint64_t deadline = uv_now(&loop) + 10000;
     int turns = 0;
 
     for (;;) {
@@ -224,7 +225,10 @@ static void run_until_stat(cw_egress_t *eg, size_t offset, uint64_t want)
             return;
         }
         (void)uv_run(&loop, UV_RUN_ONCE);
+        uv_update_time(&loop);
         assert_true(++turns < 200000);
+        /* Not reached in 10 s: fail rather than hang until ctest's timeout. */
+        assert_true(uv_now(&loop) < deadline);
     }
 }
 
@@ -288,7 +292,7 @@ static int teardown(void **state)
 
 static void test_scheduler__backoff_full_jitter_bounds(void **state)
 {
-    cw_egress_policy_t p = { 10, 0, 100, 5000, 1 };
+    cw_egress_policy_t p = { 10, 0, 100, 5000, 1, 0 };
     uint64_t seed = 7;
     uint64_t cap;
     uint64_t d;
@@ -368,9 +372,96 @@ static void test_scheduler__concurrency_per_route(void **state)
     egress_close(eg);
 }
 
+/* Gives back every held job with outcome; held[] is empty afterwards. */
+static void release_held(cw_egress_outcome_e outcome)
+{
+    size_t n = held_count;
+    size_t i;
+
+    held_count = 0;
+    for (i = 0; i < n; i++) {
+        cw_egress_job_done(held[i], outcome, outcome == CW_EGRESS_DELIVERED ? 200 : 503, NULL, "rc",
+                           2);
+    }
+}
+
+/* The route's window now (cw_egress_route_stats_t.limit). */
+static uint32_t route_limit(const cw_egress_t *eg)
+{
+    cw_egress_route_stats_t r;
+
+    cw_egress_route_stats_get(eg, 0, &r);
+    return r.limit;
+}
+
+static void test_scheduler__window_grows_and_halves(void **state)
+{
+    cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
+    cw_egress_stats_t s;
+    cw_egress_t *eg;
+
+    (void)state;
+    r.policy.concurrency = 8;
+    r.policy.initial_concurrency = 2;
+    put_queued(40, "to-customs", clock_now_ms);
+    mode = MODE_HOLD;
+    eg = egress_new(&r, 1, 0);
+    /* It starts at 2 in flight, not 8. */
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 2);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 2);
+    assert_int_equal(route_limit(eg), 2);
+    /* Two delivered at 2: +1/2 and +1/2.9, so not yet 3 (2.9). */
+    release_held(CW_EGRESS_DELIVERED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 4);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 4);
+    assert_int_equal(held_count, 2);
+    assert_int_equal(route_limit(eg), 2);
+    /* Two more: 3.55, so 3 in flight. */
+    release_held(CW_EGRESS_DELIVERED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 7);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 7);
+    assert_int_equal(held_count, 3);
+    assert_int_equal(route_limit(eg), 3);
+    /* Three more: 4.34, so 4. */
+    release_held(CW_EGRESS_DELIVERED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 11);
+    run_for_ms(30);
+    assert_int_equal(held_count, 4);
+    assert_int_equal(route_limit(eg), 4);
+    /* All four of that flight fail: halved once (to 2.17), not four times. */
+    release_held(CW_EGRESS_RETRY);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 13);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 13);
+    assert_int_equal(held_count, 2);
+    assert_int_equal(route_limit(eg), 2);
+    /* A refusal (4xx) leaves it where it is. */
+    release_held(CW_EGRESS_FAILED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 15);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 15);
+    assert_int_equal(route_limit(eg), 2);
+    /* Never above concurrency, however many are delivered. */
+    mode = MODE_DELIVER;
+    release_held(CW_EGRESS_DELIVERED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 20);
+    cw_egress_stats_get(eg, &s);
+    assert_true(route_limit(eg) <= 8);
+    assert_true(route_limit(eg) > 2);
+    egress_close(eg);
+}
+
 static void test_scheduler__retries_then_dead_letters(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 3, 0, 10, 1000, 1 } };
+    cw_egress_route_t r = { "to-customs", { 3, 0, 10, 1000, 1, 0 } };
     cw_egress_stats_t s;
     cw_egress_t *eg;
     info_t info;
@@ -400,7 +491,7 @@ static void test_scheduler__retries_then_dead_letters(void **state)
 
 static void test_scheduler__backoff_delays_next_attempt(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 5, 0, 60000, 60000, 1 } };
+    cw_egress_route_t r = { "to-customs", { 5, 0, 60000, 60000, 1, 0 } };
     cw_egress_t *eg;
 
     (void)state;
@@ -420,7 +511,7 @@ static void test_scheduler__backoff_delays_next_attempt(void **state)
 
 static void test_scheduler__max_age_and_refusal_dead_letter(void **state)
 {
-    cw_egress_route_t routes[2] = { { "old", { 100, 500, 1000, 1000, 1 } },
+    cw_egress_route_t routes[2] = { { "old", { 100, 500, 1000, 1000, 1, 0 } },
                                     { "refused", CW_EGRESS_POLICY_INIT } };
     cw_egress_t *eg;
     info_t info;
@@ -519,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_scheduler__backoff_full_jitter_bounds),
         cmocka_unit_test_setup_teardown(test_scheduler__delivers_and_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__concurrency_per_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__window_grows_and_halves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__retries_then_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__backoff_delays_next_attempt, setup,
                                         teardown),
