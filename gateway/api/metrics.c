@@ -290,7 +290,7 @@ static int render_egress(const cw_egress_t *eg, cw_buf_t *out)
     CW_TRY(render_route_samples(eg, "clearway_delivery_attempts_total", ROUTE_RETRIED, out));
     CW_TRY(render_route_samples(eg, "clearway_delivery_attempts_total", ROUTE_FAILED, out));
     CW_TRY(cw_buf_appendf(out, "# HELP clearway_deliveries_in_flight Deliveries handed out and "
-                               "not yet recorded, by route.\n"
+                               "not yet answered, by route.\n"
                                "# TYPE clearway_deliveries_in_flight gauge\n"));
     CW_TRY(render_route_samples(eg, "clearway_deliveries_in_flight", ROUTE_IN_FLIGHT, out));
     CW_TRY(cw_buf_appendf(out, "# HELP clearway_route_concurrency_limit The deliveries a route "

@@ -95,7 +95,7 @@
 #define CW_LIMIT_TIMESTAMP_SKEW_S_MAX     86400u
 
 /* Delivery defaults of a <route>: retry for a day with exponential backoff
- * from 1 s to 5 min (full jitter), at most 4 deliveries in flight. */
+ * from 1 s to 5 min (full jitter), at most 16 deliveries in flight, the window starting at 4. */
 #define CW_LIMIT_ROUTE_CONNECT_TIMEOUT_MS_DEFAULT  5000u
 #define CW_LIMIT_ROUTE_TIMEOUT_MS_DEFAULT          30000u
 #define CW_LIMIT_ROUTE_MAX_ATTEMPTS_DEFAULT        50u

@@ -45,9 +45,13 @@ typedef struct cw_egress_policy {
  * initial_concurrency, grows by one for each window's worth of delivered
  * attempts (1/limit per delivery) up to concurrency, and halves, to no less
  * than 1, when an attempt ends in a retry (5xx, timeout, refused connection,
- * bad receipt); the other failures of attempts that were already in flight
- * then do not halve it again. A refusal (4xx, negative receipt) leaves it as
- * it is: the peer answered.
+ * bad receipt); the other failures of attempts claimed before that do not
+ * halve it again. It grows only while at least half of it is in use, so a
+ * quiet route does not reach concurrency without having needed it. A
+ * refusal (4xx, negative receipt) or CW_EGRESS_RETRY_LOCAL leaves it as it
+ * is. A retry with the window already at 1 also holds the route (nothing
+ * claimed) for min(max_delay_ms, base_delay_ms * 2^holds): a peer that is
+ * down gets one probe at a time, not every queued message in turn.
  */
 
 typedef struct cw_egress_route {
@@ -77,14 +81,17 @@ typedef struct cw_egress_job {
     /* Private to egress. */
     cw_egress_t *egress; /* the scheduler that made it */
     size_t route_index;  /* index of its route in the scheduler */
-    uint32_t epoch;      /* its route's window epoch when it was handed out */
+    uint32_t epoch;      /* its route's window epoch when it was claimed */
     int done;            /* cw_egress_job_done was called */
 } cw_egress_job_t;
 
 typedef enum cw_egress_outcome_e {
-    CW_EGRESS_DELIVERED = 0, /* 2xx and the receiver's signed receipt verified */
-    CW_EGRESS_RETRY = 1,     /* 5xx, timeout, refused, missing or invalid receipt */
-    CW_EGRESS_FAILED = 2,    /* negative receipt or another 4xx: dead letter now */
+    CW_EGRESS_DELIVERED = 0,   /* 2xx and the receiver's signed receipt verified */
+    CW_EGRESS_RETRY = 1,       /* 5xx, timeout, refused, missing or invalid receipt */
+    CW_EGRESS_FAILED = 2,      /* negative receipt or another 4xx: dead letter now */
+    CW_EGRESS_RETRY_LOCAL = 3, /* retried as RETRY, but the failure was this node's (out
+                                  of memory, a queue full, no route after a reload): the
+                                  peer's window is left as it is */
 } cw_egress_outcome_e;
 
 /* Runs on the loop thread; must eventually call cw_egress_job_done(job, ...)

@@ -29,6 +29,9 @@ typedef struct egress_route {
     uint32_t claim_limit;        /* rows asked for by the pending claim; 0: none pending */
     uint32_t window_milli;       /* the window, in thousandths of a delivery */
     uint32_t epoch;              /* bumped at each decrease of the window */
+    uint32_t claim_epoch;        /* epoch when the pending claim was asked for */
+    int64_t hold_until_ms;       /* claim nothing before this (a peer that is down) */
+    uint32_t holds;              /* holds in a row, for the doubling */
     uint64_t delivered;          /* attempts that ended delivered */
     uint64_t retried;            /* attempts that ended with a retry due later */
     uint64_t dead_lettered;      /* attempts that ended failed */
@@ -99,21 +102,51 @@ static uint32_t window_limit(const egress_route_t *route)
     return n < 1 ? 1 : n;
 }
 
-/* A delivered attempt: one more in flight per window's worth of them. */
+/* A delivered attempt (counted in in_flight still): one more in flight per
+ * window's worth of them, while at least half of the window is in use. */
 static void window_grow(egress_route_t *route)
 {
     uint32_t max = route->policy.concurrency * WINDOW_UNIT;
     uint32_t w = route->window_milli;
 
+    route->holds = 0;
+    route->hold_until_ms = 0;
+    if (2u * route->in_flight < window_limit(route)) {
+        return;
+    }
     w += WINDOW_UNIT * WINDOW_UNIT / w;
     route->window_milli = w > max ? max : w;
 }
 
-/* An attempt to retry: half as many in flight, once per flight. */
-static void window_shrink(egress_route_t *route, const cw_egress_job_t *job)
+/*
+ * An attempt to retry: half as many in flight, once per flight. One that
+ * fails with the window already at 1 holds the whole route for
+ * min(max_delay_ms, base_delay_ms * 2^holds): a peer that is down gets one
+ * probe per hold, not every message of the backlog in turn.
+ */
+static void window_shrink(egress_route_t *route, const cw_egress_job_t *job, int64_t now_ms)
 {
+    const cw_egress_policy_t *p = &route->policy;
+    uint64_t hold_ms = p->base_delay_ms;
+    uint32_t i;
+
     if (job->epoch != route->epoch) {
         return;
+    }
+    if (route->window_milli <= WINDOW_UNIT) {
+        for (i = 0; i < route->holds && hold_ms < p->max_delay_ms; i++) {
+            hold_ms *= 2;
+        }
+        if (hold_ms > p->max_delay_ms) {
+            hold_ms = p->max_delay_ms;
+        }
+        route->hold_until_ms = now_ms + (int64_t)hold_ms;
+        if (route->holds < UINT32_MAX) {
+            route->holds++;
+        }
+        CW_LOG_WARN(EGRESS_MOD,
+                    "route %s: failing one delivery at a time; no delivery for %" PRIu64 " ms",
+                    route->name, hold_ms);
     }
     route->window_milli /= 2;
     if (route->window_milli < WINDOW_UNIT) {
@@ -388,7 +421,7 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
         }
         job->egress = eg;
         job->route_index = (size_t)(route - eg->routes);
-        job->epoch = route->epoch;
+        job->epoch = route->claim_epoch;
         route->in_flight++;
         eg->stats.in_flight++;
         eg->stats.claimed++;
@@ -410,14 +443,23 @@ static void on_tick(uv_timer_t *timer)
     egress_route_t *route;
     uint32_t free_slots;
     uint32_t limit;
+    int64_t now_ms;
+    int64_t wake_ms = -1; /* the nearest end of a hold, ms from now */
     size_t i;
     int rc;
 
     if (eg->paused || eg->closing) {
         return;
     }
+    now_ms = eg->clock(eg->clock_arg);
     for (i = 0; i < eg->route_count; i++) {
         route = &eg->routes[i];
+        if (route->hold_until_ms > now_ms) {
+            if (wake_ms < 0 || route->hold_until_ms - now_ms < wake_ms) {
+                wake_ms = route->hold_until_ms - now_ms;
+            }
+            continue;
+        }
         limit = window_limit(route);
         if (route->claim_limit > 0 || route->in_flight >= limit) {
             continue;
@@ -434,7 +476,12 @@ static void on_tick(uv_timer_t *timer)
             continue;
         }
         route->claim_limit = free_slots;
+        route->claim_epoch = route->epoch;
         eg->store_ops++;
+    }
+    /* A hold ending before the next poll: look again then. */
+    if (wake_ms >= 0 && (uint64_t)wake_ms < eg->poll_interval_ms) {
+        (void)uv_timer_start(&eg->timer, on_tick, (uint64_t)wake_ms + 1, eg->poll_interval_ms);
     }
 }
 
@@ -499,7 +546,10 @@ void cw_egress_job_done(cw_egress_job_t *job,
         route->dead_lettered++;
         break;
     case CW_EGRESS_RETRY:
-        window_shrink(route, job);
+    case CW_EGRESS_RETRY_LOCAL:
+        if (outcome == CW_EGRESS_RETRY) {
+            window_shrink(route, job, now_ms);
+        }
         delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
         a.outcome = CW_STORE_OUTCOME_RETRY;
         a.next_attempt_at_ms = now_ms + (int64_t)delay_ms;

@@ -58,7 +58,7 @@ static void finish(cw_delivery_t *d)
     } else {
         CW_LOG_INFO("pipeline", "delivery of %s/%s to %s (attempt %u): %s: %s", d->job->from,
                     d->job->message_id, d->to, (unsigned)d->job->attempt,
-                    d->outcome == CW_EGRESS_RETRY ? "retry" : "failed", d->error);
+                    d->outcome == CW_EGRESS_FAILED ? "failed" : "retry", d->error);
     }
     cw_egress_job_done(d->job, d->outcome, d->http_status, d->error[0] != '\0' ? d->error : NULL,
                        receipt, receipt_len);
@@ -140,7 +140,7 @@ static void verify_done(int status, void *arg)
     cw_delivery_t *d = arg;
 
     if (status < 0) {
-        d->outcome = CW_EGRESS_RETRY;
+        d->outcome = CW_EGRESS_RETRY_LOCAL;
         cw_strlcpy(d->error, "the receipt check was cancelled", sizeof(d->error));
     }
     finish(d);
@@ -287,7 +287,7 @@ static void translate_done(int status, void *arg)
 
     if (status < 0 || d->native == NULL || route == NULL) {
         if (d->error[0] == '\0') {
-            d->outcome = CW_EGRESS_RETRY;
+            d->outcome = CW_EGRESS_RETRY_LOCAL;
             cw_strlcpy(d->error, "the translation did not run", sizeof(d->error));
         }
         finish(d);
@@ -304,7 +304,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
 
     d = cw_calloc(1, sizeof(*d));
     if (d == NULL) {
-        cw_egress_job_done(job, CW_EGRESS_RETRY, 0, "out of memory", NULL, 0);
+        cw_egress_job_done(job, CW_EGRESS_RETRY_LOCAL, 0, "out of memory", NULL, 0);
         return;
     }
     d->pl = pl;
@@ -315,7 +315,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
     route = cw_config_route_find(d->cfg, d->to);
     if (route == NULL || pl->client == NULL) {
         /* The route went away in a reload; it may come back. */
-        d->outcome = CW_EGRESS_RETRY;
+        d->outcome = CW_EGRESS_RETRY_LOCAL;
         (void)snprintf(d->error, sizeof(d->error), "no route to %s", d->to);
         finish(d);
         return;
@@ -325,7 +325,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
     if (d->adapter != NULL) {
         d->adapters = cw_pipeline_adapters_ref(pl->adapters);
         if (cw_pipeline_work_submit(pl, translate_work, translate_done, d) < 0) {
-            d->outcome = CW_EGRESS_RETRY;
+            d->outcome = CW_EGRESS_RETRY_LOCAL;
             cw_strlcpy(d->error, "cannot queue the translation", sizeof(d->error));
             finish(d);
         }
@@ -354,7 +354,7 @@ static void post(cw_delivery_t *d, const cw_conf_route_t *route)
     opts.allow_plain_http = route->insecure_http;
     rc = cw_http_client_post(d->pl->client, &opts, on_posted, d);
     if (rc < 0) {
-        d->outcome = CW_EGRESS_RETRY;
+        d->outcome = CW_EGRESS_RETRY_LOCAL;
         (void)snprintf(d->error, sizeof(d->error), "cannot start the request: %s", cw_strerror(rc));
         finish(d);
     }

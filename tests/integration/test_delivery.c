@@ -600,7 +600,8 @@ static long long metric_at_a(const char *sample)
     return p != NULL ? strtoll(p + strlen(needle), NULL, 10) : -1;
 }
 
-/* Waits until every delivery of A is recorded (none in flight). */
+/* Waits until no delivery of A is in flight (every one answered; its
+ * outcome is counted before it leaves the window). */
 static void wait_idle_at_a(void)
 {
     long long deadline = cw_test_now_ms() + 10000;

@@ -394,6 +394,20 @@ static uint32_t route_limit(const cw_egress_t *eg)
     return r.limit;
 }
 
+/* Gives back the held jobs with outcome and waits for the next claim to
+ * bring the total handed out to claimed; returns the window then. */
+static uint32_t release_and_claim(cw_egress_t *eg, cw_egress_outcome_e outcome, uint64_t claimed)
+{
+    cw_egress_stats_t s;
+
+    release_held(outcome);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), claimed);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, claimed);
+    return route_limit(eg);
+}
+
 static void test_scheduler__window_grows_and_halves(void **state)
 {
     cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
@@ -403,7 +417,7 @@ static void test_scheduler__window_grows_and_halves(void **state)
     (void)state;
     r.policy.concurrency = 8;
     r.policy.initial_concurrency = 2;
-    put_queued(40, "to-customs", clock_now_ms);
+    put_queued(100, "to-customs", clock_now_ms);
     mode = MODE_HOLD;
     eg = egress_new(&r, 1, 0);
     /* It starts at 2 in flight, not 8. */
@@ -412,50 +426,113 @@ static void test_scheduler__window_grows_and_halves(void **state)
     cw_egress_stats_get(eg, &s);
     assert_int_equal(s.claimed, 2);
     assert_int_equal(route_limit(eg), 2);
-    /* Two delivered at 2: +1/2 and +1/2.9, so not yet 3 (2.9). */
-    release_held(CW_EGRESS_DELIVERED);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 4);
-    run_for_ms(30);
+    /* Delivered attempts add 1/window each while half of it is in use (the
+     * jobs are given back one by one, so the last of a flight does not):
+     * 2.9, 3.24, 3.83, 4.34. */
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_DELIVERED, 4), 2);
+    assert_int_equal(held_count, 2);
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_DELIVERED, 7), 3);
+    assert_int_equal(held_count, 3);
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_DELIVERED, 10), 3);
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_DELIVERED, 14), 4);
+    assert_int_equal(held_count, 4);
+    /* All four of that claim fail: halved once (to 2.17), not four times. */
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_RETRY, 16), 2);
+    assert_int_equal(held_count, 2);
+    /* A refusal (4xx) and a local failure leave it where it is. */
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_FAILED, 18), 2);
+    assert_int_equal(release_and_claim(eg, CW_EGRESS_RETRY_LOCAL, 20), 2);
+}
+
+static void test_scheduler__window_stays_within_concurrency(void **state)
+{
+    cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
+    cw_egress_t *eg;
+    uint64_t round;
+
+    (void)state;
+    r.policy.concurrency = 3;
+    r.policy.initial_concurrency = 3;
+    put_queued(40, "to-customs", clock_now_ms);
+    mode = MODE_HOLD;
+    eg = egress_new(&r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 3);
+    for (round = 2; round <= 10; round++) {
+        assert_int_equal(release_and_claim(eg, CW_EGRESS_DELIVERED, 3 * round), 3);
+        assert_int_equal(held_count, 3);
+    }
+}
+
+static void test_scheduler__quiet_route_keeps_its_window(void **state)
+{
+    cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
+    cw_egress_t *eg;
+    uint64_t n;
+
+    (void)state;
+    r.policy.concurrency = 8;
+    r.policy.initial_concurrency = 4;
+    mode = MODE_HOLD;
+    eg = egress_new(&r, 1, 0);
+    /* One message at a time uses a quarter of the window: delivering many
+     * of them does not widen it. */
+    for (n = 1; n <= 12; n++) {
+        put_queued(1, "to-customs", clock_now_ms);
+        cw_egress_notify(eg);
+        run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), n);
+        release_held(CW_EGRESS_DELIVERED);
+    }
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 12);
+    assert_int_equal(route_limit(eg), 4);
+}
+
+static void test_scheduler__failures_of_one_claim_halve_once(void **state)
+{
+    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 4 } };
+    cw_egress_stats_t s;
+    cw_egress_t *eg;
+
+    (void)state;
+    put_queued(4, "to-customs", clock_now_ms);
+    /* The four of one claim fail as they are handed out, one after the
+     * other: one flight, so 4 becomes 2, not 1 and a hold. */
+    mode = MODE_RETRY;
+    eg = egress_new(&r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 4);
     cw_egress_stats_get(eg, &s);
     assert_int_equal(s.claimed, 4);
-    assert_int_equal(held_count, 2);
     assert_int_equal(route_limit(eg), 2);
-    /* Two more: 3.55, so 3 in flight. */
-    release_held(CW_EGRESS_DELIVERED);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 7);
-    run_for_ms(30);
-    cw_egress_stats_get(eg, &s);
-    assert_int_equal(s.claimed, 7);
-    assert_int_equal(held_count, 3);
-    assert_int_equal(route_limit(eg), 3);
-    /* Three more: 4.34, so 4. */
-    release_held(CW_EGRESS_DELIVERED);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 11);
-    run_for_ms(30);
-    assert_int_equal(held_count, 4);
-    assert_int_equal(route_limit(eg), 4);
-    /* All four of that flight fail: halved once (to 2.17), not four times. */
-    release_held(CW_EGRESS_RETRY);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 13);
-    run_for_ms(30);
-    cw_egress_stats_get(eg, &s);
-    assert_int_equal(s.claimed, 13);
-    assert_int_equal(held_count, 2);
-    assert_int_equal(route_limit(eg), 2);
-    /* A refusal (4xx) leaves it where it is. */
-    release_held(CW_EGRESS_FAILED);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 15);
-    run_for_ms(30);
-    cw_egress_stats_get(eg, &s);
-    assert_int_equal(s.claimed, 15);
-    assert_int_equal(route_limit(eg), 2);
-    /* Never above concurrency, however many are delivered. */
+    egress_close(eg);
+}
+
+static void test_scheduler__peer_down_holds_the_route(void **state)
+{
+    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 1 } };
+    cw_egress_t *eg;
+
+    (void)state;
+    put_queued(10, "to-customs", clock_now_ms);
+    mode = MODE_RETRY;
+    eg = egress_new(&r, 1, 0);
+    /* One attempt at a window of 1 fails: the route waits 1 s (base),
+     * rather than trying the other nine messages in turn. */
+    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 1);
+    run_for_ms(50);
+    assert_int_equal(deliver_calls, 1);
+    /* Past the hold, one probe; it fails too: 2 s now. */
+    clock_now_ms += 1001;
+    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 2);
+    run_for_ms(50);
+    assert_int_equal(deliver_calls, 2);
+    clock_now_ms += 1001;
+    run_for_ms(50);
+    assert_int_equal(deliver_calls, 2);
+    /* The peer is back: the next probe delivers, the hold is over and
+     * every message due goes (the failed ones' own backoff is past too). */
     mode = MODE_DELIVER;
-    release_held(CW_EGRESS_DELIVERED);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 20);
-    cw_egress_stats_get(eg, &s);
-    assert_true(route_limit(eg) <= 8);
-    assert_true(route_limit(eg) > 2);
+    clock_now_ms += 1000 + 5000;
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 10);
+    assert_int_equal(deliver_calls, 12);
     egress_close(eg);
 }
 
@@ -611,6 +688,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scheduler__delivers_and_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__concurrency_per_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__window_grows_and_halves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__window_stays_within_concurrency, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__quiet_route_keeps_its_window, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__failures_of_one_claim_halve_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__peer_down_holds_the_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__retries_then_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__backoff_delays_next_attempt, setup,
                                         teardown),

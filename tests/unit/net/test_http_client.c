@@ -1179,7 +1179,7 @@ int main(void)
         T(plain_http_is_refused_by_default),     T(tls_to_a_plain_server_is_ecrypto),
         T(close_cancels_transfers_in_flight),    T(close_calls_back_and_frees),
         T(many_concurrent_posts_complete),       T(host_connection_cap_is_honoured),
-        T(idle_connections_are_kept_for_reuse),    T(bad_options_are_refused),
+        T(idle_connections_are_kept_for_reuse),  T(bad_options_are_refused),
         T(out_of_memory_fails_cleanly),          T(unwatchable_socket_fails_only_its_request),
         T(unframed_response_too_large_is_e2big), T(tls_verified_round_trip),
         T(tls_untrusted_or_expired_is_ecrypto),  T(tls_pinned_key_is_enforced),
