@@ -486,6 +486,19 @@ static void test_scheduler__quiet_route_keeps_its_window(void **state)
     assert_int_equal(route_limit(eg), 4);
 }
 
+/* Queues n messages on r's route and starts the scheduler with every
+ * attempt answered 500; returns once the first has been retried. */
+static cw_egress_t *start_failing(const cw_egress_route_t *r, int n)
+{
+    cw_egress_t *eg;
+
+    put_queued(n, r->name, clock_now_ms);
+    mode = MODE_RETRY;
+    eg = egress_new(r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 1);
+    return eg;
+}
+
 static void test_scheduler__failures_of_one_claim_halve_once(void **state)
 {
     cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 4 } };
@@ -511,12 +524,9 @@ static void test_scheduler__peer_down_holds_the_route(void **state)
     cw_egress_t *eg;
 
     (void)state;
-    put_queued(10, "to-customs", clock_now_ms);
-    mode = MODE_RETRY;
-    eg = egress_new(&r, 1, 0);
     /* One attempt at a window of 1 fails: the route waits 1 s (base),
      * rather than trying the other nine messages in turn. */
-    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 1);
+    eg = start_failing(&r, 10);
     run_for_ms(50);
     assert_int_equal(deliver_calls, 1);
     /* Past the hold, one probe; it fails too: 2 s now. */
@@ -572,10 +582,7 @@ static void test_scheduler__backoff_delays_next_attempt(void **state)
     cw_egress_t *eg;
 
     (void)state;
-    put_queued(1, "to-customs", clock_now_ms);
-    mode = MODE_RETRY;
-    eg = egress_new(&r, 1, 0);
-    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 1);
+    eg = start_failing(&r, 1);
     /* The clock stands still: the retry waits in the store. */
     run_for_ms(30);
     assert_int_equal(deliver_calls, 1);
