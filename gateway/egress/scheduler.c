@@ -135,10 +135,14 @@ static void window_shrink(egress_route_t *route, const cw_egress_job_t *job, int
     }
     if (route->window_milli <= WINDOW_UNIT) {
         for (i = 0; i < route->holds && hold_ms < p->max_delay_ms; i++) {
-            hold_ms *= 2;
+            hold_ms = hold_ms > UINT64_MAX / 2 ? UINT64_MAX : hold_ms * 2;
         }
         if (hold_ms > p->max_delay_ms) {
             hold_ms = p->max_delay_ms;
+        }
+        /* The config allows an hour; anything near int64 would overflow. */
+        if (hold_ms > (uint64_t)INT64_MAX / 4) {
+            hold_ms = (uint64_t)INT64_MAX / 4;
         }
         route->hold_until_ms = now_ms + (int64_t)hold_ms;
         if (route->holds < UINT32_MAX) {
