@@ -444,6 +444,42 @@ static void test_delivery__receiver_down_then_up(void **state)
     }
 }
 
+/* The sum of A's attempts on route that ended in a retry or failed. */
+static long long failed_attempts_at_a(const char *route);
+
+static void test_delivery__peer_down_is_probed_not_flooded(void **state)
+{
+    enum { N = 20 };
+    char ids[N][128];
+    long long before;
+    long long during;
+    char *xml;
+    int i;
+
+    (void)state;
+    assert_int_equal(cw_test_daemon_stop(&node_b, SIGTERM, 10000), 0);
+    for (i = 0; i < N; i++) {
+        ids[i][0] = '\0';
+        xml = envelope("customs", "probed", ids[i], sizeof(ids[i]));
+        assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
+        cw_free(xml);
+    }
+    /* Each message alone would be retried every 0-400 ms (base 100, max
+     * 400): some 100 attempts in 2 s for 20 of them. The route is held
+     * instead, one probe per 100-400 ms. */
+    before = failed_attempts_at_a("customs");
+    cw_test_sleep_ms(2000);
+    during = failed_attempts_at_a("customs") - before;
+    /* Back up (before the checks, so that a failure here leaves B running
+     * for the next tests): the next probe succeeds and every message goes. */
+    assert_int_equal(cw_test_daemon_restart(&node_b), 0);
+    assert_true(during >= 1);
+    assert_true(during <= 25);
+    for (i = 0; i < N; i++) {
+        assert_true(wait_state(ids[i], "delivered", 15000));
+    }
+}
+
 static void test_delivery__kill_9_mid_burst_loses_nothing(void **state)
 {
     enum { N = 30 };
@@ -600,6 +636,22 @@ static long long metric_at_a(const char *sample)
     return p != NULL ? strtoll(p + strlen(needle), NULL, 10) : -1;
 }
 
+static long long failed_attempts_at_a(const char *route)
+{
+    char sample[256];
+    long long retry;
+    long long failed;
+
+    (void)snprintf(sample, sizeof(sample),
+                   "clearway_delivery_attempts_total{route=\"%s\",outcome=\"retry\"}", route);
+    retry = metric_at_a(sample);
+    (void)snprintf(sample, sizeof(sample),
+                   "clearway_delivery_attempts_total{route=\"%s\",outcome=\"failed\"}", route);
+    failed = metric_at_a(sample);
+    assert_true(retry >= 0 && failed >= 0);
+    return retry + failed;
+}
+
 /* Waits until no delivery of A is in flight (every one answered; its
  * outcome is counted before it leaves the window). */
 static void wait_idle_at_a(void)
@@ -708,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_delivery__forwarded_and_delivered_once),
         cmocka_unit_test(test_delivery__duplicate_gets_original_receipt),
         cmocka_unit_test(test_delivery__receiver_down_then_up),
+        cmocka_unit_test(test_delivery__peer_down_is_probed_not_flooded),
         cmocka_unit_test(test_delivery__kill_9_mid_burst_loses_nothing),
         cmocka_unit_test(test_delivery__500_timeout_and_garbage_are_retried),
         cmocka_unit_test(test_delivery__4xx_fails_at_once_and_admin_retry),
