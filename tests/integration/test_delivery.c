@@ -413,23 +413,32 @@ static void test_delivery__duplicate_gets_original_receipt(void **state)
     cw_free(xml);
 }
 
+/* Stops node B, then sends n messages for it through A (each acknowledged);
+ * their MessageIds go to ids. */
+static void queue_with_b_down(char (*ids)[128], int n, const char *content)
+{
+    char *xml;
+    int i;
+
+    assert_int_equal(cw_test_daemon_stop(&node_b, SIGTERM, 10000), 0);
+    for (i = 0; i < n; i++) {
+        ids[i][0] = '\0';
+        xml = envelope("customs", content, ids[i], sizeof(ids[i]));
+        assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
+        cw_free(xml);
+    }
+}
+
 static void test_delivery__receiver_down_then_up(void **state)
 {
     enum { N = 5 };
     char ids[N][128];
     char st[32];
     unsigned attempts = 0;
-    char *xml;
     int i;
 
     (void)state;
-    assert_int_equal(cw_test_daemon_stop(&node_b, SIGTERM, 10000), 0);
-    for (i = 0; i < N; i++) {
-        ids[i][0] = '\0';
-        xml = envelope("customs", "down", ids[i], sizeof(ids[i]));
-        assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
-        cw_free(xml);
-    }
+    queue_with_b_down(ids, N, "down");
     /* Refused connections are retried with backoff (100 ms doubling to
      * 400 ms here), so a few seconds of downtime cost a handful of
      * attempts, not hundreds. */
@@ -453,17 +462,10 @@ static void test_delivery__peer_down_is_probed_not_flooded(void **state)
     char ids[N][128];
     long long before;
     long long during;
-    char *xml;
     int i;
 
     (void)state;
-    assert_int_equal(cw_test_daemon_stop(&node_b, SIGTERM, 10000), 0);
-    for (i = 0; i < N; i++) {
-        ids[i][0] = '\0';
-        xml = envelope("customs", "probed", ids[i], sizeof(ids[i]));
-        assert_int_equal(post(node_a.port, xml, NULL, 0), 200);
-        cw_free(xml);
-    }
+    queue_with_b_down(ids, N, "probed");
     /* Each message alone would be retried every 0-400 ms (base 100, max
      * 400): some 100 attempts in 2 s for 20 of them. The route is held
      * instead, one probe per 100-400 ms. */
