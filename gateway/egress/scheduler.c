@@ -73,20 +73,25 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-uint64_t
-cw_egress_backoff_ms(const cw_egress_policy_t *policy, uint32_t failed_before, uint64_t random)
+/* min(max_delay_ms, base_delay_ms * 2^doublings), without overflow. */
+static uint64_t backoff_cap_ms(const cw_egress_policy_t *policy, uint32_t doublings)
 {
     uint64_t cap = policy->base_delay_ms;
     uint32_t i;
 
     /* Doubling stops at the maximum, which also keeps the shift from
      * overflowing after many attempts. */
-    for (i = 0; i < failed_before && cap < policy->max_delay_ms; i++) {
+    for (i = 0; i < doublings && cap < policy->max_delay_ms; i++) {
         cap = cap > UINT64_MAX / 2 ? UINT64_MAX : cap * 2;
     }
-    if (cap > policy->max_delay_ms) {
-        cap = policy->max_delay_ms;
-    }
+    return cap > policy->max_delay_ms ? policy->max_delay_ms : cap;
+}
+
+uint64_t
+cw_egress_backoff_ms(const cw_egress_policy_t *policy, uint32_t failed_before, uint64_t random)
+{
+    uint64_t cap = backoff_cap_ms(policy, failed_before);
+
     if (cap == UINT64_MAX) {
         return random;
     }
@@ -126,20 +131,13 @@ static void window_grow(egress_route_t *route)
  */
 static void window_shrink(egress_route_t *route, const cw_egress_job_t *job, int64_t now_ms)
 {
-    const cw_egress_policy_t *p = &route->policy;
-    uint64_t hold_ms = p->base_delay_ms;
-    uint32_t i;
+    uint64_t hold_ms;
 
     if (job->epoch != route->epoch) {
         return;
     }
     if (route->window_milli <= WINDOW_UNIT) {
-        for (i = 0; i < route->holds && hold_ms < p->max_delay_ms; i++) {
-            hold_ms = hold_ms > UINT64_MAX / 2 ? UINT64_MAX : hold_ms * 2;
-        }
-        if (hold_ms > p->max_delay_ms) {
-            hold_ms = p->max_delay_ms;
-        }
+        hold_ms = backoff_cap_ms(&route->policy, route->holds);
         /* The config allows an hour; anything near int64 would overflow. */
         if (hold_ms > (uint64_t)INT64_MAX / 4) {
             hold_ms = (uint64_t)INT64_MAX / 4;
