@@ -37,6 +37,7 @@
  *   every nsDef of every element it walks, output or not (the whole
  *   document when the apex is an element, the left-out subtree too).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include <libxml/tree.h>
@@ -61,7 +62,9 @@ typedef struct c14n {
     const xmlNode *skip;
     binding_t rendered[C14N_RENDERED_MAX];
     size_t n_rendered;
+    size_t skip_at; /* where skip's subtree would be in out, or SIZE_MAX */
     int after_root; /* document level: the root element was written */
+    int mute;       /* 1: nothing is written (rendering an element's context) */
     int rc;
 } c14n_t;
 
@@ -89,7 +92,7 @@ static int str_cmp(const xmlChar *a, const xmlChar *b)
 
 static void put(c14n_t *c, const void *data, size_t n)
 {
-    if (c->rc == 0 && n > 0) {
+    if (c->rc == 0 && n > 0 && !c->mute) {
         c->rc = cw_buf_append(c->out, data, n);
     }
 }
@@ -447,6 +450,7 @@ static void node_list(c14n_t *c, const xmlNode *first, unsigned depth, int doc_l
         if (n == c->skip) {
             /* Invisible, and so is all it holds (its namespace URIs are
              * checked at the end). */
+            c->skip_at = c->out->len;
             continue;
         }
         switch (n->type) {
@@ -502,26 +506,38 @@ static int linked(const xmlNode *top)
     return 0;
 }
 
-int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip)
+static c14n_t *c14n_new(cw_buf_t *out, const xmlNode *skip)
+{
+    c14n_t *c = cw_malloc(sizeof(*c));
+
+    if (c != NULL) {
+        c->out = out;
+        c->skip = skip;
+        c->n_rendered = 0;
+        c->skip_at = SIZE_MAX;
+        c->after_root = 0;
+        c->mute = 0;
+        c->rc = 0;
+    }
+    return c;
+}
+
+int cw_sec__exc_c14n_at(cw_buf_t *out, const xmlNode *top, const xmlNode *skip, size_t *skip_at)
 {
     c14n_t *c;
     int rc;
 
+    *skip_at = SIZE_MAX;
     /* Node sets of another shape are libxml2's. */
     if (top == NULL || top->doc == NULL || (skip != NULL && skip->type != XML_ELEMENT_NODE)
         || (top->type != XML_DOCUMENT_NODE && top->type != XML_ELEMENT_NODE) || top == skip
         || !linked(top)) {
         return CW_EINVAL;
     }
-    c = cw_malloc(sizeof(*c));
+    c = c14n_new(out, skip);
     if (c == NULL) {
         return CW_ENOMEM;
     }
-    c->out = out;
-    c->skip = skip;
-    c->n_rendered = 0;
-    c->after_root = 0;
-    c->rc = 0;
     if (top->type == XML_DOCUMENT_NODE) {
         node_list(c, top->children, 0, 1);
         /* skip's subtree is walked by libxml2 without being output. */
@@ -534,6 +550,62 @@ int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip)
         c->rc = CW_EINVAL;
     } else {
         element(c, top, 0);
+    }
+    rc = c->rc;
+    if (rc == 0) {
+        *skip_at = c->skip_at;
+    }
+    cw_free(c);
+    return rc;
+}
+
+int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip)
+{
+    size_t skip_at;
+
+    return cw_sec__exc_c14n_at(out, top, skip, &skip_at);
+}
+
+int cw_sec__exc_c14n_in_doc(cw_buf_t *out, const xmlNode *elem)
+{
+    const xmlNode *chain[C14N_DEPTH_MAX];
+    const xmlNode *n;
+    size_t depth = 0;
+    c14n_t *c;
+    int rc;
+
+    /* Not the root: a document without it writes the PIs after it as
+     * if they came before (no line feed ahead of them). */
+    if (elem == NULL || elem->type != XML_ELEMENT_NODE || elem->doc == NULL || !linked(elem)
+        || elem->parent == NULL || elem->parent->type != XML_ELEMENT_NODE) {
+        return CW_EINVAL;
+    }
+    for (n = elem->parent; n != NULL && n->type == XML_ELEMENT_NODE; n = n->parent) {
+        if (depth == C14N_DEPTH_MAX) {
+            return CW_EINVAL;
+        }
+        chain[depth++] = n;
+    }
+    c = c14n_new(out, NULL);
+    if (c == NULL) {
+        return CW_ENOMEM;
+    }
+    /*
+     * The bindings the whole document's walk holds when it reaches elem:
+     * each output ancestor's, outermost first, exactly as element() pushes
+     * them (their output is not wanted, only what they leave rendered).
+     */
+    c->mute = 1;
+    for (size_t i = depth; i-- > 0 && c->rc == 0;) {
+        if (!ns_defs_absolute(chain[i])) {
+            c->rc = CW_EINVAL;
+            break;
+        }
+        namespaces(c, chain[i]);
+    }
+    c->mute = 0;
+    if (c->rc == 0) {
+        element(c, elem, (unsigned)depth);
     }
     rc = c->rc;
     cw_free(c);

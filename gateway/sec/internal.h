@@ -123,6 +123,41 @@ int cw_sec__c14n_libxml2(
  * or out's error.
  */
 CW_MUST_CHECK int cw_sec__exc_c14n(cw_buf_t *out, const xmlNode *top, const xmlNode *skip);
+/* The same, and *skip_at is where skip's subtree would be in out (its
+ * offset, SIZE_MAX when the walk did not reach it). */
+CW_MUST_CHECK int
+cw_sec__exc_c14n_at(cw_buf_t *out, const xmlNode *top, const xmlNode *skip, size_t *skip_at);
+/*
+ * The exclusive C14N of elem as it appears inside its whole document's
+ * (the namespaces its output ancestors render are not rendered again),
+ * appended to out. Spliced in at the offset cw_sec__exc_c14n_at gave for
+ * it as skip, it makes the whole document's canonical form without a
+ * second walk. CW_EINVAL as cw_sec__exc_c14n, and for the root element.
+ */
+CW_MUST_CHECK int cw_sec__exc_c14n_in_doc(cw_buf_t *out, const xmlNode *elem);
+/*
+ * cw_sec__c14n_update of doc without skip in exclusive C14N, keeping the
+ * canonical bytes in *kept (initialised here; the caller frees it with
+ * cw_buf_fini whatever the result) and skip's offset in them in *skip_at
+ * (SIZE_MAX when libxml2 did the work and nothing is kept).
+ */
+CW_MUST_CHECK int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
+                                           xmlDoc *doc,
+                                           const xmlNode *skip,
+                                           cw_buf_t *kept,
+                                           size_t *skip_at,
+                                           cw_error_t *err);
+/*
+ * cw_sec_doc_sha256(doc) from what cw_sec__c14n_update_kept kept, once
+ * skip's subtree has changed: kept with skip's canonical form as it now is
+ * spliced in. The full walk when nothing was kept or skip is not c14n.c's.
+ */
+CW_MUST_CHECK int cw_sec__c14n_spliced_sha256(unsigned char out[32],
+                                              xmlDoc *doc,
+                                              const cw_buf_t *kept,
+                                              size_t skip_at,
+                                              const xmlNode *skip,
+                                              cw_error_t *err);
 /* Parses an RFC 3339 / xs:dateTime UTC timestamp into epoch seconds. */
 CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
 

@@ -248,6 +248,17 @@ CW_MUST_CHECK int cw_sec_envelope_verify(cw_sec_verified_t *out,
  */
 CW_MUST_CHECK int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err);
 
+/*
+ * cw_sec_doc_sign, and digest gets cw_sec_doc_sha256 of the signed document:
+ * what a receiver's receipt for it must name. Made from the canonical form
+ * the signature needed anyway (the document without its Signature) with
+ * the Signature's spliced in, not from a second walk of the tree.
+ */
+CW_MUST_CHECK int cw_sec_doc_sign_digest(const cw_sec_keys_t *keys,
+                                         xmlDoc *doc,
+                                         unsigned char digest[32],
+                                         cw_error_t *err);
+
 typedef enum cw_sec_sign_profile_e {
     CW_SEC_SIGN_CLEARWAY = 0, /* exclusive C14N, SHA-256 (cw_sec_doc_sign) */
     CW_SEC_SIGN_CEB = 1,      /* China customs CEB: inclusive C14N, SHA-1 digest,

@@ -457,6 +457,65 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
     return 0;
 }
 
+int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
+                             xmlDoc *doc,
+                             const xmlNode *skip,
+                             cw_buf_t *kept,
+                             size_t *skip_at,
+                             cw_error_t *err)
+{
+    int rc;
+
+    cw_buf_init(kept, C14N_BUF_MAX);
+    *skip_at = SIZE_MAX;
+    rc = cw_buf_reserve(kept, C14N_BUF_FIRST);
+    if (rc == 0) {
+        rc = cw_sec__exc_c14n_at(kept, (const xmlNode *)doc, skip, skip_at);
+    }
+    if (rc == 0) {
+        if (sink_update(md, 0, kept->data != NULL ? kept->data : "", kept->len) != 1) {
+            return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+        }
+        return 0;
+    }
+    /* libxml2's tree: nothing kept to splice into. */
+    cw_buf_reset(kept);
+    *skip_at = SIZE_MAX;
+    return cw_sec__c14n_update(md, 0, doc, NULL, skip, XML_C14N_EXCLUSIVE_1_0, err);
+}
+
+int cw_sec__c14n_spliced_sha256(unsigned char out[32],
+                                xmlDoc *doc,
+                                const cw_buf_t *kept,
+                                size_t skip_at,
+                                const xmlNode *skip,
+                                cw_error_t *err)
+{
+    const char *base = kept->data != NULL ? kept->data : "";
+    EVP_MD_CTX *md = NULL;
+    unsigned int md_len = 0;
+    cw_buf_t mid;
+    int ok;
+
+    if (skip_at == SIZE_MAX || skip_at > kept->len) {
+        return cw_sec_doc_sha256(out, doc, err);
+    }
+    cw_buf_init(&mid, C14N_BUF_MAX);
+    if (cw_sec__exc_c14n_in_doc(&mid, skip) != 0) {
+        cw_buf_fini(&mid);
+        return cw_sec_doc_sha256(out, doc, err);
+    }
+    md = EVP_MD_CTX_new();
+    ok = md != NULL && EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) == 1
+         && EVP_DigestUpdate(md, base, skip_at) == 1
+         && EVP_DigestUpdate(md, mid.data != NULL ? mid.data : "", mid.len) == 1
+         && EVP_DigestUpdate(md, base + skip_at, kept->len - skip_at) == 1
+         && EVP_DigestFinal_ex(md, out, &md_len) == 1 && md_len == 32;
+    EVP_MD_CTX_free(md);
+    cw_buf_fini(&mid);
+    return ok ? 0 : cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
+}
+
 int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();

@@ -716,10 +716,13 @@ static int set_b64(xmlNode *elem, const unsigned char *data, size_t len)
     return 0;
 }
 
-int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
-                            xmlDoc *doc,
-                            cw_sec_sign_profile_e profile,
-                            cw_error_t *err)
+/* Signs doc; digest_out (CLEARWAY only), when not NULL, gets
+ * cw_sec_doc_sha256 of the signed document. */
+static int doc_sign(const cw_sec_keys_t *keys,
+                    xmlDoc *doc,
+                    cw_sec_sign_profile_e profile,
+                    unsigned char *digest_out,
+                    cw_error_t *err)
 {
     /* The CEB profile is what China's cross-border e-commerce platform
      * verifies: inclusive C14N and SHA-1 (RSA-SHA1 with an RSA key). */
@@ -746,8 +749,15 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     xmlNode *ki;
     xmlNode *xd;
     xmlNode *xc;
+    cw_buf_t kept; /* the Reference's canonical form, for digest_out */
+    size_t skip_at = SIZE_MAX;
     int rc = 0;
 
+    cw_buf_init(&kept, 0);
+    if (digest_out != NULL && ceb) {
+        rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "a digest is for Clearway's profile");
+        goto out;
+    }
     if (keys->node_pkey == NULL) {
         rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "this trust snapshot has no node key");
         goto out;
@@ -793,7 +803,12 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
         goto out;
     }
-    CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, sig, mode, err));
+    if (digest_out != NULL) {
+        cw_buf_fini(&kept);
+        CW_TRY(cw_sec__c14n_update_kept(md, doc, sig, &kept, &skip_at, err));
+    } else {
+        CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, sig, mode, err));
+    }
     if (EVP_DigestFinal_ex(md, dv, &dv_len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
         goto out;
@@ -832,8 +847,14 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     xc = xd != NULL ? xmlSecTmplX509DataAddCertificate(xd) : NULL;
     CW_CHECK_ALLOC(xc);
     xmlNodeSetContent(xc, (const xmlChar *)keys->node_cert_b64);
+    if (digest_out != NULL) {
+        /* What a receipt for doc names: the canonical form above with the
+         * Signature, now complete, spliced in where it was left out. */
+        CW_TRY(cw_sec__c14n_spliced_sha256(digest_out, doc, &kept, skip_at, sig, err));
+    }
     sig = NULL;
 out:
+    cw_buf_fini(&kept);
     EVP_MD_CTX_free(md);
     OPENSSL_free(sv);
     if (sig != NULL) {
@@ -842,4 +863,20 @@ out:
     }
     ERR_clear_error();
     return rc;
+}
+
+int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
+                            xmlDoc *doc,
+                            cw_sec_sign_profile_e profile,
+                            cw_error_t *err)
+{
+    return doc_sign(keys, doc, profile, NULL, err);
+}
+
+int cw_sec_doc_sign_digest(const cw_sec_keys_t *keys,
+                           xmlDoc *doc,
+                           unsigned char digest[32],
+                           cw_error_t *err)
+{
+    return doc_sign(keys, doc, CW_SEC_SIGN_CLEARWAY, digest, err);
 }

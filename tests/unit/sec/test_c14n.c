@@ -118,6 +118,49 @@ static size_t elements(const xmlNode *n, const xmlNode **out, size_t cap, size_t
 }
 
 /*
+ * The document without elem, and elem's canonical form as it appears in
+ * its document spliced in where it was left out: the whole document's
+ * canonical form, libxml2's bytes (how the node digests what it has just
+ * signed, cw_sec_doc_sign_digest). Checked only where c14n.c writes the
+ * whole document itself; there both halves must be its own too. Not for
+ * the root, which in_doc refuses.
+ */
+static void spliced(xmlDoc *doc, const xmlNode *elem, const char *what)
+{
+    cw_buf_t without;
+    cw_buf_t mid;
+    cw_buf_t whole;
+    cw_buf_t ref;
+    size_t at = 0;
+
+    cw_buf_init(&without, (size_t)16 << 20);
+    cw_buf_init(&mid, (size_t)16 << 20);
+    cw_buf_init(&whole, (size_t)16 << 20);
+    cw_buf_init(&ref, (size_t)16 << 20);
+    if (elem->parent == (const xmlNode *)doc) {
+        /* The root: left out, the PIs after it read as before it. */
+        assert_int_equal(cw_sec__exc_c14n_in_doc(&mid, elem), CW_EINVAL);
+    } else if (cw_sec__exc_c14n(&whole, (const xmlNode *)doc, NULL) == 0) {
+        cw_buf_reset(&whole);
+        assert_int_equal(cw_sec__exc_c14n_at(&without, (const xmlNode *)doc, elem, &at), 0);
+        assert_true(at <= without.len);
+        assert_int_equal(cw_sec__exc_c14n_in_doc(&mid, elem), 0);
+        assert_int_equal(cw_buf_append(&whole, without.data, at), 0);
+        assert_int_equal(cw_buf_append(&whole, mid.data, mid.len), 0);
+        assert_int_equal(cw_buf_append(&whole, without.data + at, without.len - at), 0);
+        assert_int_equal(reference(&ref, doc, (const xmlNode *)doc, NULL), 0);
+        if (whole.len != ref.len || memcmp(whole.data, ref.data, ref.len) != 0) {
+            fail_msg("%s: spliced differs\nspliced: %.*s\nlibxml2: %.*s", what, (int)whole.len,
+                     whole.data, (int)ref.len, ref.data);
+        }
+    }
+    cw_buf_fini(&without);
+    cw_buf_fini(&mid);
+    cw_buf_fini(&whole);
+    cw_buf_fini(&ref);
+}
+
+/*
  * Whole document, every element as apex, the document without every
  * element. Returns how many of those c14n.c did itself.
  */
@@ -138,6 +181,7 @@ static int compare_all(xmlDoc *doc, const char *name)
         (void)snprintf(what, sizeof(what), "%s, without element %zu (%s)", name, i,
                        (const char *)elems[i]->name);
         own += same(doc, (const xmlNode *)doc, elems[i], what);
+        spliced(doc, elems[i], what);
     }
     return own;
 }
@@ -355,6 +399,8 @@ static void test_c14n__refuses_what_libxml2_walks_and_refuses(void **state)
     assert_int_equal(cw_sec__exc_c14n(&out, (const xmlNode *)doc, (const xmlNode *)doc), CW_EINVAL);
     loose = xmlNewDocNode(doc, NULL, (const xmlChar *)"u", NULL);
     assert_int_equal(cw_sec__exc_c14n(&out, loose, NULL), CW_EINVAL);
+    assert_int_equal(cw_sec__exc_c14n_in_doc(&out, loose), CW_EINVAL);
+    assert_int_equal(cw_sec__exc_c14n_in_doc(&out, NULL), CW_EINVAL);
     cw_buf_fini(&out);
     xmlFreeNode(loose);
     xmlFreeDoc(doc);

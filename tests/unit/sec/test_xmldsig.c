@@ -536,6 +536,74 @@ static void test_xmldsig__sign_refuses_signed_document(void **state)
     cw_free(xml);
 }
 
+/*
+ * cw_sec_doc_sign_digest gives, without a second walk, the digest a
+ * receiver's receipt names: cw_sec_doc_sha256 of the signed tree and of
+ * what a receiver parses from its bytes. The documents cover a root in a
+ * default namespace, a root that already binds and uses the Signature's
+ * prefix (so the Signature must not render it again), a root in no
+ * namespace, and namespaces and escapes of every kind.
+ */
+static void test_xmldsig__sign_digest_is_what_a_receipt_names(void **state)
+{
+    static const char *const bases[] = { "alice", "alice-rsa" };
+    char *envelope = fx_envelope("alice", cw_time_wall_s(), NULL);
+    const char *docs[] = {
+        envelope,
+        "<ds:Root xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:A>x</ds:A></ds:Root>",
+        "<plain a=\"1\"><b xmlns=\"urn:b\"><c xmlns=\"\"/></b>\n</plain>",
+        "<?xml version=\"1.0\"?>\n<?pi x?><r:Doc xmlns:r=\"urn:r\" xmlns=\"urn:default\""
+        " z=\"2\" a=\"1 &amp; &lt;&#9;\"><Item><!-- c -->t &#x20AC; <![CDATA[<raw>&]]></Item>"
+        "<p:Inner xmlns:p=\"urn:p1\"><p:X xmlns:p=\"urn:p2\" r:attr=\"v\"/></p:Inner>"
+        "</r:Doc>\n<?after?>",
+    };
+
+    (void)state;
+    assert_non_null(envelope);
+    for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+        char key[512];
+        char cert[512];
+        char name[128];
+        cw_sec_keys_conf_t conf;
+        cw_sec_keys_t *keys = NULL;
+        cw_error_t err;
+
+        memset(&conf, 0, sizeof(conf));
+        (void)snprintf(name, sizeof(name), "%s.key", bases[b]);
+        conf.key_path = fx_path(&fx, name, key, sizeof(key));
+        (void)snprintf(name, sizeof(name), "%s.pem", bases[b]);
+        conf.cert_path = fx_path(&fx, name, cert, sizeof(cert));
+        conf.node_id = "alice";
+        assert_int_equal(cw_sec_keys_new(&keys, &conf, &err), 0);
+        for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+            unsigned char got[32];
+            unsigned char tree[32];
+            unsigned char received[32];
+            cw_sec_problem_e problem;
+            xmlDoc *doc = NULL;
+            xmlDoc *again = NULL;
+            char *bytes = NULL;
+            size_t len = 0;
+
+            assert_int_equal(
+                cw_sec_xml_parse(&doc, docs[i], strlen(docs[i]), &fx.limits, &problem, &err), 0);
+            memset(got, 0, sizeof(got));
+            assert_int_equal(cw_sec_doc_sign_digest(keys, doc, got, &err), 0);
+            assert_int_equal(cw_sec_doc_sha256(tree, doc, &err), 0);
+            assert_memory_equal(got, tree, 32);
+            assert_int_equal(cw_sec_xml_serialize(&bytes, &len, doc), 0);
+            assert_int_equal(cw_sec_xml_parse(&again, bytes, len, &fx.limits, &problem, &err), 0);
+            assert_int_equal(cw_sec_doc_sha256(received, again, &err), 0);
+            assert_memory_equal(got, received, 32);
+            xmlFreeDoc(again);
+            xmlFreeDoc(doc);
+            cw_free(bytes);
+        }
+        cw_sec_keys_unref(keys);
+    }
+    cw_free(envelope);
+}
+
 /* ==== Interop with the xmlsec1 command ==== */
 
 static void test_xmldsig__xmlsec1_verifies_ours(void **state)
@@ -714,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__rejects_header_with_child_elements),
         cmocka_unit_test(test_xmldsig__rejects_schema_invalid_after_auth),
         cmocka_unit_test(test_xmldsig__sign_refuses_signed_document),
+        cmocka_unit_test(test_xmldsig__sign_digest_is_what_a_receipt_names),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours_tricky_document),
         cmocka_unit_test(test_xmldsig__verifies_xmlsec1_signed),
