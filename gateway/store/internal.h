@@ -183,7 +183,7 @@ CW_MUST_CHECK int
 cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err);
 
 /* The schema version this binary writes. */
-#define CW_STORE_SCHEMA_VERSION 7
+#define CW_STORE_SCHEMA_VERSION 8
 
 /* The SQL of the list statement the SQLite backend runs for filter f.
  * Exposed for the tests, which check its query plan. */

@@ -111,8 +111,8 @@ static const char *const stmt_sql[S_COUNT] = {
                       " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM message_states"
                       " WHERE message = ?1), ?2, ?3, ?4)",
     [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
-                       " next_attempt_at_ms, first_queued_at_ms)"
-                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+                       " next_attempt_at_ms, first_queued_at_ms, outgoing_id, outgoing_digest)"
+                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
     [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
               " WHERE m.from_party = ?1 AND m.message_id = ?2"
               " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1",
@@ -143,8 +143,8 @@ static const char *const stmt_sql[S_COUNT] = {
                 " WHERE state = 'delivered' AND updated_at_ms < ?1"
                 " ORDER BY updated_at_ms LIMIT ?2)",
     [S_CLAIM_SELECT] = "SELECT d.id, m.from_party, m.message_id, m.to_party, d.route,"
-                       " d.outgoing, d.attempts, d.first_queued_at_ms"
-                       " FROM deliveries d JOIN messages m ON m.id = d.message"
+                       " d.outgoing, d.attempts, d.first_queued_at_ms, d.outgoing_id,"
+                       " d.outgoing_digest FROM deliveries d JOIN messages m ON m.id = d.message"
                        " WHERE d.state = 'queued' AND d.next_attempt_at_ms <= ?1"
                        " AND (d.lease_owner IS NULL OR d.lease_until_ms <= ?1)"
                        " AND (?2 IS NULL OR d.route = ?2)"
@@ -457,6 +457,10 @@ static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
         bind_blob(st, 3, m->outgoing, m->outgoing_len);
         (void)sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
         (void)sqlite3_bind_int64(st, 5, m->created_at_ms);
+        if (m->outgoing_id != NULL && m->outgoing_digest != NULL) {
+            bind_str(st, 6, m->outgoing_id);
+            bind_blob(st, 7, (const char *)m->outgoing_digest, 32);
+        }
         CW_TRY(step_done(be, st));
     }
     if (m->fact != NULL) {
@@ -755,6 +759,20 @@ static int claim_row(cw_store_req_t *req, sqlite3_stmt *st, cw_store_delivery_t 
     CW_TRY(col_blob(req->pool, st, 5, &d->outgoing, &d->outgoing_len));
     d->attempts = (uint32_t)sqlite3_column_int64(st, 6);
     d->first_queued_at_ms = sqlite3_column_int64(st, 7);
+    d->outgoing_id = NULL;
+    d->outgoing_digest = NULL;
+    if (sqlite3_column_type(st, 8) == SQLITE_TEXT && sqlite3_column_bytes(st, 9) == 32) {
+        const char *digest = NULL;
+        size_t len = 0;
+
+        d->outgoing_id = col_str(req->pool, st, 8);
+        CW_TRY(col_blob(req->pool, st, 9, &digest, &len));
+        if (d->outgoing_id == NULL || digest == NULL) {
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        d->outgoing_digest = (const unsigned char *)digest;
+    }
     d->lease_until_ms = req->in.claim.now_ms + req->in.claim.lease_ms;
 out:
     return rc;

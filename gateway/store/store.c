@@ -464,6 +464,14 @@ int cw_store_msg_put(cw_store_t *store, const cw_store_msg_t *msg, cw_store_put_
     CW_TRY(pool_bytes(p, &m->received, msg->received, msg->received_len));
     CW_TRY(pool_bytes(p, &m->receipt, msg->receipt, msg->receipt_len));
     CW_TRY(pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len));
+    CW_TRY(pool_str(p, &m->outgoing_id, msg->outgoing_id));
+    {
+        const char *digest = NULL;
+
+        CW_TRY(pool_bytes(p, &digest, (const char *)msg->outgoing_digest,
+                          msg->outgoing_digest != NULL ? 32 : 0));
+        m->outgoing_digest = (const unsigned char *)digest;
+    }
     if (msg->fact != NULL) {
         cw_store_fact_t *f = cw_pool_alloc(p, sizeof(*f));
 

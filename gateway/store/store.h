@@ -186,6 +186,10 @@ typedef struct cw_store_msg {
     const char *route;                            /* QUEUED: route name, else NULL */
     const char *outgoing;                         /* QUEUED: the sealed envelope to send */
     size_t outgoing_len;                          /* bytes in outgoing */
+    const char *outgoing_id;                      /* QUEUED, optional: its MessageId */
+    const unsigned char *outgoing_digest;         /* QUEUED, optional (32 bytes): its
+                                                     cw_sec_doc_sha256, what a receipt
+                                                     for it names */
     int64_t next_attempt_at_ms;                   /* QUEUED: first attempt (usually now) */
     int64_t created_at_ms;                        /* wall clock of acceptance */
     const cw_store_fact_t *fact;                  /* optional: the assessment's ledger row */
@@ -350,16 +354,18 @@ typedef struct cw_store_claim {
 
 /* One claimed delivery. */
 typedef struct cw_store_delivery {
-    int64_t id;                 /* delivery row id, the handle for recording */
-    const char *from;           /* original sender */
-    const char *message_id;     /* its MessageId */
-    const char *to;             /* destination party, "" when unknown */
-    const char *route;          /* route name */
-    const char *outgoing;       /* the sealed envelope to POST */
-    size_t outgoing_len;        /* bytes in outgoing */
-    uint32_t attempts;          /* attempts made before this one */
-    int64_t first_queued_at_ms; /* start of the max-age clock */
-    int64_t lease_until_ms;     /* the claim is ours until then */
+    int64_t id;                           /* delivery row id, the handle for recording */
+    const char *from;                     /* original sender */
+    const char *message_id;               /* its MessageId */
+    const char *to;                       /* destination party, "" when unknown */
+    const char *route;                    /* route name */
+    const char *outgoing;                 /* the sealed envelope to POST */
+    size_t outgoing_len;                  /* bytes in outgoing */
+    const char *outgoing_id;              /* its MessageId, NULL when not recorded */
+    const unsigned char *outgoing_digest; /* its digest (32 bytes), NULL when not recorded */
+    uint32_t attempts;                    /* attempts made before this one */
+    int64_t first_queued_at_ms;           /* start of the max-age clock */
+    int64_t lease_until_ms;               /* the claim is ours until then */
 } cw_store_delivery_t;
 
 typedef struct cw_store_claimed {

@@ -238,6 +238,8 @@ typedef struct claim_res {
     size_t count;
     int64_t ids[16];
     uint32_t attempts[16];
+    char sent_ids[16][64];              /* outgoing_id, "" when NULL */
+    unsigned char sent_digests[16][32]; /* outgoing_digest, zeros when NULL */
 } claim_res_t;
 
 static void on_claim(int status, const cw_store_claimed_t *c, void *arg)
@@ -254,6 +256,11 @@ static void on_claim(int status, const cw_store_claimed_t *c, void *arg)
     for (i = 0; i < c->count && i < 16; i++) {
         r->ids[i] = c->items[i].id;
         r->attempts[i] = c->items[i].attempts;
+        assert_true((c->items[i].outgoing_id == NULL) == (c->items[i].outgoing_digest == NULL));
+        if (c->items[i].outgoing_id != NULL) {
+            (void)snprintf(r->sent_ids[i], sizeof(r->sent_ids[i]), "%s", c->items[i].outgoing_id);
+            memcpy(r->sent_digests[i], c->items[i].outgoing_digest, 32);
+        }
         assert_string_equal(c->items[i].from, "platform-a");
         assert_int_equal(c->items[i].outgoing_len, strlen("<Envelope>sealed</Envelope>"));
     }
@@ -578,6 +585,40 @@ static void test_sqlite__commit_failure_stores_nothing(void **state)
     assert_int_equal(claim_sync(store, "n", 1000, 10, 1000).count, 0);
     assert_int_equal(put_sync(store, &m).kind, CW_STORE_PUT_NEW);
     assert_int_equal(claim_sync(store, "n", 1000, 10, 1000).count, 1);
+    store_close(store);
+}
+
+/* What a receipt must name, recorded with the delivery when the envelope
+ * was sealed, comes back with the claim; a delivery queued without it
+ * (as before schema 8) comes back without it. */
+static void test_sqlite__claim_returns_what_the_receipt_names(void **state)
+{
+    static const unsigned char zeros[32];
+    unsigned char digest[32];
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    claim_res_t c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(digest); i++) {
+        digest[i] = (unsigned char)(0xa0 + i);
+    }
+    msg_fill(&m, "with", 0x21, "r");
+    msg_queue(&m, "to-customs", 10000);
+    m.outgoing_id = "sealed-1";
+    m.outgoing_digest = digest;
+    assert_int_equal(put_sync(store, &m).status, 0);
+    msg_fill(&m, "without", 0x22, "r");
+    msg_queue(&m, "to-customs", 10001);
+    assert_int_equal(put_sync(store, &m).status, 0);
+
+    c = claim_sync(store, "A", 20000, 10, 1000);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.count, 2);
+    assert_string_equal(c.sent_ids[0], "sealed-1");
+    assert_memory_equal(c.sent_digests[0], digest, 32);
+    assert_string_equal(c.sent_ids[1], "");
+    assert_memory_equal(c.sent_digests[1], zeros, 32);
     store_close(store);
 }
 
@@ -1260,12 +1301,14 @@ static void totals_query(cw_store_facts_query_t *q, const char *consignment, con
     q->bands[2] = (cw_store_band_t){ 60000, 80000 };
 }
 
-/* Takes a store back from schema version 7 to 4 (tables and indexes as
+/* Takes a store back from schema version 8 to 4 (tables and indexes as
  * version 4 left them, rows kept in their order; fact ids apart from their
  * message's, as they were), to test the migrations from there on data
  * written by this build. */
-#define V7_TO_V4_SQL                                                                           \
-    "DROP INDEX messages_attention;"                                                           \
+#define V8_TO_V4_SQL                                                                           \
+    "ALTER TABLE deliveries DROP COLUMN outgoing_id;"                                          \
+    " ALTER TABLE deliveries DROP COLUMN outgoing_digest;"                                     \
+    " DROP INDEX messages_attention;"                                                          \
     " DROP INDEX messages_from_key; DROP INDEX messages_delivered;"                            \
     " CREATE UNIQUE INDEX messages_dedupe ON messages (from_party, message_id)"                \
     " WHERE state <> 'rejected';"                                                              \
@@ -1416,7 +1459,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
         sqlite3 *db = NULL;
 
         assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, V7_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, V8_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
     store = store_open();
@@ -1981,6 +2024,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_from_version_0, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__refuses_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__commit_failure_stores_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__claim_returns_what_the_receipt_names, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__claim_lease_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__list_pages_with_cursor, setup, teardown),
