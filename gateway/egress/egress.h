@@ -69,15 +69,17 @@ typedef struct cw_egress cw_egress_t;
  * to cw_egress_job_done, after which it must not be touched.
  */
 typedef struct cw_egress_job {
-    int64_t delivery_id;        /* the store's delivery row */
-    const char *from;           /* original sender of the message */
-    const char *message_id;     /* its MessageId */
-    const char *to;             /* destination party, "" when unknown */
-    const char *route;          /* route name */
-    const char *body;           /* the sealed envelope to POST */
-    size_t body_len;            /* bytes in body */
-    uint32_t attempt;           /* number of this attempt: 1 for the first */
-    int64_t first_queued_at_ms; /* start of the max-age clock */
+    int64_t delivery_id;           /* the store's delivery row */
+    const char *from;              /* original sender of the message */
+    const char *message_id;        /* its MessageId */
+    const char *to;                /* destination party, "" when unknown */
+    const char *route;             /* route name */
+    const char *body;              /* the sealed envelope to POST */
+    size_t body_len;               /* bytes in body */
+    const char *body_id;           /* its MessageId, NULL when the store has none */
+    unsigned char body_digest[32]; /* with body_id: what a receipt for body names */
+    uint32_t attempt;              /* number of this attempt: 1 for the first */
+    int64_t first_queued_at_ms;    /* start of the max-age clock */
     /* Private to egress. */
     cw_egress_t *egress; /* the scheduler that made it */
     size_t route_index;  /* index of its route in the scheduler */

@@ -370,10 +370,13 @@ static cw_egress_job_t *job_new(const cw_store_delivery_t *d)
     size_t id_n = strlen(d->message_id) + 1;
     size_t to_n = strlen(d->to) + 1;
     size_t route_n = strlen(d->route) + 1;
+    size_t body_id_n =
+        d->outgoing_id != NULL && d->outgoing_digest != NULL ? strlen(d->outgoing_id) + 1 : 0;
     cw_egress_job_t *job;
     char *p;
 
-    job = cw_malloc(sizeof(*job) + from_n + id_n + to_n + route_n + d->outgoing_len + 1);
+    job =
+        cw_malloc(sizeof(*job) + from_n + id_n + to_n + route_n + body_id_n + d->outgoing_len + 1);
     if (job == NULL) {
         return NULL;
     }
@@ -387,6 +390,11 @@ static cw_egress_job_t *job_new(const cw_store_delivery_t *d)
     p += to_n;
     job->route = memcpy(p, d->route, route_n);
     p += route_n;
+    if (body_id_n > 0) {
+        job->body_id = memcpy(p, d->outgoing_id, body_id_n);
+        memcpy(job->body_digest, d->outgoing_digest, sizeof(job->body_digest));
+        p += body_id_n;
+    }
     if (d->outgoing_len > 0) {
         memcpy(p, d->outgoing, d->outgoing_len);
     }

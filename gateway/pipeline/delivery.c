@@ -72,6 +72,36 @@ static void translate_done(int status, void *arg);
 /* ==== Receipt check (worker) ==== */
 
 /*
+ * What was sent, read from the envelope itself: its MessageId and digest,
+ * which the receipt must name. For deliveries queued before the store
+ * recorded them at sealing (schema 8), and to double-check a receipt that
+ * does not name what was recorded. 0, or -1 with d->error set.
+ */
+static int sent_read(cw_delivery_t *d, char *id, size_t id_size, unsigned char digest[32])
+{
+    cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
+    cw_msg_header_t hdr;
+    cw_error_t err = { 0 };
+    xmlDoc *sent = NULL;
+    int rc;
+
+    rc = cw_sec_xml_parse(&sent, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
+    if (rc == 0) {
+        rc = cw_msg_header_read(&hdr, sent, &err);
+    }
+    if (rc == 0) {
+        rc = cw_sec_doc_sha256(digest, sent, &err);
+    }
+    xmlFreeDoc(sent);
+    if (rc < 0) {
+        (void)snprintf(d->error, sizeof(d->error), "stored envelope unreadable: %.200s", err.msg);
+        return -1;
+    }
+    cw_strlcpy(id, hdr.message_id, id_size);
+    return 0;
+}
+
+/*
  * Decides the outcome from the receiver's answer: a 2xx with a positive
  * receipt for what was sent is delivered; a 4xx with a valid negative
  * receipt, or any other 4xx, is a dead letter (the receiver refuses the
@@ -83,27 +113,22 @@ static void verify_work(void *arg)
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
     cw_sec_problem_e problem = CW_SEC_PROBLEM_NONE;
     cw_sec_receipt_t receipt;
-    cw_msg_header_t sent_hdr;
+    char sent_id[sizeof(((cw_msg_header_t *)0)->message_id)];
     unsigned char sent_digest[32];
     cw_error_t err = { 0 };
-    xmlDoc *sent = NULL;
     xmlDoc *doc = NULL;
+    int recorded = d->job->body_id != NULL;
     int is_4xx = d->http_status >= 400 && d->http_status < 500;
     int rc;
 
     d->outcome = CW_EGRESS_RETRY;
-    /* What was sent: its MessageId and digest are what the receipt must name. */
-    rc = cw_sec_xml_parse(&sent, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
-    if (rc == 0) {
-        rc = cw_msg_header_read(&sent_hdr, sent, &err);
-    }
-    if (rc == 0) {
-        rc = cw_sec_doc_sha256(sent_digest, sent, &err);
-    }
-    if (rc < 0) {
+    /* What was sent: recorded when it was sealed, or read from it. */
+    if (recorded) {
+        cw_strlcpy(sent_id, d->job->body_id, sizeof(sent_id));
+        memcpy(sent_digest, d->job->body_digest, sizeof(sent_digest));
+    } else if (sent_read(d, sent_id, sizeof(sent_id), sent_digest) < 0) {
         /* Our own stored envelope should always parse: keep it for a human. */
         d->outcome = CW_EGRESS_FAILED;
-        (void)snprintf(d->error, sizeof(d->error), "stored envelope unreadable: %.200s", err.msg);
         goto out;
     }
     rc = cw_sec_xml_parse(&doc, d->response, d->response_len, &d->cfg->limits, &problem, &err);
@@ -114,8 +139,24 @@ static void verify_work(void *arg)
         goto out;
     }
     opts.skew_s = d->cfg->limits.timestamp_skew_s;
-    rc = cw_sec_receipt_verify(&receipt, d->keys, doc, d->to, sent_hdr.message_id, sent_digest,
-                               &opts, &problem, &err);
+    rc = cw_sec_receipt_verify(&receipt, d->keys, doc, d->to, sent_id, sent_digest, &opts, &problem,
+                               &err);
+    if (rc < 0 && recorded && problem == CW_SEC_PROBLEM_RECEIPT_MISMATCH) {
+        /* Refused on what was recorded: the envelope itself decides. */
+        char id[sizeof(sent_id)];
+        unsigned char digest[32];
+
+        if (sent_read(d, id, sizeof(id), digest) == 0
+            && (strcmp(id, sent_id) != 0 || memcmp(digest, sent_digest, 32) != 0)) {
+            CW_LOG_WARN("pipeline",
+                        "delivery of %s/%s: the store's record of what was sent"
+                        " differs from the envelope; checking the receipt against the envelope",
+                        d->job->from, d->job->message_id);
+            problem = CW_SEC_PROBLEM_NONE;
+            rc = cw_sec_receipt_verify(&receipt, d->keys, doc, d->to, id, digest, &opts, &problem,
+                                       &err);
+        }
+    }
     if (rc < 0) {
         (void)snprintf(d->error, sizeof(d->error), "receipt refused: %s: %.180s",
                        cw_sec_problem_slug(problem), err.msg);
@@ -132,7 +173,6 @@ static void verify_work(void *arg)
     d->outcome = CW_EGRESS_FAILED;
 out:
     xmlFreeDoc(doc);
-    xmlFreeDoc(sent);
 }
 
 static void verify_done(int status, void *arg)

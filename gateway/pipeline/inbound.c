@@ -188,6 +188,8 @@ typedef struct inbound_item {
     unsigned char digest[32]; /* of the translated consignment: what a resend must match */
     char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
+    char outgoing_id[128];             /* its MessageId */
+    unsigned char outgoing_digest[32]; /* its cw_sec_doc_sha256: what its receipt names */
     int queued; /* outgoing went to the store (which copied it; freed then) */
     /* What is kept of the assessment once sealed (owned; NULL: not assessed).
      * The full one is 33 KB (48 findings with their texts): 10,000 of them
@@ -571,7 +573,15 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
         env = fwd;
     }
     if (rc == 0) {
-        rc = cw_sec_doc_sign(job->keys, env, &err);
+        rc = cw_sec_doc_sign_digest(job->keys, env, it->outgoing_digest, &err);
+    }
+    if (rc == 0) {
+        cw_msg_header_t sealed;
+
+        rc = cw_msg_header_read(&sealed, env, &err);
+        if (rc == 0) {
+            cw_strlcpy(it->outgoing_id, sealed.message_id, sizeof(it->outgoing_id));
+        }
     }
     if (rc == 0) {
         rc = cw_sec_xml_serialize(&it->outgoing, &it->outgoing_len, env);
@@ -945,6 +955,8 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
             msg.route = job->partner->adapter_to;
             msg.outgoing = it->outgoing;
             msg.outgoing_len = it->outgoing_len;
+            msg.outgoing_id = it->outgoing_id;
+            msg.outgoing_digest = it->outgoing_digest;
             msg.next_attempt_at_ms = msg.created_at_ms;
         }
         if (it->outcome != NULL) {

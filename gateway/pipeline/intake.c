@@ -189,7 +189,7 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
         job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
     rc = cw_msg_forward_new(&fwd, doc, hdr, &params, &err);
     if (rc == 0) {
-        rc = cw_sec_doc_sign(job->keys, fwd, &err);
+        rc = cw_sec_doc_sign_digest(job->keys, fwd, res->outgoing_digest, &err);
     }
     if (rc == 0) {
         cw_msg_header_t fwd_hdr;
@@ -595,6 +595,8 @@ static int intake_store(cw_intake_job_t *job)
         msg.route = res->hdr.to;
         msg.outgoing = res->outgoing;
         msg.outgoing_len = res->outgoing_len;
+        msg.outgoing_id = res->outgoing_id;
+        msg.outgoing_digest = res->outgoing_digest;
         msg.next_attempt_at_ms = msg.created_at_ms;
     } else {
         msg.state = CW_STORE_STATE_RECEIVED;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -453,6 +454,72 @@ static void test_delivery__receiver_down_then_up(void **state)
     }
 }
 
+/* Runs sql on A's store (A stopped) with id bound to ?1; returns the rows
+ * it changed. */
+static int sql_at_a(const char *sql, const char *id)
+{
+    char path[600];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int changed;
+
+    (void)snprintf(path, sizeof(path), "%s/clearway.db", node_a.dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    changed = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return changed;
+}
+
+/*
+ * A records, when it seals an envelope, what the receipt for it must name
+ * (its MessageId and digest), and checks the receipt against that record
+ * without reading the envelope again. A delivery without the record (queued
+ * by a build before schema 8) is checked against the envelope itself; so is
+ * one whose record does not match the receipt, with a warning. All three
+ * are delivered.
+ */
+static void test_delivery__receipt_checked_against_the_record(void **state)
+{
+    enum { N = 3 };
+    static const char *const where =
+        " WHERE message = (SELECT id FROM messages WHERE from_party = 'alice'"
+        " AND message_id = ?1)";
+    char sql[512];
+    char ids[N][128];
+    int warned;
+    int i;
+
+    (void)state;
+    warned = cw_test_log_count(&node_a, "differs from the envelope");
+    queue_with_b_down(ids, N, "record");
+    assert_int_equal(cw_test_daemon_stop(&node_a, SIGTERM, 10000), 0);
+    /* Recorded at sealing: this matches only a row with both. */
+    (void)snprintf(sql, sizeof(sql),
+                   "UPDATE deliveries SET attempts = attempts%s AND length(outgoing_digest) = 32"
+                   " AND outgoing_id <> ''",
+                   where);
+    for (i = 0; i < N; i++) {
+        assert_int_equal(sql_at_a(sql, ids[i]), 1);
+    }
+    (void)snprintf(sql, sizeof(sql),
+                   "UPDATE deliveries SET outgoing_id = NULL, outgoing_digest = NULL%s", where);
+    assert_int_equal(sql_at_a(sql, ids[0]), 1);
+    (void)snprintf(sql, sizeof(sql), "UPDATE deliveries SET outgoing_digest = zeroblob(32)%s",
+                   where);
+    assert_int_equal(sql_at_a(sql, ids[1]), 1);
+    assert_int_equal(cw_test_daemon_restart(&node_a), 0);
+    assert_int_equal(cw_test_daemon_restart(&node_b), 0);
+    for (i = 0; i < N; i++) {
+        assert_true(wait_state(ids[i], "delivered", 15000));
+        assert_int_equal(count_at_b(ids[i]), 1);
+    }
+    assert_int_equal(cw_test_log_count(&node_a, "differs from the envelope"), warned + 1);
+}
+
 /* The sum of A's attempts on route that ended in a retry or failed. */
 static long long failed_attempts_at_a(const char *route);
 
@@ -763,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_delivery__duplicate_gets_original_receipt),
         cmocka_unit_test(test_delivery__receiver_down_then_up),
         cmocka_unit_test(test_delivery__peer_down_is_probed_not_flooded),
+        cmocka_unit_test(test_delivery__receipt_checked_against_the_record),
         cmocka_unit_test(test_delivery__kill_9_mid_burst_loses_nothing),
         cmocka_unit_test(test_delivery__500_timeout_and_garbage_are_retried),
         cmocka_unit_test(test_delivery__4xx_fails_at_once_and_admin_retry),
