@@ -751,9 +751,9 @@ static void test_delivery__metrics_count_outcomes_per_route(void **state)
     (void)state;
     assert_int_equal(metric_at_a("clearway_delivery_paused"), 0);
     /* The default concurrency, and a window within it. */
-    assert_int_equal(metric_at_a("clearway_route_concurrency{route=\"customs\"}"), 16);
+    assert_int_equal(metric_at_a("clearway_route_concurrency{route=\"customs\"}"), 32);
     assert_true(metric_at_a("clearway_route_concurrency_limit{route=\"customs\"}") >= 1);
-    assert_true(metric_at_a("clearway_route_concurrency_limit{route=\"customs\"}") <= 16);
+    assert_true(metric_at_a("clearway_route_concurrency_limit{route=\"customs\"}") <= 32);
     wait_idle_at_a();
     for (i = 0; i < CW_ARRAY_SIZE(samples); i++) {
         before[i] = metric_at_a(samples[i]);

@@ -525,7 +525,7 @@ static void test_config__routes_and_store(void **state)
     assert_int_equal(r->initial_concurrency, 8);
     r = cw_config_route_find(f->cfg, "carrier");
     assert_non_null(r);
-    assert_int_equal(r->concurrency, 16);
+    assert_int_equal(r->concurrency, 32);
     assert_int_equal(r->initial_concurrency, 4);
     assert_null(cw_config_route_find(f->cfg, "nobody"));
 }
