@@ -3,7 +3,9 @@
  * xmlC14NExecute, on every document cw_sec_xml_parse accepts: the whole
  * document, then, for up to 32 elements picked by the input's first byte,
  * the element as the apex (SignedInfo's case) and the document without
- * the element (the enveloped signature's case).
+ * the element (the enveloped signature's case), and that the second with
+ * the element's own form spliced back in is the whole (how the node
+ * digests what it has just signed).
  *
  * The same input is also read as a program that builds a tree with the
  * tree API, the way receipts and sealed envelopes are built: elements,
@@ -82,6 +84,50 @@ out:
     (void)xmlOutputBufferClose(buf);
     cw_buf_fini(&ours);
     cw_buf_fini(&ref);
+}
+
+/*
+ * The document without elem, with elem's canonical form in its document
+ * spliced in where it was left out, must be the whole document's
+ * (cw_sec_doc_sign_digest's splice; compare() has checked the whole
+ * against libxml2). Not for the root, which in_doc refuses.
+ */
+static void splice(xmlDoc *doc, const xmlNode *elem)
+{
+    cw_buf_t whole;
+    cw_buf_t without;
+    cw_buf_t mid;
+    size_t at = 0;
+    int a;
+    int b;
+
+    if (elem->parent == NULL || elem->parent->type != XML_ELEMENT_NODE) {
+        return;
+    }
+    cw_buf_init(&whole, (size_t)64 << 20);
+    cw_buf_init(&without, (size_t)64 << 20);
+    cw_buf_init(&mid, (size_t)64 << 20);
+    if (cw_sec__exc_c14n(&whole, (const xmlNode *)doc, NULL) == 0) {
+        a = cw_sec__exc_c14n_at(&without, (const xmlNode *)doc, elem, &at);
+        b = cw_sec__exc_c14n_in_doc(&mid, elem);
+        if (a == CW_ENOMEM || a == CW_E2BIG || b == CW_ENOMEM || b == CW_E2BIG) {
+            goto out;
+        }
+        if (a != 0 || b != 0 || at > without.len) {
+            finding("a whole tree c14n.c takes, but not its two halves", &whole, NULL);
+        }
+        if (without.len + mid.len != whole.len
+            || (at > 0 && memcmp(without.data, whole.data, at) != 0)
+            || (mid.len > 0 && memcmp(mid.data, whole.data + at, mid.len) != 0)
+            || (without.len > at
+                && memcmp(without.data + at, whole.data + at + mid.len, without.len - at) != 0)) {
+            finding("the splice differs from the whole", &mid, &whole);
+        }
+    }
+out:
+    cw_buf_fini(&whole);
+    cw_buf_fini(&without);
+    cw_buf_fini(&mid);
 }
 
 static size_t elements(const xmlNode *n, const xmlNode **out, size_t len)
@@ -196,6 +242,7 @@ static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t pi
     for (size_t i = size > 0 ? data[0] % step : 0; i < n; i += step) {
         compare(doc, elems[i], NULL);
         compare(doc, (const xmlNode *)doc, elems[i]);
+        splice(doc, elems[i]);
     }
 }
 

@@ -150,7 +150,8 @@ CW_MUST_CHECK int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
 /*
  * cw_sec_doc_sha256(doc) from what cw_sec__c14n_update_kept kept, once
  * skip's subtree has changed: kept with skip's canonical form as it now is
- * spliced in. The full walk when nothing was kept or skip is not c14n.c's.
+ * spliced in. libxml2's walk of the whole document when nothing was kept
+ * or skip is not c14n.c's.
  */
 CW_MUST_CHECK int cw_sec__c14n_spliced_sha256(unsigned char out[32],
                                               xmlDoc *doc,

@@ -410,6 +410,33 @@ int cw_sec__c14n_libxml2(
 #define C14N_BUF_MAX   ((size_t)64 * 1024 * 1024)
 #define C14N_BUF_FIRST ((size_t)16 * 1024)
 
+/* The node set through libxml2's xmlC14NExecute, streamed into md. */
+static int c14n_update_libxml2(EVP_MD_CTX *md,
+                               int sign,
+                               xmlDoc *doc,
+                               const xmlNode *top,
+                               const xmlNode *skip,
+                               int mode,
+                               cw_error_t *err)
+{
+    c14n_sink_t sink = { md, sign, 0 };
+    xmlOutputBuffer *buf;
+    int n;
+    int closed;
+
+    buf = xmlOutputBufferCreateIO(c14n_sink_write, c14n_sink_close, &sink, NULL);
+    if (buf == NULL) {
+        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    n = cw_sec__c14n_libxml2(buf, doc, top, skip, mode);
+    /* Flushes what is left and frees buf whatever n was. */
+    closed = xmlOutputBufferClose(buf);
+    if (n < 0 || closed < 0 || sink.failed) {
+        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+    }
+    return 0;
+}
+
 int cw_sec__c14n_update(EVP_MD_CTX *md,
                         int sign,
                         xmlDoc *doc,
@@ -418,11 +445,6 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
                         int mode,
                         cw_error_t *err)
 {
-    c14n_sink_t sink = { md, sign, 0 };
-    xmlOutputBuffer *buf;
-    int n;
-    int closed;
-
     if (mode == XML_C14N_EXCLUSIVE_1_0) {
         cw_buf_t out;
         int rc;
@@ -444,17 +466,28 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
         /* A tree it leaves to libxml2 (c14n.c), or out of memory: libxml2
          * streams, so it may still manage. */
     }
-    buf = xmlOutputBufferCreateIO(c14n_sink_write, c14n_sink_close, &sink, NULL);
-    if (buf == NULL) {
-        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    return c14n_update_libxml2(md, sign, doc, top, skip, mode, err);
+}
+
+/* cw_sec_doc_sha256 straight through libxml2, for a tree c14n.c refused. */
+static int doc_sha256_libxml2(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int md_len = 0;
+    int rc = 0;
+
+    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
+        goto out;
     }
-    n = cw_sec__c14n_libxml2(buf, doc, top, skip, mode);
-    /* Flushes what is left and frees buf whatever n was. */
-    closed = xmlOutputBufferClose(buf);
-    if (n < 0 || closed < 0 || sink.failed) {
-        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+    CW_TRY(c14n_update_libxml2(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
+    if (EVP_DigestFinal_ex(md, out, &md_len) != 1 || md_len != 32) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
+        goto out;
     }
-    return 0;
+out:
+    EVP_MD_CTX_free(md);
+    return rc;
 }
 
 int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
@@ -478,10 +511,11 @@ int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
         }
         return 0;
     }
-    /* libxml2's tree: nothing kept to splice into. */
-    cw_buf_reset(kept);
+    /* libxml2's tree (c14n.c would refuse it again), or out of memory:
+     * nothing kept to splice into, and its memory given back. */
+    cw_buf_fini(kept);
     *skip_at = SIZE_MAX;
-    return cw_sec__c14n_update(md, 0, doc, NULL, skip, XML_C14N_EXCLUSIVE_1_0, err);
+    return c14n_update_libxml2(md, 0, doc, NULL, skip, XML_C14N_EXCLUSIVE_1_0, err);
 }
 
 int cw_sec__c14n_spliced_sha256(unsigned char out[32],
@@ -497,13 +531,14 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
     cw_buf_t mid;
     int ok;
 
+    /* Where c14n.c refused a part, libxml2 does the whole. */
     if (skip_at == SIZE_MAX || skip_at > kept->len) {
-        return cw_sec_doc_sha256(out, doc, err);
+        return doc_sha256_libxml2(out, doc, err);
     }
     cw_buf_init(&mid, C14N_BUF_MAX);
     if (cw_sec__exc_c14n_in_doc(&mid, skip) != 0) {
         cw_buf_fini(&mid);
-        return cw_sec_doc_sha256(out, doc, err);
+        return doc_sha256_libxml2(out, doc, err);
     }
     md = EVP_MD_CTX_new();
     ok = md != NULL && EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) == 1
