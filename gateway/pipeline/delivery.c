@@ -141,13 +141,22 @@ static void verify_work(void *arg)
     opts.skew_s = d->cfg->limits.timestamp_skew_s;
     rc = cw_sec_receipt_verify(&receipt, d->keys, doc, d->to, sent_id, sent_digest, &opts, &problem,
                                &err);
-    if (rc < 0 && recorded && problem == CW_SEC_PROBLEM_RECEIPT_MISMATCH) {
-        /* Refused on what was recorded: the envelope itself decides. */
+    if (rc < 0 && recorded && receipt.names_other) {
+        /*
+         * A receipt signed by the receiver for another message or digest
+         * than recorded: the envelope itself decides, so that a wrong
+         * record costs a parse, never a delivery. Only a receipt whose
+         * signature verified gets here, and only a wrong record (a bug,
+         * logged) costs a second check.
+         */
         char id[sizeof(sent_id)];
         unsigned char digest[32];
 
-        if (sent_read(d, id, sizeof(id), digest) == 0
-            && (strcmp(id, sent_id) != 0 || memcmp(digest, sent_digest, 32) != 0)) {
+        if (sent_read(d, id, sizeof(id), digest) < 0) {
+            d->outcome = CW_EGRESS_FAILED;
+            goto out;
+        }
+        if (strcmp(id, sent_id) != 0 || memcmp(digest, sent_digest, 32) != 0) {
             CW_LOG_WARN("pipeline",
                         "delivery of %s/%s: the store's record of what was sent"
                         " differs from the envelope; checking the receipt against the envelope",

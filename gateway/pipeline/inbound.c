@@ -188,7 +188,7 @@ typedef struct inbound_item {
     unsigned char digest[32]; /* of the translated consignment: what a resend must match */
     char *outgoing;           /* sealed envelope, owned; NULL: ends here or refused */
     size_t outgoing_len;
-    char outgoing_id[128];             /* its MessageId */
+    char outgoing_id[CW_MSG_ID_MAX];   /* its MessageId */
     unsigned char outgoing_digest[32]; /* its cw_sec_doc_sha256: what its receipt names */
     int queued; /* outgoing went to the store (which copied it; freed then) */
     /* What is kept of the assessment once sealed (owned; NULL: not assessed).

@@ -279,11 +279,13 @@ int cw_sec_receipt_verify(cw_sec_receipt_t *out,
         }
     }
     if (strcmp(out->ref_message_id, sent_message_id) != 0) {
+        out->names_other = 1;
         rc = mismatch(problem_out, err, "RefToMessageId is not the message sent");
         goto out;
     }
     if (xmlSecBase64DecodeInPlace((xmlChar *)digest, &digest_len) < 0 || digest_len != 32
         || CRYPTO_memcmp(digest, sent_sha256, 32) != 0) {
+        out->names_other = 1;
         rc = mismatch(problem_out, err, "Digest is not that of the envelope sent");
         goto out;
     }

@@ -317,6 +317,8 @@ typedef struct cw_sec_receipt {
     char from[128];
     char ref_message_id[128];
     int64_t timestamp_s;
+    int names_other; /* 1: signed by the expected party, but for another MessageId or
+                        digest than the ones given (RECEIPT_MISMATCH after the signature) */
 } cw_sec_receipt_t;
 
 /*
