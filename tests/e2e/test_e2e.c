@@ -704,6 +704,46 @@ static void test_e2e__destination_down_gets_everything_when_back(void **state)
     check_chain(&eu, "platform", ids[N - 1], 0, "shop");
 }
 
+/* One integer from sql on node d's store. */
+static long long store_int(const cw_test_daemon_t *d, const char *sql)
+{
+    sqlite3 *db = store_open(d);
+    sqlite3_stmt *st = NULL;
+    long long n;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/*
+ * Every envelope sealed in the tests above, by intake (orders, the
+ * administrations' exchange) and by the adapters' inbound path (the
+ * carrier's manifests), was delivered against the MessageId and digest
+ * recorded when it was sealed: none needed the envelope read again.
+ */
+static void test_e2e__receipts_match_what_was_recorded_at_sealing(void **state)
+{
+    cw_test_daemon_t *all[] = { &platform, &carrier, &eu, &cn };
+    long long delivered = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        delivered += store_int(all[i], "SELECT count(*) FROM deliveries WHERE state = 'delivered'");
+        assert_int_equal(store_int(all[i], "SELECT count(*) FROM deliveries"
+                                           " WHERE length(outgoing_digest) IS NOT 32"
+                                           " OR coalesce(outgoing_id, '') = ''"),
+                         0);
+        assert_int_equal(cw_test_log_count(all[i], "differs from the envelope"), 0);
+    }
+    assert_true(store_int(&carrier, "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+                > 0);
+    assert_true(delivered > 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_e2e__administrations_exchange_both_ways),
         cmocka_unit_test(test_e2e__kill_9_mid_traffic_loses_nothing),
         cmocka_unit_test(test_e2e__destination_down_gets_everything_when_back),
+        cmocka_unit_test(test_e2e__receipts_match_what_was_recorded_at_sealing),
     };
 
     return cmocka_run_group_tests_name("e2e", tests, group_setup, group_teardown);
