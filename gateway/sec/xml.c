@@ -469,18 +469,21 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
     return c14n_update_libxml2(md, sign, doc, top, skip, mode, err);
 }
 
-/* cw_sec_doc_sha256 straight through libxml2, for a tree c14n.c refused. */
-static int doc_sha256_libxml2(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
+/* cw_sec_doc_sha256; with libxml2_only, straight through libxml2 (for a
+ * tree c14n.c has refused). */
+static int doc_sha256(unsigned char out[32], xmlDoc *doc, int libxml2_only, cw_error_t *err)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int md_len = 0;
     int rc = 0;
 
+    /* Exclusive C14N 1.0 without comments, of the whole document. */
     if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
-    CW_TRY(c14n_update_libxml2(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
+    CW_TRY(libxml2_only ? c14n_update_libxml2(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err)
+                        : cw_sec__c14n_update(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
     if (EVP_DigestFinal_ex(md, out, &md_len) != 1 || md_len != 32) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
@@ -533,12 +536,12 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
 
     /* Where c14n.c refused a part, libxml2 does the whole. */
     if (skip_at == SIZE_MAX || skip_at > kept->len) {
-        return doc_sha256_libxml2(out, doc, err);
+        return doc_sha256(out, doc, 1, err);
     }
     cw_buf_init(&mid, C14N_BUF_MAX);
     if (cw_sec__exc_c14n_in_doc(&mid, skip) != 0) {
         cw_buf_fini(&mid);
-        return doc_sha256_libxml2(out, doc, err);
+        return doc_sha256(out, doc, 1, err);
     }
     md = EVP_MD_CTX_new();
     ok = md != NULL && EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) == 1
@@ -553,23 +556,7 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
 
 int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int md_len = 0;
-    int rc = 0;
-
-    /* Exclusive C14N 1.0 without comments, of the whole document. */
-    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
-        goto out;
-    }
-    CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
-    if (EVP_DigestFinal_ex(md, out, &md_len) != 1 || md_len != 32) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
-        goto out;
-    }
-out:
-    EVP_MD_CTX_free(md);
-    return rc;
+    return doc_sha256(out, doc, 0, err);
 }
 
 /* ==== Tree helpers ==== */
