@@ -573,18 +573,8 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
         env = fwd;
     }
     if (rc == 0) {
-        rc = cw_sec_doc_sign_digest(job->keys, env, it->outgoing_digest, &err);
-    }
-    if (rc == 0) {
-        cw_msg_header_t sealed;
-
-        rc = cw_msg_header_read(&sealed, env, &err);
-        if (rc == 0) {
-            cw_strlcpy(it->outgoing_id, sealed.message_id, sizeof(it->outgoing_id));
-        }
-    }
-    if (rc == 0) {
-        rc = cw_sec_xml_serialize(&it->outgoing, &it->outgoing_len, env);
+        rc = cw_pipeline__seal_finish(job->keys, env, &it->outgoing, &it->outgoing_len,
+                                      it->outgoing_id, it->outgoing_digest, &err);
     }
     if (rc < 0) {
         goto fail;

@@ -156,6 +156,28 @@ static int authorize(cw_intake_job_t *job, const cw_msg_header_t *hdr)
     return -1;
 }
 
+int cw_pipeline__seal_finish(const cw_sec_keys_t *keys,
+                             xmlDoc *env,
+                             char **out,
+                             size_t *out_len,
+                             char id[CW_MSG_ID_MAX],
+                             unsigned char digest[32],
+                             cw_error_t *err)
+{
+    cw_msg_header_t hdr;
+    int rc;
+
+    rc = cw_sec_doc_sign_digest(keys, env, digest, err);
+    if (rc == 0) {
+        rc = cw_msg_header_read(&hdr, env, err);
+    }
+    if (rc == 0) {
+        cw_strlcpy(id, hdr.message_id, CW_MSG_ID_MAX);
+        rc = cw_sec_xml_serialize(out, out_len, env);
+    }
+    return rc;
+}
+
 /*
  * Routes an accepted message: one addressed to this node ends here; one for
  * a party with a route is sealed (a new envelope from this node carrying
@@ -189,16 +211,8 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
         job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
     rc = cw_msg_forward_new(&fwd, doc, hdr, &params, &err);
     if (rc == 0) {
-        rc = cw_sec_doc_sign_digest(job->keys, fwd, res->outgoing_digest, &err);
-    }
-    if (rc == 0) {
-        cw_msg_header_t fwd_hdr;
-
-        rc = cw_msg_header_read(&fwd_hdr, fwd, &err);
-        if (rc == 0) {
-            cw_strlcpy(res->outgoing_id, fwd_hdr.message_id, sizeof(res->outgoing_id));
-            rc = cw_sec_xml_serialize(&res->outgoing, &res->outgoing_len, fwd);
-        }
+        rc = cw_pipeline__seal_finish(job->keys, fwd, &res->outgoing, &res->outgoing_len,
+                                      res->outgoing_id, res->outgoing_digest, &err);
     }
     if (rc < 0) {
         CW_LOG_ERROR("pipeline", "cannot seal %s/%s for %s: %s", hdr->from, hdr->message_id,

@@ -94,6 +94,19 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const char *destination);
 
 /* The finding codes of a, space separated, into out (cut to size). */
+/*
+ * Signs env, a sealed envelope (cw_msg_forward_new), with the node key and
+ * serialises it into *out (cw_free), with its MessageId and the digest a
+ * receipt for it must name (cw_sec_doc_sign_digest), which the store keeps
+ * with the delivery. 0 or a negative error with err set.
+ */
+CW_MUST_CHECK int cw_pipeline__seal_finish(const cw_sec_keys_t *keys,
+                                           xmlDoc *env,
+                                           char **out,
+                                           size_t *out_len,
+                                           char id[CW_MSG_ID_MAX],
+                                           unsigned char digest[32],
+                                           cw_error_t *err);
 void cw_pipeline__codes_join(char *out, size_t size, const cw_checks_assessment_t *a);
 
 /* The fact to record for assessment a; points into a and codes. */

@@ -193,7 +193,7 @@ typedef struct cw_intake_result {
     /* Filled for an accepted message addressed to another party: */
     char *outgoing; /* the sealed envelope to deliver, owned (cw_free); NULL: ends here */
     size_t outgoing_len;
-    char outgoing_id[128];             /* its MessageId (From = this node) */
+    char outgoing_id[CW_MSG_ID_MAX];   /* its MessageId (From = this node) */
     unsigned char outgoing_digest[32]; /* its cw_sec_doc_sha256: what its receipt names */
     /* Set when the answer is a problem of the HTTP layer rather than of the
      * message (the store failing: 503 with Retry-After). */
