@@ -185,6 +185,18 @@ cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error
 /* The schema version this binary writes. */
 #define CW_STORE_SCHEMA_VERSION 8
 
+/*
+ * walbuf.c: the VFS the writer's connection opens with under
+ * synchronous=FULL, which gathers its WAL writes into one per commit.
+ * Registers it on the first call (any thread); its name, or NULL when the
+ * default VFS cannot carry it (then the store opens without it).
+ */
+#define CW_STORE__WALBUF_VFS "clearway-walbuf"
+const char *cw_store__walbuf_vfs(void);
+/* WAL writes SQLite made through it, and writes it handed to the files,
+ * since the process started (for tests). */
+void cw_store__walbuf_counts(uint64_t *writes_in, uint64_t *writes_out);
+
 /* The SQL of the list statement the SQLite backend runs for filter f.
  * Exposed for the tests, which check its query plan. */
 const char *cw_store__sqlite_list_sql(const cw_store_filter_t *f);

@@ -500,9 +500,11 @@ int cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_e
 
     *out = NULL;
     /* NOMUTEX: the connection is used by one thread at a time (the opener,
-     * then the writer), so SQLite's own connection mutex is not needed. */
+     * then the writer), so SQLite's own connection mutex is not needed.
+     * With synchronous=FULL its WAL writes are gathered (walbuf.c). */
     src = sqlite3_open_v2(opts->path, &db,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          opts->sync == CW_STORE_SYNC_FULL ? cw_store__walbuf_vfs() : NULL);
     if (src != SQLITE_OK) {
         rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: %s: cannot open: %s", opts->path,
                           db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(src));

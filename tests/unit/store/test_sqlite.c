@@ -588,6 +588,83 @@ static void test_sqlite__commit_failure_stores_nothing(void **state)
     store_close(store);
 }
 
+/* Messages from this test in the file, read by a connection of its own
+ * (the default VFS, as a reader or another tool would). */
+static int64_t rows_seen_apart(const char *like)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM messages WHERE message_id LIKE ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return n;
+}
+
+/* Puts n queued messages id-0.., one commit each, checking after each that
+ * a connection of its own sees it; returns the WAL writes SQLite made and
+ * those that reached the file meanwhile. */
+static void
+commits_seen_apart(cw_store_t *store, const char *prefix, int n, uint64_t *in, uint64_t *out)
+{
+    uint64_t in0;
+    uint64_t out0;
+    char like[32];
+    char id[32];
+    cw_store_msg_t m;
+
+    (void)snprintf(like, sizeof(like), "%s-%%", prefix);
+    cw_store__walbuf_counts(&in0, &out0);
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        msg_fill(&m, id, (unsigned char)i, "r");
+        msg_queue(&m, "to-customs", 10000 + i);
+        assert_int_equal(put_sync(store, &m).status, 0);
+        assert_int_equal(rows_seen_apart(like), i + 1);
+    }
+    cw_store__walbuf_counts(in, out);
+    *in -= in0;
+    *out -= out0;
+}
+
+/*
+ * With synchronous=FULL the writer's WAL writes are gathered (walbuf.c):
+ * SQLite writes each frame's header and page apart, and the file gets a
+ * few writes per commit instead. Every commit is in the file for another
+ * connection as soon as the put is acknowledged. With NORMAL, which has no
+ * sync per commit to write at, the writer does without it.
+ */
+static void test_sqlite__wal_writes_gathered_per_commit(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_t *store;
+    uint64_t in;
+    uint64_t out;
+
+    (void)state;
+    store = store_open();
+    commits_seen_apart(store, "full", 40, &in, &out);
+    store_close(store);
+    /* Each commit is a dozen frames or more, two writes each. */
+    assert_true(in >= 40 * 10);
+    assert_true(out * 4 <= in);
+    assert_true(out >= 40);
+
+    opts.sync = CW_STORE_SYNC_NORMAL;
+    store = store_open_opts(&opts);
+    commits_seen_apart(store, "normal", 10, &in, &out);
+    store_close(store);
+    assert_true(in == 0 && out == 0);
+}
+
 /* What a receipt must name, recorded with the delivery when the envelope
  * was sealed, comes back with the claim; a delivery queued without it
  * (as before schema 8) comes back without it. */
@@ -1944,6 +2021,7 @@ static void purge_all(cw_store_t *store, int n)
  */
 static void test_sqlite__rollback_copies_in_memory_except_purges(void **state)
 {
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
     cw_store_t *store;
     char *blob = cw_malloc(COPY_BLOB);
     sqlite3 *db = NULL;
@@ -1964,7 +2042,11 @@ static void test_sqlite__rollback_copies_in_memory_except_purges(void **state)
     assert_int_equal(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
     atomic_store(&subjournal_opens, 0);
 
-    store = store_open();
+    /* synchronous=NORMAL: the writer then opens its files through the
+     * default VFS, the shim, not through walbuf.c's, which wraps the
+     * default VFS of its first use. Sub-journals do not depend on it. */
+    opts.sync = CW_STORE_SYNC_NORMAL;
+    store = store_open_opts(&opts);
     put_delivered(store, "first", 20, blob);
     assert_int_equal(atomic_load(&subjournal_opens), 0);
     purge_all(store, 20); /* 2.6 MB freed in one write */
@@ -2024,6 +2106,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_from_version_0, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__refuses_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__commit_failure_stores_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__wal_writes_gathered_per_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__claim_returns_what_the_receipt_names, setup,
                                         teardown),
