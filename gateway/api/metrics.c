@@ -185,16 +185,28 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "failed.\n"
         "# TYPE clearway_store_commit_failures_total counter\n"
         "clearway_store_commit_failures_total %llu\n"
-        "# HELP clearway_store_checkpoints_total WAL checkpoints run beside the writer.\n"
+        "# HELP clearway_store_checkpoints_total WAL checkpoints run.\n"
         "# TYPE clearway_store_checkpoints_total counter\n"
         "clearway_store_checkpoints_total %llu\n"
+        "# HELP clearway_store_checkpoint_seconds_total Time spent in WAL checkpoints.\n"
+        "# TYPE clearway_store_checkpoint_seconds_total counter\n"
+        "clearway_store_checkpoint_seconds_total %.6f\n"
+        "# HELP clearway_store_transactions_beside_checkpoint_total Transactions whose commit "
+        "had a WAL checkpoint running beside it.\n"
+        "# TYPE clearway_store_transactions_beside_checkpoint_total counter\n"
+        "clearway_store_transactions_beside_checkpoint_total %llu\n"
+        "# HELP clearway_store_commit_beside_checkpoint_seconds_total The part of "
+        "clearway_store_commit_seconds_total spent in those commits.\n"
+        "# TYPE clearway_store_commit_beside_checkpoint_seconds_total counter\n"
+        "clearway_store_commit_beside_checkpoint_seconds_total %.6f\n"
         "# HELP clearway_store_operations_pending Store operations queued now.\n"
         "# TYPE clearway_store_operations_pending gauge\n"
         "clearway_store_operations_pending %llu\n",
         (unsigned long long)st.transactions, (unsigned long long)st.writes,
         (unsigned long long)st.pages_written, (double)st.exec_ns / 1e9, (double)st.commit_ns / 1e9,
         (unsigned long long)st.commit_failures, (unsigned long long)st.checkpoints,
-        (unsigned long long)st.pending);
+        (double)st.checkpoint_ns / 1e9, (unsigned long long)st.transactions_beside_checkpoint,
+        (double)st.commit_beside_checkpoint_ns / 1e9, (unsigned long long)st.pending);
 }
 
 /* Appends value as a Prometheus label value: quoted, with \\, \" and \n escaped. */

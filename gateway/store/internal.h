@@ -141,10 +141,13 @@ struct cw_store {
     atomic_uint_least64_t n_failed;  /* stats: commit failures */
     atomic_uint_least64_t n_group;   /* stats: largest group */
     atomic_uint_least64_t n_pending; /* stats: queued operations */
-    atomic_uint_least64_t n_ckpt;    /* stats: checkpoints off the writer thread */
+    atomic_uint_least64_t n_ckpt;    /* stats: checkpoints run (either thread) */
+    atomic_uint_least64_t n_ckpt_ns; /* stats: time spent in them */
     atomic_uint_least64_t n_pages;   /* stats: pages the commits wrote (to the WAL) */
     atomic_uint_least64_t n_exec_ns; /* stats: writer time in the groups' statements */
     atomic_uint_least64_t n_sync_ns; /* stats: writer time in COMMIT (WAL write, fsync) */
+    atomic_uint_least64_t n_tx_ckpt; /* stats: of n_tx, those with a checkpoint beside COMMIT */
+    atomic_uint_least64_t n_sync_ckpt_ns; /* stats: their share of n_sync_ns */
 };
 
 /* Hands a finished request back to the loop thread. Any thread. */

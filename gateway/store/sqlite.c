@@ -201,6 +201,10 @@ typedef struct cw_sqlite {
     int cthread_started; /* joined by the writer before it reports closed */
     uv_cond_t cwake;     /* signalled by the WAL hook and on close */
     int ckpt_wanted;     /* the WAL has grown past CHECKPOINT_PAGES */
+    /* Odd while a checkpoint runs (either thread's): bumped before and
+     * after each one, so that the writer can tell whether a COMMIT had
+     * one beside it. */
+    atomic_uint_least64_t ckpt_seq;
     /* Read connections lent to callers' threads (sqlite_facts_here), under
      * lock. */
     sqlite3 *lend_db[LEND_MAX];               /* idle, ready to lend */
@@ -1035,6 +1039,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
     size_t i;
     uint64_t t_begin;
     uint64_t t_commit = 0;
+    uint64_t ckpt_seq = 0;
     int rc;
 
     for (i = 0; i < n; i++) {
@@ -1055,6 +1060,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
         rc = CW_EIO;
     }
     if (rc == 0) {
+        ckpt_seq = atomic_load(&be->ckpt_seq);
         t_commit = cw_time_mono_ns();
         rc = exec_stmt(be, S_COMMIT);
     }
@@ -1067,6 +1073,12 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
          * (with synchronous=FULL the WAL write and its fsync). */
         atomic_fetch_add(&store->n_exec_ns, t_commit - t_begin);
         atomic_fetch_add(&store->n_sync_ns, t_end - t_commit);
+        /* A checkpoint ran beside it: one was running as it began, or one
+         * began or ended before it was done. */
+        if ((ckpt_seq & 1) != 0 || atomic_load(&be->ckpt_seq) != ckpt_seq) {
+            atomic_fetch_add(&store->n_tx_ckpt, 1);
+            atomic_fetch_add(&store->n_sync_ckpt_ns, t_end - t_commit);
+        }
         /* Dirty pages the commit wrote, reset for the next one. */
         if (sqlite3_db_status(be->db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &unused, 1) == SQLITE_OK
             && pages > 0) {
@@ -1246,13 +1258,29 @@ static void reader_main(void *arg)
 
 /* ==== The checkpointer (checkpointer thread) ==== */
 
+/* A PASSIVE checkpoint on db, counted and timed; either thread. */
+static int checkpoint_run(
+    cw_store_t *store, cw_sqlite_t *be, sqlite3 *db, const char *schema, int *log, int *done)
+{
+    uint64_t t0 = cw_time_mono_ns();
+    int src;
+
+    atomic_fetch_add(&be->ckpt_seq, 1);
+    src = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, log, done);
+    atomic_fetch_add(&be->ckpt_seq, 1);
+    atomic_fetch_add(&store->n_ckpt, 1);
+    atomic_fetch_add(&store->n_ckpt_ns, cw_time_mono_ns() - t0);
+    return src;
+}
+
 /* SQLite calls this on the writer thread after each commit. */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int pages)
 {
-    cw_sqlite_t *be = arg;
+    cw_store_t *store = arg;
+    cw_sqlite_t *be = backend_of(store);
 
     if (pages >= CHECKPOINT_PAGES_WRITER) {
-        (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        (void)checkpoint_run(store, be, db, schema, NULL, NULL);
         return SQLITE_OK;
     }
     if (pages >= CHECKPOINT_PAGES) {
@@ -1296,13 +1324,11 @@ static void checkpointer_main(void *arg)
         uv_mutex_unlock(&be->lock);
         log_pages = 0;
         done_pages = 0;
-        src = sqlite3_wal_checkpoint_v2(be->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
-                                        &done_pages);
+        src = checkpoint_run(store, be, be->cdb, NULL, &log_pages, &done_pages);
         if (src != SQLITE_OK && src != SQLITE_BUSY) {
             CW_LOG_WARN(CW_STORE_MOD, "checkpoint failed: %s", sqlite3_errmsg(be->cdb));
         }
         behind = src == SQLITE_BUSY || (src == SQLITE_OK && done_pages < log_pages);
-        atomic_fetch_add(&store->n_ckpt, 1);
     }
     (void)sqlite3_close_v2(be->cdb);
     be->cdb = NULL;
@@ -1559,7 +1585,7 @@ static int sqlite_start(cw_store_t *store)
     /* Without the checkpointer SQLite's automatic checkpoint stays on. */
     if (be->cdb != NULL && uv_thread_create(&be->cthread, checkpointer_main, store) == 0) {
         be->cthread_started = 1;
-        (void)sqlite3_wal_hook(be->db, on_wal_commit, be);
+        (void)sqlite3_wal_hook(be->db, on_wal_commit, store);
     }
     /* Without a read connection (sqlite_open could not make one), ledger
      * reads stay on the writer as before. */

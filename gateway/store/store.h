@@ -548,10 +548,15 @@ typedef struct cw_store_stats {
     uint64_t commit_failures; /* transactions rolled back because a commit failed */
     uint64_t group_max_seen;  /* largest group committed in one transaction */
     uint64_t pending;         /* operations queued for the backend now */
-    uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
+    uint64_t checkpoints;     /* WAL checkpoints run (by the checkpointer thread, or by the
+                                 writer once the WAL is past 4,000 pages) */
+    uint64_t checkpoint_ns;   /* time spent in them */
     uint64_t pages_written;   /* database pages the commits wrote (to the WAL) */
     uint64_t exec_ns;         /* time the writer spent running committed groups' writes */
     uint64_t commit_ns;       /* time it spent committing them (WAL write and fsync) */
+    uint64_t transactions_beside_checkpoint; /* of transactions, those whose COMMIT had a
+                                                checkpoint running beside it */
+    uint64_t commit_beside_checkpoint_ns;    /* their share of commit_ns */
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */

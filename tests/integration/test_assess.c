@@ -445,6 +445,16 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
      * COMMIT with its fsync (which takes time on any disk). */
     assert_true(metric_value(body, "clearway_store_write_seconds_total") > write_s_before);
     assert_true(metric_value(body, "clearway_store_commit_seconds_total") > commit_s_before);
+    /* The checkpoint series are there; the commits beside a checkpoint are
+     * a part of all of them, in number and in time. */
+    assert_true(metric_value(body, "clearway_store_checkpoints_total") >= 0);
+    assert_true(metric_value(body, "clearway_store_checkpoint_seconds_total") >= 0);
+    assert_true(metric_value(body, "clearway_store_transactions_beside_checkpoint_total") >= 0);
+    assert_true(metric_value(body, "clearway_store_transactions_beside_checkpoint_total")
+                <= metric_value(body, "clearway_store_transactions_total"));
+    assert_true(metric_value(body, "clearway_store_commit_beside_checkpoint_seconds_total") >= 0);
+    assert_true(metric_value(body, "clearway_store_commit_beside_checkpoint_seconds_total")
+                <= metric_value(body, "clearway_store_commit_seconds_total"));
     /* Cumulative buckets: +Inf holds every observation. */
     snprintf(inf, sizeof(inf),
              "clearway_intake_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} %ld\n",

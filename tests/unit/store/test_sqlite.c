@@ -1953,6 +1953,11 @@ static void test_sqlite__checkpoints_off_the_writer(void **state)
     store_close(store);
     cw_free(blob);
     assert_true(stats.checkpoints > 0);
+    /* Each checkpoint copied pages and fsynced the file: time went by. */
+    assert_true(stats.checkpoint_ns > 0);
+    /* Commits beside a checkpoint are some of the commits. */
+    assert_true(stats.transactions_beside_checkpoint <= stats.transactions);
+    assert_true(stats.commit_beside_checkpoint_ns <= stats.commit_ns);
     /* Both bursts are 9.6 MB; the WAL held about one of them. */
     assert_true(size_after > 4 * 1024 * 1024);
     assert_true(size_after < 7 * 1024 * 1024);
