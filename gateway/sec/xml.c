@@ -144,15 +144,24 @@ static void on_parse_error(void *ctx, xmlErrorPtr error)
 {
     xmlParserCtxtPtr ctxt = ctx;
     parse_state_t *st = ctxt != NULL ? ctxt->_private : NULL;
+    char *c;
     size_t n;
 
     if (st == NULL || error == NULL || st->first_err[0] != '\0' || error->message == NULL) {
         return;
     }
-    n = cw_strlcpy(st->first_err, error->message, sizeof(st->first_err));
-    /* libxml2 messages end with a newline; a log line must not. */
-    if (n > 0 && n < sizeof(st->first_err) && st->first_err[n - 1] == '\n') {
-        st->first_err[n - 1] = '\0';
+    (void)cw_strlcpy(st->first_err, error->message, sizeof(st->first_err));
+    /* The message goes into one log line and a problem's detail: libxml2's
+     * end with a newline, and some have one inside ("...encoding !\nBytes:
+     * 0xC0 ..."). Control characters become spaces, trailing ones go. */
+    for (c = st->first_err; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20u || *c == 0x7f) {
+            *c = ' ';
+        }
+    }
+    n = strlen(st->first_err);
+    while (n > 0 && st->first_err[n - 1] == ' ') {
+        st->first_err[--n] = '\0';
     }
     st->first_err_line = error->line;
 }

@@ -91,6 +91,14 @@ static void test_xml__rejects_malformed(void **state)
     /* The detail names the line. */
     assert_int_equal(cw_sec_xml_parse(&doc, "<a>\n<b>\n</a>", 12, &limits, &p, &err), CW_EPARSE);
     assert_non_null(strstr(err.msg, "line "));
+    /* A byte that is not UTF-8: libxml2's message has a newline inside
+     * ("...indicate encoding !\nBytes: 0xC0 ..."); the detail is one line
+     * all the same, with nothing trailing. */
+    assert_int_equal(cw_sec_xml_parse(&doc, "<a>\xC0</a>", 8, &limits, &p, &err), CW_EPARSE);
+    assert_int_equal(p, CW_SEC_PROBLEM_MALFORMED_XML);
+    assert_non_null(strstr(err.msg, "Bytes:"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_true(err.msg[strlen(err.msg) - 1] != ' ');
 }
 
 static void test_xml__rejects_oversize_before_parsing(void **state)
