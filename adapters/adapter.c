@@ -15,6 +15,21 @@
 
 /* ==== Instances ==== */
 
+/*
+ * Messages are one line (adapters.h), but some quote the input or a
+ * library's text, which may hold a newline ("invalid escape near '"\<LF>'"
+ * from jansson, a quoted CSV value, libxml2's "...!\nBytes: 0xC0"): every
+ * control character becomes a space.
+ */
+static void one_line(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20u || *s == 0x7f) {
+            *s = ' ';
+        }
+    }
+}
+
 static int dup_opt(char **out, const char *s)
 {
     *out = NULL;
@@ -113,6 +128,9 @@ int cw_adapter_translate_in(const cw_adapter_t *adapter,
     if (rc < 0) {
         /* A whole-input failure yields no documents (adapters.h). */
         cw_adapters__result_clear(out);
+        if (err != NULL) {
+            one_line(err->msg);
+        }
     }
     return rc;
 }
@@ -125,6 +143,7 @@ int cw_adapter_translate_out(const cw_adapter_t *adapter,
                              cw_error_t *err)
 {
     xmlNode *root;
+    int rc;
 
     *out = NULL;
     *len_out = 0;
@@ -139,7 +158,11 @@ int cw_adapter_translate_out(const cw_adapter_t *adapter,
         return cw_error_set(err, CW_EINVAL, CW_ADAPTERS_MOD, "not a canonical {%s}Consignment",
                             CW_ADAPTER_CANONICAL_NS);
     }
-    return adapter->ops->translate_out(adapter, canonical, out, len_out, media_type_out, err);
+    rc = adapter->ops->translate_out(adapter, canonical, out, len_out, media_type_out, err);
+    if (rc < 0 && err != NULL) {
+        one_line(err->msg);
+    }
+    return rc;
 }
 
 /* ==== Results ==== */
@@ -241,6 +264,8 @@ int cw_adapters__result_add_error(
     va_start(ap, fmt);
     (void)vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
+    one_line(e->field);
+    one_line(e->msg);
     return 0;
 }
 
@@ -342,7 +367,7 @@ int cw_adapters__decimal_parse(const char *s, int frac_max, int allow_neg, int64
         if (seen_dot && ++frac > frac_max) {
             return CW_EPARSE;
         }
-        if (v > (INT64_MAX / 10) / 10000) {
+        if (v > (INT64_MAX - 9) / 10) {
             return CW_EPARSE;
         }
         v = v * 10 + (*s - '0');
@@ -354,7 +379,11 @@ int cw_adapters__decimal_parse(const char *s, int frac_max, int allow_neg, int64
     if (*s != '\0' || digits == 0) {
         return CW_EPARSE;
     }
+    /* Scaled to 1e-4 units, the value must still fit ("922337203685479" does not). */
     for (; frac < 4; frac++) {
+        if (v > INT64_MAX / 10) {
+            return CW_EPARSE;
+        }
         v *= 10;
     }
     *out = neg ? -v : v;
@@ -424,4 +453,65 @@ void cw_adapters__country_normalize(char *out, size_t size, const char *in)
     out[0] = c[0];
     out[1] = c[1];
     out[2] = '\0';
+}
+
+int cw_adapters__xml_text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t c;
+    int n, i;
+
+    while (*p != '\0') {
+        if (*p < 0x80) {
+            if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') {
+                return 0;
+            }
+            p++;
+            continue;
+        }
+        if (*p >= 0xC2 && *p <= 0xDF) {
+            n = 1;
+            c = *p & 0x1Fu;
+        } else if (*p >= 0xE0 && *p <= 0xEF) {
+            n = 2;
+            c = *p & 0x0Fu;
+        } else if (*p >= 0xF0 && *p <= 0xF4) {
+            n = 3;
+            c = *p & 0x07u;
+        } else {
+            return 0;
+        }
+        /* A NUL fails the continuation test, so nothing past it is read. */
+        for (i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0u) != 0x80u) {
+                return 0;
+            }
+            c = (c << 6) | (p[i] & 0x3Fu);
+        }
+        if ((n == 2 && c < 0x800u) || (n == 3 && (c < 0x10000u || c > 0x10FFFFu))
+            || (c >= 0xD800u && c <= 0xDFFFu) || c == 0xFFFEu || c == 0xFFFFu) {
+            return 0;
+        }
+        p += n + 1;
+    }
+    return 1;
+}
+
+void cw_adapters__utf8_trim(char *s)
+{
+    size_t len = strlen(s), start = len, need;
+    unsigned char lead;
+
+    /* Back over at most three continuation bytes to the sequence's lead. */
+    while (start > 0 && len - start < 3 && ((unsigned char)s[start - 1] & 0xC0u) == 0x80u) {
+        start--;
+    }
+    if (start == 0) {
+        return;
+    }
+    lead = (unsigned char)s[start - 1];
+    need = lead >= 0xF0u ? 4 : lead >= 0xE0u ? 3 : lead >= 0xC0u ? 2 : 1;
+    if (lead >= 0xC0u && len - (start - 1) < need) {
+        s[start - 1] = '\0';
+    }
 }

@@ -237,7 +237,9 @@ int cw_adapter_can_out(const cw_adapter_t *adapter);
  * no documents: CW_E2BIG (input bytes or items over the limits), CW_EPARSE
  * (not JSON/CSV/XML, or not the expected format or namespace), CW_EPERM
  * (a stylesheet tried a forbidden file or network access), CW_ETIMEDOUT
- * (XSLT step budget), CW_EINVAL (kind has no input side), CW_ENOMEM.
+ * (XSLT step budget), CW_EPROTO (an XSLT kind's stylesheet failed, its
+ * recursion limit included, or produced something other than
+ * consignments), CW_EINVAL (kind has no input side), CW_ENOMEM.
  * Thread: any, concurrently on one instance. bytes is borrowed.
  */
 CW_MUST_CHECK int cw_adapter_translate_in(const cw_adapter_t *adapter,

@@ -233,8 +233,8 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
     size_t i, len;
     const char *why = NULL;
 
-    if (blank(v)) {
-        return 0;
+    if (blank(v) || !cw_adapters__xml_text_ok(v)) {
+        return 0; /* bad text is check_text's to report */
     }
     switch (shape) {
     case S_AMOUNT:
@@ -282,6 +282,23 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
     return 1;
 }
 
+/*
+ * Text that cannot go into a canonical document (not UTF-8, or a control
+ * character): 1 when bad (error recorded), 0 when good, CW_ENOMEM on OOM.
+ */
+static int check_text(csv_state_t *st, const char *v, const char *col)
+{
+    if (v == NULL || cw_adapters__xml_text_ok(v)) {
+        return 0;
+    }
+    if (cw_adapters__result_add_error(st->out, st->rows - 1, st->row_line, col,
+                                      "is not UTF-8 text, or holds a control character")
+        < 0) {
+        return CW_ENOMEM;
+    }
+    return 1;
+}
+
 /* Checks every value of the row; returns the number of bad ones, or CW_ENOMEM. */
 static int row_check(csv_state_t *st)
 {
@@ -298,6 +315,13 @@ static int row_check(csv_state_t *st)
     unsigned i, g, k;
     int bad = 0, r;
 
+    for (i = 0; i < P_COUNT; i++) {
+        r = check_text(st, pval(st, (enum pcol)i), pcol_names[i]);
+        if (r < 0) {
+            return r;
+        }
+        bad += r;
+    }
     for (i = 0; i < CW_ARRAY_SIZE(pchecks); i++) {
         r = check_shape(st, pval(st, pchecks[i].col), pcol_names[pchecks[i].col], pchecks[i].shape);
         if (r < 0) {
@@ -306,9 +330,12 @@ static int row_check(csv_state_t *st)
         bad += r;
     }
     for (g = 0; g < st->groups; g++) {
-        for (k = I_QTY; k <= I_ORIGIN; k++) {
+        for (k = 0; k < I_COUNT; k++) {
             (void)snprintf(col, sizeof(col), "%s_%u", icol_names[k], g + 1);
-            r = check_shape(st, ival(st, g, (enum icol)k), col, ishapes[k]);
+            r = check_text(st, ival(st, g, (enum icol)k), col);
+            if (r == 0 && k >= I_QTY && k <= I_ORIGIN) {
+                r = check_shape(st, ival(st, g, (enum icol)k), col, ishapes[k]);
+            }
             if (r < 0) {
                 return r;
             }
@@ -421,10 +448,9 @@ static int add_items(xmlNode *root, const csv_state_t *st, int64_t *total)
         CW_TRY(cw_adapters__text(item, "Quantity", ival(st, g, I_QTY), NULL));
         CW_TRY(cw_adapters__text(item, "LineValue", ival(st, g, I_VALUE), NULL));
         if (blank(ival(st, g, I_VALUE))
-            || cw_adapters__decimal_parse(ival(st, g, I_VALUE), 4, 1, &v) < 0 || *total < 0) {
-            *total = -1;
-        } else {
-            *total += v;
+            || cw_adapters__decimal_parse(ival(st, g, I_VALUE), 4, 1, &v) < 0 || *total < 0
+            || __builtin_add_overflow(*total, v, total)) {
+            *total = -1; /* unknown, or beyond 64 bits: GoodsValue left out */
         }
         CW_TRY(cw_adapters__text(item, "NetWeightKg", ival(st, g, I_NET), NULL));
         cw_adapters__country_normalize(buf, sizeof(buf), ival(st, g, I_ORIGIN));
@@ -522,6 +548,22 @@ static int all_blank(const csv_state_t *st)
     return 1;
 }
 
+/*
+ * Counts the current row as the next item (a parcel, or a row lost to bad
+ * quoting): *item_out gets its index. CW_E2BIG over items_max.
+ */
+static int item_next(csv_state_t *st, size_t *item_out)
+{
+    *item_out = st->rows++;
+    if (st->rows > st->adapter->limits.items_max) {
+        return cw_error_set(st->err, CW_E2BIG, CW_ADAPTERS_MOD,
+                            "line %zu: the manifest has more than %zu parcels", st->row_line,
+                            st->adapter->limits.items_max);
+    }
+    st->out->item_count = st->rows;
+    return 0;
+}
+
 static int row_handle(csv_state_t *st)
 {
     xmlDoc *doc = NULL;
@@ -531,13 +573,7 @@ static int row_handle(csv_state_t *st)
     if (all_blank(st)) {
         return 0; /* a trailing ",,,," line from a spreadsheet */
     }
-    item = st->rows++;
-    if (st->rows > st->adapter->limits.items_max) {
-        return cw_error_set(st->err, CW_E2BIG, CW_ADAPTERS_MOD,
-                            "line %zu: the manifest has more than %zu parcels", st->row_line,
-                            st->adapter->limits.items_max);
-    }
-    st->out->item_count = st->rows;
+    CW_TRY(item_next(st, &item));
     if (st->nfields != st->header_count) {
         CW_TRY(cw_adapters__result_add_error(
             st->out, item, st->row_line,
@@ -583,6 +619,7 @@ static int parser_open(struct csv_parser *p)
 /* A quoting error: the row is reported and parsing restarts on the next line. */
 static int quoting_error(csv_state_t *st, struct csv_parser *p, int at_end)
 {
+    size_t item;
     int rc = 0;
 
     if (csv_error(p) != CSV_EPARSE) {
@@ -592,11 +629,9 @@ static int quoting_error(csv_state_t *st, struct csv_parser *p, int at_end)
         return cw_error_set(st->err, CW_EPARSE, CW_ADAPTERS_MOD,
                             "line %zu: malformed quoting in the header row", st->row_line);
     }
-    st->rows++;
-    st->out->item_count = st->rows;
+    CW_TRY(item_next(st, &item));
     CW_TRY(cw_adapters__result_add_error(
-        st->out, st->rows - 1, st->row_line,
-        st->nfields < st->header_count ? st->header[st->nfields] : "",
+        st->out, item, st->row_line, st->nfields < st->header_count ? st->header[st->nfields] : "",
         at_end ? "unterminated quoted field" : "malformed quoting (RFC 4180)"));
     fields_clear(st);
     st->in_row = 0;

@@ -82,5 +82,13 @@ void cw_adapters__decimal_format(char *out, size_t size, int64_t v, int min_frac
 void cw_adapters__hs_normalize(char *out, size_t size, const char *in);
 /* Copies a two-letter country code upper-cased; "" when in is not one. */
 void cw_adapters__country_normalize(char *out, size_t size, const char *in);
+/*
+ * 1 when s is UTF-8 made only of XML 1.0 characters (no C0 control but tab,
+ * LF and CR, no U+FFFE or U+FFFF), so that a canonical document holding it
+ * serialises to well-formed XML; else 0.
+ */
+int cw_adapters__xml_text_ok(const char *s);
+/* Cuts an incomplete UTF-8 sequence off the end of s (left by truncation). */
+void cw_adapters__utf8_trim(char *s);
 
 #endif /* CW_ADAPTERS_INTERNAL_H */

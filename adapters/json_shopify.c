@@ -128,6 +128,10 @@ static const char *jstr(jctx_t *c, const json_t *obj, const char *key, const cha
         type_error(c, base, key, "a string", type_name(v));
         return NULL;
     }
+    if (!cw_adapters__xml_text_ok(json_string_value(v))) {
+        type_error(c, base, key, "a string", "one with a control character");
+        return NULL;
+    }
     return json_string_value(v);
 }
 
@@ -143,8 +147,11 @@ jid(jctx_t *c, const json_t *obj, const char *key, const char *base, char *buf, 
     }
     if (json_is_integer(v)) {
         path_fmt(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_string(v)) {
+    } else if (json_is_string(v) && cw_adapters__xml_text_ok(json_string_value(v))) {
         (void)cw_strlcpy(buf, json_string_value(v), size);
+        cw_adapters__utf8_trim(buf);
+    } else if (json_is_string(v)) {
+        type_error(c, base, key, "a string", "one with a control character");
     } else {
         type_error(c, base, key, "a string or integer", type_name(v));
     }
@@ -253,6 +260,7 @@ static void person_name(jctx_t *c, const json_t *o, const char *base, char *buf,
         path_fmt(buf, size, "%s%s%s", first != NULL ? first : "",
                  first != NULL && last != NULL ? " " : "", last != NULL ? last : "");
     }
+    cw_adapters__utf8_trim(buf); /* a long name is cut, never inside a character */
 }
 
 static int add_buyer(jctx_t *c, xmlNode *root, const json_t *order, const char *base)
@@ -392,7 +400,7 @@ add_item(jctx_t *c, xmlNode *root, const json_t *li, size_t i, const char *base,
     char b[128], buf[64];
     const char *sku, *desc;
     const json_t *prod;
-    int64_t price, qty, grams;
+    int64_t price, qty, grams, line_value = 0, weight = 0;
     int has_price, has_qty, has_grams, rc = 0;
     xmlNode *item;
 
@@ -426,14 +434,25 @@ add_item(jctx_t *c, xmlNode *root, const json_t *li, size_t i, const char *base,
     if (has_price) {
         CW_TRY(add_amount(item, "UnitValue", price));
     }
+    if (has_price && has_qty && __builtin_mul_overflow(price, qty, &line_value)) {
+        type_error(c, b, "price", "an amount whose line value fits in 64 bits", "a larger one");
+        has_price = 0;
+    }
     if (has_price && has_qty) {
-        CW_TRY(add_amount(item, "LineValue", price * qty));
-        *sum = *sum < 0 ? -1 : *sum + price * qty;
+        CW_TRY(add_amount(item, "LineValue", line_value));
+        if (*sum < 0 || __builtin_add_overflow(*sum, line_value, sum)) {
+            *sum = -1; /* unknown, or beyond 64 bits: GoodsValue left out */
+        }
     } else {
         *sum = -1;
     }
+    /* grams and quantity are below 1e9: their product fits, ten times it may not. */
+    if (has_grams && has_qty && grams > 0 && __builtin_mul_overflow(grams * qty, 10, &weight)) {
+        type_error(c, b, "grams", "a weight whose line total fits in 64 bits", "a larger one");
+        has_grams = 0;
+    }
     if (has_grams && has_qty && grams > 0) {
-        cw_adapters__decimal_format(buf, sizeof(buf), grams * qty * 10, 0);
+        cw_adapters__decimal_format(buf, sizeof(buf), weight, 0);
         CW_TRY(cw_adapters__text(item, "NetWeightKg", buf, NULL));
     }
     cw_adapters__country_normalize(buf, sizeof(buf),
@@ -498,6 +517,7 @@ static int add_order_payment(jctx_t *c, xmlNode *root, const json_t *order, cons
     date = jstr(c, order, "created_at", base);
     if (date != NULL && strlen(date) >= 10 && date[4] == '-' && date[7] == '-') {
         (void)cw_strlcpy(b, date, 11);
+        cw_adapters__utf8_trim(b);
         CW_TRY(cw_adapters__text(el, "Date", b, NULL));
     }
     el = cw_adapters__el(root, "Payment");
@@ -529,8 +549,9 @@ add_totals(jctx_t *c, xmlNode *root, const json_t *order, const char *base, int6
     lines = jarr(c, order, "shipping_lines", base);
     for (i = 0; lines != NULL && i < json_array_size(lines); i++) {
         path_fmt(b, sizeof(b), "%s.shipping_lines[%zu]", base, i);
-        if (jamount(c, json_array_get(lines, i), "price", b, &v)) {
-            freight += v;
+        if (jamount(c, json_array_get(lines, i), "price", b, &v)
+            && __builtin_add_overflow(freight, v, &freight)) {
+            type_error(c, b, "price", "an amount whose total fits in 64 bits", "a larger one");
         }
     }
     if (lines != NULL) {

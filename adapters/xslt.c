@@ -502,6 +502,10 @@ static int xslt_translate_in(const cw_adapter_t *adapter,
     CW_TRY(run(&res, adapter, st->in, doc, NULL, err));
     CW_TRY(collect(adapter, res, out, err));
 out:
+    /* Storing a document, or the caller's on_doc, can fail with no message. */
+    if (rc == CW_ENOMEM && (err == NULL || err->code == 0)) {
+        (void)cw_error_set(err, rc, CW_ADAPTERS_MOD, "out of memory translating the XML input");
+    }
     if (res != NULL) {
         xmlFreeDoc(res);
     }
@@ -567,6 +571,9 @@ static int xslt_translate_out(const cw_adapter_t *adapter,
     *len_out = (size_t)len;
     *media_type_out = "application/xml";
 out:
+    if (rc == CW_ENOMEM && (err == NULL || err->code == 0)) {
+        (void)cw_error_set(err, rc, CW_ADAPTERS_MOD, "out of memory translating the consignment");
+    }
     xmlFree(text);
     if (res != NULL) {
         xmlFreeDoc(res);

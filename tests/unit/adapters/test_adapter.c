@@ -99,6 +99,10 @@ static void test_adapter__decimal_parse_and_format(void **state)
     assert_int_equal(cw_adapters__decimal_parse(".", 4, 0, &v), CW_EPARSE);
     assert_int_equal(cw_adapters__decimal_parse("", 4, 0, &v), CW_EPARSE);
     assert_int_equal(cw_adapters__decimal_parse("99999999999999999999", 4, 0, &v), CW_EPARSE);
+    /* Found while adding fuzz_adapters (UBSan): 15 integer digits overflowed once scaled. */
+    assert_int_equal(cw_adapters__decimal_parse("922337203685479", 4, 0, &v), CW_EPARSE);
+    assert_int_equal(cw_adapters__decimal_parse("922337203685477.58", 4, 0, &v), 0);
+    assert_true(v == INT64_C(9223372036854775800));
     cw_adapters__decimal_format(buf, sizeof(buf), 125000, 2);
     assert_string_equal(buf, "12.50");
     cw_adapters__decimal_format(buf, sizeof(buf), 4200, 0);
@@ -128,6 +132,39 @@ static void test_adapter__codes_normalised(void **state)
     assert_string_equal(buf, "");
 }
 
+/* Added with fuzz_adapters' fixes: what a canonical document may hold as text. */
+static void test_adapter__xml_text_and_utf8_trim(void **state)
+{
+    static const char *const good[] = { "", "M\xc3\xbcller", "a\tb\r\n", "\xf0\x9f\x93\xa6",
+                                        "\xef\xbf\xbd" };
+    static const char *const bad[] = {
+        "\x01",         "x\x1f",        "\xfc",         "\xc3",         "\xc0\x80",
+        "\xe0\x80\x80", "\xed\xa0\x80", "\xef\xbf\xbe", "\xef\xbf\xbf", "\xf4\x90\x80\x80",
+    };
+    char buf[16];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < CW_ARRAY_SIZE(good); i++) {
+        assert_int_equal(cw_adapters__xml_text_ok(good[i]), 1);
+    }
+    for (i = 0; i < CW_ARRAY_SIZE(bad); i++) {
+        assert_int_equal(cw_adapters__xml_text_ok(bad[i]), 0);
+    }
+    (void)cw_strlcpy(buf, "ab\xc3", sizeof(buf));
+    cw_adapters__utf8_trim(buf);
+    assert_string_equal(buf, "ab");
+    (void)cw_strlcpy(buf, "ab\xf0\x9f\x93", sizeof(buf));
+    cw_adapters__utf8_trim(buf);
+    assert_string_equal(buf, "ab");
+    (void)cw_strlcpy(buf, "ab\xf0\x9f\x93\xa6", sizeof(buf));
+    cw_adapters__utf8_trim(buf);
+    assert_string_equal(buf, "ab\xf0\x9f\x93\xa6");
+    (void)cw_strlcpy(buf, "ab\xc3\xbc", sizeof(buf));
+    cw_adapters__utf8_trim(buf);
+    assert_string_equal(buf, "ab\xc3\xbc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_adapter__new_survives_oom),
         cmocka_unit_test(test_adapter__decimal_parse_and_format),
         cmocka_unit_test(test_adapter__codes_normalised),
+        cmocka_unit_test(test_adapter__xml_text_and_utf8_trim),
     };
     return cmocka_run_group_tests_name("adapters_adapter", tests, NULL, NULL);
 }

@@ -307,6 +307,105 @@ static void test_csv_manifest__over_limits_refused(void **state)
     cw_free(csv);
 }
 
+/* Found by fuzz_adapters: rows lost to bad quoting were not counted against items_max. */
+static void test_csv_manifest__bad_quoting_rows_count_against_items_max(void **state)
+{
+    static const char csv[] = HEADER "TRK1,\"Ann\"x,GB,,,,,,,\n"
+                                     "TRK2,\"Bo\"y,GB,,,,,,,\n"
+                                     "TRK3,\"Cy\"z,GB,,,,,,,\n";
+    cw_adapter_conf_t conf = CW_ADAPTER_CONF_INIT;
+    cw_adapter_t *a = NULL;
+    cw_adapter_result_t r;
+    cw_error_t err;
+
+    (void)state;
+    conf.name = "csv-manifest";
+    conf.limits.items_max = 2;
+    assert_int_equal(cw_adapter_new(&a, &conf, &err), 0);
+    cw_adapter_result_init(&r);
+    cw_error_clear(&err);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), CW_E2BIG);
+    assert_non_null(strstr(err.msg, "more than 2 parcels"));
+    assert_int_equal(r.doc_count, 0);
+    assert_int_equal(r.error_count, 0);
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
+/*
+ * Found by fuzz_adapters: bytes that are not UTF-8 (a Latin-1 export) or a
+ * control character went into the canonical document, which then
+ * serialised to XML that no parser accepts. Such a value is an item error.
+ */
+static void test_csv_manifest__text_not_utf8_is_an_item_error(void **state)
+{
+    static const char csv[] = HEADER "TRK1,J\xfcrgen M\xfcller,DE,,,,,,,\n"
+                                     "TRK2,Ann Lee,GB,,GBP,Tea\x01,1,4.5,,\n"
+                                     "TRK3,J\xc3\xbcrgen,DE,,EUR,Tea\xef\xbf\xbf,1,4.5,,\n"
+                                     "TRK4,J\xc3\xbcrgen M\xc3\xbcller,DE,,EUR,Tea,1,4.5,,\n";
+    cw_adapter_t *a = fx_adapter("csv-manifest", NULL);
+    cw_adapter_result_t r;
+    cw_error_t err;
+
+    (void)state;
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.item_count, 4);
+    assert_int_equal(r.error_count, 3);
+    expect_error(&r, 0, 0, 2, "recipient_name", "not UTF-8 text");
+    expect_error(&r, 1, 1, 3, "item_description_1", "control character");
+    expect_error(&r, 2, 2, 4, "item_description_1", "control character");
+    assert_int_equal(r.doc_count, 1);
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:Buyer/c:Name", "J\xc3\xbcrgen M\xc3\xbcller");
+    assert_int_equal(fx_validate(r.docs[0].doc), 0);
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
+/* Found while adding fuzz_adapters: an error quoting a value with a newline was two lines. */
+static void test_csv_manifest__error_messages_are_one_line(void **state)
+{
+    static const char csv[] = HEADER "TRK1,Ann Lee,GB,\"0.5\nkg\",,,,,,\n";
+    cw_adapter_t *a = fx_adapter("csv-manifest", NULL);
+    cw_adapter_result_t r;
+    cw_error_t err;
+
+    (void)state;
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.error_count, 1);
+    expect_error(&r, 0, 0, 2, "weight_kg", "'0.5 kg' is not a non-negative number");
+    assert_null(strpbrk(r.errors[0].msg, "\r\n"));
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
+/*
+ * Found while adding fuzz_adapters (UBSan): "922337203685479" overflowed int64 when
+ * scaled to 1e-4 units, and the sum of the item values could overflow.
+ */
+static void test_csv_manifest__huge_amounts_never_overflow(void **state)
+{
+    static const char csv[] = "tracking_number,freight,item_value_1,item_value_2\n"
+                              "TRK1,922337203685479,1,1\n"
+                              "TRK2,1,900000000000000,900000000000000\n";
+    cw_adapter_t *a = fx_adapter("csv-manifest", NULL);
+    cw_adapter_result_t r;
+    cw_error_t err;
+
+    (void)state;
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.error_count, 1);
+    expect_error(&r, 0, 0, 2, "freight", "is not a decimal amount");
+    assert_int_equal(r.doc_count, 1);
+    /* Each value fits, their sum does not: GoodsValue is left out. */
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:Item[2]/c:LineValue", "900000000000000");
+    FX_EQ(r.docs[0].doc, "count(/c:Consignment/c:GoodsValue)", "0");
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
 static void test_csv_manifest__oom_never_crashes(void **state)
 {
     cw_adapter_t *a = fx_adapter("csv-manifest", NULL);
@@ -347,6 +446,10 @@ int main(void)
         cmocka_unit_test(test_csv_manifest__ten_thousand_rows_within_limits),
         cmocka_unit_test(test_csv_manifest__streaming_hands_over_each_document),
         cmocka_unit_test(test_csv_manifest__over_limits_refused),
+        cmocka_unit_test(test_csv_manifest__bad_quoting_rows_count_against_items_max),
+        cmocka_unit_test(test_csv_manifest__text_not_utf8_is_an_item_error),
+        cmocka_unit_test(test_csv_manifest__error_messages_are_one_line),
+        cmocka_unit_test(test_csv_manifest__huge_amounts_never_overflow),
         cmocka_unit_test(test_csv_manifest__oom_never_crashes),
     };
     return cmocka_run_group_tests_name("adapters_csv_manifest", tests, fx_schema_setup,

@@ -168,6 +168,7 @@ static void test_json_shopify__bad_json_and_shapes(void **state)
         "{\"orders\": {\"id\": 1}}",           /* orders not an array */
         "{\"order\": {\"id\": 1, \"id\": 2}}", /* duplicate key */
         "",
+        "\"\\\n", /* found by fuzz_adapters: jansson quotes the newline in its message */
     };
     cw_adapter_t *a = fx_adapter("shopify-order", NULL);
     cw_adapter_result_t r;
@@ -181,10 +182,82 @@ static void test_json_shopify__bad_json_and_shapes(void **state)
         assert_int_equal(cw_adapter_translate_in(a, bad[i], strlen(bad[i]), NULL, &r, &err),
                          CW_EPARSE);
         assert_true(err.msg[0] != '\0');
+        assert_null(strpbrk(err.msg, "\r\n")); /* one line (adapters.h) */
         assert_int_equal(r.doc_count, 0);
     }
     assert_int_equal(cw_adapter_translate_in(a, bad[0], strlen(bad[0]), NULL, &r, &err), CW_EPARSE);
     assert_non_null(strstr(err.msg, "line 1"));
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
+/*
+ * Found by fuzz_adapters: a control character (U+0001, U+FFFF) went into
+ * the canonical document, which then serialised to XML that no parser
+ * accepts. Found while fixing it: a long name was cut inside a UTF-8
+ * character.
+ */
+static void test_json_shopify__text_not_xml_is_an_item_error(void **state)
+{
+    static const char json[] = "{\"orders\": ["
+                               "{\"email\": \"a\\u0001b@example.com\", \"line_items\": []},"
+                               "{\"line_items\": [{\"name\": \"Tea\\uffff\", \"quantity\": 1}]},"
+                               "{\"id\": \"7\\u0002\", \"line_items\": []},"
+                               "{\"customer\": {\"name\": \"%s\\u00e9\"}, \"line_items\": []}]}";
+    cw_adapter_t *a = fx_adapter("shopify-order", NULL);
+    cw_adapter_result_t r;
+    char long_name[127], body[512];
+    cw_error_t err;
+
+    (void)state;
+    /* 126 bytes, then the two of U+00E9: the 128-byte name buffer cuts it. */
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    (void)snprintf(body, sizeof(body), json, long_name);
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, body, strlen(body), NULL, &r, &err), 0);
+    assert_int_equal(r.item_count, 4);
+    assert_true(has_error(&r, 0, "$.orders[0].email", "got one with a control character"));
+    assert_true(
+        has_error(&r, 1, "$.orders[1].line_items[0].name", "got one with a control character"));
+    assert_true(has_error(&r, 2, "$.orders[2].id", "got one with a control character"));
+    assert_int_equal(r.doc_count, 1);
+    assert_int_equal(r.docs[0].item, 3);
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:Buyer/c:Name", long_name);
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
+/*
+ * Found while adding fuzz_adapters (UBSan): price x quantity, grams x quantity x 10
+ * and the sum of shipping lines overflowed int64.
+ */
+static void test_json_shopify__huge_numbers_never_overflow(void **state)
+{
+    static const char json[] =
+        "{\"orders\": ["
+        "{\"line_items\": [{\"price\": \"999999999999\", \"quantity\": 999999999}]},"
+        "{\"line_items\": [{\"grams\": 999999999, \"quantity\": 999999999}]},"
+        "{\"shipping_lines\": [{\"price\": \"900000000000000\"},"
+        " {\"price\": \"900000000000000\"}], \"line_items\": []},"
+        "{\"line_items\": [{\"price\": \"900000000000000\", \"quantity\": 1},"
+        " {\"price\": \"900000000000000\", \"quantity\": 1}]}]}";
+    cw_adapter_t *a = fx_adapter("shopify-order", NULL);
+    cw_adapter_result_t r;
+    cw_error_t err;
+
+    (void)state;
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, json, sizeof(json) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.item_count, 4);
+    assert_true(has_error(&r, 0, "$.orders[0].line_items[0].price", "line value fits"));
+    assert_true(has_error(&r, 1, "$.orders[1].line_items[0].grams", "line total fits"));
+    assert_true(has_error(&r, 2, "$.orders[2].shipping_lines[1].price", "total fits"));
+    /* Each line value fits, their sum does not: GoodsValue is left out. */
+    assert_int_equal(r.doc_count, 1);
+    assert_int_equal(r.docs[0].item, 3);
+    FX_EQ(r.docs[0].doc, "count(/c:Consignment/c:GoodsValue)", "0");
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:Item[2]/c:LineValue", "900000000000000.00");
     cw_adapter_result_fini(&r);
     cw_adapter_free(a);
 }
@@ -224,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_json_shopify__without_catalogue_absent_not_error),
         cmocka_unit_test(test_json_shopify__wrong_types_with_json_path),
         cmocka_unit_test(test_json_shopify__bad_json_and_shapes),
+        cmocka_unit_test(test_json_shopify__text_not_xml_is_an_item_error),
+        cmocka_unit_test(test_json_shopify__huge_numbers_never_overflow),
         cmocka_unit_test(test_json_shopify__limits_and_bad_catalogue),
     };
     return cmocka_run_group_tests_name("adapters_json_shopify", tests, fx_schema_setup,

@@ -205,6 +205,11 @@ static void test_xslt__wrong_namespace_doctype_malformed(void **state)
     cw_free(xml);
     assert_int_equal(cw_adapter_translate_in(ubl, "<Order", 6, NULL, &r, &err), CW_EPARSE);
     assert_int_equal(cw_adapter_translate_in(ubl, "{\"json\":1}", 10, NULL, &r, &err), CW_EPARSE);
+    /* Found by fuzz_adapters: libxml2's text for a bad byte is two lines
+     * ("...indicate encoding !\nBytes: 0xC0 ..."); err.msg is one. */
+    assert_int_equal(cw_adapter_translate_in(ubl, "<a>\xc0</a>", 8, NULL, &r, &err), CW_EPARSE);
+    assert_non_null(strstr(err.msg, "Bytes: 0xC0"));
+    assert_null(strpbrk(err.msg, "\r\n"));
     assert_int_equal(r.doc_count, 0);
     cw_adapter_result_fini(&r);
     cw_adapter_free(order);
@@ -323,6 +328,62 @@ static void test_xslt__round_trip_csv_to_ceb621_keeps_hs_and_origin(void **state
     cw_free(data);
     cw_adapter_result_fini(&r);
     cw_adapter_free(csv);
+    cw_adapter_free(ceb);
+}
+
+static int on_doc_oom(xmlDoc *doc, size_t item, size_t line, void *arg)
+{
+    (void)item;
+    (void)line;
+    (void)arg;
+    xmlFreeDoc(doc);
+    return CW_ENOMEM; /* what the inbound pipeline's on_doc returns when it cannot grow */
+}
+
+/*
+ * Found by fuzz_adapters: CW_ENOMEM from storing a document or from on_doc,
+ * or from an allocation in translate_out, came back with an empty err.
+ */
+static void test_xslt__out_of_memory_explained(void **state)
+{
+    cw_adapter_t *in = fx_adapter("ceb311", NULL);
+    cw_adapter_t *ceb = fx_adapter("ceb621", NULL);
+    cw_adapter_result_t r;
+    const char *media = NULL;
+    char *xml, *text = NULL;
+    size_t len, out_len = 0;
+    cw_error_t err;
+    long n;
+    int rc;
+
+    (void)state;
+    xml = fx_read("ceb311.xml", &len);
+    cw_adapter_result_init(&r);
+    r.on_doc = on_doc_oom;
+    cw_error_clear(&err);
+    assert_int_equal(cw_adapter_translate_in(in, xml, len, NULL, &r, &err), CW_ENOMEM);
+    assert_int_equal(err.code, CW_ENOMEM);
+    assert_true(err.msg[0] != '\0');
+    cw_adapter_result_fini(&r);
+
+    translate_ok(in, "ceb311.xml", &r);
+    for (n = 0; n < 200; n++) {
+        cw_error_clear(&err);
+        cw_alloc_fail_after(n);
+        rc = cw_adapter_translate_out(ceb, r.docs[0].doc, &text, &out_len, &media, &err);
+        cw_alloc_fail_reset();
+        if (rc == 0) {
+            break;
+        }
+        assert_int_equal(rc, CW_ENOMEM);
+        assert_int_equal(err.code, CW_ENOMEM);
+        assert_true(err.msg[0] != '\0');
+    }
+    assert_true(n < 200);
+    cw_free(text);
+    cw_adapter_result_fini(&r);
+    cw_free(xml);
+    cw_adapter_free(in);
     cw_adapter_free(ceb);
 }
 
@@ -531,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_xslt__wrong_namespace_doctype_malformed),
         cmocka_unit_test(test_xslt__round_trip_ceb311_to_ceb621_and_back),
         cmocka_unit_test(test_xslt__round_trip_csv_to_ceb621_keeps_hs_and_origin),
+        cmocka_unit_test(test_xslt__out_of_memory_explained),
         cmocka_unit_test(test_xslt__translate_out_refuses_non_canonical),
         cmocka_unit_test(test_xslt__document_outside_folder_refused),
         cmocka_unit_test(test_xslt__document_output_refused),
