@@ -206,7 +206,8 @@ int main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.prefix = "bench";
-    for (i = 1; i < argc; i++) {
+    /* Every option takes a value: two arguments a step. */
+    for (i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
         if (v == NULL) {
@@ -232,7 +233,6 @@ int main(int argc, char **argv)
         } else {
             return usage();
         }
-        i++;
     }
     if (o.key == NULL || o.cert == NULL || o.from == NULL || o.to == NULL || o.template_path == NULL
         || o.out == NULL || o.count <= 0 || o.count > 1000000 || o.sellers < 0) {

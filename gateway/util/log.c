@@ -44,6 +44,13 @@ static void log_emit(cw_log_level_e level,
                      const char *func,
                      const char *fields_json,
                      const char *fmt,
+                     va_list ap) CW_PRINTF(5, 0);
+
+static void log_emit(cw_log_level_e level,
+                     const char *module,
+                     const char *func,
+                     const char *fields_json,
+                     const char *fmt,
                      va_list ap)
 {
     char msg[LOG_LINE_MAX];

@@ -210,8 +210,8 @@ static void test_http_conn__chunked_body_is_read(void **state)
     /* The body arrives in chunks split across writes; the answer (415 for
      * JSON) comes only after the final chunk, on a connection kept open. */
     const char *parts[] = {
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n",
+        ("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n"),
         "3\r\n{\"a",
         "\r\n4\r\n\":1}\r\n",
         "0\r\n\r\n",

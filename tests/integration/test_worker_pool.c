@@ -59,6 +59,7 @@ static void burn_cpu(void *arg)
     while (cw_test_now_ms() < until) {
         x += 1;
     }
+    (void)x;
 }
 
 static void on_slow_done(int status, void *arg)
