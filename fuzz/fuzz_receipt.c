@@ -290,23 +290,6 @@ typedef enum pki_file_e {
 
 #define PKI_PATH_BYTES 600
 
-static void pem_write(const char *path, EVP_PKEY *key, X509 *cert)
-{
-    BIO *bio = BIO_new_file(path, "w");
-    int ok = bio != NULL;
-
-    if (ok && key != NULL) {
-        ok = PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
-    }
-    if (ok && cert != NULL) {
-        ok = PEM_write_bio_X509(bio, cert) == 1;
-    }
-    BIO_free(bio);
-    if (!ok) {
-        init_fail(path);
-    }
-}
-
 static void pki_write(char paths[PKI_FILE_COUNT][PKI_PATH_BYTES], const char *dir)
 {
     static const char *const names[PKI_FILE_COUNT] = { "hub.key", "hub.pem", "depot.key",
@@ -322,10 +305,10 @@ static void pki_write(char paths[PKI_FILE_COUNT][PKI_PATH_BYTES], const char *di
             init_fail("temp path too long");
         }
     }
-    pem_write(paths[PKI_HUB_KEY], hub, NULL);
-    pem_write(paths[PKI_HUB_PEM], NULL, hub_cert);
-    pem_write(paths[PKI_DEPOT_KEY], depot, NULL);
-    pem_write(paths[PKI_DEPOT_PEM], NULL, depot_cert);
+    cw_fuzz_pem_write(TARGET, paths[PKI_HUB_KEY], hub, NULL);
+    cw_fuzz_pem_write(TARGET, paths[PKI_HUB_PEM], NULL, hub_cert);
+    cw_fuzz_pem_write(TARGET, paths[PKI_DEPOT_KEY], depot, NULL);
+    cw_fuzz_pem_write(TARGET, paths[PKI_DEPOT_PEM], NULL, depot_cert);
     X509_free(hub_cert);
     X509_free(depot_cert);
     EVP_PKEY_free(hub);
@@ -360,18 +343,12 @@ static void keys_build(void)
 {
     char paths[PKI_FILE_COUNT][PKI_PATH_BYTES];
     char dir[512];
-    const char *tmp = getenv("TMPDIR");
     const char *hub_certs[1];
     const char *depot_certs[1];
     cw_sec_partner_conf_t partners[2];
     size_t i;
 
-    if ((size_t)snprintf(dir, sizeof(dir), "%s/cw-fuzz-keys.XXXXXX",
-                         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp")
-            >= sizeof(dir)
-        || mkdtemp(dir) == NULL) {
-        init_fail("mkdtemp");
-    }
+    cw_fuzz_tempdir(TARGET, dir, sizeof(dir));
     pki_write(paths, dir);
     hub_certs[0] = paths[PKI_HUB_PEM];
     depot_certs[0] = paths[PKI_DEPOT_PEM];

@@ -103,23 +103,6 @@ typedef enum pki_file_e {
 
 #define PKI_PATH_BYTES 600
 
-static void pem_write(const char *path, EVP_PKEY *key, X509 *cert)
-{
-    BIO *bio = BIO_new_file(path, "w");
-    int ok = bio != NULL;
-
-    if (ok && key != NULL) {
-        ok = PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
-    }
-    if (ok && cert != NULL) {
-        ok = PEM_write_bio_X509(bio, cert) == 1;
-    }
-    BIO_free(bio);
-    if (!ok) {
-        init_fail(path);
-    }
-}
-
 /*
  * Makes the keys and certificates of the header comment and writes them
  * as PEM into paths (in dir, which only this process can read).
@@ -150,11 +133,11 @@ static void pki_write(char paths[PKI_FILE_COUNT][PKI_PATH_BYTES], const char *di
             init_fail("temp path too long");
         }
     }
-    pem_write(paths[PKI_ALICE_KEY], alice, NULL);
-    pem_write(paths[PKI_ALICE_PEM], NULL, alice_cert);
-    pem_write(paths[PKI_ALICE_OLD_PEM], NULL, alice_old_cert);
-    pem_write(paths[PKI_BOB_KEY], bob, NULL);
-    pem_write(paths[PKI_BOB_PEM], NULL, bob_cert);
+    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_KEY], alice, NULL);
+    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_PEM], NULL, alice_cert);
+    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_OLD_PEM], NULL, alice_old_cert);
+    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_BOB_KEY], bob, NULL);
+    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_BOB_PEM], NULL, bob_cert);
     X509_free(alice_cert);
     X509_free(alice_old_cert);
     X509_free(bob_cert);
@@ -168,7 +151,6 @@ static void keys_build(void)
 {
     char paths[PKI_FILE_COUNT][PKI_PATH_BYTES];
     char dir[512];
-    const char *tmp = getenv("TMPDIR");
     const char *alice_certs[2];
     const char *bob_certs[1];
     const char *carol_certs[1];
@@ -177,12 +159,7 @@ static void keys_build(void)
     cw_error_t err;
     size_t i;
 
-    if ((size_t)snprintf(dir, sizeof(dir), "%s/cw-fuzz-keys.XXXXXX",
-                         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp")
-            >= sizeof(dir)
-        || mkdtemp(dir) == NULL) {
-        init_fail("mkdtemp");
-    }
+    cw_fuzz_tempdir("fuzz_xmldsig_verify", dir, sizeof(dir));
     pki_write(paths, dir);
 
     alice_certs[0] = paths[PKI_ALICE_OLD_PEM];
