@@ -36,6 +36,7 @@
 
 #include "fuzz_common.h"
 #include "sec.h"
+#include "sec/internal.h" /* cw_sec__verify_xmlsec_only */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -235,9 +236,17 @@ static void verified_check(int rc, const cw_sec_verified_t *v, const cw_error_t 
     }
 }
 
+/*
+ * Verifies doc the way the node does (SHA-256 signatures without xmlsec),
+ * then again with everything through xmlsec: both ways must come to the
+ * same outcome, problem kind and certificate.
+ */
 static int verify(cw_sec_verified_t *out, xmlDoc *doc, cw_error_t *err)
 {
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t other;
+    cw_error_t other_err;
+    int other_rc;
     int rc;
 
     opts.now_s = FUZZ_NOW_S;
@@ -245,6 +254,19 @@ static int verify(cw_sec_verified_t *out, xmlDoc *doc, cw_error_t *err)
     cw_error_clear(err);
     rc = cw_sec_envelope_verify(out, fz.alice, doc, &opts, err);
     verified_check(rc, out, err);
+
+    cw_sec__verify_xmlsec_only(1);
+    cw_error_clear(&other_err);
+    other_rc = cw_sec_envelope_verify(&other, fz.alice, doc, &opts, &other_err);
+    cw_sec__verify_xmlsec_only(0);
+    if (rc != CW_ENOMEM && other_rc != CW_ENOMEM
+        && ((rc == 0) != (other_rc == 0) || out->problem != other.problem
+            || (rc == 0 && out->cert_index != other.cert_index))) {
+        fprintf(stderr, "fuzz_xmldsig_verify: native: %d %s (%s); xmlsec: %d %s (%s)\n", rc,
+                cw_sec_problem_slug(out->problem), err->msg, other_rc,
+                cw_sec_problem_slug(other.problem), other_err.msg);
+        contract_fail("the native verification and xmlsec disagree", err);
+    }
     return rc;
 }
 

@@ -80,6 +80,13 @@ struct cw_sec_keys {
 
 const cw_sec_partner_t *cw_sec__keys_partner(const cw_sec_keys_t *keys, const char *party_id);
 
+/*
+ * Test hook: with on, cw_sec__dsig_verify sends every signature through
+ * xmlsec, as it does for anything but SHA-256 (xmldsig.c); tests and
+ * fuzz_xmldsig_verify compare both ways. Any thread; 0 at start.
+ */
+void cw_sec__verify_xmlsec_only(int on);
+
 /* ==== XML helpers (xml.c) ==== */
 
 /* 1 when node is an element named name in namespace ns. */
@@ -98,7 +105,8 @@ CW_MUST_CHECK int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem)
  * XML_C14N_1_0) the subtree of top (the whole document when NULL; an
  * element's ancestors are not output) without the subtree of skip (NULL:
  * nothing left out), and feeds the bytes to md: EVP_DigestUpdate when sign
- * is 0, EVP_DigestSignUpdate when 1. The caller initialised md. Exclusive
+ * is 0, EVP_DigestSignUpdate when 1, EVP_DigestVerifyUpdate when 2. The
+ * caller initialised md. Exclusive
  * C14N goes through cw_sec__exc_c14n (one buffer of the canonical form,
  * freed before returning), anything else or anything it leaves through
  * libxml2's xmlC14NExecute, streamed.

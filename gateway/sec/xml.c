@@ -355,6 +355,9 @@ typedef struct c14n_sink {
 
 static int sink_update(EVP_MD_CTX *md, int sign, const void *data, size_t len)
 {
+    if (sign == 2) {
+        return EVP_DigestVerifyUpdate(md, data, len);
+    }
     return sign ? EVP_DigestSignUpdate(md, data, len) : EVP_DigestUpdate(md, data, len);
 }
 

@@ -1,15 +1,23 @@
 /*
  * The XML-DSig verification policy of docs/security.md and the node's
  * signing. Every rule is checked on the tree before any cryptography, then
- * xmlsec verifies with the key we chose (never one KeyInfo names), and the
- * outcome is accepted only if the return code, the context status and the
- * reference checks all agree (STYLE.md rules 49 and 50).
+ * the signature is verified with the key we chose (never one KeyInfo
+ * names). With SHA-256 throughout (what Clearway nodes sign with), the
+ * policy leaves one way to read the signature, and it is verified here:
+ * the document without the Signature in exclusive C14N (c14n.c) against
+ * DigestValue, then SignedInfo in exclusive C14N against SignatureValue,
+ * through OpenSSL. Anything else (SHA-384/512, a partner's legacy SHA-1)
+ * goes through xmlsec, and its outcome is accepted only if the return
+ * code, the context status and the reference checks all agree (STYLE.md
+ * rules 49 and 50). Tests and fuzz_xmldsig_verify check that both ways
+ * agree.
  */
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +38,17 @@
 
 #define HREF_EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
 #define HREF_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+#define HREF_SHA256    "http://www.w3.org/2001/04/xmlenc#sha256"
+#define HREF_RSA256    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define HREF_ECDSA256  "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+
+/* Test hook (cw_sec__verify_xmlsec_only): every verification through xmlsec. */
+static atomic_int xmlsec_only;
+
+void cw_sec__verify_xmlsec_only(int on)
+{
+    atomic_store(&xmlsec_only, on);
+}
 
 /* ==== Algorithms ==== */
 
@@ -137,8 +156,12 @@ static int algorithm_of(const xmlNode *elem, xmlChar **out)
  * comments removed); Transforms exactly enveloped-signature then exclusive
  * C14N, neither with parameters; an allowed DigestMethod.
  */
-static int
-reference_check(const xmlNode *ref, int legacy_ok, cw_sec_problem_e *problem_out, cw_error_t *err)
+static int reference_check(const xmlNode *ref,
+                           int legacy_ok,
+                           const xmlNode **dv_out,
+                           int *sha256_out,
+                           cw_sec_problem_e *problem_out,
+                           cw_error_t *err)
 {
     const xmlNode *tr;
     const xmlNode *t1;
@@ -193,6 +216,8 @@ reference_check(const xmlNode *ref, int legacy_ok, cw_sec_problem_e *problem_out
                          href != NULL ? (const char *)href : "(with children)");
         goto out;
     }
+    *dv_out = dv;
+    *sha256_out = xmlStrEqual(href, (const xmlChar *)HREF_SHA256);
 out:
     if (href != NULL) {
         xmlFree(href);
@@ -208,11 +233,19 @@ out:
  * else (no Object, so no Manifest). SignedInfo = exclusive C14N, one
  * allowed SignatureMethod, exactly one Reference with URI="" whose
  * Transforms are exactly enveloped-signature then exclusive C14N, and an
- * allowed DigestMethod. Sets *sig_rsa_out to the key type it needs.
+ * allowed DigestMethod. Fills *parts.
  */
+typedef struct sig_parts {
+    const xmlNode *signed_info;
+    const xmlNode *signature_value;
+    const xmlNode *digest_value;
+    int rsa;    /* the SignatureMethod needs an RSA key (else EC) */
+    int sha256; /* SHA-256 in both methods: verified without xmlsec */
+} sig_parts_t;
+
 static int structure_check(const xmlNode *sig,
                            int legacy_ok,
-                           int *sig_rsa_out,
+                           sig_parts_t *parts,
                            cw_sec_problem_e *problem_out,
                            cw_error_t *err)
 {
@@ -224,8 +257,10 @@ static int structure_check(const xmlNode *sig,
     const xmlNode *ref;
     const alg_t *alg;
     xmlChar *href = NULL;
+    int digest_sha256 = 0;
     int rc = 0;
 
+    memset(parts, 0, sizeof(*parts));
     if (!cw_sec__is_elem(si, CW_SEC_DS_NS, "SignedInfo")
         || !cw_sec__is_elem(sv, CW_SEC_DS_NS, "SignatureValue")
         || (ki != NULL && !cw_sec__is_elem(ki, CW_SEC_DS_NS, "KeyInfo"))
@@ -260,11 +295,15 @@ static int structure_check(const xmlNode *sig,
                          href != NULL ? (const char *)href : "(with children)");
         goto out;
     }
-    *sig_rsa_out = alg->kind == ALG_SIG_RSA;
+    parts->rsa = alg->kind == ALG_SIG_RSA;
+    parts->sha256 = xmlStrEqual(href, (const xmlChar *)(parts->rsa ? HREF_RSA256 : HREF_ECDSA256));
+    parts->signed_info = si;
+    parts->signature_value = sv;
     xmlFree(href);
     href = NULL;
 
-    rc = reference_check(ref, legacy_ok, problem_out, err);
+    rc = reference_check(ref, legacy_ok, &parts->digest_value, &digest_sha256, problem_out, err);
+    parts->sha256 = parts->sha256 && digest_sha256;
 out:
     if (href != NULL) {
         xmlFree(href);
@@ -457,6 +496,173 @@ static int references_ok(xmlSecDSigCtx *ctx)
     return seen == 2;
 }
 
+/*
+ * The base64 text of elem decoded into out (cap bytes): 0 and *len_out, or
+ * CW_ESIG when it is not base64 or longer than cap, CW_ENOMEM.
+ */
+static int b64_read(const xmlNode *elem, unsigned char *out, size_t cap, size_t *len_out)
+{
+    xmlChar *text = xmlNodeGetContent(elem);
+    xmlSecSize n = 0;
+    int rc = CW_ESIG;
+
+    if (text == NULL) {
+        return CW_ENOMEM;
+    }
+    if (xmlSecBase64DecodeInPlace(text, &n) == 0 && (size_t)n <= cap) {
+        memcpy(out, text, (size_t)n);
+        *len_out = (size_t)n;
+        rc = 0;
+    }
+    xmlFree(text);
+    return rc;
+}
+
+/*
+ * The Reference, without xmlsec (SHA-256 only): exclusive C14N of the
+ * document without the Signature (URI="" then enveloped-signature; the
+ * policy allows no other transform) against DigestValue. *match 1 or 0;
+ * a negative CW_E* when it could not be computed.
+ */
+static int
+digest_check(xmlDoc *doc, const xmlNode *sig, const xmlNode *dv, int *match, cw_error_t *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char want[64];
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned int got_len = 0;
+    size_t want_len = 0;
+    int rc;
+
+    *match = 0;
+    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
+        goto out;
+    }
+    rc = b64_read(dv, want, sizeof(want), &want_len);
+    if (rc == CW_ESIG) {
+        rc = 0; /* not base64, or too long: cannot match */
+        goto out;
+    }
+    CW_TRY(rc);
+    rc = cw_sec__c14n_update(md, 0, doc, NULL, sig, XML_C14N_EXCLUSIVE_1_0, err);
+    if (rc == CW_ECRYPTO) {
+        /* A tree C14N cannot render (a relative namespace URI): nothing
+         * can match, as with xmlsec. */
+        rc = 0;
+        goto out;
+    }
+    CW_TRY(rc);
+    if (EVP_DigestFinal_ex(md, got, &got_len) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
+        goto out;
+    }
+    *match = want_len == got_len && got_len == 32 && CRYPTO_memcmp(want, got, got_len) == 0;
+out:
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/*
+ * XML-DSig's ECDSA SignatureValue (r || s, each the size of the group
+ * order) as the DER OpenSSL verifies: 0 and *der_len, or CW_ESIG when raw
+ * is not that shape (the signature then does not verify).
+ */
+static int ecdsa_raw_to_der(
+    const unsigned char *raw, size_t raw_len, size_t order, unsigned char *der, size_t *der_len)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = NULL;
+    BIGNUM *s = NULL;
+    unsigned char *p = der;
+    int n;
+    int rc = CW_ESIG;
+
+    if (es == NULL) {
+        return CW_ENOMEM;
+    }
+    if (order == 0 || raw_len != 2 * order) {
+        goto out;
+    }
+    r = BN_bin2bn(raw, (int)order, NULL);
+    s = BN_bin2bn(raw + order, (int)order, NULL);
+    if (r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    n = i2d_ECDSA_SIG(es, NULL);
+    if (n <= 0 || (size_t)n > *der_len) {
+        goto out;
+    }
+    n = i2d_ECDSA_SIG(es, &p);
+    if (n <= 0) {
+        goto out;
+    }
+    *der_len = (size_t)n;
+    rc = 0;
+out:
+    ECDSA_SIG_free(es);
+    return rc;
+}
+
+/*
+ * SignedInfo, without xmlsec (SHA-256 only): its exclusive C14N against
+ * SignatureValue with cert's public key. *ok 1 or 0; a negative CW_E* when
+ * it could not be computed.
+ */
+static int value_check(
+    xmlDoc *doc, const sig_parts_t *parts, const cw_sec_cert_t *cert, int *ok, cw_error_t *err)
+{
+    EVP_PKEY *pkey = X509_get0_pubkey(cert->x509);
+    EVP_MD_CTX *md = NULL;
+    unsigned char sv[1024];
+    unsigned char der[2 * 66 + 16];
+    size_t sv_len = 0;
+    size_t der_len = sizeof(der);
+    const unsigned char *sig = sv;
+    size_t sig_len;
+    int rc;
+
+    *ok = 0;
+    if (pkey == NULL) {
+        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "certificate without a public key");
+    }
+    rc = b64_read(parts->signature_value, sv, sizeof(sv), &sv_len);
+    if (rc == CW_ESIG) {
+        return 0; /* not base64, or longer than any key here signs */
+    }
+    CW_TRY(rc);
+    sig_len = sv_len;
+    if (!cert->is_rsa) {
+        rc = ecdsa_raw_to_der(sv, sv_len, (size_t)(EVP_PKEY_get_bits(pkey) + 7) / 8, der, &der_len);
+        if (rc == CW_ESIG) {
+            rc = 0; /* not r || s for this curve */
+            goto out;
+        }
+        CW_TRY(rc);
+        sig = der;
+        sig_len = der_len;
+    }
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestVerifyInit(md, NULL, cw_sec__sha256(), NULL, pkey) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "verification init failed");
+        goto out;
+    }
+    rc = cw_sec__c14n_update(md, 2, doc, parts->signed_info, NULL, XML_C14N_EXCLUSIVE_1_0, err);
+    if (rc == CW_ECRYPTO) {
+        rc = 0; /* SignedInfo cannot be rendered: it does not verify */
+        goto out;
+    }
+    CW_TRY(rc);
+    *ok = EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
+out:
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    return rc;
+}
+
 /* One attempt with one registered certificate. Returns 1 when it verified. */
 static int verify_with(
     cw_sec_thread_t *t, const cw_sec_cert_t *cert, xmlNode *sig, int legacy_ok, int *crypto_err_out)
@@ -498,7 +704,10 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
     xmlNode *root = xmlDocGetRootElement(doc);
     xmlNode *sig = NULL;
     int legacy_ok = (partner->flags & CW_SEC_PARTNER_LEGACY_SHA1) != 0;
-    int sig_rsa = 0;
+    sig_parts_t parts;
+    int native;
+    int digest_ok = -1; /* -1: not checked yet */
+    int ok;
     uint64_t mask = 0;
     size_t tried = 0;
     size_t expired = 0;
@@ -518,11 +727,12 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
         goto out;
     }
     CW_TRY(signature_find(&sig, root, problem_out, err));
-    CW_TRY(structure_check(sig, legacy_ok, &sig_rsa, problem_out, err));
+    CW_TRY(structure_check(sig, legacy_ok, &parts, problem_out, err));
     CW_TRY(keyinfo_match(&mask, sig, partner, problem_out, err));
+    native = parts.sha256 && !atomic_load(&xmlsec_only);
 
     for (i = 0; i < partner->cert_count && i < 64; i++) {
-        if ((mask & ((uint64_t)1 << i)) == 0 || partner->certs[i].is_rsa != sig_rsa) {
+        if ((mask & ((uint64_t)1 << i)) == 0 || partner->certs[i].is_rsa != parts.rsa) {
             continue;
         }
         if (!cert_valid_at(&partner->certs[i], now_s)) {
@@ -530,6 +740,32 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
             continue;
         }
         tried++;
+        if (native) {
+            /* The digest does not depend on the key: checked once. */
+            if (digest_ok < 0) {
+                rc = digest_check(doc, sig, parts.digest_value, &digest_ok, err);
+            }
+            if (rc == 0 && digest_ok) {
+                rc = value_check(doc, &parts, &partner->certs[i], &ok, err);
+            }
+            if (rc < 0) {
+                *problem_out = CW_SEC_PROBLEM_INTERNAL;
+                goto out;
+            }
+            if (!digest_ok) {
+                *problem_out = CW_SEC_PROBLEM_SIGNATURE_INVALID;
+                rc = cw_error_set(err, CW_ESIG, CW_SEC_MOD,
+                                  "signature of %s does not verify: the document's digest is not "
+                                  "the Reference's DigestValue",
+                                  partner->party_id);
+                goto out;
+            }
+            if (ok) {
+                *cert_index_out = i;
+                goto out;
+            }
+            continue;
+        }
         if (verify_with(t, &partner->certs[i], sig, legacy_ok, &crypto_err)) {
             *cert_index_out = i;
             goto out;
@@ -795,7 +1031,8 @@ static int doc_sign(const cw_sec_keys_t *keys,
      * the whole document minus the Signature (enveloped-signature), the
      * signature covers SignedInfo; both canonicalised by c14n.c (the bytes
      * of libxml2's xmlC14NExecute, which it falls back to) into OpenSSL.
-     * Receivers verify with xmlsec (cw_sec__dsig_verify); tests check the
+     * Other receivers verify with xmlsec (and cw_sec__dsig_verify agrees
+     * with it, tested both ways); tests check the
      * round trip and that xmlsec accepts what this writes.
      */
     md = EVP_MD_CTX_new();

@@ -1,6 +1,9 @@
 /*
  * The verification policy of docs/security.md, one test per rule, plus
- * interop with Debian's xmlsec1 command in both directions.
+ * interop with Debian's xmlsec1 command in both directions. The whole group
+ * runs twice: as the node verifies (SHA-256 signatures without xmlsec,
+ * xmldsig.c), then with every signature through xmlsec; each rule must
+ * hold both ways.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +15,11 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "fixture.h"
 #include "sec.h"
+#include "sec/internal.h" /* cw_sec__verify_xmlsec_only; before fixture.h's macros */
+/* clang-format off */
+#include "fixture.h"
+/* clang-format on */
 
 static fx_t fx;
 static cw_sec_keys_t *hub;        /* the receiving node's trust snapshot */
@@ -130,9 +136,17 @@ static int group_setup(void **state)
     return 0;
 }
 
+/* The same group, with every signature verified through xmlsec. */
+static int group_setup_xmlsec(void **state)
+{
+    cw_sec__verify_xmlsec_only(1);
+    return group_setup(state);
+}
+
 static int group_teardown(void **state)
 {
     (void)state;
+    cw_sec__verify_xmlsec_only(0);
     cw_sec_schemas_free(schemas);
     cw_sec_keys_unref(hub);
     cw_sec_keys_unref(hub_strict);
@@ -234,6 +248,67 @@ static void test_xmldsig__rejects_bad_signature_value(void **state)
     p += strlen("SignatureValue>") + 10;
     *p = *p == 'A' ? 'B' : 'A';
     assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+}
+
+/* A namespace with a relative URI cannot be canonicalised: the signature
+ * does not verify (not an internal error), whichever way it is checked. */
+static void test_xmldsig__rejects_relative_namespace_uri(void **state)
+{
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
+    char *bad = fx_replace(xml, ">100.00<", "><x:y xmlns:x=\"rel/uri\"/>100.00<");
+
+    (void)state;
+    assert_non_null(bad);
+    assert_int_equal(verify_problem(bad), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(xml);
+    cw_free(bad);
+}
+
+/* Values that are not what their methods produce: not base64, the wrong
+ * length for the digest or for r || s on the key's curve. */
+static void test_xmldsig__rejects_malformed_values(void **state)
+{
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
+    char *dv = strstr(xml, "DigestValue>");
+    char *sv = strstr(xml, "SignatureValue>");
+    char *bad;
+
+    (void)state;
+    assert_non_null(dv);
+    assert_non_null(sv);
+    /* DigestValue not base64. */
+    dv += strlen("DigestValue>");
+    bad = cw_strdup(xml);
+    assert_non_null(bad);
+    bad[dv - xml] = '!';
+    assert_int_equal(verify_problem(bad), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(bad);
+    /* DigestValue of 3 bytes ("AAAA"), the rest of it left as text after a
+     * comment so the element still ends where it did. */
+    bad = fx_replace(xml, "<ds:DigestValue>", "<ds:DigestValue>AAAA<!--");
+    assert_non_null(bad);
+    {
+        char *tmp = fx_replace(bad, "</ds:DigestValue>", "--></ds:DigestValue>");
+
+        cw_free(bad);
+        bad = tmp;
+    }
+    assert_non_null(bad);
+    assert_int_equal(verify_problem(bad), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(bad);
+    /* SignatureValue of 3 bytes: not r || s of P-256. */
+    bad = fx_replace(xml, "<ds:SignatureValue>", "<ds:SignatureValue>AAAA<!--");
+    assert_non_null(bad);
+    {
+        char *tmp = fx_replace(bad, "</ds:SignatureValue>", "--></ds:SignatureValue>");
+
+        cw_free(bad);
+        bad = tmp;
+    }
+    assert_non_null(bad);
+    assert_int_equal(verify_problem(bad), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+    cw_free(bad);
     cw_free(xml);
 }
 
@@ -773,6 +848,8 @@ int main(void)
         cmocka_unit_test(test_xmldsig__reads_full_text_across_comments),
         cmocka_unit_test(test_xmldsig__rejects_tampered_payload),
         cmocka_unit_test(test_xmldsig__rejects_bad_signature_value),
+        cmocka_unit_test(test_xmldsig__rejects_malformed_values),
+        cmocka_unit_test(test_xmldsig__rejects_relative_namespace_uri),
         cmocka_unit_test(test_xmldsig__rejects_wrong_key_with_registered_cert),
         cmocka_unit_test(test_xmldsig__rejects_unregistered_signer_same_ca),
         cmocka_unit_test(test_xmldsig__rejects_from_not_the_signer),
@@ -800,5 +877,9 @@ int main(void)
         cmocka_unit_test(test_xmldsig__verifies_on_several_threads),
     };
 
-    return cmocka_run_group_tests_name("sec_xmldsig", tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("sec_xmldsig", tests, group_setup, group_teardown);
+
+    failed += cmocka_run_group_tests_name("sec_xmldsig_through_xmlsec", tests, group_setup_xmlsec,
+                                          group_teardown);
+    return failed;
 }
