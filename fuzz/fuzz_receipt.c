@@ -49,6 +49,7 @@
 
 #include "fuzz_common.h"
 #include "sec.h"
+#include "sec/internal.h" /* cw_sec__verify_xmlsec_only */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -482,6 +483,10 @@ static void verify(outcome_t *o,
                    int with_schema)
 {
     cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_receipt_t other;
+    cw_sec_problem_e other_problem = CW_SEC_PROBLEM_NONE;
+    cw_error_t other_err;
+    int other_rc;
 
     opts.now_s = FUZZ_NOW_S;
     opts.skew_s = fz.limits.timestamp_skew_s;
@@ -491,6 +496,21 @@ static void verify(outcome_t *o,
     cw_error_clear(&o->err);
     o->rc = cw_sec_receipt_verify(&o->r, fz.alice, doc, expected, sent_id, sent_sha, &opts,
                                   &o->problem, &o->err);
+
+    /* The same through xmlsec alone (xmldsig.c verifies SHA-256 signatures
+     * without it): the outcome and the problem kind must be the same. */
+    cw_sec__verify_xmlsec_only(1);
+    cw_error_clear(&other_err);
+    other_rc = cw_sec_receipt_verify(&other, fz.alice, doc, expected, sent_id, sent_sha, &opts,
+                                     &other_problem, &other_err);
+    cw_sec__verify_xmlsec_only(0);
+    if (o->rc != CW_ENOMEM && other_rc != CW_ENOMEM
+        && (o->rc != other_rc || o->problem != other_problem)) {
+        fprintf(stderr, TARGET ": native: %d %s (%s); xmlsec: %d %s (%s)\n", o->rc,
+                cw_sec_problem_slug(o->problem), o->err.msg, other_rc,
+                cw_sec_problem_slug(other_problem), other_err.msg);
+        contract_fail("the native verification and xmlsec disagree", expected, &o->err);
+    }
 }
 
 /* sec.h: the return code, the problem kind and the output agree. */
