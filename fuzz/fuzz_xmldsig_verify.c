@@ -255,6 +255,15 @@ static int verify(cw_sec_verified_t *out, xmlDoc *doc, cw_error_t *err)
     rc = cw_sec_envelope_verify(out, fz.alice, doc, &opts, err);
     verified_check(rc, out, err);
 
+    /* sec.h: a digest made on the way is cw_sec_doc_sha256 of the document. */
+    if (out->has_doc_sha256) {
+        unsigned char sha[32];
+
+        if (cw_sec_doc_sha256(sha, doc, &other_err) == 0
+            && memcmp(sha, out->doc_sha256, sizeof(sha)) != 0) {
+            contract_fail("the digest made while verifying is not the document's", err);
+        }
+    }
     cw_sec__verify_xmlsec_only(1);
     cw_error_clear(&other_err);
     other_rc = cw_sec_envelope_verify(&other, fz.alice, doc, &opts, &other_err);

@@ -176,11 +176,17 @@ CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
  * Verifies the enveloped signature of doc (last child of the root) with the
  * registered certificates of partner. Sets *problem_out and returns a
  * negative code on failure; *cert_index_out is the certificate that worked.
+ * doc_sha_out, when not NULL, gets cw_sec_doc_sha256(doc) if the
+ * verification could splice it from the canonical form it made anyway
+ * (SHA-256 signatures, checked without xmlsec); *doc_sha_set says whether
+ * it did.
  */
 CW_MUST_CHECK int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
                                       xmlDoc *doc,
                                       int64_t now_s,
                                       size_t *cert_index_out,
+                                      unsigned char *doc_sha_out,
+                                      int *doc_sha_set,
                                       cw_sec_problem_e *problem_out,
                                       cw_error_t *err);
 

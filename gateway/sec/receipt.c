@@ -270,7 +270,7 @@ int cw_sec_receipt_verify(cw_sec_receipt_t *out,
                           expected_from);
         goto out;
     }
-    CW_TRY(cw_sec__dsig_verify(partner, receipt, now_s, &cert_index, problem_out, err));
+    CW_TRY(cw_sec__dsig_verify(partner, receipt, now_s, &cert_index, NULL, NULL, problem_out, err));
     if (opts->schemas != NULL) {
         rc = cw_sec_schemas_validate(opts->schemas, CW_SEC_SCHEMA_RECEIPT, receipt, err);
         if (rc < 0) {

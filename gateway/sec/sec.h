@@ -211,13 +211,16 @@ typedef struct cw_sec_verify_opts {
 
 /* What the verifier established about a document. */
 typedef struct cw_sec_verified {
-    cw_sec_problem_e problem; /* CW_SEC_PROBLEM_NONE when everything passed */
-    int authenticated;        /* 1: the signature verified with From's registered key,
-                                 even if a later check (time, schema) failed; such a
-                                 sender gets a signed negative receipt */
-    char from[128];           /* Header/From (valid when authenticated) */
-    int64_t timestamp_s;      /* Header/Timestamp, seconds since the epoch */
-    size_t cert_index;        /* which of From's certificates verified (rollover) */
+    cw_sec_problem_e problem;     /* CW_SEC_PROBLEM_NONE when everything passed */
+    int authenticated;            /* 1: the signature verified with From's registered key,
+                                     even if a later check (time, schema) failed; such a
+                                     sender gets a signed negative receipt */
+    char from[128];               /* Header/From (valid when authenticated) */
+    int64_t timestamp_s;          /* Header/Timestamp, seconds since the epoch */
+    size_t cert_index;            /* which of From's certificates verified (rollover) */
+    int has_doc_sha256;           /* 1: doc_sha256 is set */
+    unsigned char doc_sha256[32]; /* cw_sec_doc_sha256(doc), when the verification made it
+                                     on the way (SHA-256 signatures); else compute it */
 } cw_sec_verified_t;
 
 /*

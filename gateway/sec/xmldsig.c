@@ -522,19 +522,29 @@ static int b64_read(const xmlNode *elem, unsigned char *out, size_t cap, size_t 
  * The Reference, without xmlsec (SHA-256 only): exclusive C14N of the
  * document without the Signature (URI="" then enveloped-signature; the
  * policy allows no other transform) against DigestValue. *match 1 or 0;
- * a negative CW_E* when it could not be computed.
+ * a negative CW_E* when it could not be computed. With doc_sha (32 bytes)
+ * and a match, also cw_sec_doc_sha256(doc): the canonical form with the
+ * Signature spliced back in where it was left out (xml.c), so the node
+ * does not walk the document again for the digest its receipt names.
  */
-static int
-digest_check(xmlDoc *doc, const xmlNode *sig, const xmlNode *dv, int *match, cw_error_t *err)
+static int digest_check(xmlDoc *doc,
+                        const xmlNode *sig,
+                        const xmlNode *dv,
+                        int *match,
+                        unsigned char *doc_sha,
+                        cw_error_t *err)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char want[64];
     unsigned char got[EVP_MAX_MD_SIZE];
     unsigned int got_len = 0;
     size_t want_len = 0;
+    cw_buf_t kept;
+    size_t skip_at = SIZE_MAX;
     int rc;
 
     *match = 0;
+    cw_buf_init(&kept, 0);
     if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
         goto out;
@@ -545,7 +555,12 @@ digest_check(xmlDoc *doc, const xmlNode *sig, const xmlNode *dv, int *match, cw_
         goto out;
     }
     CW_TRY(rc);
-    rc = cw_sec__c14n_update(md, 0, doc, NULL, sig, XML_C14N_EXCLUSIVE_1_0, err);
+    if (doc_sha != NULL) {
+        cw_buf_fini(&kept);
+        rc = cw_sec__c14n_update_kept(md, doc, sig, &kept, &skip_at, err);
+    } else {
+        rc = cw_sec__c14n_update(md, 0, doc, NULL, sig, XML_C14N_EXCLUSIVE_1_0, err);
+    }
     if (rc == CW_ECRYPTO) {
         /* A tree C14N cannot render (a relative namespace URI): nothing
          * can match, as with xmlsec. */
@@ -558,7 +573,11 @@ digest_check(xmlDoc *doc, const xmlNode *sig, const xmlNode *dv, int *match, cw_
         goto out;
     }
     *match = want_len == got_len && got_len == 32 && CRYPTO_memcmp(want, got, got_len) == 0;
+    if (*match && doc_sha != NULL) {
+        rc = cw_sec__c14n_spliced_sha256(doc_sha, doc, &kept, skip_at, sig, err);
+    }
 out:
+    cw_buf_fini(&kept);
     EVP_MD_CTX_free(md);
     return rc;
 }
@@ -697,6 +716,8 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
                         xmlDoc *doc,
                         int64_t now_s,
                         size_t *cert_index_out,
+                        unsigned char *doc_sha_out,
+                        int *doc_sha_set,
                         cw_sec_problem_e *problem_out,
                         cw_error_t *err)
 {
@@ -719,6 +740,9 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
         *problem_out = CW_SEC_PROBLEM_INTERNAL;
         rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "no signature state for this thread");
         goto out;
+    }
+    if (doc_sha_set != NULL) {
+        *doc_sha_set = 0;
     }
     cw_sec__thread_reset_errors(t);
     if (root == NULL) {
@@ -743,7 +767,7 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
         if (native) {
             /* The digest does not depend on the key: checked once. */
             if (digest_ok < 0) {
-                rc = digest_check(doc, sig, parts.digest_value, &digest_ok, err);
+                rc = digest_check(doc, sig, parts.digest_value, &digest_ok, doc_sha_out, err);
             }
             if (rc == 0 && digest_ok) {
                 rc = value_check(doc, &parts, &partner->certs[i], &ok, err);
@@ -762,6 +786,9 @@ int cw_sec__dsig_verify(const cw_sec_partner_t *partner,
             }
             if (ok) {
                 *cert_index_out = i;
+                if (doc_sha_set != NULL) {
+                    *doc_sha_set = doc_sha_out != NULL;
+                }
                 goto out;
             }
             continue;
@@ -878,7 +905,8 @@ int cw_sec_envelope_verify(cw_sec_verified_t *out,
                           opts->peer_party_id);
         goto out;
     }
-    CW_TRY(cw_sec__dsig_verify(partner, doc, now_s, &out->cert_index, &out->problem, err));
+    CW_TRY(cw_sec__dsig_verify(partner, doc, now_s, &out->cert_index, out->doc_sha256,
+                               &out->has_doc_sha256, &out->problem, err));
     out->authenticated = 1;
 
     skew = out->timestamp_s - now_s;

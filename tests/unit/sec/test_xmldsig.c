@@ -25,6 +25,7 @@ static fx_t fx;
 static cw_sec_keys_t *hub;        /* the receiving node's trust snapshot */
 static cw_sec_keys_t *hub_strict; /* the same, without carol's legacy-sha1 flag */
 static cw_sec_schemas_t *schemas;
+static int through_xmlsec; /* the second run of the group */
 
 /* ==== Helpers ==== */
 
@@ -47,6 +48,13 @@ static int verify_with(cw_sec_keys_t *keys,
     rc = cw_sec_envelope_verify(out, keys, doc, opts, &err);
     if (rc < 0 && getenv("CW_TEST_VERBOSE") != NULL) {
         fprintf(stderr, "verify: %s: %s\n", cw_sec_problem_slug(out->problem), err.msg);
+    }
+    /* A digest the verification made on the way is the document's. */
+    if (out->has_doc_sha256) {
+        unsigned char sha[32];
+
+        assert_int_equal(cw_sec_doc_sha256(sha, doc, &err), 0);
+        assert_memory_equal(out->doc_sha256, sha, sizeof(sha));
     }
     xmlFreeDoc(doc);
     return rc;
@@ -139,6 +147,7 @@ static int group_setup(void **state)
 /* The same group, with every signature verified through xmlsec. */
 static int group_setup_xmlsec(void **state)
 {
+    through_xmlsec = 1;
     cw_sec__verify_xmlsec_only(1);
     return group_setup(state);
 }
@@ -146,6 +155,7 @@ static int group_setup_xmlsec(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    through_xmlsec = 0;
     cw_sec__verify_xmlsec_only(0);
     cw_sec_schemas_free(schemas);
     cw_sec_keys_unref(hub);
@@ -171,6 +181,8 @@ static void test_xmldsig__accepts_ecdsa_envelope(void **state)
     assert_int_equal(v.authenticated, 1);
     assert_string_equal(v.from, "alice");
     assert_int_equal(v.cert_index, 1);
+    /* SHA-256 checked without xmlsec: the receipt's digest came with it. */
+    assert_int_equal(v.has_doc_sha256, !through_xmlsec);
     assert_non_null(strstr(xml, ECDSA256));
     assert_non_null(strstr(xml, "X509Certificate>MII"));
     cw_free(xml);
@@ -184,6 +196,7 @@ static void test_xmldsig__accepts_rsa_and_rollover(void **state)
     (void)state;
     assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
     assert_int_equal(v.cert_index, 0);
+    assert_int_equal(v.has_doc_sha256, !through_xmlsec);
     assert_non_null(strstr(xml, RSA256));
     cw_free(xml);
 }
