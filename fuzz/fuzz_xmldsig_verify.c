@@ -251,6 +251,7 @@ static int verify(cw_sec_verified_t *out, xmlDoc *doc, cw_error_t *err)
 
     opts.now_s = FUZZ_NOW_S;
     opts.schemas = fz.schemas;
+    opts.want_doc_sha256 = 1;
     cw_error_clear(err);
     rc = cw_sec_envelope_verify(out, fz.alice, doc, &opts, err);
     verified_check(rc, out, err);

@@ -311,6 +311,7 @@ static void verify_run(cw_intake_job_t *job)
     opts.skew_s = job->cfg->limits.timestamp_skew_s;
     opts.peer_party_id = job->peer_party[0] != '\0' ? job->peer_party : NULL;
     opts.schemas = job->schemas;
+    opts.want_doc_sha256 = 1; /* for the receipt */
     rc = cw_sec_envelope_verify(&verified, job->keys, job->doc, &opts, &err);
     if (rc < 0) {
         set_problem(res,

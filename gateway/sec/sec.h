@@ -202,11 +202,12 @@ typedef struct cw_sec_verify_opts {
     uint32_t skew_s;                 /* Timestamp window, both directions */
     const char *peer_party_id;       /* TLS client's party; NULL: not checked */
     const cw_sec_schemas_t *schemas; /* NULL: no XSD validation */
+    int want_doc_sha256;             /* 1: set verified.doc_sha256 if it comes on the way */
 } cw_sec_verify_opts_t;
 
-#define CW_SEC_VERIFY_OPTS_INIT              \
-    {                                        \
-        0, CW_SEC_SKEW_S_DEFAULT, NULL, NULL \
+#define CW_SEC_VERIFY_OPTS_INIT                 \
+    {                                           \
+        0, CW_SEC_SKEW_S_DEFAULT, NULL, NULL, 0 \
     }
 
 /* What the verifier established about a document. */
@@ -218,7 +219,7 @@ typedef struct cw_sec_verified {
     char from[128];               /* Header/From (valid when authenticated) */
     int64_t timestamp_s;          /* Header/Timestamp, seconds since the epoch */
     size_t cert_index;            /* which of From's certificates verified (rollover) */
-    int has_doc_sha256;           /* 1: doc_sha256 is set */
+    int has_doc_sha256;           /* 1: doc_sha256 is set (asked for by want_doc_sha256) */
     unsigned char doc_sha256[32]; /* cw_sec_doc_sha256(doc), when the verification made it
                                      on the way (SHA-256 signatures); else compute it */
 } cw_sec_verified_t;

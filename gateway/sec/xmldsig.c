@@ -905,8 +905,9 @@ int cw_sec_envelope_verify(cw_sec_verified_t *out,
                           opts->peer_party_id);
         goto out;
     }
-    CW_TRY(cw_sec__dsig_verify(partner, doc, now_s, &out->cert_index, out->doc_sha256,
-                               &out->has_doc_sha256, &out->problem, err));
+    CW_TRY(cw_sec__dsig_verify(partner, doc, now_s, &out->cert_index,
+                               opts->want_doc_sha256 ? out->doc_sha256 : NULL, &out->has_doc_sha256,
+                               &out->problem, err));
     out->authenticated = 1;
 
     skew = out->timestamp_s - now_s;
