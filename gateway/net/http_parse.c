@@ -110,6 +110,129 @@ static ssize_t prescan(cw_http_conn_t *conn, const char *data, size_t len)
     return (ssize_t)len;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/*
+ * The lenient http-parser takes any two bytes for the CRLF after chunk
+ * data, any byte for the LF of a chunk-size line, bare LF inside a chunk
+ * extension and bare LF in trailer lines. A front end that reads those
+ * bytes differently ends the body elsewhere, and the rest is smuggled as
+ * the next request, so the chunked framing is scanned as strictly as the
+ * head (RFC 9112 §7.1). The data itself is skipped, not read. Returns the
+ * number of bytes that belong to the body (up to the end of the message),
+ * or -1 with the problem recorded.
+ */
+static ssize_t chunk_prescan(cw_http_conn_t *conn, const char *data, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && conn->chunk_scan != CW_CHUNK_DONE) {
+        char c = data[i];
+        int v;
+
+        if (conn->chunk_scan == CW_CHUNK_DATA) {
+            size_t n = len - i;
+
+            if ((uint64_t)n > conn->chunk_left) {
+                n = (size_t)conn->chunk_left;
+            }
+            i += n;
+            conn->chunk_left -= n;
+            if (conn->chunk_left == 0) {
+                conn->chunk_scan = CW_CHUNK_DATA_CR;
+            }
+            continue;
+        }
+        i++;
+        if (c == '\0'
+            || (c == '\n' && conn->chunk_scan != CW_CHUNK_SIZE_LF
+                && conn->chunk_scan != CW_CHUNK_DATA_LF && conn->chunk_scan != CW_CHUNK_TRAILER_LF
+                && conn->chunk_scan != CW_CHUNK_END_LF)) {
+            conn->error_detail = "NUL byte or bare LF in the chunked framing";
+            return -1;
+        }
+        switch (conn->chunk_scan) {
+        case CW_CHUNK_SIZE_START:
+        case CW_CHUNK_SIZE:
+            v = hex_digit(c);
+            if (v >= 0) {
+                if (conn->chunk_left > (UINT64_MAX >> 4)) {
+                    conn->error_detail = "chunk size too large";
+                    return -1;
+                }
+                conn->chunk_left = (conn->chunk_left << 4) | (uint64_t)v;
+                conn->chunk_scan = CW_CHUNK_SIZE;
+            } else if (conn->chunk_scan == CW_CHUNK_SIZE && c == '\r') {
+                conn->chunk_scan = CW_CHUNK_SIZE_LF;
+            } else if (conn->chunk_scan == CW_CHUNK_SIZE && (c == ';' || c == ' ')) {
+                conn->chunk_scan = CW_CHUNK_EXT;
+            } else {
+                conn->error_detail = "invalid chunk size";
+                return -1;
+            }
+            break;
+        case CW_CHUNK_EXT:
+            if (c == '\r') {
+                conn->chunk_scan = CW_CHUNK_SIZE_LF;
+            }
+            break;
+        case CW_CHUNK_SIZE_LF:
+        case CW_CHUNK_DATA_LF:
+        case CW_CHUNK_TRAILER_LF:
+        case CW_CHUNK_END_LF:
+            if (c != '\n') {
+                conn->error_detail = "bare CR in the chunked framing";
+                return -1;
+            }
+            if (conn->chunk_scan == CW_CHUNK_END_LF) {
+                conn->chunk_scan = CW_CHUNK_DONE;
+            } else if (conn->chunk_scan == CW_CHUNK_DATA_LF) {
+                conn->chunk_scan = CW_CHUNK_SIZE_START;
+            } else if (conn->chunk_scan == CW_CHUNK_SIZE_LF && conn->chunk_left > 0) {
+                conn->chunk_scan = CW_CHUNK_DATA;
+            } else {
+                conn->chunk_scan = CW_CHUNK_TRAILER_START;
+            }
+            break;
+        case CW_CHUNK_DATA_CR:
+            if (c != '\r') {
+                conn->error_detail = "chunk data not followed by CRLF";
+                return -1;
+            }
+            conn->chunk_scan = CW_CHUNK_DATA_LF;
+            break;
+        case CW_CHUNK_TRAILER_START:
+            if (c == ' ' || c == '\t') {
+                conn->error_detail = "obsolete line folding in a trailer field";
+                return -1;
+            }
+            conn->chunk_scan = c == '\r' ? CW_CHUNK_END_LF : CW_CHUNK_TRAILER;
+            break;
+        case CW_CHUNK_TRAILER:
+            if (c == '\r') {
+                conn->chunk_scan = CW_CHUNK_TRAILER_LF;
+            }
+            break;
+        case CW_CHUNK_DATA:
+        case CW_CHUNK_DONE:
+            break;
+        }
+    }
+    return (ssize_t)i;
+}
+
 /* ==== Parser callbacks ==== */
 
 static cw_http_conn_t *parser_conn(http_parser *p)
@@ -323,6 +446,7 @@ static int check_framing(cw_http_conn_t *conn, cw_http_request_t *req)
         return reject(conn, CW_PROBLEM_REQUEST_SMUGGLING,
                       "Transfer-Encoding in an HTTP/1.0 request");
     }
+    conn->chunked = te_n == 1;
     if (cl_n > 0) {
         const char *v;
 
@@ -435,6 +559,9 @@ void cw_net__parse_reset(cw_http_conn_t *conn)
     conn->scan_blank = 0;
     conn->scan_seen_line = 0;
     memset(conn->scan_tail, 0, sizeof(conn->scan_tail));
+    conn->chunked = 0;
+    conn->chunk_scan = CW_CHUNK_SIZE_START;
+    conn->chunk_left = 0;
     cw_buf_reset(&conn->hdrs);
     conn->hdrs.max_len = conn->server->cfg->limits.header_bytes_max;
     conn->hdr_count = 0;
@@ -533,6 +660,18 @@ int cw_net__parse_input(cw_http_conn_t *conn)
                 fail_request(conn, CW_PROBLEM_BAD_REQUEST, conn->error_detail);
                 return 0;
             }
+            /* The head alone first: the framing it declares decides how
+             * the body is scanned before the parser sees it. */
+            len = (size_t)head;
+        } else if (conn->chunked) {
+            ssize_t body = chunk_prescan(conn, data, len);
+
+            if (body <= 0) {
+                fail_request(conn, CW_PROBLEM_BAD_REQUEST,
+                             body < 0 ? conn->error_detail : "unparsable request");
+                return 0;
+            }
+            len = (size_t)body;
         }
         parsed = http_parser_execute(&conn->parser, &settings, data, len);
         e = HTTP_PARSER_ERRNO(&conn->parser);

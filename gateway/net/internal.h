@@ -29,6 +29,22 @@ typedef enum cw_scan_e {
     CW_SCAN_DONE = 4,           /* the blank line was seen; body follows */
 } cw_scan_e;
 
+/* The scan of a chunked body's framing lines (RFC 9112 §7.1). */
+typedef enum cw_chunk_scan_e {
+    CW_CHUNK_SIZE_START = 0, /* the first hex digit of a chunk size */
+    CW_CHUNK_SIZE = 1,       /* more digits, an extension, or the CR */
+    CW_CHUNK_EXT = 2,        /* a chunk extension, up to the CR */
+    CW_CHUNK_SIZE_LF = 3,    /* the LF of a chunk-size line */
+    CW_CHUNK_DATA = 4,       /* chunk_left bytes of data */
+    CW_CHUNK_DATA_CR = 5,    /* the CRLF after the data */
+    CW_CHUNK_DATA_LF = 6,
+    CW_CHUNK_TRAILER_START = 7, /* a trailer line or the final empty line */
+    CW_CHUNK_TRAILER = 8,
+    CW_CHUNK_TRAILER_LF = 9,
+    CW_CHUNK_END_LF = 10, /* the LF of the final empty line */
+    CW_CHUNK_DONE = 11,   /* the message has ended */
+} cw_chunk_scan_e;
+
 struct cw_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -63,9 +79,12 @@ struct cw_http_conn {
     http_parser parser;
     cw_conn_phase_e phase;
     cw_scan_e scan;
-    int scan_blank;       /* the line the scan is in is empty so far */
-    int scan_seen_line;   /* the request line has been seen */
-    char scan_tail[10];   /* the last bytes scanned, to check the request line */
+    int scan_blank;     /* the line the scan is in is empty so far */
+    int scan_seen_line; /* the request line has been seen */
+    char scan_tail[10]; /* the last bytes scanned, to check the request line */
+    int chunked;        /* the current request's body is chunked */
+    cw_chunk_scan_e chunk_scan;
+    uint64_t chunk_left;  /* data bytes of the current chunk not yet scanned */
     uv_write_t write_req; /* the one response write in flight */
     uint64_t accepted_ns; /* when the connection was accepted (handshake deadline) */
 

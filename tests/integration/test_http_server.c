@@ -345,6 +345,26 @@ static void test_http_server__smuggling_shapes_are_refused(void **state)
     expect_problem("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400, "bad-request");
 }
 
+static void test_http_server__lenient_chunk_framing_is_refused(void **state)
+{
+    /* Debian's lenient http-parser takes any two bytes after chunk data,
+     * any byte after the CR of a chunk-size line, and bare LF in chunk
+     * extensions and trailers; a front end reading them otherwise ends the
+     * body elsewhere. Accepted, these reached the router (405 on POST
+     * /healthz); refused, they are a 400 before any handler runs. */
+#define CHUNKED_HEAD "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    (void)state;
+    expect_problem(CHUNKED_HEAD "5\r\nhelloXY0\r\n\r\n", 400, "bad-request");
+    expect_problem(CHUNKED_HEAD "5\rXhello\r\n0\r\n\r\n", 400, "bad-request");
+    expect_problem(CHUNKED_HEAD "5;a\nb\r\nhello\r\n0\r\n\r\n", 400, "bad-request");
+    expect_problem(CHUNKED_HEAD "0\r\nX-A: a\nX-B: b\r\n\r\n", 400, "bad-request");
+    expect_problem(CHUNKED_HEAD "0\r\nX-A: a\r\n folded\r\n\r\n", 400, "bad-request");
+    /* The strict shapes, extension and trailer included, still pass. */
+    expect_problem(CHUNKED_HEAD "5;ext=1\r\nhello\r\n0\r\nX-A: a\r\n\r\n", 405,
+                   "method-not-allowed");
+#undef CHUNKED_HEAD
+}
+
 static void test_http_server__nul_byte_is_refused(void **state)
 {
     static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n";
@@ -376,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_http_server__wrong_media_type_is_415),
         cmocka_unit_test(test_http_server__headers_too_large_is_431),
         cmocka_unit_test(test_http_server__smuggling_shapes_are_refused),
+        cmocka_unit_test(test_http_server__lenient_chunk_framing_is_refused),
         cmocka_unit_test(test_http_server__nul_byte_is_refused),
     };
 
