@@ -283,7 +283,10 @@ int cw_http_respond(cw_http_request_t *req,
         request_done(req);
         return 0;
     }
-    if (conn->close_after || conn->server->closing) {
+    /* "Connection: close" goes on the last response only (RFC 9112 §9.6):
+     * an earlier one answered late, with pipelined requests queued or
+     * being received behind it, is followed by their responses. */
+    if ((conn->close_after || conn->server->closing) && req->next == NULL && conn->cur == NULL) {
         req->keep_alive = 0;
     }
     rc = render(req, status, content_type, extra_headers, body, body_len);

@@ -17,8 +17,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
+#include "config.h"
 #include "cw_test.h"
+#include "net.h"
 #include "util.h"
 
 #define LIMITS_XML                                     \
@@ -425,6 +428,115 @@ static void test_http_conn__sigterm_finishes_in_flight_request(void **state)
     cw_test_daemon_cleanup(&d);
 }
 
+/* ==== In process: a late answer ahead of a pipelined "close" ==== */
+
+typedef struct late_fx {
+    uv_loop_t loop;
+    cw_http_server_t *server;
+    cw_http_request_t *held; /* the first request, answered after the second */
+    int requests;
+    int closed;
+} late_fx_t;
+
+static void late_on_request(cw_http_request_t *req, void *arg)
+{
+    late_fx_t *f = arg;
+
+    if (f->requests++ == 0) {
+        f->held = req;
+        return;
+    }
+    (void)cw_http_respond(req, 200, "text/plain", NULL, "b\n", 2);
+}
+
+static void late_on_closed(cw_http_server_t *server, void *arg)
+{
+    late_fx_t *f = arg;
+
+    (void)server;
+    f->closed = 1;
+}
+
+static void test_http_conn__late_answer_ahead_of_close_keeps_alive(void **state)
+{
+    /* A handler answers the first of two pipelined requests only after the
+     * second, which asks to close, has been parsed (the pipeline answers
+     * from a worker). "Connection: close" belongs on the last response
+     * alone (RFC 9112 §9.6): it used to go on the first one too, and a
+     * client stops reading there, losing the second answer. Run in process
+     * so that the first answer can be held back. */
+    static const char config_xml[] =
+        "<clearway xmlns=\"urn:clearway:config:1\">\n"
+        "  <node id=\"late\"/>\n"
+        "  <listen name=\"public\" address=\"127.0.0.1\" port=\"0\"/>\n"
+        "</clearway>\n";
+    const char *reqs = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    late_fx_t f;
+    cw_config_t *cfg = NULL;
+    cw_config_errors_t errs;
+    cw_http_server_options_t opts = { 0 };
+    cw_error_t err = { 0 };
+    char buf[4096];
+    char first[4096];
+    size_t len = 0;
+    const char *second;
+    uint64_t deadline_ns = cw_time_mono_ns() + 5000000000u;
+    int fd;
+
+    (void)state;
+    memset(&f, 0, sizeof(f));
+    cw_config_errors_init(&errs);
+    assert_int_equal(cw_config_load_mem(&cfg, "late.xml", config_xml, strlen(config_xml), &errs),
+                     0);
+    cw_config_errors_fini(&errs);
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    opts.listen = &cfg->listens[0];
+    opts.cfg = cfg;
+    opts.on_request = late_on_request;
+    opts.arg = &f;
+    assert_int_equal(cw_http_server_new(&f.server, &f.loop, &opts, &err), 0);
+    fd = cw_test_connect(cw_http_server_port(f.server));
+    assert_true(fd >= 0);
+    assert_int_equal(cw_test_send(fd, reqs, strlen(reqs)), 0);
+    while (f.requests < 2 && cw_time_mono_ns() < deadline_ns) {
+        (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(f.requests, 2);
+    assert_int_equal(cw_http_respond(f.held, 200, "text/plain", NULL, "a\n", 2), 0);
+    /* Both answers go out, then the server closes. */
+    while (len + 1 < sizeof(buf) && cw_time_mono_ns() < deadline_ns) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        ssize_t n;
+
+        (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+        if (poll(&pfd, 1, 1) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    second = strstr(buf + 1, "HTTP/1.1 200 OK\r\n");
+    assert_non_null(second);
+    memcpy(first, buf, (size_t)(second - buf));
+    first[second - buf] = '\0';
+    assert_null(strstr(first, "Connection: close"));
+    assert_non_null(strstr(second, "Connection: close\r\n"));
+    assert_non_null(strstr(second, "\r\n\r\nb\n"));
+
+    cw_http_server_close(f.server, 0, late_on_closed, &f);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.closed, 1);
+    cw_http_server_free(f.server);
+    cw_config_unref(cfg);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_http_conn__sighup_with_broken_config_keeps_serving),
         cmocka_unit_test(test_http_conn__sighup_applies_new_limits),
         cmocka_unit_test(test_http_conn__sigterm_finishes_in_flight_request),
+        cmocka_unit_test(test_http_conn__late_answer_ahead_of_close_keeps_alive),
     };
 
     return cmocka_run_group_tests_name("integration_http_conn", tests, group_setup, group_teardown);
