@@ -175,20 +175,6 @@ static const char *find_crlf(const char *p, const char *end)
     return NULL;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A line without CR, LF or NUL inside. */
 static int line_clean(const char *p, const char *end)
 {
@@ -218,7 +204,7 @@ static int chunked_matches(const char *p, const char *end, const char *body, siz
         if (eol == NULL || !line_clean(p, eol)) {
             return 0;
         }
-        while (p < eol && (v = hex_value(*p)) >= 0) {
+        while (p < eol && (v = cw_hex_digit(*p)) >= 0) {
             if (size > (UINT64_MAX >> 4)) {
                 return 0;
             }

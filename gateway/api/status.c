@@ -15,20 +15,6 @@
 
 /* ==== Query strings ==== */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * Percent-decodes src (n bytes) into out. Returns 0, or -1 on a bad escape,
  * a NUL byte or an overlong value.
@@ -42,8 +28,8 @@ static int url_decode(char *out, size_t size, const char *src, size_t n)
         char c = src[i];
 
         if (c == '%') {
-            int hi = i + 2 < n ? hex_value(src[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(src[i + 2]) : -1;
+            int hi = i + 2 < n ? cw_hex_digit(src[i + 1]) : -1;
+            int lo = i + 2 < n ? cw_hex_digit(src[i + 2]) : -1;
 
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 return -1;

@@ -110,20 +110,6 @@ static ssize_t prescan(cw_http_conn_t *conn, const char *data, size_t len)
     return (ssize_t)len;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * The lenient http-parser takes any two bytes for the CRLF after chunk
  * data, any byte for the LF of a chunk-size line, bare LF inside a chunk
@@ -166,7 +152,7 @@ static ssize_t chunk_prescan(cw_http_conn_t *conn, const char *data, size_t len)
         switch (conn->chunk_scan) {
         case CW_CHUNK_SIZE_START:
         case CW_CHUNK_SIZE:
-            v = hex_digit(c);
+            v = cw_hex_digit(c);
             if (v >= 0) {
                 if (conn->chunk_left > (UINT64_MAX >> 4)) {
                     conn->error_detail = "chunk size too large";

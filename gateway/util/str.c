@@ -76,3 +76,17 @@ int cw_strncaseeq(const char *s, size_t n, const char *lit)
     }
     return lit[n] == '\0';
 }
+
+int cw_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}

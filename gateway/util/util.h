@@ -200,6 +200,8 @@ cw_parse_uintn(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *ou
 size_t cw_strlcpy(char *dst, const char *src, size_t size);
 /* ASCII case-insensitive comparison of s (length n) with the C string lit. */
 int cw_strncaseeq(const char *s, size_t n, const char *lit);
+/* The value of a hexadecimal digit (either case), or -1. */
+int cw_hex_digit(char c);
 
 /* ==== Time ==== */
 

@@ -150,6 +150,18 @@ static void test_str__strlcpy_and_caseeq(void **state)
     assert_true(cw_strncaseeq("Content-Length", 14, "content-length"));
     assert_false(cw_strncaseeq("Content-Len", 11, "content-length"));
     assert_false(cw_strncaseeq("Content-Lengths", 15, "content-length"));
+    /* Hex digits of either case; anything else, the bytes around them included, is -1. */
+    assert_int_equal(cw_hex_digit('0'), 0);
+    assert_int_equal(cw_hex_digit('9'), 9);
+    assert_int_equal(cw_hex_digit('a'), 10);
+    assert_int_equal(cw_hex_digit('F'), 15);
+    assert_int_equal(cw_hex_digit('/'), -1);
+    assert_int_equal(cw_hex_digit(':'), -1);
+    assert_int_equal(cw_hex_digit('g'), -1);
+    assert_int_equal(cw_hex_digit('G'), -1);
+    assert_int_equal(cw_hex_digit('@'), -1);
+    assert_int_equal(cw_hex_digit('`'), -1);
+    assert_int_equal(cw_hex_digit('\0'), -1);
 }
 
 static void test_error__names_and_messages(void **state)
