@@ -583,6 +583,11 @@ static void fail_request(cw_http_conn_t *conn, cw_problem_e kind, const char *de
 {
     cw_http_request_t *req = conn->cur;
 
+    /* Refused before its head was complete: answer in the client's version
+     * if its request line got that far, else in ours (RFC 9110 §6.2). */
+    if (req != NULL) {
+        req->http_minor = conn->parser.http_major == 1 ? (int)conn->parser.http_minor : 1;
+    }
     conn->cur = NULL;
     conn->phase = CW_PHASE_IDLE;
     cw_buf_reset(&conn->inbuf);

@@ -95,6 +95,33 @@ static void test_http_conn__http10_closes_unless_keep_alive(void **state)
     close(fd);
 }
 
+/* A request refused before its head is complete is answered in the
+ * client's version when its request line was read, else in HTTP/1.1. */
+static void test_http_conn__early_refusal_speaks_the_right_version(void **state)
+{
+    static const char *const reqs[] = { "GET /healthz HTTP/1.0\r\nBad Name: x\r\n\r\n",
+                                        "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n",
+                                        "\x01\x02 garbage\r\n\r\n" };
+    static const char *const lines[] = { "HTTP/1.0 400", "HTTP/1.1 400", "HTTP/1.1 400" };
+    cw_test_response_t r;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        int fd = cw_test_connect(daemon_.port);
+
+        assert_true(fd >= 0);
+        assert_int_equal(cw_test_send(fd, reqs[i], strlen(reqs[i])), 0);
+        assert_int_equal(cw_test_read_response(fd, &r, 5000), 0);
+        assert_int_equal(r.status, 400);
+        if (strncmp(r.headers, lines[i], 12) != 0) {
+            fail_msg("request %zu answered with %.12s, not %s", i, r.headers, lines[i]);
+        }
+        cw_test_response_fini(&r);
+        close(fd);
+    }
+}
+
 static void test_http_conn__connection_close_is_honoured(void **state)
 {
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -542,6 +569,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_conn__keep_alive_reuses_the_connection),
         cmocka_unit_test(test_http_conn__http10_closes_unless_keep_alive),
+        cmocka_unit_test(test_http_conn__early_refusal_speaks_the_right_version),
         cmocka_unit_test(test_http_conn__connection_close_is_honoured),
         cmocka_unit_test(test_http_conn__pipelined_requests_answer_in_order),
         cmocka_unit_test(test_http_conn__backpressure_keeps_every_response),
