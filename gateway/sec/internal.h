@@ -100,19 +100,24 @@ xmlNode *cw_sec__next_elem(const xmlNode *node);
  * CW_EPROTO when the element has element children or the text does not fit.
  */
 CW_MUST_CHECK int cw_sec__elem_text(char *out, size_t size, const xmlNode *elem);
+/* Where canonical bytes go: which OpenSSL update md was initialised for. */
+typedef enum cw_sec_sink_e {
+    CW_SEC_SINK_DIGEST = 0, /* EVP_DigestUpdate */
+    CW_SEC_SINK_SIGN = 1,   /* EVP_DigestSignUpdate */
+    CW_SEC_SINK_VERIFY = 2, /* EVP_DigestVerifyUpdate */
+} cw_sec_sink_e;
+
 /*
  * Canonicalises, without comments, in mode (XML_C14N_EXCLUSIVE_1_0 or
  * XML_C14N_1_0) the subtree of top (the whole document when NULL; an
  * element's ancestors are not output) without the subtree of skip (NULL:
- * nothing left out), and feeds the bytes to md: EVP_DigestUpdate when sign
- * is 0, EVP_DigestSignUpdate when 1, EVP_DigestVerifyUpdate when 2. The
- * caller initialised md. Exclusive
- * C14N goes through cw_sec__exc_c14n (one buffer of the canonical form,
- * freed before returning), anything else or anything it leaves through
- * libxml2's xmlC14NExecute, streamed.
+ * nothing left out), and feeds the bytes to md as sink says (the caller
+ * initialised md for it). Exclusive C14N goes through cw_sec__exc_c14n
+ * (one buffer of the canonical form, freed before returning), anything
+ * else or anything it leaves through libxml2's xmlC14NExecute, streamed.
  */
 CW_MUST_CHECK int cw_sec__c14n_update(EVP_MD_CTX *md,
-                                      int sign,
+                                      cw_sec_sink_e sink,
                                       xmlDoc *doc,
                                       const xmlNode *top,
                                       const xmlNode *skip,

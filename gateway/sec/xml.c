@@ -349,16 +349,21 @@ out:
 
 typedef struct c14n_sink {
     EVP_MD_CTX *md;
-    int sign;
+    cw_sec_sink_e to;
     int failed;
 } c14n_sink_t;
 
-static int sink_update(EVP_MD_CTX *md, int sign, const void *data, size_t len)
+static int sink_update(EVP_MD_CTX *md, cw_sec_sink_e to, const void *data, size_t len)
 {
-    if (sign == 2) {
+    switch (to) {
+    case CW_SEC_SINK_SIGN:
+        return EVP_DigestSignUpdate(md, data, len);
+    case CW_SEC_SINK_VERIFY:
         return EVP_DigestVerifyUpdate(md, data, len);
+    case CW_SEC_SINK_DIGEST:
+        break;
     }
-    return sign ? EVP_DigestSignUpdate(md, data, len) : EVP_DigestUpdate(md, data, len);
+    return EVP_DigestUpdate(md, data, len);
 }
 
 static int c14n_sink_write(void *ctx, const char *buf, int len)
@@ -368,7 +373,7 @@ static int c14n_sink_write(void *ctx, const char *buf, int len)
     if (len <= 0) {
         return 0;
     }
-    if (sink_update(sink->md, sink->sign, buf, (size_t)len) != 1) {
+    if (sink_update(sink->md, sink->to, buf, (size_t)len) != 1) {
         sink->failed = 1;
         return -1;
     }
@@ -424,14 +429,14 @@ int cw_sec__c14n_libxml2(
 
 /* The node set through libxml2's xmlC14NExecute, streamed into md. */
 static int c14n_update_libxml2(EVP_MD_CTX *md,
-                               int sign,
+                               cw_sec_sink_e to,
                                xmlDoc *doc,
                                const xmlNode *top,
                                const xmlNode *skip,
                                int mode,
                                cw_error_t *err)
 {
-    c14n_sink_t sink = { md, sign, 0 };
+    c14n_sink_t sink = { md, to, 0 };
     xmlOutputBuffer *buf;
     int n;
     int closed;
@@ -450,7 +455,7 @@ static int c14n_update_libxml2(EVP_MD_CTX *md,
 }
 
 int cw_sec__c14n_update(EVP_MD_CTX *md,
-                        int sign,
+                        cw_sec_sink_e to,
                         xmlDoc *doc,
                         const xmlNode *top,
                         const xmlNode *skip,
@@ -469,7 +474,7 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
             rc = cw_sec__exc_c14n(&out, top != NULL ? top : (const xmlNode *)doc, skip);
         }
         if (rc == 0) {
-            ok = sink_update(md, sign, out.data != NULL ? out.data : "", out.len) == 1;
+            ok = sink_update(md, to, out.data != NULL ? out.data : "", out.len) == 1;
         }
         cw_buf_fini(&out);
         if (rc == 0) {
@@ -478,7 +483,7 @@ int cw_sec__c14n_update(EVP_MD_CTX *md,
         /* A tree it leaves to libxml2 (c14n.c), or out of memory: libxml2
          * streams, so it may still manage. */
     }
-    return c14n_update_libxml2(md, sign, doc, top, skip, mode, err);
+    return c14n_update_libxml2(md, to, doc, top, skip, mode, err);
 }
 
 /* cw_sec_doc_sha256; with libxml2_only, straight through libxml2 (for a
@@ -494,8 +499,10 @@ static int doc_sha256(unsigned char out[32], xmlDoc *doc, int libxml2_only, cw_e
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
-    CW_TRY(libxml2_only ? c14n_update_libxml2(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err)
-                        : cw_sec__c14n_update(md, 0, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0, err));
+    CW_TRY(libxml2_only ? c14n_update_libxml2(md, CW_SEC_SINK_DIGEST, doc, NULL, NULL,
+                                              XML_C14N_EXCLUSIVE_1_0, err)
+                        : cw_sec__c14n_update(md, CW_SEC_SINK_DIGEST, doc, NULL, NULL,
+                                              XML_C14N_EXCLUSIVE_1_0, err));
     if (EVP_DigestFinal_ex(md, out, &md_len) != 1 || md_len != 32) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
@@ -521,7 +528,8 @@ int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
         rc = cw_sec__exc_c14n_at(kept, (const xmlNode *)doc, skip, skip_at);
     }
     if (rc == 0) {
-        if (sink_update(md, 0, kept->data != NULL ? kept->data : "", kept->len) != 1) {
+        if (sink_update(md, CW_SEC_SINK_DIGEST, kept->data != NULL ? kept->data : "", kept->len)
+            != 1) {
             return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
         }
         return 0;
@@ -530,7 +538,8 @@ int cw_sec__c14n_update_kept(EVP_MD_CTX *md,
      * nothing kept to splice into, and its memory given back. */
     cw_buf_fini(kept);
     *skip_at = SIZE_MAX;
-    return c14n_update_libxml2(md, 0, doc, NULL, skip, XML_C14N_EXCLUSIVE_1_0, err);
+    return c14n_update_libxml2(md, CW_SEC_SINK_DIGEST, doc, NULL, skip, XML_C14N_EXCLUSIVE_1_0,
+                               err);
 }
 
 int cw_sec__c14n_spliced_sha256(unsigned char out[32],

@@ -559,7 +559,8 @@ static int digest_check(xmlDoc *doc,
         cw_buf_fini(&kept);
         rc = cw_sec__c14n_update_kept(md, doc, sig, &kept, &skip_at, err);
     } else {
-        rc = cw_sec__c14n_update(md, 0, doc, NULL, sig, XML_C14N_EXCLUSIVE_1_0, err);
+        rc = cw_sec__c14n_update(md, CW_SEC_SINK_DIGEST, doc, NULL, sig, XML_C14N_EXCLUSIVE_1_0,
+                                 err);
     }
     if (rc == CW_ECRYPTO) {
         /* A tree C14N cannot render (a relative namespace URI): nothing
@@ -669,7 +670,8 @@ static int value_check(
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "verification init failed");
         goto out;
     }
-    rc = cw_sec__c14n_update(md, 2, doc, parts->signed_info, NULL, XML_C14N_EXCLUSIVE_1_0, err);
+    rc = cw_sec__c14n_update(md, CW_SEC_SINK_VERIFY, doc, parts->signed_info, NULL,
+                             XML_C14N_EXCLUSIVE_1_0, err);
     if (rc == CW_ECRYPTO) {
         rc = 0; /* SignedInfo cannot be rendered: it does not verify */
         goto out;
@@ -1073,7 +1075,7 @@ static int doc_sign(const cw_sec_keys_t *keys,
         cw_buf_fini(&kept);
         CW_TRY(cw_sec__c14n_update_kept(md, doc, sig, &kept, &skip_at, err));
     } else {
-        CW_TRY(cw_sec__c14n_update(md, 0, doc, NULL, sig, mode, err));
+        CW_TRY(cw_sec__c14n_update(md, CW_SEC_SINK_DIGEST, doc, NULL, sig, mode, err));
     }
     if (EVP_DigestFinal_ex(md, dv, &dv_len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
@@ -1085,7 +1087,7 @@ static int doc_sign(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing init failed");
         goto out;
     }
-    CW_TRY(cw_sec__c14n_update(md, 1, doc, si, NULL, mode, err));
+    CW_TRY(cw_sec__c14n_update(md, CW_SEC_SINK_SIGN, doc, si, NULL, mode, err));
     if (EVP_DigestSignFinal(md, NULL, &sv_len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
         goto out;

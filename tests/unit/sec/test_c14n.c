@@ -86,7 +86,8 @@ static int same(xmlDoc *doc, const xmlNode *top, const xmlNode *skip, const char
         assert_int_equal(rc, CW_EINVAL);
         assert_non_null(md);
         assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
-        up = cw_sec__c14n_update(md, 0, doc, top, skip, XML_C14N_EXCLUSIVE_1_0, &err);
+        up = cw_sec__c14n_update(md, CW_SEC_SINK_DIGEST, doc, top, skip, XML_C14N_EXCLUSIVE_1_0,
+                                 &err);
         if (ref_rc < 0) {
             assert_true(up < 0);
         } else {
