@@ -637,21 +637,34 @@ static int value_check(
 {
     EVP_PKEY *pkey = X509_get0_pubkey(cert->x509);
     EVP_MD_CTX *md = NULL;
-    unsigned char sv[1024];
+    unsigned char *sv = NULL;
+    size_t sv_cap;
     unsigned char der[2 * 66 + 16];
     size_t sv_len = 0;
     size_t der_len = sizeof(der);
-    const unsigned char *sig = sv;
+    const unsigned char *sig;
     size_t sig_len;
     int rc;
 
     *ok = 0;
-    if (pkey == NULL) {
+    if (pkey == NULL || EVP_PKEY_get_size(pkey) <= 0) {
         return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "certificate without a public key");
     }
-    rc = b64_read(parts->signature_value, sv, sizeof(sv), &sv_len);
+    /* The longest value this key can have made: the modulus for RSA (no
+     * upper bound on the key size is set at load), r || s for ECDSA. */
+    sv_cap = (size_t)EVP_PKEY_get_size(pkey);
+    if (sv_cap < 2 * 66) {
+        sv_cap = 2 * 66;
+    }
+    sv = cw_malloc(sv_cap);
+    if (sv == NULL) {
+        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    sig = sv;
+    rc = b64_read(parts->signature_value, sv, sv_cap, &sv_len);
     if (rc == CW_ESIG) {
-        return 0; /* not base64, or longer than any key here signs */
+        rc = 0; /* not base64, or longer than this key signs */
+        goto out;
     }
     CW_TRY(rc);
     sig_len = sv_len;
@@ -679,6 +692,7 @@ static int value_check(
     CW_TRY(rc);
     *ok = EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
 out:
+    cw_free(sv);
     EVP_MD_CTX_free(md);
     ERR_clear_error();
     return rc;
