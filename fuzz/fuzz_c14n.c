@@ -89,7 +89,7 @@ out:
 /*
  * The document without elem, with elem's canonical form in its document
  * spliced in where it was left out, must be the whole document's
- * (cw_sec_doc_sign_digest's splice; compare() has checked the whole
+ * (cw_sec_doc_sign_c14n's splice; compare() has checked the whole
  * against libxml2). Not for the root, which in_doc refuses.
  */
 static void splice(xmlDoc *doc, const xmlNode *elem)

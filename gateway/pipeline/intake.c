@@ -167,13 +167,12 @@ int cw_pipeline__seal_finish(const cw_sec_keys_t *keys,
     cw_msg_header_t hdr;
     int rc;
 
-    rc = cw_sec_doc_sign_digest(keys, env, digest, err);
-    if (rc == 0) {
-        rc = cw_msg_header_read(&hdr, env, err);
-    }
+    *out = NULL;
+    *out_len = 0;
+    rc = cw_msg_header_read(&hdr, env, err);
     if (rc == 0) {
         cw_strlcpy(id, hdr.message_id, CW_MSG_ID_MAX);
-        rc = cw_sec_xml_serialize(out, out_len, env);
+        rc = cw_sec_doc_sign_c14n(keys, env, out, out_len, digest, err);
     }
     return rc;
 }

@@ -95,10 +95,11 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
 
 /* The finding codes of a, space separated, into out (cut to size). */
 /*
- * Signs env, a sealed envelope (cw_msg_forward_new), with the node key and
- * serialises it into *out (cw_free), with its MessageId and the digest a
- * receipt for it must name (cw_sec_doc_sign_digest), which the store keeps
- * with the delivery. 0 or a negative error with err set.
+ * Signs env, a sealed envelope (cw_msg_forward_new), with the node key:
+ * *out (cw_free) is what goes on the wire, its exclusive canonical form,
+ * and digest its SHA-256, what a receipt for it must name
+ * (cw_sec_doc_sign_c14n), which the store keeps with the delivery; id is
+ * its MessageId. 0 or a negative error with err set.
  */
 CW_MUST_CHECK int cw_pipeline__seal_finish(const cw_sec_keys_t *keys,
                                            xmlDoc *env,

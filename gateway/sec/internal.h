@@ -172,6 +172,19 @@ CW_MUST_CHECK int cw_sec__c14n_spliced_sha256(unsigned char out[32],
                                               size_t skip_at,
                                               const xmlNode *skip,
                                               cw_error_t *err);
+/*
+ * The same spliced form itself: the whole document's exclusive canonical
+ * form (libxml2's bytes) in out (reset first; its max_len bounds it), from
+ * what cw_sec__c14n_update_kept kept and skip's subtree as it now is;
+ * libxml2's walk of the whole document where c14n.c did not do the parts.
+ * CW_ENOMEM, CW_E2BIG past out's maximum, CW_ECRYPTO when libxml2 fails.
+ */
+CW_MUST_CHECK int cw_sec__c14n_spliced(cw_buf_t *out,
+                                       xmlDoc *doc,
+                                       const cw_buf_t *kept,
+                                       size_t skip_at,
+                                       const xmlNode *skip,
+                                       cw_error_t *err);
 /* Parses an RFC 3339 / xs:dateTime UTC timestamp into epoch seconds. */
 CW_MUST_CHECK int cw_sec__time_parse(const char *s, int64_t *out);
 

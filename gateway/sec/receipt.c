@@ -133,8 +133,8 @@ int cw_sec_receipt_build(char **out,
         }
         (void)xmlReconciliateNs(doc, copy);
     }
-    CW_TRY(cw_sec_doc_sign(keys, doc, err));
-    CW_TRY(cw_sec_xml_serialize(out, len_out, doc));
+    /* Sent as signed: its canonical form, with no serialiser's walk. */
+    CW_TRY(cw_sec_doc_sign_c14n(keys, doc, out, len_out, NULL, err));
 out:
     if (b64 != NULL) {
         xmlFree(b64);

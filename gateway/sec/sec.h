@@ -253,15 +253,22 @@ CW_MUST_CHECK int cw_sec_envelope_verify(cw_sec_verified_t *out,
 CW_MUST_CHECK int cw_sec_doc_sign(const cw_sec_keys_t *keys, xmlDoc *doc, cw_error_t *err);
 
 /*
- * cw_sec_doc_sign, and digest gets cw_sec_doc_sha256 of the signed document:
- * what a receiver's receipt for it must name. Made from the canonical form
- * the signature needed anyway (the document without its Signature) with
- * the Signature's spliced in, not from a second walk of the tree.
+ * cw_sec_doc_sign, and the bytes to send: *out (NUL-terminated, the caller
+ * cw_free()s it; *out_len bytes) is the signed document's exclusive
+ * canonical form, Signature included (UTF-8, no XML declaration), and
+ * digest, when not NULL, their SHA-256: cw_sec_doc_sha256 of the signed
+ * document, what a receiver's receipt for it names. Made from the
+ * canonical form the signature needed anyway (the document without its
+ * Signature) with the Signature's spliced in: neither a second walk of the
+ * tree nor a serialiser's. The errors of cw_sec_doc_sign, and CW_E2BIG
+ * past 2 GiB.
  */
-CW_MUST_CHECK int cw_sec_doc_sign_digest(const cw_sec_keys_t *keys,
-                                         xmlDoc *doc,
-                                         unsigned char digest[32],
-                                         cw_error_t *err);
+CW_MUST_CHECK int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
+                                       xmlDoc *doc,
+                                       char **out,
+                                       size_t *out_len,
+                                       unsigned char digest[32],
+                                       cw_error_t *err);
 
 typedef enum cw_sec_sign_profile_e {
     CW_SEC_SIGN_CLEARWAY = 0, /* exclusive C14N, SHA-256 (cw_sec_doc_sign) */
@@ -298,7 +305,8 @@ typedef struct cw_sec_receipt_params {
 
 /*
  * Builds and signs a receipt for received (From = this node). The digest is
- * cw_sec_doc_sha256(received), or params->digest if set. *out (NUL-terminated, serialised receipt)
+ * cw_sec_doc_sha256(received), or params->digest if set. *out (NUL-terminated,
+ * the signed receipt in its exclusive canonical form, cw_sec_doc_sign_c14n)
  * is owned by the caller (cw_free). Thread: any worker.
  */
 CW_MUST_CHECK int cw_sec_receipt_build(char **out,

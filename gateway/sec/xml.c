@@ -575,6 +575,68 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
     return ok ? 0 : cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
 }
 
+static int buf_sink_write(void *ctx, const char *buf, int len)
+{
+    if (len <= 0) {
+        return 0;
+    }
+    return cw_buf_append(ctx, buf, (size_t)len) == 0 ? len : -1;
+}
+
+/* The whole document's exclusive canonical form through libxml2, into out. */
+static int whole_libxml2(cw_buf_t *out, xmlDoc *doc, cw_error_t *err)
+{
+    xmlOutputBuffer *buf;
+    int n;
+    int closed;
+
+    cw_buf_reset(out);
+    buf = xmlOutputBufferCreateIO(buf_sink_write, c14n_sink_close, out, NULL);
+    if (buf == NULL) {
+        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    n = cw_sec__c14n_libxml2(buf, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0);
+    closed = xmlOutputBufferClose(buf);
+    if (n < 0 || closed < 0) {
+        cw_buf_reset(out);
+        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");
+    }
+    return 0;
+}
+
+int cw_sec__c14n_spliced(cw_buf_t *out,
+                         xmlDoc *doc,
+                         const cw_buf_t *kept,
+                         size_t skip_at,
+                         const xmlNode *skip,
+                         cw_error_t *err)
+{
+    const char *base = kept->data != NULL ? kept->data : "";
+    int rc;
+
+    cw_buf_reset(out);
+    /* Where c14n.c refused a part, libxml2 does the whole. */
+    if (skip_at == SIZE_MAX || skip_at > kept->len) {
+        return whole_libxml2(out, doc, err);
+    }
+    /* One allocation: the Signature is small beside the rest. */
+    rc = cw_buf_reserve(out, kept->len + C14N_BUF_FIRST);
+    if (rc == 0) {
+        rc = cw_buf_append(out, base, skip_at);
+    }
+    if (rc == 0 && cw_sec__exc_c14n_in_doc(out, skip) != 0) {
+        return whole_libxml2(out, doc, err);
+    }
+    if (rc == 0) {
+        rc = cw_buf_append(out, base + skip_at, kept->len - skip_at);
+    }
+    if (rc != 0) {
+        cw_buf_reset(out);
+        return cw_error_set(err, rc, CW_SEC_MOD, "canonical form: %s", cw_strerror(rc));
+    }
+    return 0;
+}
+
 int cw_sec_doc_sha256(unsigned char out[32], xmlDoc *doc, cw_error_t *err)
 {
     return doc_sha256(out, doc, 0, err);

@@ -12,9 +12,11 @@
  * rules 49 and 50). Tests and fuzz_xmldsig_verify check that both ways
  * agree.
  */
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -35,6 +37,10 @@
 #include "sec.h"
 
 #define ENVELOPE_NS "urn:clearway:envelope:1"
+
+/* The canonical form cw_sec_doc_sign_c14n hands out: what xmlDocDumpMemory
+ * could give at most (its size is an int). */
+#define SIGN_C14N_MAX ((size_t)INT_MAX)
 
 #define HREF_EXC_C14N  "http://www.w3.org/2001/10/xml-exc-c14n#"
 #define HREF_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
@@ -997,12 +1003,12 @@ static int set_b64(xmlNode *elem, const unsigned char *data, size_t len)
     return 0;
 }
 
-/* Signs doc; digest_out (CLEARWAY only), when not NULL, gets
- * cw_sec_doc_sha256 of the signed document. */
+/* Signs doc; canon (CLEARWAY only), when not NULL, gets the signed
+ * document's exclusive canonical form (cw_sec__c14n_spliced). */
 static int doc_sign(const cw_sec_keys_t *keys,
                     xmlDoc *doc,
                     cw_sec_sign_profile_e profile,
-                    unsigned char *digest_out,
+                    cw_buf_t *canon,
                     cw_error_t *err)
 {
     /* The CEB profile is what China's cross-border e-commerce platform
@@ -1030,13 +1036,13 @@ static int doc_sign(const cw_sec_keys_t *keys,
     xmlNode *ki;
     xmlNode *xd;
     xmlNode *xc;
-    cw_buf_t kept; /* the Reference's canonical form, for digest_out */
+    cw_buf_t kept; /* the Reference's canonical form, for canon */
     size_t skip_at = SIZE_MAX;
     int rc = 0;
 
     cw_buf_init(&kept, 0);
-    if (digest_out != NULL && ceb) {
-        rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "a digest is for Clearway's profile");
+    if (canon != NULL && ceb) {
+        rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "the canonical form is Clearway's profile's");
         goto out;
     }
     if (keys->node_pkey == NULL) {
@@ -1085,7 +1091,7 @@ static int doc_sign(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
         goto out;
     }
-    if (digest_out != NULL) {
+    if (canon != NULL) {
         cw_buf_fini(&kept);
         CW_TRY(cw_sec__c14n_update_kept(md, doc, sig, &kept, &skip_at, err));
     } else {
@@ -1129,10 +1135,10 @@ static int doc_sign(const cw_sec_keys_t *keys,
     xc = xd != NULL ? xmlSecTmplX509DataAddCertificate(xd) : NULL;
     CW_CHECK_ALLOC(xc);
     xmlNodeSetContent(xc, (const xmlChar *)keys->node_cert_b64);
-    if (digest_out != NULL) {
-        /* What a receipt for doc names: the canonical form above with the
-         * Signature, now complete, spliced in where it was left out. */
-        CW_TRY(cw_sec__c14n_spliced_sha256(digest_out, doc, &kept, skip_at, sig, err));
+    if (canon != NULL) {
+        /* The canonical form above with the Signature, now complete,
+         * spliced in where it was left out. */
+        CW_TRY(cw_sec__c14n_spliced(canon, doc, &kept, skip_at, sig, err));
     }
     sig = NULL;
 out:
@@ -1155,10 +1161,30 @@ int cw_sec_doc_sign_profile(const cw_sec_keys_t *keys,
     return doc_sign(keys, doc, profile, NULL, err);
 }
 
-int cw_sec_doc_sign_digest(const cw_sec_keys_t *keys,
-                           xmlDoc *doc,
-                           unsigned char digest[32],
-                           cw_error_t *err)
+int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
+                         xmlDoc *doc,
+                         char **out,
+                         size_t *out_len,
+                         unsigned char digest[32],
+                         cw_error_t *err)
 {
-    return doc_sign(keys, doc, CW_SEC_SIGN_CLEARWAY, digest, err);
+    cw_buf_t canon;
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    cw_buf_init(&canon, SIGN_C14N_MAX);
+    rc = doc_sign(keys, doc, CW_SEC_SIGN_CLEARWAY, &canon, err);
+    if (rc == 0 && canon.data == NULL && cw_buf_append(&canon, "", 0) != 0) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    if (rc == 0 && digest != NULL
+        && SHA256((const unsigned char *)canon.data, canon.len, digest) == NULL) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
+    }
+    if (rc == 0) {
+        *out = cw_buf_detach(&canon, out_len);
+    }
+    cw_buf_fini(&canon);
+    return rc;
 }

@@ -5,6 +5,7 @@
  * xmldsig.c), then with every signature through xmlsec; each rule must
  * hold both ways.
  */
+#include <openssl/evp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libxml/c14n.h>
 #include <uv.h>
 
 #include "sec.h"
@@ -642,15 +644,17 @@ static void test_xmldsig__sign_refuses_signed_document(void **state)
 }
 
 /*
- * cw_sec_doc_sign_digest gives, without a second walk, the digest a
- * receiver's receipt names: cw_sec_doc_sha256 of the signed tree and of
- * what a receiver parses from its bytes. The documents cover a root in a
- * default namespace, a root that already binds and uses the Signature's
- * prefix (so the Signature must not render it again), a root in no
- * namespace, namespaces and escapes of every kind, and a root with more
- * attributes than c14n.c takes (the digest then comes from libxml2).
+ * cw_sec_doc_sign_c14n gives, without a second walk or a serialiser, the
+ * bytes to send: libxml2's exclusive canonical form of the signed tree, and
+ * their SHA-256, the digest a receiver's receipt names (cw_sec_doc_sha256
+ * of the signed tree and of what a receiver parses from the bytes). The
+ * documents cover a root in a default namespace, a root that already binds
+ * and uses the Signature's prefix (so the Signature must not render it
+ * again), a root in no namespace, namespaces, PIs and escapes of every
+ * kind, and a root with more attributes than c14n.c takes (the bytes then
+ * come from libxml2).
  */
-static void test_xmldsig__sign_digest_is_what_a_receipt_names(void **state)
+static void test_xmldsig__sign_c14n_is_sent_and_named(void **state)
 {
     static const char *const bases[] = { "alice", "alice-rsa" };
     char *envelope = fx_envelope("alice", cw_time_wall_s(), NULL);
@@ -700,16 +704,40 @@ static void test_xmldsig__sign_digest_is_what_a_receipt_names(void **state)
             char *bytes = NULL;
             size_t len = 0;
 
+            xmlChar *ref = NULL;
+            int ref_len;
+
             assert_int_equal(
                 cw_sec_xml_parse(&doc, docs[i], strlen(docs[i]), &fx.limits, &problem, &err), 0);
             memset(got, 0, sizeof(got));
-            assert_int_equal(cw_sec_doc_sign_digest(keys, doc, got, &err), 0);
+            assert_int_equal(cw_sec_doc_sign_c14n(keys, doc, &bytes, &len, got, &err), 0);
+            assert_non_null(bytes);
+            assert_int_equal(bytes[len], '\0');
+            ref_len = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_EXCLUSIVE_1_0, NULL, 0, &ref);
+            assert_true(ref_len > 0);
+            if ((size_t)ref_len != len || memcmp(bytes, ref, len) != 0) {
+                fail_msg("document %zu: sent\n%s\nlibxml2:\n%s", i, bytes, (const char *)ref);
+            }
+            xmlFree(ref);
+            assert_int_equal(EVP_Digest(bytes, len, tree, NULL, EVP_sha256(), NULL), 1);
+            assert_memory_equal(got, tree, 32);
             assert_int_equal(cw_sec_doc_sha256(tree, doc, &err), 0);
             assert_memory_equal(got, tree, 32);
-            assert_int_equal(cw_sec_xml_serialize(&bytes, &len, doc), 0);
             assert_int_equal(cw_sec_xml_parse(&again, bytes, len, &fx.limits, &problem, &err), 0);
             assert_int_equal(cw_sec_doc_sha256(received, again, &err), 0);
             assert_memory_equal(got, received, 32);
+            if (i == 0 && b == 0) {
+                /* The envelope verifies as sent, with its digest where the
+                 * native check makes one (alice's RSA certificate is not
+                 * registered at the hub). */
+                cw_sec_verified_t v;
+
+                assert_int_equal(verify_with(hub, bytes, NULL, &v), 0);
+                assert_true(v.has_doc_sha256 || through_xmlsec);
+                if (v.has_doc_sha256) {
+                    assert_memory_equal(v.doc_sha256, got, 32);
+                }
+            }
             xmlFreeDoc(again);
             xmlFreeDoc(doc);
             cw_free(bytes);
@@ -900,7 +928,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__rejects_header_with_child_elements),
         cmocka_unit_test(test_xmldsig__rejects_schema_invalid_after_auth),
         cmocka_unit_test(test_xmldsig__sign_refuses_signed_document),
-        cmocka_unit_test(test_xmldsig__sign_digest_is_what_a_receipt_names),
+        cmocka_unit_test(test_xmldsig__sign_c14n_is_sent_and_named),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours_tricky_document),
         cmocka_unit_test(test_xmldsig__verifies_xmlsec1_signed),
