@@ -5,7 +5,7 @@
  *   loadgen --url URL [--concurrency N] [--duration S | --requests N] [--rate R]
  *           [--warmup S] [--method GET|POST] [--body FILE | --body-dir DIR]
  *           [--content-type T] [--cacert F --cert F --key F] [--timeout-ms MS]
- *           [--pid PID] [--hold S] [--json]
+ *           [--pid PID] [--hold S] [--realtime] [--json]
  *
  * One easy handle per slot, reused for the whole run, so every slot keeps its
  * connection alive (HTTP/1.1 keep-alive; the connection cache lives in the
@@ -29,10 +29,18 @@
  * /proc/PID/status at the end. --hold S keeps the connections open and idle
  * for S seconds after the run and samples the daemon's RSS and open file
  * descriptors then (the idle-connections scenario).
+ *
+ * --realtime asks for SCHED_FIFO (priority 1) for the process, which runs on
+ * one thread: a load generator sharing the cores with the daemon would
+ * otherwise wait behind the daemon's workers to send on schedule and to
+ * read its answers, and in an open loop that wait is counted as the
+ * server's latency. Where it is refused (no CAP_SYS_NICE) the run goes on
+ * at normal priority; the output says which it was.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +168,7 @@ typedef struct lg_opts {
     uint64_t pid;             /* daemon to sample (0: none) */
     uint64_t hold_s;          /* keep the connections idle this long after the run */
     int json;                 /* one JSON line instead of text */
+    int realtime;             /* ask for SCHED_FIFO */
 } lg_opts_t;
 
 static void usage(FILE *f)
@@ -168,7 +177,7 @@ static void usage(FILE *f)
                "               [--rate R] [--warmup S] [--method GET|POST]\n"
                "               [--body FILE | --body-dir DIR] [--content-type T]\n"
                "               [--cacert F] [--cert F] [--key F] [--timeout-ms MS]\n"
-               "               [--pid PID] [--hold S] [--json]\n"
+               "               [--pid PID] [--hold S] [--realtime] [--json]\n"
                "  --concurrency N  requests in flight and connections (default 1)\n"
                "  --duration S     measured seconds (default 10), or --requests N\n"
                "  --rate R         open loop at R requests/s, latency from the schedule\n"
@@ -176,7 +185,9 @@ static void usage(FILE *f)
                "  --body-dir DIR   POST each file of DIR in turn (sorted by name)\n"
                "  --pid PID        report that process's CPU time and RSS from /proc\n"
                "  --hold S         keep the connections idle S seconds afterwards, then\n"
-               "                   report the daemon's RSS and open descriptors\n");
+               "                   report the daemon's RSS and open descriptors\n"
+               "  --realtime       run SCHED_FIFO if allowed, so that sharing the cores\n"
+               "                   with the daemon does not delay sends and reads\n");
 }
 
 /* Parses "--name value" or "--name=value"; returns the value or NULL. */
@@ -240,6 +251,10 @@ static int parse_opt(lg_opts_t *o, int argc, char **argv, int *i)
 
     if (strcmp(argv[*i], "--json") == 0) {
         o->json = 1;
+        return 1;
+    }
+    if (strcmp(argv[*i], "--realtime") == 0) {
+        o->realtime = 1;
         return 1;
     }
     if (opt_str(argc, argv, i, "--url", &o->url) || opt_str(argc, argv, i, "--method", &o->method)
@@ -671,6 +686,7 @@ struct lg {
     uint64_t status_other;           /* non-2xx outside 0..599 */
     uint64_t connects;               /* connections opened (all requests) */
     uint64_t late;                   /* open loop: started over 1 ms after schedule */
+    int realtime;                    /* --realtime was granted */
     uint64_t unsent;                 /* open loop: due but never started */
     uint64_t rx_bytes;               /* response bodies, all requests */
     int measuring;                   /* measure_ns has passed and was sampled */
@@ -1001,6 +1017,17 @@ static int lg_init(lg_t *lg)
     (void)raise_fd_limit(o->concurrency + 64);
     /* The default 50 us timer slack would show up in open-loop latencies. */
     (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    if (o->realtime) {
+        struct sched_param sp = { .sched_priority = 1 };
+
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0) {
+            lg->realtime = 1;
+        } else {
+            fprintf(stderr,
+                    "loadgen: warning: --realtime: SCHED_FIFO refused (%s); normal priority\n",
+                    strerror(errno));
+        }
+    }
     lg->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (lg->timer_fd < 0) {
         fprintf(stderr, "loadgen: timerfd_create: %s\n", strerror(errno));
@@ -1129,8 +1156,8 @@ static void report_json(const lg_t *lg)
         }
     }
     printf("},\"status_other\":%" PRIu64 ",\"late\":%" PRIu64 ",\"unsent\":%" PRIu64
-           ",\"connections\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rps\":%.1f",
-           lg->status_other, lg->late, lg->unsent, lg->connects, el,
+           ",\"realtime\":%d,\"connections\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rps\":%.1f",
+           lg->status_other, lg->late, lg->unsent, lg->realtime, lg->connects, el,
            el > 0 ? (double)lg->done / el : 0.0);
     printf(",\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f"
            ",\"mean_ms\":%.3f",
@@ -1209,8 +1236,9 @@ static void report_text(const lg_t *lg)
         printf("schedule     %" PRIu64 " started over 1 ms late, %" PRIu64 " never sent%s\n",
                lg->late, lg->unsent, lg->unsent != 0 ? " (the rate was not sustained)" : "");
     }
-    printf("client       cpu %.1f %% of one core\n",
-           el > 0 ? (lg->self_cpu1_s - lg->self_cpu0_s) / el * 100.0 : 0.0);
+    printf("client       cpu %.1f %% of one core%s\n",
+           el > 0 ? (lg->self_cpu1_s - lg->self_cpu0_s) / el * 100.0 : 0.0,
+           lg->realtime ? ", SCHED_FIFO" : "");
     printf("machine      %ld cores, busy %.1f %% of one core (every process together)\n",
            sysconf(_SC_NPROCESSORS_ONLN),
            el > 0 ? (lg->machine_busy1_s - lg->machine_busy0_s) / el * 100.0 : 0.0);
