@@ -1183,7 +1183,16 @@ int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
     }
     if (rc == 0) {
+        char *fit;
+
         *out = cw_buf_detach(&canon, out_len);
+        /* The buffer grew in powers of two; what is handed out may be held
+         * a while (a manifest's envelopes until their commit), so it is
+         * given back its slack. */
+        fit = cw_realloc(*out, *out_len + 1);
+        if (fit != NULL) {
+            *out = fit;
+        }
     }
     cw_buf_fini(&canon);
     return rc;
