@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ==== Compiler helpers ==== */
 
@@ -166,6 +167,20 @@ CW_MUST_CHECK int cw_buf_vappendf(cw_buf_t *b, const char *fmt, va_list ap) CW_P
 CW_MUST_CHECK int cw_buf_append_json_str(cw_buf_t *b, const char *s, size_t n);
 /* Appends s with the five XML special characters escaped. */
 CW_MUST_CHECK int cw_buf_append_xml_str(cw_buf_t *b, const char *s, size_t n);
+/*
+ * cw_buf_append without a call while there is room, for appends of a few
+ * bytes at a time in a loop (sec/c14n.c).
+ */
+static inline int cw_buf_put(cw_buf_t *b, const void *data, size_t n)
+{
+    if (n < b->cap - b->len && n <= b->max_len - b->len) {
+        memcpy(b->data + b->len, data, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return cw_buf_append(b, data, n);
+}
 /* Removes the first n bytes (n <= len). */
 void cw_buf_consume(cw_buf_t *b, size_t n);
 /* Hands the data to the caller (free with cw_free) and empties the buffer. */

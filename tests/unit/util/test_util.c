@@ -49,6 +49,37 @@ static void test_buf__reserve_once(void **state)
     cw_buf_fini(&b);
 }
 
+/* cw_buf_put is cw_buf_append: from empty, in the room allocated, growing
+ * past it, and stopping at the maximum with the buffer unchanged. */
+static void test_buf__put_is_append(void **state)
+{
+    cw_buf_t b;
+    char want[301];
+
+    (void)state;
+    cw_buf_init(&b, 300);
+    assert_int_equal(cw_buf_put(&b, "ab", 2), 0);
+    assert_string_equal(b.data, "ab");
+    for (int i = 0; i < 29; i++) {
+        assert_int_equal(cw_buf_put(&b, "0123456789", 10), 0);
+    }
+    assert_int_equal(b.len, 292);
+    assert_true(b.cap > 300);
+    assert_int_equal(cw_buf_put(&b, "0123456789", 9), CW_E2BIG);
+    assert_int_equal(cw_buf_put(&b, "01234567", 8), 0);
+    assert_int_equal(cw_buf_put(&b, "x", 1), CW_E2BIG);
+    assert_int_equal(cw_buf_put(&b, "", 0), 0);
+    memcpy(want, "ab", 2);
+    for (int i = 0; i < 29; i++) {
+        memcpy(want + 2 + 10 * i, "0123456789", 10);
+    }
+    memcpy(want + 292, "01234567", 8);
+    want[300] = '\0';
+    assert_int_equal(b.len, 300);
+    assert_string_equal(b.data, want);
+    cw_buf_fini(&b);
+}
+
 static void test_buf__consume_and_detach(void **state)
 {
     cw_buf_t b;
@@ -208,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf__append_stops_at_max),
         cmocka_unit_test(test_buf__reserve_once),
+        cmocka_unit_test(test_buf__put_is_append),
         cmocka_unit_test(test_buf__consume_and_detach),
         cmocka_unit_test(test_buf__json_escaping),
         cmocka_unit_test(test_buf__xml_escaping),
