@@ -16,7 +16,6 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1178,8 +1177,9 @@ int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
     if (rc == 0 && canon.data == NULL && cw_buf_append(&canon, "", 0) != 0) {
         rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
     }
+    /* SHA-256 as fetched at start-up (SHA256() fetches it on every call). */
     if (rc == 0 && digest != NULL
-        && SHA256((const unsigned char *)canon.data, canon.len, digest) == NULL) {
+        && EVP_Digest(canon.data, canon.len, digest, NULL, cw_sec__sha256(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
     }
     if (rc == 0) {
