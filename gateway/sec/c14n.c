@@ -198,6 +198,29 @@ static void push_rendered(c14n_t *c, const xmlNs *ns)
     c->n_rendered++;
 }
 
+/*
+ * The namespaces of every document the node signs or checks: absolute,
+ * so not parsed again for each element that declares them (xmlParseURI
+ * allocates).
+ */
+static const char *const known_absolute[] = {
+    "urn:clearway:envelope:1",
+    "urn:clearway:consignment:1",
+    "urn:clearway:assessment:1",
+    "urn:clearway:receipt:1",
+    CW_SEC_DS_NS,
+};
+
+static int known_absolute_ns(const xmlChar *href)
+{
+    for (size_t i = 0; i < CW_ARRAY_SIZE(known_absolute); i++) {
+        if (strcmp((const char *)href, known_absolute[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* libxml2 refuses a namespace URI without a scheme (a relative one). */
 static int ns_defs_absolute(const xmlNode *elem)
 {
@@ -207,7 +230,7 @@ static int ns_defs_absolute(const xmlNode *elem)
         xmlURI *uri;
         int ok;
 
-        if (ns->href == NULL || ns->href[0] == '\0') {
+        if (ns->href == NULL || ns->href[0] == '\0' || known_absolute_ns(ns->href)) {
             continue;
         }
         uri = xmlParseURI((const char *)ns->href);

@@ -24,15 +24,10 @@ static int uuid_new(char *out, size_t size)
 {
     unsigned char b[16];
 
-    if (RAND_bytes(b, (int)sizeof(b)) != 1) {
+    if (size < CW_UUID_SIZE || RAND_bytes(b, (int)sizeof(b)) != 1) {
         return CW_ECRYPTO;
     }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    (void)snprintf(out, size,
-                   "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                   b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                   b[14], b[15]);
+    cw_uuid4_format(out, b);
     return 0;
 }
 

@@ -90,3 +90,25 @@ int cw_hex_digit(char c)
     }
     return -1;
 }
+
+void cw_uuid4_format(char out[CW_UUID_SIZE], const unsigned char b[16])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (size_t i = 0; i < 16; i++) {
+        unsigned char v = b[i];
+
+        if (i == 6) {
+            v = (unsigned char)((v & 0x0f) | 0x40);
+        } else if (i == 8) {
+            v = (unsigned char)((v & 0x3f) | 0x80);
+        }
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[v >> 4];
+        out[o++] = hex[v & 0x0f];
+    }
+    out[o] = '\0';
+}

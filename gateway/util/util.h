@@ -217,6 +217,13 @@ size_t cw_strlcpy(char *dst, const char *src, size_t size);
 int cw_strncaseeq(const char *s, size_t n, const char *lit);
 /* The value of a hexadecimal digit (either case), or -1. */
 int cw_hex_digit(char c);
+/* Bytes of a UUID's text with its terminator. */
+#define CW_UUID_SIZE 37
+/*
+ * b (16 random bytes) as a version 4 UUID (RFC 9562 §5.4): the version and
+ * variant bits set, lower-case hexadecimal in the 8-4-4-4-12 form, in out.
+ */
+void cw_uuid4_format(char out[CW_UUID_SIZE], const unsigned char b[16]);
 
 /* ==== Time ==== */
 

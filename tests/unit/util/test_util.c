@@ -80,6 +80,26 @@ static void test_buf__put_is_append(void **state)
     cw_buf_fini(&b);
 }
 
+/* The 8-4-4-4-12 form, lower case, with the version 4 and variant 10 bits. */
+static void test_uuid4_format(void **state)
+{
+    unsigned char b[16];
+    char out[CW_UUID_SIZE];
+
+    (void)state;
+    for (int i = 0; i < 16; i++) {
+        b[i] = (unsigned char)(i * 0x11);
+    }
+    cw_uuid4_format(out, b);
+    assert_string_equal(out, "00112233-4455-4677-8899-aabbccddeeff");
+    memset(b, 0xff, sizeof(b));
+    cw_uuid4_format(out, b);
+    assert_string_equal(out, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    memset(b, 0, sizeof(b));
+    cw_uuid4_format(out, b);
+    assert_string_equal(out, "00000000-0000-4000-8000-000000000000");
+}
+
 static void test_buf__consume_and_detach(void **state)
 {
     cw_buf_t b;
@@ -240,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_buf__append_stops_at_max),
         cmocka_unit_test(test_buf__reserve_once),
         cmocka_unit_test(test_buf__put_is_append),
+        cmocka_unit_test(test_uuid4_format),
         cmocka_unit_test(test_buf__consume_and_detach),
         cmocka_unit_test(test_buf__json_escaping),
         cmocka_unit_test(test_buf__xml_escaping),
