@@ -87,10 +87,10 @@ static int ingest(bench_t *b)
         rc = cw_msg_envelope_new(&fwd, &b->fwd_header, cw_msg_business_doc(doc), &err);
     }
     if (rc == 0) {
-        rc = cw_sec_doc_sign(b->hub, fwd, &err);
-    }
-    if (rc == 0) {
-        rc = cw_sec_xml_serialize(&out, &len, fwd);
+        unsigned char digest[32];
+
+        /* As intake seals: the bytes to send and their digest. */
+        rc = cw_sec_doc_sign_c14n(b->hub, fwd, &out, &len, digest, &err);
     }
     cw_free(out);
     xmlFreeDoc(fwd);

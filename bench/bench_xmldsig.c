@@ -111,10 +111,9 @@ static int ours_sign(bench_t *b)
         < 0) {
         return -1;
     }
-    rc = cw_sec_doc_sign(b->alice, doc, &err);
-    if (rc == 0) {
-        rc = cw_sec_xml_serialize(&out, &len, doc);
-    }
+    /* As the node signs a receipt: the bytes to send are the canonical
+     * form the signature made (cw_sec_doc_sign_c14n), not a serialisation. */
+    rc = cw_sec_doc_sign_c14n(b->alice, doc, &out, &len, NULL, &err);
     cw_free(out);
     xmlFreeDoc(doc);
     return rc;

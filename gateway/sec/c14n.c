@@ -13,8 +13,9 @@
  * writes straight into one buffer.
  *
  * It is not a second implementation to be trusted on its own: its output
- * must be byte for byte libxml2's (receivers verify with xmlsec, which
- * canonicalises with libxml2). tests/unit/sec/test_c14n.c compares the two
+ * must be byte for byte libxml2's (other receivers verify with xmlsec,
+ * which canonicalises with libxml2, and the node sends what it signs in
+ * this form). tests/unit/sec/test_c14n.c compares the two
  * on every document of the test data and on documents built to hit each
  * rule, and the fuzz target fuzz_c14n does the same on arbitrary input.
  * Whatever it does not handle exactly as libxml2 does (entity references,
@@ -201,7 +202,9 @@ static void push_rendered(c14n_t *c, const xmlNs *ns)
 /*
  * The namespaces of every document the node signs or checks: absolute,
  * so not parsed again for each element that declares them (xmlParseURI
- * allocates).
+ * allocates). Written out: sec includes neither msg nor checks (STYLE.md
+ * rule 3), whose headers name the first three; one missing from here is
+ * only parsed.
  */
 static const char *const known_absolute[] = {
     "urn:clearway:envelope:1",

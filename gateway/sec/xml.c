@@ -575,28 +575,43 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
     return ok ? 0 : cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
 }
 
+typedef struct buf_sink {
+    cw_buf_t *out;
+    int rc; /* the first append's error */
+} buf_sink_t;
+
 static int buf_sink_write(void *ctx, const char *buf, int len)
 {
+    buf_sink_t *sink = ctx;
+
     if (len <= 0) {
         return 0;
     }
-    return cw_buf_append(ctx, buf, (size_t)len) == 0 ? len : -1;
+    if (sink->rc == 0) {
+        sink->rc = cw_buf_append(sink->out, buf, (size_t)len);
+    }
+    return sink->rc == 0 ? len : -1;
 }
 
 /* The whole document's exclusive canonical form through libxml2, into out. */
 static int whole_libxml2(cw_buf_t *out, xmlDoc *doc, cw_error_t *err)
 {
+    buf_sink_t sink = { out, 0 };
     xmlOutputBuffer *buf;
     int n;
     int closed;
 
     cw_buf_reset(out);
-    buf = xmlOutputBufferCreateIO(buf_sink_write, c14n_sink_close, out, NULL);
+    buf = xmlOutputBufferCreateIO(buf_sink_write, c14n_sink_close, &sink, NULL);
     if (buf == NULL) {
         return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
     }
     n = cw_sec__c14n_libxml2(buf, doc, NULL, NULL, XML_C14N_EXCLUSIVE_1_0);
     closed = xmlOutputBufferClose(buf);
+    if (sink.rc != 0) {
+        cw_buf_reset(out);
+        return cw_error_set(err, sink.rc, CW_SEC_MOD, "canonical form: %s", cw_strerror(sink.rc));
+    }
     if (n < 0 || closed < 0) {
         cw_buf_reset(out);
         return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "canonicalisation failed");

@@ -171,9 +171,9 @@ CW_MUST_CHECK int cw_buf_append_xml_str(cw_buf_t *b, const char *s, size_t n);
  * cw_buf_append without a call while there is room, for appends of a few
  * bytes at a time in a loop (sec/c14n.c).
  */
-static inline int cw_buf_put(cw_buf_t *b, const void *data, size_t n)
+CW_MUST_CHECK static inline int cw_buf_put(cw_buf_t *b, const void *data, size_t n)
 {
-    if (n < b->cap - b->len && n <= b->max_len - b->len) {
+    if (n > 0 && n < b->cap - b->len && n <= b->max_len - b->len) {
         memcpy(b->data + b->len, data, n);
         b->len += n;
         b->data[b->len] = '\0';

@@ -122,9 +122,9 @@ static size_t elements(const xmlNode *n, const xmlNode **out, size_t cap, size_t
  * The document without elem, and elem's canonical form as it appears in
  * its document spliced in where it was left out: the whole document's
  * canonical form, libxml2's bytes (how the node makes the bytes it sends
- * of what it has just signed, cw_sec_doc_sign_c14n). Checked only where c14n.c writes the
- * whole document itself; there both halves must be its own too. Not for
- * the root, which in_doc refuses.
+ * of what it has just signed, cw_sec_doc_sign_c14n). Checked only where
+ * c14n.c writes the whole document itself; there both halves must be its
+ * own too. Not for the root, which in_doc refuses.
  */
 static void spliced(xmlDoc *doc, const xmlNode *elem, const char *what)
 {

@@ -703,7 +703,6 @@ static void test_xmldsig__sign_c14n_is_sent_and_named(void **state)
             xmlDoc *again = NULL;
             char *bytes = NULL;
             size_t len = 0;
-
             xmlChar *ref = NULL;
             int ref_len;
 
