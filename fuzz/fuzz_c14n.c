@@ -19,12 +19,22 @@
  * signs with libxml2's canonical form. So is c14n.c producing output for
  * a tree libxml2 refuses, or answering anything but CW_EINVAL when it
  * leaves a tree to libxml2.
+ *
+ * Last, each tree is signed as the node signs what it sends
+ * (cw_sec_doc_sign_c14n, with a P-256 key made at start-up): the bytes it
+ * hands out must be libxml2's canonical form of the signed tree, and the
+ * digest their SHA-256. A tree it refuses to sign (one already signed, or
+ * one libxml2 cannot canonicalise) is not a finding.
  */
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <libxml/c14n.h>
 #include <libxml/tree.h>
 
 #include "fuzz_common.h"
@@ -40,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BUILD_PICKS_MAX 8
 
 static cw_conf_limits_t limits;
+static cw_sec_keys_t *signer; /* the node key of sign_check */
 
 static void finding(const char *what, const cw_buf_t *ours, const cw_buf_t *ref)
 {
@@ -246,11 +257,86 @@ static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t pi
     }
 }
 
+/* Signs doc as the node signs what it sends and checks the bytes. */
+static void sign_check(xmlDoc *doc)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    unsigned char digest[32];
+    unsigned char sha[32];
+    xmlChar *ref = NULL;
+    int ref_len;
+    cw_error_t err;
+
+    cw_error_clear(&err);
+    if (cw_sec_doc_sign_c14n(signer, doc, &bytes, &len, digest, &err) < 0) {
+        if (bytes != NULL) {
+            finding("signing failed but handed out bytes", NULL, NULL);
+        }
+        return;
+    }
+    ref_len = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_EXCLUSIVE_1_0, NULL, 0, &ref);
+    if (ref_len < 0 || (size_t)ref_len != len || memcmp(ref, bytes, len) != 0) {
+        cw_buf_t ours = { bytes, len, len + 1, len };
+        cw_buf_t lib = { (char *)ref, ref_len > 0 ? (size_t)ref_len : 0, 0, 0 };
+
+        finding("the signed bytes are not libxml2's canonical form of the signed tree", &ours,
+                &lib);
+    }
+    if (EVP_Digest(bytes, len, sha, NULL, EVP_sha256(), NULL) != 1
+        || memcmp(sha, digest, sizeof(sha)) != 0) {
+        finding("the digest is not the SHA-256 of the signed bytes", NULL, NULL);
+    }
+    xmlFree(ref);
+    cw_free(bytes);
+}
+
+/* A P-256 node key and a self-signed certificate, loaded as the node loads
+ * them (cw_sec_keys_new), the files deleted at once. */
+static void signer_make(void)
+{
+    char dir[512];
+    char key_path[600];
+    char cert_path[600];
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    int64_t now = (int64_t)time(NULL);
+    X509 *cert;
+    cw_sec_keys_conf_t conf;
+    cw_error_t err;
+
+    if (key == NULL) {
+        fprintf(stderr, "fuzz_c14n: start-up failed: key generation\n");
+        exit(1);
+    }
+    cert = cw_fuzz_cert_make("fuzz_c14n", key, "fuzz", 1, NULL, NULL, now - 86400,
+                             now + 10 * 365 * 86400);
+    cw_fuzz_tempdir("fuzz_c14n", dir, sizeof(dir));
+    (void)snprintf(key_path, sizeof(key_path), "%s/node.key", dir);
+    (void)snprintf(cert_path, sizeof(cert_path), "%s/node.pem", dir);
+    cw_fuzz_pem_write("fuzz_c14n", key_path, key, NULL);
+    cw_fuzz_pem_write("fuzz_c14n", cert_path, NULL, cert);
+    memset(&conf, 0, sizeof(conf));
+    conf.node_id = "fuzz";
+    conf.key_path = key_path;
+    conf.cert_path = cert_path;
+    cw_error_clear(&err);
+    if (cw_sec_keys_new(&signer, &conf, &err) < 0) {
+        fprintf(stderr, "fuzz_c14n: start-up failed: %s\n", err.msg);
+        exit(1);
+    }
+    (void)unlink(key_path);
+    (void)unlink(cert_path);
+    (void)rmdir(dir);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     cw_fuzz_sec_init("fuzz_c14n", &limits);
+    signer_make();
     return 0;
 }
 
@@ -263,11 +349,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cw_error_clear(&err);
     if (cw_sec_xml_parse(&doc, (const char *)data, size, &limits, &problem, &err) == 0) {
         compare_all(doc, data, size, PICKS_MAX);
+        sign_check(doc);
         xmlFreeDoc(doc);
     }
     doc = build(data, size);
     if (doc != NULL) {
         compare_all(doc, data, size, BUILD_PICKS_MAX);
+        sign_check(doc);
         xmlFreeDoc(doc);
     }
     return 0;

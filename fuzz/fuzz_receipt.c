@@ -249,37 +249,6 @@ static EVP_PKEY *rsa_key_derive(const char *label)
     return pkey;
 }
 
-/*
- * A certificate for key, issued by issuer_cn and signed with issuer_key
- * (RSA, so the signature and the whole DER are the same on every run).
- */
-static X509 *
-cert_make(EVP_PKEY *key, const char *cn, long serial, EVP_PKEY *issuer_key, const char *issuer_cn)
-{
-    X509 *x = X509_new();
-    X509_NAME *issuer = X509_NAME_new();
-    X509_NAME *name = x != NULL ? X509_get_subject_name(x) : NULL;
-    int ok;
-
-    ok = name != NULL && issuer != NULL && X509_set_version(x, 2) == 1
-         && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) == 1
-         && ASN1_TIME_set(X509_getm_notBefore(x), (time_t)CERT_FROM_S) != NULL
-         && ASN1_TIME_set(X509_getm_notAfter(x), (time_t)CERT_UNTIL_S) != NULL
-         && X509_set_pubkey(x, key) == 1
-         && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                       0)
-                == 1
-         && X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC, (const unsigned char *)issuer_cn,
-                                       -1, -1, 0)
-                == 1
-         && X509_set_issuer_name(x, issuer) == 1 && X509_sign(x, issuer_key, EVP_sha256()) > 0;
-    X509_NAME_free(issuer);
-    if (!ok) {
-        init_fail("certificate creation");
-    }
-    return x;
-}
-
 /* The files pki_write puts into the temp dir. */
 typedef enum pki_file_e {
     PKI_HUB_KEY = 0,
@@ -297,8 +266,12 @@ static void pki_write(char paths[PKI_FILE_COUNT][PKI_PATH_BYTES], const char *di
                                                        "depot.pem" };
     EVP_PKEY *hub = ec_key_derive("clearway fuzz_receipt: hub P-256");
     EVP_PKEY *depot = rsa_key_derive("clearway fuzz_receipt: depot RSA 2048");
-    X509 *hub_cert = cert_make(hub, "hub", 1, depot, "fuzz_receipt CA");
-    X509 *depot_cert = cert_make(depot, "depot", 2, depot, "depot");
+    /* Issued with RSA, so the signature and the whole DER are the same
+     * on every run. */
+    X509 *hub_cert = cw_fuzz_cert_make(TARGET, hub, "hub", 1, depot, "fuzz_receipt CA", CERT_FROM_S,
+                                       CERT_UNTIL_S);
+    X509 *depot_cert =
+        cw_fuzz_cert_make(TARGET, depot, "depot", 2, NULL, NULL, CERT_FROM_S, CERT_UNTIL_S);
     size_t i;
 
     for (i = 0; i < PKI_FILE_COUNT; i++) {

@@ -42,6 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_NOW_S      INT64_C(1768471200) /* 2026-01-15T10:00:00Z */
+#define TARGET          "fuzz_xmldsig_verify"
 #define CERT_FROM_S     INT64_C(1577836800) /* 2020-01-01T00:00:00Z */
 #define CERT_UNTIL_S    INT64_C(4102444800) /* 2100-01-01T00:00:00Z */
 #define EXPIRED_UNTIL_S (CERT_FROM_S + 86400)
@@ -67,29 +68,6 @@ static void init_fail(const char *what)
 {
     fprintf(stderr, "fuzz_xmldsig_verify: start-up failed: %s\n", what);
     exit(1);
-}
-
-/* A self-signed certificate for key, valid in [from_s, until_s); NULL on failure. */
-static X509 *cert_make(EVP_PKEY *key, const char *cn, long serial, int64_t from_s, int64_t until_s)
-{
-    X509 *x = X509_new();
-    X509_NAME *name = x != NULL ? X509_get_subject_name(x) : NULL;
-    int ok;
-
-    ok = name != NULL && X509_set_version(x, 2) == 1
-         && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) == 1
-         && ASN1_TIME_set(X509_getm_notBefore(x), (time_t)from_s) != NULL
-         && ASN1_TIME_set(X509_getm_notAfter(x), (time_t)until_s) != NULL
-         && X509_set_pubkey(x, key) == 1
-         && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                       0)
-                == 1
-         && X509_set_issuer_name(x, name) == 1 && X509_sign(x, key, EVP_sha256()) > 0;
-    if (!ok) {
-        X509_free(x);
-        x = NULL;
-    }
-    return x;
 }
 
 /* The files pki_write puts into the temp dir. */
@@ -123,22 +101,21 @@ static void pki_write(char paths[PKI_FILE_COUNT][PKI_PATH_BYTES], const char *di
     if (alice == NULL || alice_old == NULL || bob == NULL) {
         init_fail("key generation");
     }
-    alice_cert = cert_make(alice, "alice", 1, CERT_FROM_S, CERT_UNTIL_S);
-    alice_old_cert = cert_make(alice_old, "alice", 2, CERT_FROM_S, EXPIRED_UNTIL_S);
-    bob_cert = cert_make(bob, "bob", 3, CERT_FROM_S, CERT_UNTIL_S);
-    if (alice_cert == NULL || alice_old_cert == NULL || bob_cert == NULL) {
-        init_fail("certificate creation");
-    }
+    alice_cert =
+        cw_fuzz_cert_make(TARGET, alice, "alice", 1, NULL, NULL, CERT_FROM_S, CERT_UNTIL_S);
+    alice_old_cert =
+        cw_fuzz_cert_make(TARGET, alice_old, "alice", 2, NULL, NULL, CERT_FROM_S, EXPIRED_UNTIL_S);
+    bob_cert = cw_fuzz_cert_make(TARGET, bob, "bob", 3, NULL, NULL, CERT_FROM_S, CERT_UNTIL_S);
     for (i = 0; i < PKI_FILE_COUNT; i++) {
         if ((size_t)snprintf(paths[i], PKI_PATH_BYTES, "%s/%s", dir, names[i]) >= PKI_PATH_BYTES) {
             init_fail("temp path too long");
         }
     }
-    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_KEY], alice, NULL);
-    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_PEM], NULL, alice_cert);
-    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_ALICE_OLD_PEM], NULL, alice_old_cert);
-    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_BOB_KEY], bob, NULL);
-    cw_fuzz_pem_write("fuzz_xmldsig_verify", paths[PKI_BOB_PEM], NULL, bob_cert);
+    cw_fuzz_pem_write(TARGET, paths[PKI_ALICE_KEY], alice, NULL);
+    cw_fuzz_pem_write(TARGET, paths[PKI_ALICE_PEM], NULL, alice_cert);
+    cw_fuzz_pem_write(TARGET, paths[PKI_ALICE_OLD_PEM], NULL, alice_old_cert);
+    cw_fuzz_pem_write(TARGET, paths[PKI_BOB_KEY], bob, NULL);
+    cw_fuzz_pem_write(TARGET, paths[PKI_BOB_PEM], NULL, bob_cert);
     X509_free(alice_cert);
     X509_free(alice_old_cert);
     X509_free(bob_cert);
@@ -160,7 +137,7 @@ static void keys_build(void)
     cw_error_t err;
     size_t i;
 
-    cw_fuzz_tempdir("fuzz_xmldsig_verify", dir, sizeof(dir));
+    cw_fuzz_tempdir(TARGET, dir, sizeof(dir));
     pki_write(paths, dir);
 
     alice_certs[0] = paths[PKI_ALICE_OLD_PEM];
