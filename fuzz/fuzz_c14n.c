@@ -20,6 +20,13 @@
  * a tree libxml2 refuses, or answering anything but CW_EINVAL when it
  * leaves a tree to libxml2.
  *
+ * Each picked element of a parsed document is also written out of its
+ * tree, as the node writes a received payload into the envelope it seals
+ * (cw_sec_c14n_put_elem): the bytes must be the canonical form of the
+ * document they make. (Built trees can hold what no parse makes, such as
+ * an attribute in a namespace without a prefix, which a parse of the
+ * written form cannot give back.)
+ *
  * Last, each tree is signed as the node signs what it sends
  * (cw_sec_doc_sign_c14n, with a P-256 key made at start-up): the bytes it
  * hands out must be libxml2's canonical form of the signed tree, and the
@@ -240,7 +247,51 @@ static xmlDoc *build(const uint8_t *data, size_t size)
     return doc;
 }
 
-static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t picks)
+/*
+ * elem written out of its tree under an element with a default namespace,
+ * as the node writes a payload into the envelope it seals
+ * (cw_sec_c14n_put_elem): what it writes must be the canonical form of the
+ * document it makes. A form that does not parse is not a finding: libxml2
+ * writes a namespace URI as it is, "&" and "<" included, and c14n.c does
+ * the same, in a tree or out of it.
+ */
+static void under_check(const xmlNode *elem)
+{
+    static const char ns[] = "urn:clearway:envelope:1";
+    cw_buf_t ours;
+    xmlDoc *again = NULL;
+    xmlChar *ref = NULL;
+    cw_sec_problem_e problem;
+    cw_error_t err;
+    int rc;
+    int n;
+
+    cw_buf_init(&ours, (size_t)64 << 20);
+    rc = cw_buf_appendf(&ours, "<E xmlns=\"%s\">", ns);
+    if (rc == 0) {
+        rc = cw_sec_c14n_put_elem(&ours, elem, ns);
+        if (rc < 0 && rc != CW_EINVAL && rc != CW_ENOMEM && rc != CW_E2BIG) {
+            finding("unexpected error code out of the tree", NULL, NULL);
+        }
+    }
+    if (rc == 0) {
+        rc = cw_buf_appends(&ours, "</E>");
+    }
+    if (rc == 0 && cw_sec_xml_parse(&again, ours.data, ours.len, &limits, &problem, &err) == 0) {
+        n = xmlC14NDocDumpMemory(again, NULL, XML_C14N_EXCLUSIVE_1_0, NULL, 0, &ref);
+        if (n < 0 || (size_t)n != ours.len || memcmp(ref, ours.data, ours.len) != 0) {
+            cw_buf_t lib = { (char *)ref, n > 0 ? (size_t)n : 0, 0, 0 };
+
+            finding("written out of its tree, not the canonical form of what it makes", &ours,
+                    &lib);
+        }
+        xmlFree(ref);
+        xmlFreeDoc(again);
+    }
+    cw_buf_fini(&ours);
+}
+
+static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t picks, int parsed)
 {
     static const xmlNode *elems[4096];
     size_t n;
@@ -254,6 +305,9 @@ static void compare_all(xmlDoc *doc, const uint8_t *data, size_t size, size_t pi
         compare(doc, elems[i], NULL);
         compare(doc, (const xmlNode *)doc, elems[i]);
         splice(doc, elems[i]);
+        if (parsed) {
+            under_check(elems[i]);
+        }
     }
 }
 
@@ -348,13 +402,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cw_error_clear(&err);
     if (cw_sec_xml_parse(&doc, (const char *)data, size, &limits, &problem, &err) == 0) {
-        compare_all(doc, data, size, PICKS_MAX);
+        compare_all(doc, data, size, PICKS_MAX, 1);
         sign_check(doc);
         xmlFreeDoc(doc);
     }
     doc = build(data, size);
     if (doc != NULL) {
-        compare_all(doc, data, size, BUILD_PICKS_MAX);
+        compare_all(doc, data, size, BUILD_PICKS_MAX, 0);
         sign_check(doc);
         xmlFreeDoc(doc);
     }

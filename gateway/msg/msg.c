@@ -150,6 +150,26 @@ xmlNode *cw_msg_business_doc(const xmlDoc *doc)
 
 /* ==== Building ==== */
 
+int cw_msg_header_field(const cw_msg_header_t *hdr, size_t i, const char **name, const char **value)
+{
+    if (i >= CW_ARRAY_SIZE(fields)) {
+        return 0;
+    }
+    *name = fields[i].name;
+    *value = (const char *)hdr + fields[i].offset;
+    return 1;
+}
+
+int cw_msg_header_check(const cw_msg_header_t *hdr, cw_error_t *err)
+{
+    for (size_t i = 0; i < CW_ARRAY_SIZE(fields); i++) {
+        if (fields[i].required && ((const char *)hdr + fields[i].offset)[0] == '\0') {
+            return cw_error_set(err, CW_EINVAL, "msg", "Header/%s is required", fields[i].name);
+        }
+    }
+    return 0;
+}
+
 int cw_msg_envelope_new(xmlDoc **out,
                         const cw_msg_header_t *hdr,
                         const xmlNode *business_doc,
@@ -176,13 +196,10 @@ int cw_msg_envelope_new(xmlDoc **out,
     xmlSetNs(root, ns);
     header = xmlNewChild(root, ns, (const xmlChar *)"Header", NULL);
     CW_CHECK_ALLOC(header);
+    CW_TRY(cw_msg_header_check(hdr, err));
     for (i = 0; i < CW_ARRAY_SIZE(fields); i++) {
         value = (const char *)hdr + fields[i].offset;
         if (value[0] == '\0') {
-            if (fields[i].required) {
-                rc = cw_error_set(err, CW_EINVAL, "msg", "Header/%s is required", fields[i].name);
-                goto out;
-            }
             continue;
         }
         /* xmlNewTextChild escapes the value. */

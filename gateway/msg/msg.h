@@ -59,6 +59,20 @@ CW_MUST_CHECK int cw_msg_header_read(cw_msg_header_t *out, const xmlDoc *doc, cw
 xmlNode *cw_msg_business_doc(const xmlDoc *doc);
 
 /*
+ * The Header fields of schemas/envelope.xsd in order, for writing one
+ * without a tree: 1 and the i-th field's element name and value in hdr
+ * (empty: an optional field left out), or 0 past the last.
+ */
+int cw_msg_header_field(const cw_msg_header_t *hdr,
+                        size_t i,
+                        const char **name,
+                        const char **value);
+
+/* 0 when every required field of hdr is non-empty, else CW_EINVAL naming
+ * the first empty one in err. */
+CW_MUST_CHECK int cw_msg_header_check(const cw_msg_header_t *hdr, cw_error_t *err);
+
+/*
  * Builds an unsigned envelope with hdr (RefToMessageId and OriginalSender
  * only when non-empty) and a deep copy of business_doc as the payload.
  * *out is a new document owned by the caller (xmlFreeDoc); sign it with
@@ -87,6 +101,37 @@ typedef struct cw_msg_forward_params {
                                              received NULL the content is left out
                                              (kept at this node under that id) */
 } cw_msg_forward_params_t;
+
+/*
+ * What the forwarded envelope holds (below), worked out once for both ways
+ * of making it: cw_msg_forward_new builds it as a tree; the pipeline's seal
+ * writes it straight in canonical form (pipeline/seal.c). Pointers are
+ * borrowed from received and params; content_b64 is owned.
+ */
+typedef struct cw_msg_forward_parts {
+    cw_msg_header_t hdr;         /* the new header */
+    const xmlNode *business;     /* the business document, in received */
+    const xmlNode *in_payload;   /* received's Payload: its Assessments travel on */
+    const xmlNode *assessment;   /* params->assessment or NULL */
+    const char *node_id;         /* the new Assessment's node attribute */
+    const char *original_id;     /* Evidence/OriginalMessageId */
+    const char *original_sender; /* Evidence/OriginalSender */
+    const char *media_type;      /* Evidence/MediaType */
+    char sha256_hex[65];         /* Evidence/Sha256 */
+    char *content_b64;           /* Evidence/Content */
+} cw_msg_forward_parts_t;
+
+/* Fills parts for received (see cw_msg_forward_new). 0, or its errors;
+ * on success release with cw_msg_forward_parts_fini. */
+CW_MUST_CHECK int cw_msg_forward_parts_init(cw_msg_forward_parts_t *parts,
+                                            const xmlDoc *received,
+                                            const cw_msg_header_t *in_hdr,
+                                            const cw_msg_forward_params_t *params,
+                                            cw_error_t *err);
+void cw_msg_forward_parts_fini(cw_msg_forward_parts_t *parts);
+
+/* 1 when n is an Assessment element of the envelope namespace. */
+int cw_msg_is_assessment(const xmlNode *n);
 
 /*
  * Builds the unsigned envelope a node forwards for received (whose header

@@ -188,7 +188,6 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
     cw_intake_result_t *res = &job->res;
     cw_msg_forward_params_t params = { 0 };
     cw_error_t err = { 0 };
-    xmlDoc *fwd = NULL;
     int rc;
 
     if (strcmp(hdr->to, job->cfg->node_id) == 0) {
@@ -208,17 +207,13 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
     params.received_len = job->len;
     params.assessment =
         job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
-    rc = cw_msg_forward_new(&fwd, doc, hdr, &params, &err);
-    if (rc == 0) {
-        rc = cw_pipeline__seal_finish(job->keys, fwd, &res->outgoing, &res->outgoing_len,
-                                      res->outgoing_id, res->outgoing_digest, &err);
-    }
+    rc = cw_pipeline__seal(job->keys, doc, hdr, &params, &res->outgoing, &res->outgoing_len,
+                           res->outgoing_id, res->outgoing_digest, &err);
     if (rc < 0) {
         CW_LOG_ERROR("pipeline", "cannot seal %s/%s for %s: %s", hdr->from, hdr->message_id,
                      hdr->to, err.msg);
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, "the node cannot seal the message");
     }
-    xmlFreeDoc(fwd);
 }
 
 /* Signs a receipt for doc; on failure the result becomes a plain problem. */

@@ -93,7 +93,6 @@ void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_context_t *ctx,
                               const char *destination);
 
-/* The finding codes of a, space separated, into out (cut to size). */
 /*
  * Signs env, a sealed envelope (cw_msg_forward_new), with the node key:
  * *out (cw_free) is what goes on the wire, its exclusive canonical form,
@@ -108,7 +107,37 @@ CW_MUST_CHECK int cw_pipeline__seal_finish(const cw_sec_keys_t *keys,
                                            char id[CW_MSG_ID_MAX],
                                            unsigned char digest[32],
                                            cw_error_t *err);
+/* The finding codes of a, space separated, into out (cut to size). */
 void cw_pipeline__codes_join(char *out, size_t size, const cw_checks_assessment_t *a);
+
+/*
+ * The sealed envelope for received (whose header is in_hdr), as
+ * cw_msg_forward_new builds it and cw_pipeline__seal_finish signs it, but
+ * written straight in its canonical form (seal.c): *out, out_len, id and
+ * digest as cw_pipeline__seal_finish's. 0; CW_EAGAIN when the payload
+ * holds what only libxml2 canonicalises (seal it as a tree); or another
+ * negative error, with err set.
+ */
+CW_MUST_CHECK int cw_pipeline__seal_write(const cw_sec_keys_t *keys,
+                                          const xmlDoc *received,
+                                          const cw_msg_header_t *in_hdr,
+                                          const cw_msg_forward_params_t *params,
+                                          char **out,
+                                          size_t *out_len,
+                                          char id[CW_MSG_ID_MAX],
+                                          unsigned char digest[32],
+                                          cw_error_t *err);
+
+/* cw_pipeline__seal_write, and the tree when it answers CW_EAGAIN. */
+CW_MUST_CHECK int cw_pipeline__seal(const cw_sec_keys_t *keys,
+                                    const xmlDoc *received,
+                                    const cw_msg_header_t *in_hdr,
+                                    const cw_msg_forward_params_t *params,
+                                    char **out,
+                                    size_t *out_len,
+                                    char id[CW_MSG_ID_MAX],
+                                    unsigned char digest[32],
+                                    cw_error_t *err);
 
 /* The fact to record for assessment a; points into a and codes. */
 void cw_pipeline__fact_from(cw_store_fact_t *f, const cw_checks_assessment_t *a, const char *codes);

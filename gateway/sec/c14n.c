@@ -63,9 +63,10 @@ typedef struct c14n {
     const xmlNode *skip;
     binding_t rendered[C14N_RENDERED_MAX];
     size_t n_rendered;
-    size_t skip_at; /* where skip's subtree would be in out, or SIZE_MAX */
-    int after_root; /* document level: the root element was written */
-    int mute;       /* 1: nothing is written (rendering an element's context) */
+    size_t skip_at;  /* where skip's subtree would be in out, or SIZE_MAX */
+    int after_root;  /* document level: the root element was written */
+    int mute;        /* 1: nothing is written (rendering an element's context) */
+    int out_of_tree; /* 1: elem written out of its tree (cw_sec_c14n_put_elem) */
     int rc;
 } c14n_t;
 
@@ -137,20 +138,34 @@ static const char *esc_of(unsigned char ch)
     }
 }
 
-static void put_escaped(c14n_t *c, const xmlChar *s, esc_e kind)
+static int buf_escaped(cw_buf_t *out, const char *s, esc_e kind)
 {
-    const char *p = (const char *)s;
+    const char *p = s;
+    int rc = 0;
 
     for (;;) {
         size_t run = strcspn(p, esc_stops[kind]);
+        const char *esc;
 
-        put(c, p, run);
+        if (run > 0) {
+            CW_TRY(cw_buf_put(out, p, run));
+        }
         p += run;
         if (*p == '\0') {
-            return;
+            break;
         }
-        puts_(c, esc_of((unsigned char)*p));
+        esc = esc_of((unsigned char)*p);
+        CW_TRY(cw_buf_put(out, esc, strlen(esc)));
         p++;
+    }
+out:
+    return rc;
+}
+
+static void put_escaped(c14n_t *c, const xmlChar *s, esc_e kind)
+{
+    if (c->rc == 0 && !c->mute) {
+        c->rc = buf_escaped(c->out, (const char *)s, kind);
     }
 }
 
@@ -225,21 +240,26 @@ static int known_absolute_ns(const xmlChar *href)
 }
 
 /* libxml2 refuses a namespace URI without a scheme (a relative one). */
+static int href_absolute(const xmlChar *href)
+{
+    xmlURI *uri;
+    int ok;
+
+    if (href == NULL || href[0] == '\0' || known_absolute_ns(href)) {
+        return 1;
+    }
+    uri = xmlParseURI((const char *)href);
+    ok = uri != NULL && uri->scheme != NULL && uri->scheme[0] != '\0';
+    xmlFreeURI(uri);
+    return ok;
+}
+
 static int ns_defs_absolute(const xmlNode *elem)
 {
     const xmlNs *ns;
 
     for (ns = elem->nsDef; ns != NULL; ns = ns->next) {
-        xmlURI *uri;
-        int ok;
-
-        if (ns->href == NULL || ns->href[0] == '\0' || known_absolute_ns(ns->href)) {
-            continue;
-        }
-        uri = xmlParseURI((const char *)ns->href);
-        ok = uri != NULL && uri->scheme != NULL && uri->scheme[0] != '\0';
-        xmlFreeURI(uri);
-        if (!ok) {
+        if (!href_absolute(ns->href)) {
             return 0;
         }
     }
@@ -292,6 +312,12 @@ static void put_ns(c14n_t *c, const xmlNs *ns)
     /* libxml2 writes the URI as it is, switching quotes when it holds a
      * double quote; such a URI is left to libxml2. */
     if (strchr((const char *)href, '"') != NULL) {
+        c->rc = c->rc < 0 ? c->rc : CW_EINVAL;
+        return;
+    }
+    /* In its tree, libxml2 checked the declaration where it is; out of
+     * it, the declaration is this. */
+    if (c->out_of_tree && !href_absolute(href)) {
         c->rc = c->rc < 0 ? c->rc : CW_EINVAL;
         return;
     }
@@ -399,8 +425,17 @@ static void namespaces(c14n_t *c, const xmlNode *elem)
         }
     }
     if (utilises_empty && !has_empty && !already_rendered(c, NULL, NULL)) {
-        /* Not remembered as rendered: libxml2 does not either. */
+        /* Not remembered as rendered: libxml2 does not either (in a tree
+         * of its own parsing, only an element in no namespace under a
+         * default one comes here, and it has xmlns="" in scope). Written
+         * out of its tree, the element is such a tree's: its descendants
+         * find the xmlns="" it now has. */
         puts_(c, " xmlns=\"\"");
+        if (c->out_of_tree) {
+            static const xmlNs none = { .href = empty, .prefix = empty };
+
+            push_rendered(c, &none);
+        }
     }
     for (size_t i = 0; i < n; i++) {
         put_ns(c, list[i]);
@@ -539,6 +574,7 @@ static c14n_t *c14n_new(cw_buf_t *out, const xmlNode *skip)
         c->skip_at = SIZE_MAX;
         c->after_root = 0;
         c->mute = 0;
+        c->out_of_tree = 0;
         c->rc = 0;
     }
     return c;
@@ -629,6 +665,45 @@ int cw_sec__exc_c14n_in_doc(cw_buf_t *out, const xmlNode *elem)
     if (c->rc == 0) {
         element(c, elem, (unsigned)depth);
     }
+    rc = c->rc;
+    cw_free(c);
+    return rc;
+}
+
+/* ==== Writing a document directly in canonical form ==== */
+
+int cw_sec_c14n_put_text(cw_buf_t *out, const char *s)
+{
+    return buf_escaped(out, s, ESC_TEXT);
+}
+
+int cw_sec_c14n_put_attr(cw_buf_t *out, const char *s)
+{
+    return buf_escaped(out, s, ESC_ATTR);
+}
+
+int cw_sec_c14n_put_elem(cw_buf_t *out, const xmlNode *elem, const char *default_ns)
+{
+    c14n_t *c;
+    int rc;
+
+    if (elem == NULL || elem->type != XML_ELEMENT_NODE || elem->doc == NULL) {
+        return CW_EINVAL;
+    }
+    c = c14n_new(out, NULL);
+    if (c == NULL) {
+        return CW_ENOMEM;
+    }
+    /* What the output ancestor above left rendered: its default namespace
+     * only (the element's own ancestors in its document do not count; an
+     * exclusive form renders what it uses). */
+    if (default_ns != NULL && default_ns[0] != '\0') {
+        c->rendered[0].prefix = empty;
+        c->rendered[0].href = (const xmlChar *)default_ns;
+        c->n_rendered = 1;
+    }
+    c->out_of_tree = 1;
+    element(c, elem, 0);
     rc = c->rc;
     cw_free(c);
     return rc;

@@ -270,6 +270,48 @@ CW_MUST_CHECK int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
                                        unsigned char digest[32],
                                        cw_error_t *err);
 
+/*
+ * Writing a document the node makes in a fixed shape (the sealed envelope)
+ * straight in its exclusive canonical form, with no tree to build, walk
+ * and free: the caller writes the document without its Signature with the
+ * three helpers below, and cw_sec_sign_written signs it as cw_sec_doc_sign
+ * signs a tree and hands out the bytes as cw_sec_doc_sign_c14n does.
+ * Elements the caller writes itself are in one namespace, declared once on
+ * the root; text and attribute values go through the helpers.
+ */
+
+/* Appends s as canonical text (& < > and CR escaped) or as an attribute
+ * value (& < " TAB LF CR escaped; the quotes are the caller's). 0,
+ * CW_ENOMEM or CW_E2BIG. */
+CW_MUST_CHECK int cw_sec_c14n_put_text(cw_buf_t *out, const char *s);
+CW_MUST_CHECK int cw_sec_c14n_put_attr(cw_buf_t *out, const char *s);
+
+/*
+ * Appends elem's subtree in exclusive canonical form as it comes out when
+ * elem sits under elements that rendered default_ns (NULL or "": none) as
+ * their default namespace and nothing else: elem's own ancestors do not
+ * count, so what it uses of theirs is declared on it. CW_EINVAL, with a
+ * part of it written: something only libxml2 canonicalises (an entity
+ * reference, a very deep or wide element): build the document as a tree.
+ */
+CW_MUST_CHECK int cw_sec_c14n_put_elem(cw_buf_t *out, const xmlNode *elem, const char *default_ns);
+
+/*
+ * Signs doc (len bytes, the exclusive canonical form of a document without
+ * its Signature) with the node key, the Signature going at byte sig_at
+ * (the last child of the root: just before its end tag), exactly as
+ * cw_sec_doc_sign would sign the same tree. *out (NUL-terminated, the
+ * caller cw_free()s it) and digest (when not NULL) as cw_sec_doc_sign_c14n.
+ * 0, CW_EINVAL (no node key, sig_at past len), CW_ECRYPTO or CW_ENOMEM.
+ */
+CW_MUST_CHECK int cw_sec_sign_written(const cw_sec_keys_t *keys,
+                                      const char *doc,
+                                      size_t len,
+                                      size_t sig_at,
+                                      char **out,
+                                      size_t *out_len,
+                                      unsigned char digest[32],
+                                      cw_error_t *err);
 typedef enum cw_sec_sign_profile_e {
     CW_SEC_SIGN_CLEARWAY = 0, /* exclusive C14N, SHA-256 (cw_sec_doc_sign) */
     CW_SEC_SIGN_CEB = 1,      /* China customs CEB: inclusive C14N, SHA-1 digest,
