@@ -87,6 +87,10 @@ const cw_sec_partner_t *cw_sec__keys_partner(const cw_sec_keys_t *keys, const ch
  */
 void cw_sec__verify_xmlsec_only(int on);
 
+/* Test hook: with on, cw_sec_receipt_build builds every receipt as a tree
+ * (the reference its written form is held to). */
+void cw_sec__receipt_tree_only(int on);
+
 /* ==== XML helpers (xml.c) ==== */
 
 /* 1 when node is an element named name in namespace ns. */

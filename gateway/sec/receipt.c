@@ -5,7 +5,9 @@
  * accepted it, and signs that statement with its node key.
  */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +33,28 @@ static int uuid_new(char *out, size_t size)
     return 0;
 }
 
+/* Test hook (cw_sec__receipt_tree_only): every receipt built as a tree. */
+static atomic_int tree_only;
+
+void cw_sec__receipt_tree_only(int on)
+{
+    atomic_store(&tree_only, on);
+}
+
+/* What a receipt says, worked out once for both ways of making it. */
+typedef struct fields {
+    const char *id;
+    const char *ref;
+    const char *from;
+    const char *to;
+    const char *status;
+    char ts[32];
+    char digest[48]; /* base64 of the SHA-256 */
+    char type[96];   /* the problem type, "" when accepted */
+    const char *detail;
+    const xmlNode *attachment;
+} fields_t;
+
 static int add_text(xmlNode *parent, xmlNs *ns, const char *name, const char *text, xmlNode **out)
 {
     /* xmlNewTextChild escapes the text, so any value is safe to put here. */
@@ -42,6 +66,122 @@ static int add_text(xmlNode *parent, xmlNs *ns, const char *name, const char *te
     return n != NULL ? 0 : CW_ENOMEM;
 }
 
+/* The receipt as a tree, for cw_sec_doc_sign_c14n. */
+static int receipt_tree(xmlDoc **out, const fields_t *f)
+{
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+    xmlNode *digest = NULL;
+    xmlNode *problem;
+    xmlNs *ns;
+    int rc = 0;
+
+    *out = NULL;
+    doc = xmlNewDoc((const xmlChar *)"1.0");
+    CW_CHECK_ALLOC(doc);
+    root = xmlNewDocNode(doc, NULL, (const xmlChar *)"Receipt", NULL);
+    CW_CHECK_ALLOC(root);
+    (void)xmlDocSetRootElement(doc, root);
+    ns = xmlNewNs(root, (const xmlChar *)CW_SEC_RECEIPT_NS, NULL);
+    CW_CHECK_ALLOC(ns);
+    xmlSetNs(root, ns);
+    CW_TRY(add_text(root, ns, "MessageId", f->id, NULL));
+    CW_TRY(add_text(root, ns, "RefToMessageId", f->ref, NULL));
+    CW_TRY(add_text(root, ns, "From", f->from, NULL));
+    CW_TRY(add_text(root, ns, "To", f->to, NULL));
+    CW_TRY(add_text(root, ns, "Timestamp", f->ts, NULL));
+    CW_TRY(add_text(root, ns, "Status", f->status, NULL));
+    CW_TRY(add_text(root, ns, "Digest", f->digest, &digest));
+    if (xmlNewProp(digest, (const xmlChar *)"Algorithm", (const xmlChar *)DIGEST_ALG) == NULL) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    if (f->type[0] != '\0') {
+        problem = xmlNewChild(root, ns, (const xmlChar *)"Problem", NULL);
+        CW_CHECK_ALLOC(problem);
+        CW_TRY(add_text(problem, ns, "Type", f->type, NULL));
+        if (f->detail != NULL && f->detail[0] != '\0') {
+            CW_TRY(add_text(problem, ns, "Detail", f->detail, NULL));
+        }
+    }
+    if (f->attachment != NULL) {
+        xmlNode *att = xmlNewChild(root, ns, (const xmlChar *)"Attachment", NULL);
+        xmlNode *copy;
+
+        CW_CHECK_ALLOC(att);
+        copy = xmlDocCopyNode((xmlNode *)f->attachment, doc, 1);
+        CW_CHECK_ALLOC(copy);
+        if (xmlAddChild(att, copy) == NULL) {
+            xmlFreeNode(copy);
+            rc = CW_ENOMEM;
+            goto out;
+        }
+        (void)xmlReconciliateNs(doc, copy);
+    }
+    *out = doc;
+    doc = NULL;
+out:
+    if (doc != NULL) {
+        xmlFreeDoc(doc);
+    }
+    return rc;
+}
+
+static int put_leaf(cw_buf_t *b, const char *name, const char *text)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_put(b, "<", 1));
+    CW_TRY(cw_buf_appends(b, name));
+    CW_TRY(cw_buf_put(b, ">", 1));
+    CW_TRY(cw_sec_c14n_put_text(b, text));
+    CW_TRY(cw_buf_put(b, "</", 2));
+    CW_TRY(cw_buf_appends(b, name));
+    CW_TRY(cw_buf_put(b, ">", 1));
+out:
+    return rc;
+}
+
+/*
+ * The same receipt written straight in its canonical form without the
+ * Signature, for cw_sec_sign_written (the tree's bytes: test_receipt holds
+ * the two ways together). CW_EINVAL: the attachment is libxml2's to
+ * canonicalise; build the tree.
+ */
+static int receipt_write(cw_buf_t *b, size_t *sig_at, const fields_t *f)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_reserve(b, 2048));
+    CW_TRY(cw_buf_appends(b, "<Receipt xmlns=\"" CW_SEC_RECEIPT_NS "\">"));
+    CW_TRY(put_leaf(b, "MessageId", f->id));
+    CW_TRY(put_leaf(b, "RefToMessageId", f->ref));
+    CW_TRY(put_leaf(b, "From", f->from));
+    CW_TRY(put_leaf(b, "To", f->to));
+    CW_TRY(put_leaf(b, "Timestamp", f->ts));
+    CW_TRY(put_leaf(b, "Status", f->status));
+    CW_TRY(cw_buf_appends(b, "<Digest Algorithm=\"" DIGEST_ALG "\">"));
+    CW_TRY(cw_sec_c14n_put_text(b, f->digest));
+    CW_TRY(cw_buf_appends(b, "</Digest>"));
+    if (f->type[0] != '\0') {
+        CW_TRY(cw_buf_appends(b, "<Problem>"));
+        CW_TRY(put_leaf(b, "Type", f->type));
+        if (f->detail != NULL && f->detail[0] != '\0') {
+            CW_TRY(put_leaf(b, "Detail", f->detail));
+        }
+        CW_TRY(cw_buf_appends(b, "</Problem>"));
+    }
+    if (f->attachment != NULL) {
+        CW_TRY(cw_buf_appends(b, "<Attachment>"));
+        CW_TRY(cw_sec_c14n_put_elem(b, f->attachment, CW_SEC_RECEIPT_NS));
+        CW_TRY(cw_buf_appends(b, "</Attachment>"));
+    }
+    *sig_at = b->len;
+    CW_TRY(cw_buf_appends(b, "</Receipt>"));
+out:
+    return rc;
+}
+
 int cw_sec_receipt_build(char **out,
                          size_t *len_out,
                          const cw_sec_keys_t *keys,
@@ -49,20 +189,17 @@ int cw_sec_receipt_build(char **out,
                          const cw_sec_receipt_params_t *params,
                          cw_error_t *err)
 {
+    fields_t f;
     xmlDoc *doc = NULL;
-    xmlNode *root;
-    xmlNode *digest = NULL;
-    xmlNode *problem;
-    xmlNs *ns;
-    xmlChar *b64 = NULL;
+    cw_buf_t b;
+    size_t sig_at = 0;
     unsigned char sha[32];
     char id[40];
-    char ts[32];
-    char type[96];
     int rc = 0;
 
     *out = NULL;
     *len_out = 0;
+    cw_buf_init(&b, (size_t)INT32_MAX);
     if (params->ref_message_id == NULL || params->to == NULL) {
         rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "receipt needs RefToMessageId and To");
         goto out;
@@ -72,8 +209,8 @@ int cw_sec_receipt_build(char **out,
     } else {
         CW_TRY(cw_sec_doc_sha256(sha, received, err));
     }
-    b64 = xmlSecBase64Encode(sha, sizeof(sha), 0);
-    CW_CHECK_ALLOC(b64);
+    memset(&f, 0, sizeof(f));
+    (void)EVP_EncodeBlock((unsigned char *)f.digest, sha, (int)sizeof(sha));
     if (params->receipt_id == NULL) {
         rc = uuid_new(id, sizeof(id));
         if (rc < 0) {
@@ -81,62 +218,41 @@ int cw_sec_receipt_build(char **out,
             goto out;
         }
     }
-    cw_time_format_utc(ts, sizeof(ts), params->now_s != 0 ? params->now_s : cw_time_wall_s());
+    f.id = params->receipt_id != NULL ? params->receipt_id : id;
+    f.ref = params->ref_message_id;
+    f.from = cw_sec_keys_node_id(keys);
+    f.to = params->to;
+    f.status = params->problem == CW_SEC_PROBLEM_NONE ? "accepted" : "rejected";
+    cw_time_format_utc(f.ts, sizeof(f.ts), params->now_s != 0 ? params->now_s : cw_time_wall_s());
+    if (params->problem != CW_SEC_PROBLEM_NONE) {
+        (void)snprintf(f.type, sizeof(f.type), PROBLEM_PREFIX "%s",
+                       cw_sec_problem_slug(params->problem));
+    }
+    f.detail = params->detail;
+    f.attachment = params->attachment;
 
-    doc = xmlNewDoc((const xmlChar *)"1.0");
-    CW_CHECK_ALLOC(doc);
-    root = xmlNewDocNode(doc, NULL, (const xmlChar *)"Receipt", NULL);
-    CW_CHECK_ALLOC(root);
-    (void)xmlDocSetRootElement(doc, root);
-    ns = xmlNewNs(root, (const xmlChar *)CW_SEC_RECEIPT_NS, NULL);
-    CW_CHECK_ALLOC(ns);
-    xmlSetNs(root, ns);
-    CW_TRY(add_text(root, ns, "MessageId", params->receipt_id != NULL ? params->receipt_id : id,
-                    NULL));
-    CW_TRY(add_text(root, ns, "RefToMessageId", params->ref_message_id, NULL));
-    CW_TRY(add_text(root, ns, "From", cw_sec_keys_node_id(keys), NULL));
-    CW_TRY(add_text(root, ns, "To", params->to, NULL));
-    CW_TRY(add_text(root, ns, "Timestamp", ts, NULL));
-    CW_TRY(add_text(root, ns, "Status",
-                    params->problem == CW_SEC_PROBLEM_NONE ? "accepted" : "rejected", NULL));
-    CW_TRY(add_text(root, ns, "Digest", (const char *)b64, &digest));
-    if (xmlNewProp(digest, (const xmlChar *)"Algorithm", (const xmlChar *)DIGEST_ALG) == NULL) {
-        rc = CW_ENOMEM;
+    /* Sent as signed: its canonical form, written without a tree unless
+     * the attachment needs libxml2. */
+    rc = atomic_load(&tree_only) ? CW_EINVAL : receipt_write(&b, &sig_at, &f);
+    if (rc == 0) {
+        rc = cw_sec_sign_written(keys, b.data, b.len, sig_at, out, len_out, NULL, err);
         goto out;
     }
-    if (params->problem != CW_SEC_PROBLEM_NONE) {
-        problem = xmlNewChild(root, ns, (const xmlChar *)"Problem", NULL);
-        CW_CHECK_ALLOC(problem);
-        (void)snprintf(type, sizeof(type), PROBLEM_PREFIX "%s",
-                       cw_sec_problem_slug(params->problem));
-        CW_TRY(add_text(problem, ns, "Type", type, NULL));
-        if (params->detail != NULL && params->detail[0] != '\0') {
-            CW_TRY(add_text(problem, ns, "Detail", params->detail, NULL));
-        }
+    if (rc != CW_EINVAL) {
+        rc = cw_error_set(err, rc, CW_SEC_MOD, "cannot write the receipt: %s", cw_strerror(rc));
+        goto out;
     }
-    if (params->attachment != NULL) {
-        xmlNode *att = xmlNewChild(root, ns, (const xmlChar *)"Attachment", NULL);
-        xmlNode *copy;
-
-        CW_CHECK_ALLOC(att);
-        copy = xmlDocCopyNode((xmlNode *)params->attachment, doc, 1);
-        CW_CHECK_ALLOC(copy);
-        if (xmlAddChild(att, copy) == NULL) {
-            xmlFreeNode(copy);
-            rc = CW_ENOMEM;
-            goto out;
-        }
-        (void)xmlReconciliateNs(doc, copy);
+    rc = receipt_tree(&doc, &f);
+    if (rc < 0) {
+        rc = cw_error_set(err, rc, CW_SEC_MOD, "cannot build the receipt: %s", cw_strerror(rc));
+        goto out;
     }
-    /* Sent as signed: its canonical form, with no serialiser's walk. */
     CW_TRY(cw_sec_doc_sign_c14n(keys, doc, out, len_out, NULL, err));
 out:
-    if (b64 != NULL) {
-        xmlFree(b64);
-    }
     if (doc != NULL) {
         xmlFreeDoc(doc);
     }
+    cw_buf_fini(&b);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * Signed receipts (gateway/sec/receipt.c): build, digest, verify, and each
  * way a receipt can fail to match the envelope sent.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,11 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
 #include "sec.h"
+#include "sec/internal.h" /* cw_sec__receipt_tree_only; before fixture.h's macros */
+/* clang-format off */
+#include "fixture.h"
+/* clang-format on */
 
 static fx_t fx;
 static cw_sec_keys_t *hub;   /* the receiver: signs receipts */
@@ -257,6 +261,154 @@ static void test_receipt__survives_allocation_failures(void **state)
     cw_free(xml);
 }
 
+static int64_t receipt_now; /* one Timestamp for both ways */
+
+/* A receipt of hub's (keys) for envelope with attachment (NULL: none),
+ * written or, with tree, built as a tree. */
+static char *receipt_of(
+    cw_sec_keys_t *keys, int tree, cw_sec_problem_e problem, const xmlNode *attachment, size_t *len)
+{
+    cw_sec_receipt_params_t params;
+    cw_error_t err;
+    char *xml = NULL;
+
+    memset(&params, 0, sizeof(params));
+    params.receipt_id = "r-1";
+    params.ref_message_id = "m-1";
+    params.to = "alice";
+    params.problem = problem;
+    params.detail = "Timestamp <too> old & \"stale\"\r";
+    params.now_s = receipt_now;
+    params.attachment = attachment;
+    params.digest = sent_sha;
+    cw_sec__receipt_tree_only(tree);
+    assert_int_equal(cw_sec_receipt_build(&xml, len, keys, envelope, &params, &err), 0);
+    cw_sec__receipt_tree_only(0);
+    return xml;
+}
+
+/*
+ * Receipts are written straight in canonical form, not built as a tree:
+ * with an RSA key (deterministic signatures) the bytes are the tree's, for
+ * a positive and a negative receipt and an attachment of every assessment
+ * of the test data and of a tricky one; an attachment c14n.c leaves to
+ * libxml2 is built as a tree. Written with the ECDSA key, an attachment's
+ * receipt verifies.
+ */
+static void test_receipt__written_as_the_tree_builds_it(void **state)
+{
+    static const char *const tricky =
+        "<a:Assessment xmlns:a=\"urn:clearway:assessment:1\" xmlns:x=\"urn:x\" x:n=\"1&amp;&lt;\">"
+        "<a:Lane>red &gt; <![CDATA[&]]></a:Lane><Note xmlns=\"\">t<!-- c --><?pi d?></Note>"
+        "<a:Finding code=\"&#9;&#10;\"/></a:Assessment>";
+    const char *src = getenv("CLEARWAY_SRC");
+    char dir[512];
+    char p[4][512];
+    const char *certs[1];
+    cw_sec_partner_conf_t partner;
+    cw_sec_keys_conf_t conf;
+    cw_sec_keys_t *hub_rsa = NULL;
+    cw_sec_problem_e problem;
+    cw_error_t err;
+    DIR *d;
+    struct dirent *e;
+    cw_buf_t wide;
+    xmlDoc *docs[64];
+    size_t n_docs = 0;
+
+    (void)state;
+    receipt_now = cw_time_wall_s();
+    certs[0] = fx_path(&fx, "alice.pem", p[0], sizeof(p[0]));
+    partner = (cw_sec_partner_conf_t){ "alice", certs, 1, 0 };
+    memset(&conf, 0, sizeof(conf));
+    conf.node_id = "hub";
+    conf.key_path = fx_path(&fx, "hub-rsa.key", p[1], sizeof(p[1]));
+    conf.cert_path = fx_path(&fx, "hub-rsa.pem", p[2], sizeof(p[2]));
+    conf.partners = &partner;
+    conf.partner_count = 1;
+    assert_int_equal(cw_sec_keys_new(&hub_rsa, &conf, &err), 0);
+
+    assert_non_null(src);
+    (void)snprintf(dir, sizeof(dir), "%s/tests/data/consignments", src);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL && n_docs < 60) {
+        char path[1024];
+        char *text;
+        size_t len;
+        FILE *f;
+
+        if (strstr(e->d_name, ".assessment.xml") == NULL) {
+            continue;
+        }
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        text = cw_malloc(1u << 20);
+        assert_non_null(text);
+        len = fread(text, 1, (1u << 20) - 1, f);
+        fclose(f);
+        assert_int_equal(cw_sec_xml_parse(&docs[n_docs], text, len, &fx.limits, &problem, &err), 0);
+        n_docs++;
+        cw_free(text);
+    }
+    closedir(d);
+    assert_true(n_docs >= 8);
+    assert_int_equal(
+        cw_sec_xml_parse(&docs[n_docs], tricky, strlen(tricky), &fx.limits, &problem, &err), 0);
+    n_docs++;
+    cw_buf_init(&wide, 1u << 20);
+    assert_int_equal(cw_buf_appends(&wide, "<wide"), 0);
+    for (int i = 0; i < 65; i++) {
+        assert_int_equal(cw_buf_appendf(&wide, " a%d=\"%d\"", i, i), 0);
+    }
+    assert_int_equal(cw_buf_appends(&wide, "/>"), 0);
+    assert_int_equal(
+        cw_sec_xml_parse(&docs[n_docs], wide.data, wide.len, &fx.limits, &problem, &err), 0);
+    n_docs++;
+    cw_buf_fini(&wide);
+
+    for (size_t i = 0; i <= n_docs; i++) {
+        const xmlNode *att = i < n_docs ? xmlDocGetRootElement(docs[i]) : NULL;
+
+        for (int rejected = 0; rejected < 2; rejected++) {
+            cw_sec_problem_e pr = rejected ? CW_SEC_PROBLEM_STALE_MESSAGE : CW_SEC_PROBLEM_NONE;
+            size_t tree_len;
+            size_t written_len;
+            char *tree = receipt_of(hub_rsa, 1, pr, att, &tree_len);
+            char *written = receipt_of(hub_rsa, 0, pr, att, &written_len);
+
+            if (tree_len != written_len || memcmp(tree, written, tree_len) != 0) {
+                fail_msg("attachment %zu: written\n%s\ntree:\n%s", i, written, tree);
+            }
+            cw_free(tree);
+            cw_free(written);
+        }
+        {
+            cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+            cw_sec_receipt_t r;
+            xmlDoc *doc = NULL;
+            size_t len;
+            char *xml = receipt_of(hub, 0, CW_SEC_PROBLEM_NONE, att, &len);
+            int rc;
+
+            assert_int_equal(cw_sec_xml_parse(&doc, xml, len, &fx.limits, &problem, &err), 0);
+            rc = cw_sec_receipt_verify(&r, alice, doc, "hub", "m-1", sent_sha, &opts, &problem,
+                                       &err);
+            if (rc < 0) {
+                fail_msg("attachment %zu: %s", i, err.msg);
+            }
+            assert_int_equal(r.status, CW_SEC_RECEIPT_ACCEPTED);
+            xmlFreeDoc(doc);
+            cw_free(xml);
+        }
+    }
+    for (size_t i = 0; i < n_docs; i++) {
+        xmlFreeDoc(docs[i]);
+    }
+    cw_sec_keys_unref(hub_rsa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_receipt__rejects_unexpected_signer),
         cmocka_unit_test(test_receipt__digest_is_exclusive_c14n),
         cmocka_unit_test(test_receipt__survives_allocation_failures),
+        cmocka_unit_test(test_receipt__written_as_the_tree_builds_it),
     };
 
     return cmocka_run_group_tests_name("sec_receipt", tests, group_setup, group_teardown);
