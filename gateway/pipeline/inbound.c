@@ -564,17 +564,12 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
     params.evidence_original_id = job->batch_id;
     params.evidence_sha256 = job->digest;
     params.assessment = assessment_doc != NULL ? xmlDocGetRootElement(assessment_doc) : NULL;
+    /* The envelope the partner would have sent, sealed as intake seals
+     * a received one (seal.c: written straight in canonical form). */
     rc = cw_msg_envelope_new(&env, &hdr, business, &err);
     if (rc == 0) {
-        xmlDoc *fwd = NULL;
-
-        rc = cw_msg_forward_new(&fwd, env, &hdr, &params, &err);
-        xmlFreeDoc(env);
-        env = fwd;
-    }
-    if (rc == 0) {
-        rc = cw_pipeline__seal_finish(job->keys, env, &it->outgoing, &it->outgoing_len,
-                                      it->outgoing_id, it->outgoing_digest, &err);
+        rc = cw_pipeline__seal(job->keys, env, &hdr, &params, &it->outgoing, &it->outgoing_len,
+                               it->outgoing_id, it->outgoing_digest, &err);
     }
     if (rc < 0) {
         goto fail;
