@@ -212,7 +212,7 @@ static char *without_signature_value(const char *s)
     r = cw_malloc(strlen(s) + 1);
     assert_non_null(r);
     memcpy(r, s, head);
-    strcpy(r + head, b);
+    memcpy(r + head, b, strlen(b) + 1);
     return r;
 }
 
