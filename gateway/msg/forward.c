@@ -7,11 +7,22 @@
  */
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "msg.h"
 
 #define EVIDENCE_MEDIA_TYPE "application/xml"
+
+/* SHA-256 fetched from OpenSSL's providers once: SHA256() fetches it on
+ * every call. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
 
 static int is_env_elem(const xmlNode *n, const char *name)
 {
@@ -59,7 +70,12 @@ static int evidence_make(cw_msg_forward_parts_t *parts, const cw_msg_forward_par
     if (params->evidence_sha256 != NULL) {
         memcpy(digest, params->evidence_sha256, sizeof(digest));
     } else {
-        (void)SHA256((const unsigned char *)(bytes != NULL ? bytes : ""), len, digest);
+        (void)pthread_once(&sha256_once, sha256_fetch);
+        if (EVP_Digest(bytes != NULL ? bytes : "", len, digest, NULL,
+                       sha256_md != NULL ? sha256_md : EVP_sha256(), NULL)
+            != 1) {
+            return CW_ECRYPTO;
+        }
     }
     for (i = 0; i < sizeof(digest); i++) {
         parts->sha256_hex[2 * i] = hex[digest[i] >> 4];

@@ -1251,8 +1251,10 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     size_t sv_len = 0;
     size_t sv_cap;
     EVP_MD_CTX *md = NULL;
-    cw_buf_t body; /* SignedInfo after its start tag */
-    cw_buf_t si;   /* SignedInfo as the signature's apex */
+    EVP_MD_CTX *ref = NULL;  /* the Reference's digest */
+    EVP_MD_CTX *sent = NULL; /* the digest of the bytes sent */
+    cw_buf_t body;           /* SignedInfo after its start tag */
+    cw_buf_t si;             /* SignedInfo as the signature's apex */
     cw_buf_t all;
     int rc = 0;
 
@@ -1269,8 +1271,22 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
         rc = cw_error_set(err, CW_EINVAL, CW_SEC_MOD, "no place for the Signature");
         goto out;
     }
-    /* The Reference: the document without its Signature, as written. */
-    if (EVP_Digest(doc, len, dv, NULL, cw_sec__sha256(), NULL) != 1) {
+    /* The Reference: the document without its Signature, as written. The
+     * bytes sent begin with the same sig_at bytes: their digest goes on
+     * from a copy of this one's state. */
+    ref = EVP_MD_CTX_new();
+    if (ref == NULL || EVP_DigestInit_ex(ref, cw_sec__sha256(), NULL) != 1
+        || EVP_DigestUpdate(ref, doc, sig_at) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
+        goto out;
+    }
+    if (digest != NULL
+        && ((sent = EVP_MD_CTX_new()) == NULL || EVP_MD_CTX_copy_ex(sent, ref) != 1)) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
+        goto out;
+    }
+    if (EVP_DigestUpdate(ref, doc + sig_at, len - sig_at) != 1
+        || EVP_DigestFinal_ex(ref, dv, NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
         goto out;
     }
@@ -1322,7 +1338,8 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
         goto out;
     }
     if (digest != NULL
-        && EVP_Digest(all.data, all.len, digest, NULL, cw_sec__sha256(), NULL) != 1) {
+        && (EVP_DigestUpdate(sent, all.data + sig_at, all.len - sig_at) != 1
+            || EVP_DigestFinal_ex(sent, digest, NULL) != 1)) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
@@ -1337,6 +1354,8 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     }
 out:
     EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(ref);
+    EVP_MD_CTX_free(sent);
     OPENSSL_free(sv);
     cw_buf_fini(&all);
     cw_buf_fini(&si);
