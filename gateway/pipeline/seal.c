@@ -13,7 +13,7 @@
  * business document and the assessments by c14n.c from the trees they are
  * already in, as they come out under the envelope's default namespace.
  *
- * The tree stays the reference: tests/integration/test_seal.c holds the two
+ * The tree stays the reference: tests/unit/pipeline/test_seal.c holds the two
  * ways to the same bytes on every document of the test data, and whatever
  * c14n.c leaves to libxml2 is sealed as a tree (cw_pipeline__seal). Where
  * libxml2's copy of a subtree renames a prefix (xmlReconciliateNs takes the
@@ -28,21 +28,6 @@
 /* The largest sealed envelope this writes (cw_sec_doc_sign_c14n's bound). */
 #define SEAL_MAX ((size_t)INT32_MAX)
 
-static int put_leaf(cw_buf_t *b, const char *name, const char *text)
-{
-    int rc = 0;
-
-    CW_TRY(cw_buf_put(b, "<", 1));
-    CW_TRY(cw_buf_appends(b, name));
-    CW_TRY(cw_buf_put(b, ">", 1));
-    CW_TRY(cw_sec_c14n_put_text(b, text));
-    CW_TRY(cw_buf_put(b, "</", 2));
-    CW_TRY(cw_buf_appends(b, name));
-    CW_TRY(cw_buf_put(b, ">", 1));
-out:
-    return rc;
-}
-
 /* The envelope without its Signature; *sig_at: where the Signature goes. */
 static int write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size_t *sig_at)
 {
@@ -56,7 +41,7 @@ static int write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size
     CW_TRY(cw_buf_appends(b, "<Envelope xmlns=\"" CW_MSG_NS "\"><Header>"));
     for (size_t i = 0; cw_msg_header_field(&parts->hdr, i, &name, &value); i++) {
         if (value[0] != '\0') {
-            CW_TRY(put_leaf(b, name, value));
+            CW_TRY(cw_sec_c14n_put_leaf(b, name, value));
         }
     }
     CW_TRY(cw_buf_appends(b, "</Header><Payload>"));
@@ -75,11 +60,11 @@ static int write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size
         CW_TRY(cw_buf_appends(b, "</Assessment>"));
     }
     CW_TRY(cw_buf_appends(b, "<Evidence>"));
-    CW_TRY(put_leaf(b, "OriginalMessageId", parts->original_id));
-    CW_TRY(put_leaf(b, "OriginalSender", parts->original_sender));
-    CW_TRY(put_leaf(b, "MediaType", parts->media_type));
-    CW_TRY(put_leaf(b, "Sha256", parts->sha256_hex));
-    CW_TRY(put_leaf(b, "Content", parts->content_b64));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "OriginalMessageId", parts->original_id));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "OriginalSender", parts->original_sender));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "MediaType", parts->media_type));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "Sha256", parts->sha256_hex));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "Content", parts->content_b64));
     CW_TRY(cw_buf_appends(b, "</Evidence></Payload>"));
     *sig_at = b->len;
     CW_TRY(cw_buf_appends(b, "</Envelope>"));

@@ -682,6 +682,21 @@ int cw_sec_c14n_put_attr(cw_buf_t *out, const char *s)
     return buf_escaped(out, s, ESC_ATTR);
 }
 
+int cw_sec_c14n_put_leaf(cw_buf_t *out, const char *name, const char *text)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_put(out, "<", 1));
+    CW_TRY(cw_buf_appends(out, name));
+    CW_TRY(cw_buf_put(out, ">", 1));
+    CW_TRY(buf_escaped(out, text, ESC_TEXT));
+    CW_TRY(cw_buf_put(out, "</", 2));
+    CW_TRY(cw_buf_appends(out, name));
+    CW_TRY(cw_buf_put(out, ">", 1));
+out:
+    return rc;
+}
+
 int cw_sec_c14n_put_elem(cw_buf_t *out, const xmlNode *elem, const char *default_ns)
 {
     c14n_t *c;

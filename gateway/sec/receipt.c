@@ -127,21 +127,6 @@ out:
     return rc;
 }
 
-static int put_leaf(cw_buf_t *b, const char *name, const char *text)
-{
-    int rc = 0;
-
-    CW_TRY(cw_buf_put(b, "<", 1));
-    CW_TRY(cw_buf_appends(b, name));
-    CW_TRY(cw_buf_put(b, ">", 1));
-    CW_TRY(cw_sec_c14n_put_text(b, text));
-    CW_TRY(cw_buf_put(b, "</", 2));
-    CW_TRY(cw_buf_appends(b, name));
-    CW_TRY(cw_buf_put(b, ">", 1));
-out:
-    return rc;
-}
-
 /*
  * The same receipt written straight in its canonical form without the
  * Signature, for cw_sec_sign_written (the tree's bytes: test_receipt holds
@@ -154,20 +139,20 @@ static int receipt_write(cw_buf_t *b, size_t *sig_at, const fields_t *f)
 
     CW_TRY(cw_buf_reserve(b, 2048));
     CW_TRY(cw_buf_appends(b, "<Receipt xmlns=\"" CW_SEC_RECEIPT_NS "\">"));
-    CW_TRY(put_leaf(b, "MessageId", f->id));
-    CW_TRY(put_leaf(b, "RefToMessageId", f->ref));
-    CW_TRY(put_leaf(b, "From", f->from));
-    CW_TRY(put_leaf(b, "To", f->to));
-    CW_TRY(put_leaf(b, "Timestamp", f->ts));
-    CW_TRY(put_leaf(b, "Status", f->status));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "MessageId", f->id));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "RefToMessageId", f->ref));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "From", f->from));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "To", f->to));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "Timestamp", f->ts));
+    CW_TRY(cw_sec_c14n_put_leaf(b, "Status", f->status));
     CW_TRY(cw_buf_appends(b, "<Digest Algorithm=\"" DIGEST_ALG "\">"));
     CW_TRY(cw_sec_c14n_put_text(b, f->digest));
     CW_TRY(cw_buf_appends(b, "</Digest>"));
     if (f->type[0] != '\0') {
         CW_TRY(cw_buf_appends(b, "<Problem>"));
-        CW_TRY(put_leaf(b, "Type", f->type));
+        CW_TRY(cw_sec_c14n_put_leaf(b, "Type", f->type));
         if (f->detail != NULL && f->detail[0] != '\0') {
-            CW_TRY(put_leaf(b, "Detail", f->detail));
+            CW_TRY(cw_sec_c14n_put_leaf(b, "Detail", f->detail));
         }
         CW_TRY(cw_buf_appends(b, "</Problem>"));
     }

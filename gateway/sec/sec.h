@@ -274,7 +274,7 @@ CW_MUST_CHECK int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
  * Writing a document the node makes in a fixed shape (the sealed envelope)
  * straight in its exclusive canonical form, with no tree to build, walk
  * and free: the caller writes the document without its Signature with the
- * three helpers below, and cw_sec_sign_written signs it as cw_sec_doc_sign
+ * helpers below, and cw_sec_sign_written signs it as cw_sec_doc_sign
  * signs a tree and hands out the bytes as cw_sec_doc_sign_c14n does.
  * Elements the caller writes itself are in one namespace, declared once on
  * the root; text and attribute values go through the helpers.
@@ -285,6 +285,9 @@ CW_MUST_CHECK int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
  * CW_ENOMEM or CW_E2BIG. */
 CW_MUST_CHECK int cw_sec_c14n_put_text(cw_buf_t *out, const char *s);
 CW_MUST_CHECK int cw_sec_c14n_put_attr(cw_buf_t *out, const char *s);
+/* <name>text</name>, text escaped; name is the caller's (no prefix, no
+ * attribute). */
+CW_MUST_CHECK int cw_sec_c14n_put_leaf(cw_buf_t *out, const char *name, const char *text);
 
 /*
  * Appends elem's subtree in exclusive canonical form as it comes out when
@@ -302,7 +305,8 @@ CW_MUST_CHECK int cw_sec_c14n_put_elem(cw_buf_t *out, const xmlNode *elem, const
  * (the last child of the root: just before its end tag), exactly as
  * cw_sec_doc_sign would sign the same tree. *out (NUL-terminated, the
  * caller cw_free()s it) and digest (when not NULL) as cw_sec_doc_sign_c14n.
- * 0, CW_EINVAL (no node key, sig_at past len), CW_ECRYPTO or CW_ENOMEM.
+ * 0, CW_EINVAL (no node key, sig_at past len, len past 1 GiB),
+ * CW_ECRYPTO or CW_ENOMEM.
  */
 CW_MUST_CHECK int cw_sec_sign_written(const cw_sec_keys_t *keys,
                                       const char *doc,

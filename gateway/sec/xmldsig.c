@@ -1002,6 +1002,42 @@ static int set_b64(xmlNode *elem, const unsigned char *data, size_t len)
     return 0;
 }
 
+/* The signature value of what md has been given (cw_sec__sign_init'd
+ * with the node key): *sv (OPENSSL_free) and *sv_len, an ECDSA value as
+ * r||s as XML-DSig wants it. */
+static int sign_value(
+    EVP_MD_CTX *md, const cw_sec_keys_t *keys, unsigned char **sv, size_t *sv_len, cw_error_t *err)
+{
+    size_t cap = 0;
+    int rc = 0;
+
+    *sv = NULL;
+    *sv_len = 0;
+    if (EVP_DigestSignFinal(md, NULL, &cap) != 1) {
+        return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
+    }
+    *sv = OPENSSL_malloc(cap);
+    if (*sv == NULL) {
+        return cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+    }
+    *sv_len = cap;
+    if (EVP_DigestSignFinal(md, *sv, sv_len) != 1) {
+        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
+        goto out;
+    }
+    if (!keys->node_key_is_rsa) {
+        CW_TRY(ecdsa_der_to_raw(*sv, sv_len, cap,
+                                (size_t)(EVP_PKEY_get_bits(keys->node_pkey) + 7) / 8, err));
+    }
+out:
+    if (rc < 0) {
+        OPENSSL_free(*sv);
+        *sv = NULL;
+        *sv_len = 0;
+    }
+    return rc;
+}
+
 /* Signs doc; canon (CLEARWAY only), when not NULL, gets the signed
  * document's exclusive canonical form (cw_sec__c14n_spliced). */
 static int doc_sign(const cw_sec_keys_t *keys,
@@ -1026,7 +1062,6 @@ static int doc_sign(const cw_sec_keys_t *keys,
     unsigned int dv_len = 0;
     unsigned char *sv = NULL;
     size_t sv_len = 0;
-    size_t sv_cap;
     xmlNode *sig = NULL;
     xmlNode *si;
     xmlNode *ref;
@@ -1107,21 +1142,7 @@ static int doc_sign(const cw_sec_keys_t *keys,
         goto out;
     }
     CW_TRY(cw_sec__c14n_update(md, CW_SEC_SINK_SIGN, doc, si, NULL, mode, err));
-    if (EVP_DigestSignFinal(md, NULL, &sv_len) != 1) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
-        goto out;
-    }
-    sv_cap = sv_len;
-    sv = OPENSSL_malloc(sv_cap);
-    CW_CHECK_ALLOC(sv);
-    if (EVP_DigestSignFinal(md, sv, &sv_len) != 1) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
-        goto out;
-    }
-    if (!keys->node_key_is_rsa) {
-        CW_TRY(ecdsa_der_to_raw(sv, &sv_len, sv_cap,
-                                (size_t)(EVP_PKEY_get_bits(keys->node_pkey) + 7) / 8, err));
-    }
+    CW_TRY(sign_value(md, keys, &sv, &sv_len, err));
     CW_TRY(set_b64(sv_node, sv, sv_len));
 
     /*
@@ -1249,7 +1270,6 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     unsigned char dv[32];
     unsigned char *sv = NULL;
     size_t sv_len = 0;
-    size_t sv_cap;
     EVP_MD_CTX *md = NULL;
     EVP_MD_CTX *ref = NULL;  /* the Reference's digest */
     EVP_MD_CTX *sent = NULL; /* the digest of the bytes sent */
@@ -1298,28 +1318,17 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     rc = rc == 0 ? cw_buf_appends(&si, "<ds:SignedInfo xmlns:ds=\"" CW_SEC_DS_NS "\">") : rc;
     rc = rc == 0 ? cw_buf_append(&si, body.data, body.len) : rc;
     if (rc < 0) {
-        rc = cw_error_set(err, rc, CW_SEC_MOD, "out of memory");
+        rc = cw_error_set(err, rc, CW_SEC_MOD, "cannot write the signature: %s", cw_strerror(rc));
         goto out;
     }
 
     md = EVP_MD_CTX_new();
     if (md == NULL || cw_sec__sign_init(md, cw_sec__sha256(), keys->node_pkey) != 1
-        || EVP_DigestSignUpdate(md, si.data, si.len) != 1
-        || EVP_DigestSignFinal(md, NULL, &sv_len) != 1) {
+        || EVP_DigestSignUpdate(md, si.data, si.len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
         goto out;
     }
-    sv_cap = sv_len;
-    sv = OPENSSL_malloc(sv_cap);
-    CW_CHECK_ALLOC(sv);
-    if (EVP_DigestSignFinal(md, sv, &sv_len) != 1) {
-        rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
-        goto out;
-    }
-    if (!keys->node_key_is_rsa) {
-        CW_TRY(ecdsa_der_to_raw(sv, &sv_len, sv_cap,
-                                (size_t)(EVP_PKEY_get_bits(keys->node_pkey) + 7) / 8, err));
-    }
+    CW_TRY(sign_value(md, keys, &sv, &sv_len, err));
 
     /* The Signature spliced in where it goes, in one allocation. */
     rc = cw_buf_reserve(&all,
@@ -1334,7 +1343,7 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     rc = rc == 0 ? cw_buf_appends(&all, DS_SIGNATURE_END) : rc;
     rc = rc == 0 ? cw_buf_append(&all, doc + sig_at, len - sig_at) : rc;
     if (rc < 0) {
-        rc = cw_error_set(err, rc, CW_SEC_MOD, "out of memory");
+        rc = cw_error_set(err, rc, CW_SEC_MOD, "cannot write the signature: %s", cw_strerror(rc));
         goto out;
     }
     if (digest != NULL
@@ -1353,6 +1362,11 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
         }
     }
 out:
+    if (rc < 0) {
+        /* Nothing of a failure left in this thread's OpenSSL error queue
+         * (doc_sign's rule). */
+        ERR_clear_error();
+    }
     EVP_MD_CTX_free(md);
     EVP_MD_CTX_free(ref);
     EVP_MD_CTX_free(sent);
