@@ -502,6 +502,56 @@ static void test_c14n__test_data_byte_for_byte(void **state)
     assert_true(own > 0);
 }
 
+/* An element written out of its tree (cw_sec_c14n_put_elem) under an
+ * element that rendered default_ns as its default namespace. */
+static int out_of_tree(const char *xml, const char *name, const char *default_ns, cw_buf_t *out)
+{
+    xmlDoc *doc = parse(xml);
+    const xmlNode *n = xmlDocGetRootElement(doc);
+    int rc;
+
+    while (n != NULL && !xmlStrEqual(n->name, (const xmlChar *)name)) {
+        n = n->children != NULL && n->children->type == XML_ELEMENT_NODE ? n->children : n->next;
+    }
+    assert_non_null(n);
+    cw_buf_reset(out);
+    rc = cw_sec_c14n_put_elem(out, n, default_ns);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+/*
+ * Out of its tree an element declares what it uses of its ancestors', an
+ * element in no namespace under a default one gets xmlns="" once (its
+ * children inherit it, as a parse of the bytes gives), and a relative
+ * namespace URI it would now declare itself is refused (fuzz_c14n found
+ * the last: libxml2 refuses a tree that declares one).
+ */
+static void test_c14n__out_of_tree(void **state)
+{
+    cw_buf_t out;
+
+    (void)state;
+    cw_buf_init(&out, 1u << 20);
+    assert_int_equal(out_of_tree("<e:E xmlns:e=\"urn:e\" xmlns:p=\"urn:p\"><e:P><p:A b=\"1\">"
+                                 "<B/></p:A></e:P></e:E>",
+                                 "A", "urn:e", &out),
+                     0);
+    assert_string_equal(out.data, "<p:A xmlns:p=\"urn:p\" b=\"1\"><B xmlns=\"\"></B></p:A>");
+    assert_int_equal(out_of_tree("<e:E xmlns:e=\"urn:e\"><Order><Line>1</Line></Order></e:E>",
+                                 "Order", "urn:e", &out),
+                     0);
+    assert_string_equal(out.data, "<Order xmlns=\"\"><Line>1</Line></Order>");
+    assert_int_equal(
+        out_of_tree("<E xmlns=\"urn:e\"><C xmlns=\"urn:c\"><D/></C></E>", "C", "urn:e", &out), 0);
+    assert_string_equal(out.data, "<C xmlns=\"urn:c\"><D></D></C>");
+    assert_int_equal(out_of_tree("<E xmlns=\"urn:e\"><C><D/></C></E>", "C", "urn:e", &out), 0);
+    assert_string_equal(out.data, "<C><D></D></C>");
+    assert_int_equal(out_of_tree("<r xmlns=\"relative/uri\"><a/></r>", "a", "urn:e", &out),
+                     CW_EINVAL);
+    cw_buf_fini(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_c14n__refuses_what_libxml2_walks_and_refuses),
         cmocka_unit_test(test_c14n__leaves_the_rest_to_libxml2),
         cmocka_unit_test(test_c14n__test_data_byte_for_byte),
+        cmocka_unit_test(test_c14n__out_of_tree),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
