@@ -75,7 +75,9 @@ void cw_sec_lib_fini(void);
     XX(NOT_AUTHORIZED, "not-authorized", 403, "the sender may not send this")                   \
     XX(CONSIGNMENT_REFUSED, "consignment-refused", 422, "red lane: the consignment is stopped") \
     XX(DUPLICATE_MESSAGE_ID, "duplicate-message-id", 409,                                       \
-       "this MessageId was used for other content")
+       "this MessageId was used for other content")                                             \
+    XX(NAMESPACE_URI_REFUSED, "namespace-uri-refused", 400,                                     \
+       "a namespace URI holds a character that cannot be carried")
 
 typedef enum cw_sec_problem_e {
 #define XX(name, slug, status, title) CW_SEC_PROBLEM_##name,

@@ -4,8 +4,10 @@
  * of the module uses to read what was parsed.
  */
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <libxml/SAX2.h>
 #include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
@@ -37,6 +39,7 @@ typedef struct parse_state {
     cw_sec_problem_e problem; /* set by a hook that stopped the parser */
     char first_err[200];      /* libxml2's first error message */
     int first_err_line;
+    char detail[200]; /* what a hook that stopped the parser saw, with its line */
     startElementNsSAX2Func start_element; /* libxml2's SAX2 tree builders */
     endElementNsSAX2Func end_element;
     commentSAXFunc comment;
@@ -80,6 +83,26 @@ static int count_node(xmlParserCtxtPtr ctxt, parse_state_t *st)
     return 0;
 }
 
+/*
+ * A namespace URI with '&', '<', '"' or a control character. Canonical XML
+ * escapes these in attribute values, but libxml2's C14N (2.9.14, Debian
+ * 12) writes namespace URIs as they are, and c14n.c must match it byte for
+ * byte: a sealed envelope carrying one would not be well-formed, or would
+ * name another namespace, at the next hop. Only '&' may appear in a URI
+ * (RFC 3986); the others cannot. Returns the character, or 0.
+ */
+static int ns_uri_unsafe(const xmlChar *uri)
+{
+    const xmlChar *c;
+
+    for (c = uri; c != NULL && *c != '\0'; c++) {
+        if (*c == '&' || *c == '<' || *c == '"' || *c < 0x20u || *c == 0x7fu) {
+            return *c;
+        }
+    }
+    return 0;
+}
+
 static void on_start_element(void *ctx,
                              const xmlChar *localname,
                              const xmlChar *prefix,
@@ -92,6 +115,7 @@ static void on_start_element(void *ctx,
 {
     xmlParserCtxtPtr ctxt = ctx;
     parse_state_t *st = ctxt->_private;
+    int i;
 
     /* Attributes are nodes too: they cost memory like elements do. */
     st->nodes += (uint64_t)nb_attributes;
@@ -102,6 +126,27 @@ static void on_start_element(void *ctx,
     if (st->depth > st->limits->xml_depth_max) {
         stop(ctxt, st, CW_SEC_PROBLEM_XML_TOO_DEEP);
         return;
+    }
+    for (i = 0; i < nb_namespaces; i++) {
+        int c = ns_uri_unsafe(namespaces[2 * i + 1]);
+
+        if (c != 0) {
+            const char *ns_prefix = (const char *)namespaces[2 * i];
+            char shown[16];
+
+            if (c > 0x20 && c != 0x7f) {
+                (void)snprintf(shown, sizeof(shown), "'%c'", c);
+            } else {
+                (void)snprintf(shown, sizeof(shown), "0x%02x", (unsigned)c & 0xffu);
+            }
+            (void)snprintf(st->detail, sizeof(st->detail),
+                           "line %d: the URI of xmlns%s%s holds %s, which a sealed envelope"
+                           " cannot carry",
+                           xmlSAX2GetLineNumber(ctx), ns_prefix != NULL ? ":" : "",
+                           ns_prefix != NULL ? ns_prefix : "", shown);
+            stop(ctxt, st, CW_SEC_PROBLEM_NAMESPACE_URI_REFUSED);
+            return;
+        }
     }
     st->start_element(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
                       nb_defaulted, attributes);
@@ -303,6 +348,8 @@ int cw_sec_xml_parse(xmlDoc **out,
         if (st.problem == CW_SEC_PROBLEM_MALFORMED_XML && st.first_err[0] != '\0') {
             rc = cw_error_set(err, CW_EPARSE, CW_SEC_MOD, "line %d: %s", st.first_err_line,
                               st.first_err);
+        } else if (st.detail[0] != '\0') {
+            rc = cw_error_set(err, problem_code(st.problem), CW_SEC_MOD, "%s", st.detail);
         } else {
             rc = cw_error_set(err, problem_code(st.problem), CW_SEC_MOD, "%s",
                               cw_sec_problem_title(st.problem));

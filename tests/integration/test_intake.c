@@ -459,6 +459,22 @@ static void test_intake__doctype_and_entity_bomb(void **state)
                    400, "doctype-forbidden");
 }
 
+/*
+ * A payload declaring a namespace whose URI holds '&' is well-formed, but
+ * the sealed envelope could not be (libxml2's C14N writes namespace URIs
+ * unescaped): refused at parse, before the signature is even read.
+ */
+static void test_intake__namespace_uri_it_cannot_carry(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), NULL);
+    char *xml = fx_replace(env, "Id=\"c1\"", "Id=\"c1\" xmlns:q=\"urn:q?a=1&amp;b=2\"");
+
+    (void)state;
+    expect_problem(xml, 400, "namespace-uri-refused");
+    cw_free(xml);
+    cw_free(env);
+}
+
 static void test_intake__hundred_thousand_deep_nesting(void **state)
 {
     cw_buf_t b;
@@ -583,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_intake__stale_timestamp_gets_negative_receipt),
         cmocka_unit_test(test_intake__no_route_gets_negative_receipt),
         cmocka_unit_test(test_intake__doctype_and_entity_bomb),
+        cmocka_unit_test(test_intake__namespace_uri_it_cannot_carry),
         cmocka_unit_test(test_intake__hundred_thousand_deep_nesting),
         cmocka_unit_test(test_intake__oversize_is_refused_unparsed),
         cmocka_unit_test(test_intake__malformed_xml),

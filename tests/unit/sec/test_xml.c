@@ -269,6 +269,49 @@ static void test_xml__elem_text_joins_and_refuses_children(void **state)
     xmlFreeDoc(doc);
 }
 
+/*
+ * libxml2's C14N writes namespace URIs unescaped, so a sealed envelope
+ * carrying one of these could not be read, or would name another
+ * namespace, at the next hop: they are refused at parse, with the line.
+ */
+static void test_xml__refuses_namespace_uri_it_cannot_carry(void **state)
+{
+    static const struct {
+        const char *xml;
+        const char *shown;
+    } bad[] = {
+        { "<a xmlns:x=\"urn:q?a=1&amp;b=2\"/>", "xmlns:x holds '&'" },
+        { "<a>\n<b xmlns=\"urn:&lt;b\"/></a>", "xmlns holds '<'" },
+        { "<a xmlns:x='urn:&quot;'/>", "xmlns:x holds '\"'" },
+        { "<a xmlns:x=\"urn:a&#9;b\"/>", "xmlns:x holds 0x09" },
+        { "<a xmlns:x=\"urn:a&#10;b\"/>", "xmlns:x holds 0x0a" },
+    };
+    static const char *const good[] = {
+        "<a xmlns:x=\"urn:q?a=1;b=2\"/>",
+        "<a xmlns:x=\"urn:a'b%26\"/>",
+        "<a xmlns=\"urn:a\"><b xmlns=\"\"/></a>",
+    };
+    xmlDoc *doc = NULL;
+    cw_sec_problem_e p;
+    cw_error_t err;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(cw_sec_xml_parse(&doc, bad[i].xml, strlen(bad[i].xml), &limits, &p, &err),
+                         CW_EPARSE);
+        assert_null(doc);
+        assert_int_equal(p, CW_SEC_PROBLEM_NAMESPACE_URI_REFUSED);
+        assert_int_equal(cw_sec_problem_status(p), 400);
+        assert_non_null(strstr(err.msg, bad[i].shown));
+        assert_non_null(strstr(err.msg, i == 1 ? "line 2:" : "line 1:"));
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(parse_str(good[i], &p), 0);
+        assert_int_equal(p, CW_SEC_PROBLEM_NONE);
+    }
+}
+
 static void test_xml__parses_rfc3339(void **state)
 {
     int64_t t = 0;
@@ -353,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup(test_xml__elem_text_joins_and_refuses_children, reset_limits),
         cmocka_unit_test(test_xml__parses_rfc3339),
         cmocka_unit_test(test_xml__problem_table_is_stable),
+        cmocka_unit_test_setup(test_xml__refuses_namespace_uri_it_cannot_carry, reset_limits),
         cmocka_unit_test_setup(test_xml__parses_concurrently, reset_limits),
     };
 
