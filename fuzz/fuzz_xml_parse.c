@@ -6,7 +6,8 @@
  * Besides crashes, leaks and undefined behaviour, it checks the documented
  * contract (rc, *out and *problem_out agree) and the policy of STYLE.md
  * rule 46 on every accepted tree, with a walk of its own: no DTD, no
- * entity reference, depth and node count within the limits.
+ * entity reference, depth and node count within the limits, and no
+ * namespace URI holding '&', '<', '"' or a control character.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static void accepted_tree_check(const xmlDoc *doc, const cw_error_t *err)
 {
     const xmlNode *n = doc->children;
     const xmlAttr *a;
+    const xmlNs *ns;
     uint64_t nodes = 0;
     uint32_t depth = 1;
 
@@ -59,6 +61,16 @@ static void accepted_tree_check(const xmlDoc *doc, const cw_error_t *err)
         }
         for (a = n->type == XML_ELEMENT_NODE ? n->properties : NULL; a != NULL; a = a->next) {
             nodes++;
+        }
+        for (ns = n->type == XML_ELEMENT_NODE ? n->nsDef : NULL; ns != NULL; ns = ns->next) {
+            if (ns->href != NULL
+                && strpbrk((const char *)ns->href,
+                           "&<\"\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f"
+                           "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e"
+                           "\x1f\x7f")
+                       != NULL) {
+                contract_fail("accepted a namespace URI a sealed envelope cannot carry", err);
+            }
         }
         if (nodes > limits.xml_nodes_max) {
             contract_fail("accepted a tree over xml_nodes_max", err);
