@@ -40,6 +40,7 @@ enum pcol {
     P_CURRENCY,
     P_CONTENT,
     P_FREIGHT,
+    P_MODE,
     P_COUNT
 };
 
@@ -49,7 +50,7 @@ static const char *const pcol_names[P_COUNT] = {
     "recipient_address2",  "recipient_city",  "recipient_postcode",
     "recipient_region",    "recipient_phone", "recipient_email",
     "destination_country", "weight_kg",       "currency",
-    "content_type",        "freight",
+    "content_type",        "freight",         "transport_mode",
 };
 
 enum icol { I_DESC, I_QTY, I_NET, I_VALUE, I_HS, I_ORIGIN, I_SKU, I_COUNT };
@@ -63,6 +64,8 @@ static const char *const icol_names[I_COUNT] = {
 #define FIELDS_MAX 2048 /* fields in one row; more is not a manifest */
 
 static const char *const content_types[] = { "sale", "gift", "sample", "return", "documents" };
+/* The international leg (the schema's TransportMode); express courier is air or road. */
+static const char *const transport_modes[] = { "air", "road", "rail", "sea", "post" };
 
 /* ==== Parse state ==== */
 
@@ -224,7 +227,16 @@ static int blank(const char *s)
  * Checks one value against its column's shape. Returns 1 when it is bad
  * (and records the error), 0 when good or blank, CW_ENOMEM on OOM.
  */
-typedef enum shape_e { S_AMOUNT, S_KG, S_QTY, S_COUNTRY, S_CURRENCY, S_HS, S_CONTENT } shape_e;
+typedef enum shape_e {
+    S_AMOUNT,
+    S_KG,
+    S_QTY,
+    S_COUNTRY,
+    S_CURRENCY,
+    S_HS,
+    S_CONTENT,
+    S_MODE
+} shape_e;
 
 static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e shape)
 {
@@ -270,6 +282,14 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
             }
         }
         break;
+    case S_MODE:
+        why = "is not one of air, road, rail, sea, post";
+        for (i = 0; i < CW_ARRAY_SIZE(transport_modes); i++) {
+            if (lower_eq(v, transport_modes[i])) {
+                why = NULL;
+            }
+        }
+        break;
     }
     if (why == NULL) {
         return 0;
@@ -306,8 +326,13 @@ static int row_check(csv_state_t *st)
         enum pcol col;
         shape_e shape;
     } pchecks[] = {
-        { P_SENDER_COUNTRY, S_COUNTRY }, { P_DEST, S_COUNTRY },    { P_WEIGHT, S_KG },
-        { P_CURRENCY, S_CURRENCY },      { P_CONTENT, S_CONTENT }, { P_FREIGHT, S_AMOUNT },
+        { P_SENDER_COUNTRY, S_COUNTRY },
+        { P_DEST, S_COUNTRY },
+        { P_WEIGHT, S_KG },
+        { P_CURRENCY, S_CURRENCY },
+        { P_CONTENT, S_CONTENT },
+        { P_FREIGHT, S_AMOUNT },
+        { P_MODE, S_MODE },
     };
     static const shape_e ishapes[I_COUNT] = { S_CONTENT, S_QTY,     S_KG,     S_AMOUNT,
                                               S_HS,      S_COUNTRY, S_CONTENT };
@@ -489,6 +514,8 @@ static int row_translate(csv_state_t *st, xmlDoc **out)
     CW_TRY(cw_adapters__text(root, "DispatchCountry", buf, NULL));
     cw_adapters__country_normalize(buf, sizeof(buf), pval(st, P_DEST));
     CW_TRY(cw_adapters__text(root, "DestinationCountry", buf, NULL));
+    lower_copy(buf, sizeof(buf), pval(st, P_MODE));
+    CW_TRY(cw_adapters__text(root, "TransportMode", buf, NULL));
     lower_copy(buf, sizeof(buf), pval(st, P_CONTENT));
     CW_TRY(cw_adapters__text(root, "ContentType", buf, NULL));
     if (!blank(pval(st, P_ORDER))) {

@@ -91,8 +91,10 @@ JSON
     }'
 
     # Carrier manifests for EU buyers. Row i: cases by position (see above).
+    # They go by air (transport_mode), so the battery packs meet the
+    # restricted-goods rule for lithium by air (PRH-002).
     awk -v dir="$dir" 'BEGIN {
-        hdr = "tracking_number,order_number,sender_name,sender_country,recipient_name,recipient_address1,recipient_city,recipient_postcode,recipient_phone,destination_country,weight_kg,currency,content_type,freight,item_description_1,item_quantity_1,item_net_weight_kg_1,item_value_1,item_hs_code_1,item_origin_1"
+        hdr = "tracking_number,order_number,sender_name,sender_country,recipient_name,recipient_address1,recipient_city,recipient_postcode,recipient_phone,destination_country,weight_kg,currency,content_type,transport_mode,freight,item_description_1,item_quantity_1,item_net_weight_kg_1,item_value_1,item_hs_code_1,item_origin_1"
         split("Shenzhen Bright Apparel Co. Ltd|Ningbo Homeware Trading Co. Ltd|Yiwu Festive Goods Co. Ltd|Guangzhou Volt Electronics Ltd|Hangzhou Silk House", sellers, "|")
         split("Men'\''s cotton T-shirt, crew neck|6109.10|1290|0.18|CN;Stoneware mug, glazed, 350 ml|6912.00|1890|0.42|CN;Silicone phone case for smartphone|3926.90|1600|0.08|CN;LED desk lamp, aluminium, USB-C|9405.21|3850|0.61|CN;Wireless earbuds, Bluetooth 5.3|8518.30|2499|0.18|CN;Silk scarf, 100% mulberry silk|6214.10|4500|0.09|CN;Stainless steel kitchen scale|8423.10|2200|0.55|CN;Knitted wool gloves|6116.99|990|0.12|CN", goods, ";")
         split("Ingrid Pieter Marie Jonas Giulia Carlos Katarzyna Tomas Elena Mikkel Aoife Joao", first, " ")
@@ -120,7 +122,7 @@ JSON
                 if (i % 50 == 21) { desc = "Lithium-ion battery pack 18650, 3400 mAh"; hs = "8507.60"; unit = 1800; kg = 0.09; q = 2 }
                 if (i % 33 == 0) { desc = "Bluetooth portable speaker, waterproof"; hs = "8518.22"; unit = 8900; q = 3; kg = 0.7 }
                 value = q * unit
-                printf "CWDEMO%06dCN,SO-%05d,%s,CN,%s,\"%s\",%s,%s,%s,%s,%.3f,EUR,%s,3.50,\"%s\",%d,%.3f,%.2f,%s,CN\n", \
+                printf "CWDEMO%06dCN,SO-%05d,%s,CN,%s,\"%s\",%s,%s,%s,%s,%.3f,EUR,%s,air,3.50,\"%s\",%d,%.3f,%.2f,%s,CN\n", \
                     i, 10000 + i, sellers[(i % 5) + 1], name, street, city, zip, ph, c, q * kg + 0.15, ctype, desc, q, q * kg, value / 100, hs > f
             }
             close(f)
@@ -131,7 +133,7 @@ JSON
         for (s = 1; s <= 4; s++) {
             f = sprintf("%s/split-%d.csv", dir, s)
             print hdr > f
-            printf "CWSPLIT%05dAT,SO-3000%d,Hangzhou Silk House,CN,Lukas Brenner,\"Hauptstrasse 9\",Graz,8010,+43 316 123456,AT,1.250,EUR,sale,3.50,\"Leather hiking boots, pair\",1,1.100,55.00,6403.91,CN\n", s, s > f
+            printf "CWSPLIT%05dAT,SO-3000%d,Hangzhou Silk House,CN,Lukas Brenner,\"Hauptstrasse 9\",Graz,8010,+43 316 123456,AT,1.250,EUR,sale,air,3.50,\"Leather hiking boots, pair\",1,1.100,55.00,6403.91,CN\n", s, s > f
             close(f)
         }
     }'

@@ -274,6 +274,67 @@ static void test_inbound__csv_manifest_is_translated_assessed_and_stored(void **
     assert_int_equal(count(body, "\"status\":\"duplicate\",\"lane\""), 0);
 }
 
+/* The answer's entry for one consignment, copied into out ("" if absent). */
+static const char *entry_of(const char *body, const char *message_id, char *out, size_t size)
+{
+    char key[128];
+    const char *p;
+    const char *q;
+
+    snprintf(key, sizeof(key), "\"message_id\":\"%s\"", message_id);
+    out[0] = '\0';
+    p = strstr(body, key);
+    if (p != NULL && (q = strchr(p, '}')) != NULL && (size_t)(q - p) < size) {
+        memcpy(out, p, (size_t)(q - p));
+        out[q - p] = '\0';
+    }
+    return out;
+}
+
+/*
+ * A manifest's transport_mode reaches the mode-specific rules: loose
+ * lithium cells by post are prohibited (PRH-001, red, refused), by air
+ * restricted (PRH-002), and without a mode neither rule can apply.
+ */
+static void test_inbound__manifest_transport_mode_reaches_the_rules(void **state)
+{
+    static char body[1 << 16];
+    char path[512];
+    char e[512];
+    FILE *f;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/manifest-lithium.csv", pki);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("tracking_number,sender_name,sender_country,recipient_name,recipient_address1,"
+          "recipient_city,recipient_postcode,destination_country,weight_kg,currency,content_type,"
+          "transport_mode,item_description_1,item_quantity_1,item_value_1,item_hs_code_1,"
+          "item_origin_1\n",
+          f);
+    fputs("LI-POST,Cell Shop,CN,Anna Berg,Hauptstr. 1,Berlin,10115,DE,0.3,EUR,sale,POST,"
+          "Lithium cells 18650,4,12.00,850650,CN\n",
+          f);
+    fputs("LI-AIR,Cell Shop,CN,Jonas Berg,Hauptstr. 2,Berlin,10115,DE,0.3,EUR,sale,air,"
+          "Lithium cells 18650,4,12.00,850650,CN\n",
+          f);
+    fputs("LI-NONE,Cell Shop,CN,Lena Berg,Hauptstr. 3,Berlin,10115,DE,0.3,EUR,sale,,"
+          "Lithium cells 18650,4,12.00,850650,CN\n",
+          f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(post_path_as("carrier", "csv-manifest", path, "text/csv", body, sizeof(body)),
+                     200);
+    entry_of(body, "csv-manifest:LI-POST", e, sizeof(e));
+    assert_non_null(strstr(e, "\"lane\":\"red\""));
+    assert_non_null(strstr(e, "\"PRH-001\""));
+    entry_of(body, "csv-manifest:LI-AIR", e, sizeof(e));
+    assert_non_null(strstr(e, "\"PRH-002\""));
+    assert_null(strstr(e, "\"PRH-001\""));
+    entry_of(body, "csv-manifest:LI-NONE", e, sizeof(e));
+    assert_non_null(strstr(e, "\"lane\":\""));
+    assert_null(strstr(e, "\"PRH-00"));
+}
+
 /* Reads the header and the first row of tests/data/adapters/<file>. */
 static void csv_head(const char *file, char *header, size_t hsize, char *row, size_t rsize)
 {
@@ -693,6 +754,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
+        cmocka_unit_test(test_inbound__manifest_transport_mode_reaches_the_rules),
         cmocka_unit_test(test_inbound__large_manifest_gets_its_whole_answer),
         cmocka_unit_test(test_inbound__inputs_take_turns),
         cmocka_unit_test(test_inbound__stopping_answers_the_waiting_503),

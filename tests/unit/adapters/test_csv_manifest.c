@@ -176,6 +176,47 @@ static void test_csv_manifest__not_a_manifest(void **state)
     cw_adapter_free(a);
 }
 
+/*
+ * The international leg, for the mode-specific rules (lithium batteries
+ * are prohibited by post and restricted by air): any case, blank is
+ * absent, anything else is a row error naming the column and the other
+ * rows still translate.
+ */
+static void test_csv_manifest__transport_mode(void **state)
+{
+    static const char csv[] = "tracking_number,destination_country,transport_mode,content_type,"
+                              "item_description_1,item_hs_code_1\n"
+                              "T1,DE,AIR,sale,Power bank 10000 mAh,850760\n"
+                              "T2,DE,post,,Lithium cells,850650\n"
+                              "T3,DE,,gift,Scarf,611710\n"
+                              "T4,DE,courier,sale,Mug,691200\n"
+                              "T5,DE, Sea ,sale,Mug,691200\n";
+    cw_adapter_t *a = fx_adapter("csv-manifest", NULL);
+    cw_adapter_result_t r;
+    cw_error_t err;
+    size_t i;
+
+    (void)state;
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.doc_count, 4);
+    assert_int_equal(r.error_count, 1);
+    expect_error(&r, 0, 3, 5, "transport_mode",
+                 "'courier' is not one of air, road, rail, sea, post");
+    for (i = 0; i < r.doc_count; i++) {
+        assert_int_equal(fx_validate(r.docs[i].doc), 0);
+    }
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:TransportMode", "air");
+    FX_EQ(r.docs[0].doc, "local-name(/c:Consignment/c:TransportMode/following-sibling::*[1])",
+          "ContentType");
+    FX_EQ(r.docs[1].doc, "/c:Consignment/c:TransportMode", "post");
+    FX_EQ(r.docs[2].doc, "count(/c:Consignment/c:TransportMode)", "0");
+    /* libcsv drops the spaces around an unquoted field. */
+    FX_EQ(r.docs[3].doc, "/c:Consignment/c:TransportMode", "sea");
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+}
+
 /* A manifest of n rows (3 items each), like a carrier's daily file. */
 static char *big_manifest(size_t n, size_t *len_out)
 {
@@ -442,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_csv_manifest__valid_rows_field_by_field),
         cmocka_unit_test(test_csv_manifest__bad_rows_reported_others_translate),
         cmocka_unit_test(test_csv_manifest__missing_data_absent_not_error),
+        cmocka_unit_test(test_csv_manifest__transport_mode),
         cmocka_unit_test(test_csv_manifest__not_a_manifest),
         cmocka_unit_test(test_csv_manifest__ten_thousand_rows_within_limits),
         cmocka_unit_test(test_csv_manifest__streaming_hands_over_each_document),
