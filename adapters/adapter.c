@@ -61,6 +61,21 @@ int cw_adapter_new(cw_adapter_t **out, const cw_adapter_conf_t *conf, cw_error_t
     CW_TRY(dup_opt(&a->xslt_dir, conf->xslt_dir != NULL ? conf->xslt_dir : CW_ADAPTERS_XSL_DIR));
     CW_TRY(dup_opt(&a->xslt_in, conf->xslt_in));
     CW_TRY(dup_opt(&a->xslt_out, conf->xslt_out));
+    if (conf->transport_mode != NULL) {
+        static const char *const modes[] = { "air", "road", "rail", "sea", "post" };
+        size_t i = 0;
+
+        while (i < CW_ARRAY_SIZE(modes) && strcmp(conf->transport_mode, modes[i]) != 0) {
+            i++;
+        }
+        if (i == CW_ARRAY_SIZE(modes)) {
+            rc = cw_error_set(err, CW_EINVAL, CW_ADAPTERS_MOD,
+                              "transport mode '%.16s' is not air, road, rail, sea or post",
+                              conf->transport_mode);
+            goto out;
+        }
+        CW_TRY(dup_opt(&a->transport_mode, modes[i]));
+    }
     if (ops->init != NULL) {
         CW_TRY(ops->init(a, err));
     }
@@ -87,6 +102,7 @@ void cw_adapter_free(cw_adapter_t *adapter)
     cw_free(adapter->xslt_dir);
     cw_free(adapter->xslt_in);
     cw_free(adapter->xslt_out);
+    cw_free(adapter->transport_mode);
     cw_free(adapter);
 }
 
@@ -124,6 +140,7 @@ int cw_adapter_translate_in(const cw_adapter_t *adapter,
                             adapter->limits.input_bytes_max);
     }
     out->errors_max = adapter->limits.errors_max;
+    out->transport_mode = adapter->transport_mode;
     rc = adapter->ops->translate_in(adapter, bytes, len, media_type, out, err);
     if (rc < 0) {
         /* A whole-input failure yields no documents (adapters.h). */
@@ -178,10 +195,12 @@ void cw_adapters__result_clear(cw_adapter_result_t *r)
     size_t errors_max = r->errors_max;
     cw_adapter_doc_cb on_doc = r->on_doc;
     void *arg = r->arg;
+    const char *transport_mode = r->transport_mode;
 
     cw_adapter_result_fini(r);
     cw_adapter_result_init(r);
     r->errors_max = errors_max;
+    r->transport_mode = transport_mode;
     r->on_doc = on_doc;
     r->arg = arg;
 }
@@ -212,11 +231,52 @@ xmlDoc *cw_adapter_result_take(cw_adapter_result_t *r, size_t i)
     return doc;
 }
 
+/*
+ * The instance's transport mode, for a consignment that names none: after
+ * DestinationCountry, where the schema has it. A document without
+ * DestinationCountry is left as it is (validation refuses it anyway).
+ */
+static int default_mode(xmlDoc *doc, const char *mode)
+{
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *n;
+    xmlNode *dest = NULL;
+    xmlNode *el;
+
+    for (n = root != NULL ? root->children : NULL; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        if (xmlStrEqual(n->name, BAD_CAST "TransportMode")) {
+            return 0;
+        }
+        if (xmlStrEqual(n->name, BAD_CAST "DestinationCountry")) {
+            dest = n;
+        }
+    }
+    if (dest == NULL) {
+        return 0;
+    }
+    el = xmlNewDocNode(doc, root->ns, BAD_CAST "TransportMode", BAD_CAST mode);
+    if (el == NULL) {
+        return CW_ENOMEM;
+    }
+    if (xmlAddNextSibling(dest, el) == NULL) {
+        xmlFreeNode(el);
+        return CW_ENOMEM;
+    }
+    return 0;
+}
+
 int cw_adapters__result_add_doc(cw_adapter_result_t *r, xmlDoc *doc, size_t item, size_t line)
 {
     cw_adapter_doc_t *grown;
     size_t cap;
 
+    if (r->transport_mode != NULL && default_mode(doc, r->transport_mode) < 0) {
+        xmlFreeDoc(doc);
+        return CW_ENOMEM;
+    }
     if (r->on_doc != NULL) {
         return r->on_doc(doc, item, line, r->arg);
     }

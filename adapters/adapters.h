@@ -100,12 +100,15 @@ typedef struct cw_adapter_conf {
     const char *xslt_dir;     /* folder of the stylesheets; NULL: CW_ADAPTERS_XSL_DIR */
     const char *xslt_in;      /* "xslt" kind: stylesheet file (in xslt_dir) for input */
     const char *xslt_out;     /* "xslt" kind: stylesheet file (in xslt_dir) for output */
+    /* TransportMode ("air", "road", "rail", "sea", "post") given to every
+     * consignment translate_in makes that names none; NULL: none. */
+    const char *transport_mode;
     cw_adapter_limits_t limits;
 } cw_adapter_conf_t;
 
-#define CW_ADAPTER_CONF_INIT                                       \
-    {                                                              \
-        NULL, NULL, NULL, NULL, NULL, NULL, CW_ADAPTER_LIMITS_INIT \
+#define CW_ADAPTER_CONF_INIT                                             \
+    {                                                                    \
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, CW_ADAPTER_LIMITS_INIT \
     }
 
 /* ==== Results ==== */
@@ -152,9 +155,11 @@ typedef struct cw_adapter_result {
     cw_adapter_item_error_t *errors;
     size_t error_count;
     size_t error_cap;
-    size_t errors_dropped;    /* errors beyond limits.errors_max, counted only */
-    size_t item_count;        /* items seen in the input (docs + failed items) */
-    size_t errors_max;        /* set by translate_in from the instance limits */
+    size_t errors_dropped; /* errors beyond limits.errors_max, counted only */
+    size_t item_count;     /* items seen in the input (docs + failed items) */
+    size_t errors_max;     /* set by translate_in from the instance limits */
+    const char
+        *transport_mode;      /* set by translate_in: the instance's default (borrowed), or NULL */
     cw_adapter_doc_cb on_doc; /* NULL: store documents in docs */
     void *arg;                /* for on_doc */
 } cw_adapter_result_t;

@@ -22,11 +22,12 @@
 /* An instance: immutable after cw_adapter_new. */
 struct cw_adapter {
     const struct cw_adapter_ops *ops;
-    char *partner_id;   /* owned; NULL when not configured */
-    char *catalog_path; /* owned; NULL when not configured */
-    char *xslt_dir;     /* owned; never NULL after new */
-    char *xslt_in;      /* owned; "xslt" kind only */
-    char *xslt_out;     /* owned; "xslt" kind only */
+    char *partner_id;     /* owned; NULL when not configured */
+    char *catalog_path;   /* owned; NULL when not configured */
+    char *xslt_dir;       /* owned; never NULL after new */
+    char *xslt_in;        /* owned; "xslt" kind only */
+    char *xslt_out;       /* owned; "xslt" kind only */
+    char *transport_mode; /* owned; NULL when not configured */
     cw_adapter_limits_t limits;
     void *state; /* the kind's own, built by ops->init */
 };

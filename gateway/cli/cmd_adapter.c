@@ -3,7 +3,7 @@
  *
  *   clearway adapter list
  *   clearway adapter test NAME FILE [--catalog FILE] [--partner ID] [--xslt-dir DIR]
- *                                   [--xslt FILE.xsl]
+ *                                   [--xslt FILE.xsl] [--transport-mode MODE]
  *   clearway adapter out NAME FILE [--partner ID] [--xslt-dir DIR] [--xslt FILE.xsl]
  *
  * `test` prints each canonical document the adapter makes from FILE, then
@@ -37,7 +37,7 @@ static void adapter_usage(FILE *f)
         "usage: clearway adapter list\n"
         "       clearway adapter test NAME FILE [--catalog FILE] [--partner ID]"
         " [--xslt-dir DIR]\n"
-        "                                    [--xslt FILE.xsl]\n"
+        "                                    [--xslt FILE.xsl] [--transport-mode MODE]\n"
         "       clearway adapter out NAME FILE [--partner ID] [--xslt-dir DIR] [--xslt FILE.xsl]\n"
         "\n"
         "test: translate FILE (a partner's native document) into canonical\n"
@@ -45,6 +45,8 @@ static void adapter_usage(FILE *f)
         "out:  translate FILE (a canonical consignment) into the adapter's\n"
         "      destination format (ceb621: unsigned CEB621Message).\n"
         "NAME xslt runs your own stylesheet: --xslt-dir DIR --xslt FILE.xsl.\n"
+        "--transport-mode (air, road, rail, sea, post): for consignments that name\n"
+        "      none, as a partner's adapter-transport-mode does.\n"
         "Exit: 0 all translated, 1 some items or the whole input failed,\n"
         "      2 usage, 3 unreadable file or adapter configuration.\n");
 }
@@ -65,6 +67,8 @@ static int parse_args(adapter_opts_t *o, int argc, char **argv)
             o->conf.catalog_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--partner") == 0) {
             o->conf.partner_id = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--transport-mode") == 0) {
+            o->conf.transport_mode = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--xslt-dir") == 0) {
             o->conf.xslt_dir = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--xslt") == 0) {

@@ -66,6 +66,8 @@ typedef struct cw_conf_partner {
     char adapter_catalog[CW_CONF_PATH_BYTES];  /* shopify-order: product catalogue */
     char adapter_xslt_dir[CW_CONF_PATH_BYTES]; /* "xslt": folder of its stylesheets */
     char adapter_xslt[128];                    /* "xslt": the input stylesheet in that folder */
+    int adapter_transport_mode;                /* TransportMode for its consignments that name none:
+                                                  0 none, else cw_config_transport_mode_name's */
     int line;                                  /* line of the element in the file */
 } cw_conf_partner_t;
 
@@ -181,6 +183,10 @@ void cw_config_unref(cw_config_t *cfg);
 
 /* The route for party to, or NULL (borrowed from cfg). */
 const cw_conf_route_t *cw_config_route_find(const cw_config_t *cfg, const char *to);
+
+/* "air", "road", "rail", "sea" or "post" for a partner's adapter_transport_mode;
+ * NULL for 0 (none) or an unknown value. Static. */
+const char *cw_config_transport_mode_name(int mode);
 
 /* Fills lim with every default of limits.h. */
 void cw_config_limits_default(cw_conf_limits_t *lim);

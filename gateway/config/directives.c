@@ -108,6 +108,23 @@ static const cw_conf_keyword_t sign_profiles[] = {
     { NULL, 0 },
 };
 
+/* The consignment schema's TransportMode values, 1-based (0: none). */
+static const cw_conf_keyword_t transport_modes[] = {
+    { "air", 1 }, { "road", 2 }, { "rail", 3 }, { "sea", 4 }, { "post", 5 }, { NULL, 0 },
+};
+
+const char *cw_config_transport_mode_name(int mode)
+{
+    const cw_conf_keyword_t *k;
+
+    for (k = transport_modes; k->name != NULL; k++) {
+        if (k->value == mode) {
+            return k->name;
+        }
+    }
+    return NULL;
+}
+
 static const cw_conf_keyword_t sync_modes[] = {
     { "full", 1 },
     { "normal", 0 },
@@ -194,6 +211,8 @@ static const cw_conf_directive_t directives[] = {
     { "partner/@adapter-catalog", CW_CONF_PATH, PARTNER_FIELD(adapter_catalog), 0, 0, NULL, 0 },
     { "partner/@adapter-xslt-dir", CW_CONF_PATH, PARTNER_FIELD(adapter_xslt_dir), 0, 0, NULL, 0 },
     { "partner/@adapter-xslt", CW_CONF_TEXT, PARTNER_FIELD(adapter_xslt), 0, 0, NULL, 0 },
+    { "partner/@adapter-transport-mode", CW_CONF_KEYWORD, PARTNER_FIELD(adapter_transport_mode), 0,
+      0, transport_modes, 0 },
 
     { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
     { "rules/@path", CW_CONF_PATH, CONFIG_FIELD(rules_path), 0, 0, NULL, 0 },
@@ -1122,6 +1141,12 @@ static void check_partner_adapters(cw_conf_walk_t *w)
             cw_config__problem(w->ld, p->line,
                                "partner '%s': adapter=\"xslt\" needs adapter-xslt-dir and "
                                "adapter-xslt",
+                               p->id);
+        }
+        if (p->adapter_transport_mode != 0 && p->adapter[0] == '\0') {
+            cw_config__problem(w->ld, p->line,
+                               "partner '%s': adapter-transport-mode needs adapter (it is the mode "
+                               "of the consignments its adapter makes)",
                                p->id);
         }
     }

@@ -60,6 +60,7 @@ static int adapter_make(cw_adapter_t **out,
                         const char *catalog,
                         const char *xslt_dir,
                         const char *xslt_in,
+                        const char *transport_mode,
                         cw_error_t *err)
 {
     cw_adapter_conf_t conf = CW_ADAPTER_CONF_INIT;
@@ -69,6 +70,7 @@ static int adapter_make(cw_adapter_t **out,
     conf.catalog_path = catalog != NULL && catalog[0] != '\0' ? catalog : NULL;
     conf.xslt_dir = xslt_dir != NULL && xslt_dir[0] != '\0' ? xslt_dir : NULL;
     conf.xslt_in = xslt_in != NULL && xslt_in[0] != '\0' ? xslt_in : NULL;
+    conf.transport_mode = transport_mode;
     return cw_adapter_new(out, &conf, err);
 }
 
@@ -98,7 +100,8 @@ int cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *c
             continue;
         }
         rc = adapter_make(&set->items[set->count].adapter, p->adapter, p->id, p->adapter_catalog,
-                          p->adapter_xslt_dir, p->adapter_xslt, err);
+                          p->adapter_xslt_dir, p->adapter_xslt,
+                          cw_config_transport_mode_name(p->adapter_transport_mode), err);
         if (rc == 0) {
             cw_strlcpy(set->items[set->count].partner, p->id, sizeof(set->items[0].partner));
             set->count++;
@@ -110,8 +113,8 @@ int cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *c
         if (r->adapter[0] == '\0') {
             continue;
         }
-        rc =
-            adapter_make(&set->items[set->count].adapter, r->adapter, r->to, NULL, NULL, NULL, err);
+        rc = adapter_make(&set->items[set->count].adapter, r->adapter, r->to, NULL, NULL, NULL,
+                          NULL, err);
         if (rc == 0) {
             cw_strlcpy(set->items[set->count].partner, r->to, sizeof(set->items[0].partner));
             set->items[set->count].outbound = 1;

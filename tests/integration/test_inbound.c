@@ -214,7 +214,8 @@ static int group_setup(void **state)
         "  <partner id=\"carrier\" certs=\"%s/carrier.pem\" tls-subject=\"CN=carrier,O=Clearway "
         "dev\"\n"
         "           actions=\"*\" destinations=\"*\" adapter=\"csv-manifest\" "
-        "adapter-to=\"hub\"/>\n"
+        "adapter-to=\"hub\"\n"
+        "           adapter-transport-mode=\"air\"/>\n"
         "  <partner id=\"shop\" certs=\"%s/shop.pem\" tls-subject=\"CN=shop,O=Clearway dev\"\n"
         "           actions=\"*\" destinations=\"*\" adapter=\"shopify-order\"\n"
         "           adapter-to=\"hub\" adapter-catalog=\"%s/tests/data/adapters/"
@@ -294,7 +295,8 @@ static const char *entry_of(const char *body, const char *message_id, char *out,
 /*
  * A manifest's transport_mode reaches the mode-specific rules: loose
  * lithium cells by post are prohibited (PRH-001, red, refused), by air
- * restricted (PRH-002), and without a mode neither rule can apply.
+ * restricted (PRH-002); a row without a mode takes the carrier's
+ * adapter-transport-mode (air here), one with a mode keeps its own.
  */
 static void test_inbound__manifest_transport_mode_reaches_the_rules(void **state)
 {
@@ -331,8 +333,8 @@ static void test_inbound__manifest_transport_mode_reaches_the_rules(void **state
     assert_non_null(strstr(e, "\"PRH-002\""));
     assert_null(strstr(e, "\"PRH-001\""));
     entry_of(body, "csv-manifest:LI-NONE", e, sizeof(e));
-    assert_non_null(strstr(e, "\"lane\":\""));
-    assert_null(strstr(e, "\"PRH-00"));
+    assert_non_null(strstr(e, "\"PRH-002\""));
+    assert_null(strstr(e, "\"PRH-001\""));
 }
 
 /* Reads the header and the first row of tests/data/adapters/<file>. */

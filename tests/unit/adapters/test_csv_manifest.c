@@ -217,6 +217,62 @@ static void test_csv_manifest__transport_mode(void **state)
     cw_adapter_free(a);
 }
 
+/*
+ * A partner's adapter-transport-mode: every consignment its adapter makes
+ * without a mode gets it, in the schema's place; one that names its own
+ * keeps it. The same for a kind with no mode field (shopify-order).
+ */
+static void test_csv_manifest__partner_transport_mode(void **state)
+{
+    static const char csv[] = "tracking_number,destination_country,transport_mode,"
+                              "item_description_1,item_hs_code_1\n"
+                              "T1,DE,,Lithium cells,850650\n"
+                              "T2,DE,air,Lithium cells,850650\n";
+    cw_adapter_conf_t conf = CW_ADAPTER_CONF_INIT;
+    cw_adapter_t *a = NULL;
+    cw_adapter_result_t r;
+    cw_error_t err;
+    char cat[4096];
+    char *json;
+    size_t len;
+
+    (void)state;
+    conf.name = "csv-manifest";
+    conf.partner_id = "partner-test";
+    conf.transport_mode = "ship";
+    assert_int_equal(cw_adapter_new(&a, &conf, &err), CW_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "'ship' is not air, road, rail, sea or post"));
+    conf.transport_mode = "post";
+    assert_int_equal(cw_adapter_new(&a, &conf, &err), 0);
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, csv, sizeof(csv) - 1, NULL, &r, &err), 0);
+    assert_int_equal(r.doc_count, 2);
+    assert_int_equal(fx_validate(r.docs[0].doc), 0);
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:TransportMode", "post");
+    FX_EQ(r.docs[0].doc, "local-name(/c:Consignment/c:TransportMode/preceding-sibling::*[1])",
+          "DestinationCountry");
+    FX_EQ(r.docs[1].doc, "/c:Consignment/c:TransportMode", "air");
+    FX_EQ(r.docs[1].doc, "count(/c:Consignment/c:TransportMode)", "1");
+    cw_adapter_result_fini(&r);
+    cw_adapter_free(a);
+
+    conf.name = "shopify-order";
+    (void)cw_strlcpy(cat, fx_path("catalog.json"), sizeof(cat));
+    conf.catalog_path = cat;
+    conf.transport_mode = "road";
+    assert_int_equal(cw_adapter_new(&a, &conf, &err), 0);
+    json = fx_read("shopify-order.json", &len);
+    cw_adapter_result_init(&r);
+    assert_int_equal(cw_adapter_translate_in(a, json, len, "application/json", &r, &err), 0);
+    assert_true(r.doc_count >= 1);
+    assert_int_equal(fx_validate(r.docs[0].doc), 0);
+    FX_EQ(r.docs[0].doc, "/c:Consignment/c:TransportMode", "road");
+    cw_adapter_result_fini(&r);
+    cw_free(json);
+    cw_adapter_free(a);
+}
+
 /* A manifest of n rows (3 items each), like a carrier's daily file. */
 static char *big_manifest(size_t n, size_t *len_out)
 {
@@ -484,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_csv_manifest__bad_rows_reported_others_translate),
         cmocka_unit_test(test_csv_manifest__missing_data_absent_not_error),
         cmocka_unit_test(test_csv_manifest__transport_mode),
+        cmocka_unit_test(test_csv_manifest__partner_transport_mode),
         cmocka_unit_test(test_csv_manifest__not_a_manifest),
         cmocka_unit_test(test_csv_manifest__ten_thousand_rows_within_limits),
         cmocka_unit_test(test_csv_manifest__streaming_hands_over_each_document),

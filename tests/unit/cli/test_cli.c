@@ -100,6 +100,27 @@ static void test_cli__usage_and_help(void **state)
                      2);
 }
 
+/* clearway adapter test with --transport-mode: what a partner's
+ * adapter-transport-mode gives its consignments, tried without a node. */
+static void test_cli__adapter_test_transport_mode(void **state)
+{
+    static const char csv[] = "tracking_number,destination_country,item_description_1\n"
+                              "T1,DE,Lithium cells\n";
+    char *out;
+
+    (void)state;
+    assert_int_equal(fx_write(&fx, "m.csv", csv, strlen(csv)), 0);
+    assert_int_equal(run_cli("adapter test csv-manifest m.csv --transport-mode post"), 0);
+    out = out_text();
+    assert_non_null(strstr(out, "TransportMode>post</"));
+    cw_free(out);
+    assert_int_equal(run_cli("adapter test csv-manifest m.csv"), 0);
+    out = out_text();
+    assert_null(strstr(out, "TransportMode"));
+    cw_free(out);
+    assert_int_equal(run_cli("adapter test csv-manifest m.csv --transport-mode ship"), 3);
+}
+
 static void test_cli__sign_then_verify(void **state)
 {
     char *out;
@@ -359,6 +380,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli__usage_and_help),
+        cmocka_unit_test(test_cli__adapter_test_transport_mode),
         cmocka_unit_test(test_cli__sign_then_verify),
         cmocka_unit_test(test_cli__verify_rejects_with_problem),
         cmocka_unit_test(test_cli__send_accepted),

@@ -489,6 +489,37 @@ static void test_config__partner_problems(void **state)
     assert_error_contains(&f->errs, "key and cert go together");
 }
 
+/* A partner's adapter-transport-mode: one of the schema's modes, and only
+ * with an adapter. */
+static void test_config__partner_transport_mode(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_loads(f, HEAD NODE LISTEN
+                 "  <partner id=\"c\" certs=\"c.pem\" adapter=\"csv-manifest\" adapter-to=\"x\"\n"
+                 "           adapter-transport-mode=\"post\"/>\n" PARTNER_A TAIL);
+    assert_string_equal(cw_config_transport_mode_name(f->cfg->partners[0].adapter_transport_mode),
+                        "post");
+    assert_int_equal(f->cfg->partners[1].adapter_transport_mode, 0);
+    assert_null(cw_config_transport_mode_name(0));
+    assert_string_equal(cw_config_transport_mode_name(1), "air");
+    assert_fails(f,
+                 HEAD NODE LISTEN
+                 "  <partner id=\"c\" certs=\"c.pem\" adapter=\"csv-manifest\"\n"
+                 "           adapter-to=\"x\" adapter-transport-mode=\"ship\"/>\n" TAIL,
+                 1);
+    /* The schema names the line the attribute is on. */
+    assert_error_contains(&f->errs, "test.xml:5:");
+    assert_error_contains(&f->errs, "'ship' is not an element of the set");
+    assert_fails(f,
+                 HEAD NODE LISTEN
+                 "  <partner id=\"c\" certs=\"c.pem\" adapter-transport-mode=\"air\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs,
+                      "test.xml:4: partner 'c': adapter-transport-mode needs adapter (it is the "
+                      "mode of the consignments its adapter makes)");
+}
+
 static void test_config__routes_and_store(void **state)
 {
     fixture_t *f = *state;
@@ -998,6 +1029,7 @@ int main(void)
         T(test_config__non_number_rejected),
         T(test_config__partners_and_node_keys),
         T(test_config__partner_problems),
+        T(test_config__partner_transport_mode),
         T(test_config__routes_and_store),
         T(test_config__tls_listener_rules),
         T(test_config__route_problems),
