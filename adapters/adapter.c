@@ -233,8 +233,9 @@ xmlDoc *cw_adapter_result_take(cw_adapter_result_t *r, size_t i)
 
 /*
  * The instance's transport mode, for a consignment that names none: after
- * DestinationCountry, where the schema has it. A document without
- * DestinationCountry is left as it is (validation refuses it anyway).
+ * DestinationCountry, where the schema has it (both in the root's
+ * namespace). A document without DestinationCountry is left as it is
+ * (validation refuses it anyway).
  */
 static int default_mode(xmlDoc *doc, const char *mode)
 {
@@ -243,8 +244,12 @@ static int default_mode(xmlDoc *doc, const char *mode)
     xmlNode *dest = NULL;
     xmlNode *el;
 
-    for (n = root != NULL ? root->children : NULL; n != NULL; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) {
+    if (root == NULL || root->ns == NULL) {
+        return 0;
+    }
+    for (n = root->children; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE || n->ns == NULL
+            || !xmlStrEqual(n->ns->href, root->ns->href)) {
             continue;
         }
         if (xmlStrEqual(n->name, BAD_CAST "TransportMode")) {

@@ -9,7 +9,8 @@
  *   byte 0, bits 0-2  the kind: csv-manifest, shopify-order, ubl-order,
  *                     ubl-waybill, ceb311, ceb411, ceb511, ceb621
  *           bit 3     the instance with tight limits (and, for
- *                     shopify-order, no catalogue) instead of the defaults
+ *                     shopify-order, no catalogue, and a partner transport
+ *                     mode, post) instead of the defaults
  *           bits 4-5  how results are taken: stored; stored, then every
  *                     document taken with cw_adapter_result_take; streamed
  *                     to on_doc; streamed, on_doc failing with CW_ENOMEM
@@ -29,7 +30,9 @@
  * 8 of an input); item indexes are below item_count, line numbers within
  * the input, an item is a document or an error but not both; item_count,
  * stored errors and (XSLT) result nodes stay within the limits; on_doc
- * stops the translation with its code and is not called again;
+ * stops the translation with its code and is not called again; with the
+ * partner's transport mode, a document has at most one TransportMode and
+ * has one whenever it has a DestinationCountry;
  * translate_out leaves the canonical document unchanged and returns a
  * NUL-terminated text within output_bytes_max, or NULL and a message.
  */
@@ -268,6 +271,25 @@ static void xml_check(run_t *r, xmlDoc *doc)
     cw_free(text);
 }
 
+/* The partner's transport mode (the tight instances have one). */
+static void mode_check(run_t *r, const xmlNode *root)
+{
+    const xmlNode *n;
+    int modes = 0;
+    int dest = 0;
+
+    for (n = root->children; n != NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE && n->ns != NULL
+            && strcmp((const char *)n->ns->href, CW_ADAPTER_CANONICAL_NS) == 0) {
+            modes += strcmp((const char *)n->name, "TransportMode") == 0;
+            dest += strcmp((const char *)n->name, "DestinationCountry") == 0;
+        }
+    }
+    if (modes > 1 || (dest > 0 && modes == 0)) {
+        contract_fail(r, "the partner's transport mode missing or given twice", NULL);
+    }
+}
+
 /* Every document made, stored or streamed. */
 static void doc_check(run_t *r, xmlDoc *doc, size_t item, size_t line)
 {
@@ -292,6 +314,9 @@ static void doc_check(run_t *r, xmlDoc *doc, size_t item, size_t line)
     }
     if (is_xslt_kind(r->kind) && nodes_count(root) > r->limits->xslt_out_nodes_max) {
         contract_fail(r, "a document over xslt_out_nodes_max", NULL);
+    }
+    if (r->limits == &limits_of[1]) {
+        mode_check(r, root);
     }
     xml_check(r, doc);
     out_check(r, doc);
@@ -422,6 +447,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             conf.catalog_path = k == KIND_JSON && t == 0 ? CATALOG_PATH : NULL;
             conf.xslt_dir = XSL_DIR;
             conf.limits = limits_of[t];
+            conf.transport_mode = t == 1 ? "post" : NULL;
             if (cw_adapter_new(&instances[t][k], &conf, &err) != 0) {
                 fprintf(stderr, "fuzz_adapters: cw_adapter_new(%s): %s\n", kind_names[k], err.msg);
                 exit(1);
