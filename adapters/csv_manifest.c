@@ -135,6 +135,19 @@ static int lower_eq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* 1 when v is one of the n words, in any case. */
+static int one_of(const char *v, const char *const *words, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (lower_eq(v, words[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Matches "base_N" (N in 1..GROUPS_MAX) case-insensitively; 0 when not. */
 static unsigned item_group(const char *name, const char *base)
 {
@@ -242,7 +255,7 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
 {
     char buf[16];
     int64_t n;
-    size_t i, len;
+    size_t len;
     const char *why = NULL;
 
     if (blank(v) || !cw_adapters__xml_text_ok(v)) {
@@ -275,20 +288,14 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
         why = len == 0 || len > 12 || strlen(v) > 20 ? "is not an HS code" : NULL;
         break;
     case S_CONTENT:
-        why = "is not one of sale, gift, sample, return, documents";
-        for (i = 0; i < CW_ARRAY_SIZE(content_types); i++) {
-            if (lower_eq(v, content_types[i])) {
-                why = NULL;
-            }
-        }
+        why = one_of(v, content_types, CW_ARRAY_SIZE(content_types))
+                  ? NULL
+                  : "is not one of sale, gift, sample, return, documents";
         break;
     case S_MODE:
-        why = "is not one of air, road, rail, sea, post";
-        for (i = 0; i < CW_ARRAY_SIZE(transport_modes); i++) {
-            if (lower_eq(v, transport_modes[i])) {
-                why = NULL;
-            }
-        }
+        why = one_of(v, transport_modes, CW_ARRAY_SIZE(transport_modes))
+                  ? NULL
+                  : "is not one of air, road, rail, sea, post";
         break;
     }
     if (why == NULL) {
