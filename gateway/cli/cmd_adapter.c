@@ -3,14 +3,15 @@
  *
  *   clearway adapter list
  *   clearway adapter test NAME FILE [--catalog FILE] [--partner ID] [--xslt-dir DIR]
- *                                   [--xslt FILE.xsl] [--transport-mode MODE]
+ *                                   [--xslt FILE.xsl] [--transport-mode MODE] [--rules DIR]
  *   clearway adapter out NAME FILE [--partner ID] [--xslt-dir DIR] [--xslt FILE.xsl]
  *
  * `test` prints each canonical document the adapter makes from FILE, then
  * one line per item that could not be translated (item, line, field,
  * message). `out` reads a canonical consignment and prints what the
  * adapter's output side makes of it (for ceb621: the unsigned CEB621).
- * The assessment of each document is added when the checks engine lands.
+ * With --rules, each document is followed by its assessment in one line
+ * (lane, findings, profile), as the checks see it without a ledger.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <libxml/tree.h>
 
 #include "adapters.h"
+#include "checks.h"
 #include "internal.h"
 
 /* The CLI reads at most this much; the adapter's own limit applies below it. */
@@ -28,6 +30,8 @@ typedef struct adapter_opts {
     const char *name;
     const char *file;
     cw_adapter_conf_t conf;
+    const char *rules_dir;    /* --rules, or NULL */
+    cw_checks_rules_t *rules; /* loaded from rules_dir */
 } adapter_opts_t;
 
 static void adapter_usage(FILE *f)
@@ -38,6 +42,7 @@ static void adapter_usage(FILE *f)
         "       clearway adapter test NAME FILE [--catalog FILE] [--partner ID]"
         " [--xslt-dir DIR]\n"
         "                                    [--xslt FILE.xsl] [--transport-mode MODE]\n"
+        "                                    [--rules DIR]\n"
         "       clearway adapter out NAME FILE [--partner ID] [--xslt-dir DIR] [--xslt FILE.xsl]\n"
         "\n"
         "test: translate FILE (a partner's native document) into canonical\n"
@@ -47,6 +52,8 @@ static void adapter_usage(FILE *f)
         "NAME xslt runs your own stylesheet: --xslt-dir DIR --xslt FILE.xsl.\n"
         "--transport-mode (air, road, rail, sea, post): for consignments that name\n"
         "      none, as a partner's adapter-transport-mode does.\n"
+        "--rules DIR: follow each document with its assessment (lane, findings)\n"
+        "      under the rules in DIR, dated today, without the ledger's history.\n"
         "Exit: 0 all translated, 1 some items or the whole input failed,\n"
         "      2 usage, 3 unreadable file or adapter configuration.\n");
 }
@@ -58,6 +65,8 @@ static int parse_args(adapter_opts_t *o, int argc, char **argv)
     int i, npos = 0;
 
     o->conf = init;
+    o->rules_dir = NULL;
+    o->rules = NULL;
     o->name = NULL;
     o->file = NULL;
     pos[0] = &o->name;
@@ -67,6 +76,9 @@ static int parse_args(adapter_opts_t *o, int argc, char **argv)
             o->conf.catalog_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--partner") == 0) {
             o->conf.partner_id = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--rules") == 0
+                   && strcmp(argv[1], "test") == 0) {
+            o->rules_dir = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--transport-mode") == 0) {
             o->conf.transport_mode = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--xslt-dir") == 0) {
@@ -110,6 +122,56 @@ static int print_doc(xmlDoc *doc)
     return CW_CLI_OK;
 }
 
+/*
+ * One line after a document: its assessment under o->rules, dated today,
+ * the partner as the sender. An XML comment, so the output stays a list of
+ * documents; finding codes never hold "--".
+ */
+static int print_assessment_line(const adapter_opts_t *o, xmlDoc *doc)
+{
+    cw_checks_consignment_t model;
+    cw_checks_assessment_t *as = NULL;
+    cw_checks_context_t ctx;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    cw_error_t err, verr;
+    char today[32];
+    size_t i;
+    int rc = CW_CLI_OK;
+
+    memset(&model, 0, sizeof(model));
+    memset(&ctx, 0, sizeof(ctx));
+    cw_error_clear(&err);
+    cw_error_clear(&verr);
+    if (root == NULL || cw_checks_consignment_read(&model, root, &err) < 0) {
+        printf("<!-- assessment: none (%s) -->\n", root == NULL ? "no consignment" : err.msg);
+        goto out;
+    }
+    cw_time_format_utc(today, sizeof(today), cw_time_wall_s());
+    if (cw_checks_date_parse(&ctx.reference_date, today) < 0) {
+        rc = CW_CLI_INTERNAL;
+        goto out;
+    }
+    ctx.sender = o->conf.partner_id != NULL ? o->conf.partner_id : "";
+    ctx.schema_failed = cw_checks_consignment_validate(o->rules, root, &verr) < 0;
+    ctx.schema_error = verr.msg;
+    as = cw_malloc(sizeof(*as));
+    if (as == NULL || cw_checks_run(as, o->rules, &model, &ctx, NULL, &err) < 0) {
+        fprintf(stderr, "clearway adapter: checks: %s\n", as == NULL ? "out of memory" : err.msg);
+        rc = CW_CLI_INTERNAL;
+        goto out;
+    }
+    printf("<!-- assessment: lane %s; findings", cw_checks_lane_name(as->lane));
+    for (i = 0; i < as->findings_len; i++) {
+        printf("%s %s", i > 0 ? "," : "", as->findings[i].code);
+    }
+    printf("%s; profile %s -->\n", as->findings_len == 0 ? " none" : "",
+           as->profile_id[0] != '\0' ? as->profile_id : "none");
+out:
+    cw_free(as);
+    cw_checks_consignment_fini(&model);
+    return rc;
+}
+
 static int cmd_test(const adapter_opts_t *o, cw_adapter_t *a, const char *data, size_t len)
 {
     cw_adapter_result_t res;
@@ -128,7 +190,8 @@ static int cmd_test(const adapter_opts_t *o, cw_adapter_t *a, const char *data, 
     for (i = 0; i < res.doc_count; i++) {
         printf("<!-- document %zu of %zu: item %zu, line %zu -->\n", i + 1, res.doc_count,
                res.docs[i].item + 1, res.docs[i].line);
-        if (print_doc(res.docs[i].doc) != CW_CLI_OK) {
+        if (print_doc(res.docs[i].doc) != CW_CLI_OK
+            || (o->rules != NULL && print_assessment_line(o, res.docs[i].doc) != CW_CLI_OK)) {
             exit_code = CW_CLI_INTERNAL;
             goto out;
         }
@@ -216,6 +279,11 @@ int cw_cli_adapter(int argc, char **argv)
         fprintf(stderr, "clearway adapter: %s\n", err.msg);
         return err.code == CW_ENOENT ? CW_CLI_USAGE : CW_CLI_IO;
     }
+    if (o.rules_dir != NULL && cw_checks_rules_load(&o.rules, o.rules_dir, &err) < 0) {
+        fprintf(stderr, "clearway adapter: rules: %s\n", err.msg);
+        rc = CW_CLI_IO;
+        goto out;
+    }
     if (cw_cli__read_file(&data, &len, o.file, ADAPTER_FILE_BYTES_MAX) != 0) {
         fprintf(stderr, "clearway adapter: cannot read %s\n", o.file);
         rc = CW_CLI_IO;
@@ -224,6 +292,7 @@ int cw_cli_adapter(int argc, char **argv)
     rc = strcmp(o.cmd, "test") == 0 ? cmd_test(&o, a, data, len) : cmd_out(&o, a, data, len);
 out:
     cw_free(data);
+    cw_checks_rules_unref(o.rules);
     cw_adapter_free(a);
     return rc;
 }

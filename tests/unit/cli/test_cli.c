@@ -121,6 +121,39 @@ static void test_cli__adapter_test_transport_mode(void **state)
     assert_int_equal(run_cli("adapter test csv-manifest m.csv --transport-mode ship"), 3);
 }
 
+/* clearway adapter test --rules: each document followed by its assessment. */
+static void test_cli__adapter_test_with_rules(void **state)
+{
+    static const char csv[] = "tracking_number,destination_country,currency,transport_mode,"
+                              "item_description_1,item_quantity_1,item_value_1,item_hs_code_1,"
+                              "item_origin_1\n"
+                              "T1,DE,EUR,post,Lithium cells 18650,4,12.00,850650,CN\n"
+                              "T2,FR,EUR,air,Cotton T-shirt,1,9.00,610910,CN\n";
+    char args[1024];
+    char *out;
+    const char *a1;
+    const char *a2;
+
+    (void)state;
+    assert_int_equal(fx_write(&fx, "r.csv", csv, strlen(csv)), 0);
+    snprintf(args, sizeof(args),
+             "adapter test csv-manifest r.csv --partner carrier --rules '%s/rules'",
+             getenv("CLEARWAY_SRC"));
+    assert_int_equal(run_cli(args), 0);
+    out = out_text();
+    /* In document order: the cells by post are prohibited, the shirt is not. */
+    a1 = strstr(out, "<!-- assessment: lane red; findings ");
+    assert_non_null(a1);
+    assert_non_null(strstr(a1, "PRH-001"));
+    assert_true(strstr(a1, "PRH-001") < strstr(a1, "-->"));
+    a2 = strstr(a1 + 1, "<!-- assessment: lane ");
+    assert_non_null(a2);
+    assert_null(strstr(a2, "PRH-00"));
+    assert_non_null(strstr(a2, "profile EU-2026 -->"));
+    cw_free(out);
+    assert_int_equal(run_cli("adapter test csv-manifest r.csv --rules /nonexistent-rules"), 3);
+}
+
 static void test_cli__sign_then_verify(void **state)
 {
     char *out;
@@ -381,6 +414,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli__usage_and_help),
         cmocka_unit_test(test_cli__adapter_test_transport_mode),
+        cmocka_unit_test(test_cli__adapter_test_with_rules),
         cmocka_unit_test(test_cli__sign_then_verify),
         cmocka_unit_test(test_cli__verify_rejects_with_problem),
         cmocka_unit_test(test_cli__send_accepted),
