@@ -312,7 +312,11 @@ static void doc_check(run_t *r, xmlDoc *doc, size_t item, size_t line)
     if (line > r->lines_max || (r->kind == KIND_CSV && line == 0)) {
         contract_fail(r, "a document's line is outside the input", NULL);
     }
-    if (is_xslt_kind(r->kind) && nodes_count(root) > r->limits->xslt_out_nodes_max) {
+    /* The partner's transport mode (tight instances) may add an element
+     * and its text after the XSLT run. */
+    if (is_xslt_kind(r->kind)
+        && nodes_count(root)
+               > r->limits->xslt_out_nodes_max + (r->limits == &limits_of[1] ? 2u : 0u)) {
         contract_fail(r, "a document over xslt_out_nodes_max", NULL);
     }
     if (r->limits == &limits_of[1]) {

@@ -123,9 +123,30 @@ static int print_doc(xmlDoc *doc)
 }
 
 /*
+ * Prints s for the inside of an XML comment: a "--" (a reader's error
+ * message may quote the input) gets a space between its dashes. The
+ * caller closes the comment after a character of its own.
+ */
+static void comment_text(const char *s)
+{
+    int prev = 0;
+
+    for (; *s != '\0'; s++) {
+        if (*s == '-' && prev == '-') {
+            putchar(' ');
+        }
+        putchar(*s);
+        prev = (unsigned char)*s;
+    }
+}
+
+/*
  * One line after a document: its assessment under o->rules, dated today,
- * the partner as the sender. An XML comment, so the output stays a list of
- * documents; finding codes never hold "--".
+ * the partner as the sender, as the daemon's inbound pipeline runs it
+ * (without the ledger): a document that fails its schema is still
+ * assessed (SYN-001) on what could be read; one that cannot be read
+ * although valid gets "none" and why. An XML comment, so the output stays
+ * a list of documents; finding codes and profile ids never hold "--".
  */
 static int print_assessment_line(const adapter_opts_t *o, xmlDoc *doc)
 {
@@ -142,8 +163,16 @@ static int print_assessment_line(const adapter_opts_t *o, xmlDoc *doc)
     memset(&ctx, 0, sizeof(ctx));
     cw_error_clear(&err);
     cw_error_clear(&verr);
-    if (root == NULL || cw_checks_consignment_read(&model, root, &err) < 0) {
-        printf("<!-- assessment: none (%s) -->\n", root == NULL ? "no consignment" : err.msg);
+    if (root == NULL) {
+        printf("<!-- assessment: none (no consignment) -->\n");
+        goto out;
+    }
+    ctx.schema_failed = cw_checks_consignment_validate(o->rules, root, &verr) < 0;
+    ctx.schema_error = verr.msg;
+    if (cw_checks_consignment_read(&model, root, &err) < 0 && !ctx.schema_failed) {
+        printf("<!-- assessment: none (");
+        comment_text(err.msg);
+        printf(") -->\n");
         goto out;
     }
     cw_time_format_utc(today, sizeof(today), cw_time_wall_s());
@@ -152,8 +181,6 @@ static int print_assessment_line(const adapter_opts_t *o, xmlDoc *doc)
         goto out;
     }
     ctx.sender = o->conf.partner_id != NULL ? o->conf.partner_id : "";
-    ctx.schema_failed = cw_checks_consignment_validate(o->rules, root, &verr) < 0;
-    ctx.schema_error = verr.msg;
     as = cw_malloc(sizeof(*as));
     if (as == NULL || cw_checks_run(as, o->rules, &model, &ctx, NULL, &err) < 0) {
         fprintf(stderr, "clearway adapter: checks: %s\n", as == NULL ? "out of memory" : err.msg);

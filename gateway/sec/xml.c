@@ -139,6 +139,11 @@ static void on_start_element(void *ctx,
             } else {
                 (void)snprintf(shown, sizeof(shown), "0x%02x", (unsigned)c & 0xffu);
             }
+            /* The prefix is the sender's text: named only when short, so
+             * that the detail is never cut inside a UTF-8 character. */
+            if (ns_prefix != NULL && strlen(ns_prefix) > 40) {
+                ns_prefix = "(a long prefix)";
+            }
             (void)snprintf(st->detail, sizeof(st->detail),
                            "line %d: the URI of xmlns%s%s holds %s, which a sealed envelope"
                            " cannot carry",

@@ -154,6 +154,41 @@ static void test_cli__adapter_test_with_rules(void **state)
     assert_int_equal(run_cli("adapter test csv-manifest r.csv --rules /nonexistent-rules"), 3);
 }
 
+/*
+ * A value the reader refuses, shaped to end the comment early: the
+ * document fails its schema, so it is assessed as the daemon would
+ * (SYN-001, red), and the line is still one well-formed comment.
+ */
+static void test_cli__adapter_test_rules_hostile_value(void **state)
+{
+    char args[2048];
+    char *out;
+    const char *a;
+    const char *end;
+    const char *p;
+
+    (void)state;
+    assert_int_equal(fx_run("cd '%s' && sed 's|>924.00</cbc:LineExtensionAmount>|"
+                            ">1--\\&gt;\\&lt;x/\\&gt;\\&lt;!--</cbc:LineExtensionAmount>|' "
+                            "'%s/tests/data/adapters/ubl-order.xml' >u.xml && grep -q 'x/' u.xml",
+                            fx.dir, getenv("CLEARWAY_SRC")),
+                     0);
+    snprintf(args, sizeof(args), "adapter test ubl-order u.xml --rules '%s/rules'",
+             getenv("CLEARWAY_SRC"));
+    assert_int_equal(run_cli(args), 0);
+    out = out_text();
+    a = strstr(out, "<!-- assessment: lane red; findings ");
+    assert_non_null(a);
+    end = strstr(a + 4, "-->");
+    assert_non_null(end);
+    assert_true(strchr(a, '\n') > end);
+    for (p = a + 4; p < end; p++) {
+        assert_false(p[0] == '-' && p[1] == '-');
+    }
+    assert_non_null(strstr(a, "SYN-001"));
+    cw_free(out);
+}
+
 static void test_cli__sign_then_verify(void **state)
 {
     char *out;
@@ -415,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_cli__usage_and_help),
         cmocka_unit_test(test_cli__adapter_test_transport_mode),
         cmocka_unit_test(test_cli__adapter_test_with_rules),
+        cmocka_unit_test(test_cli__adapter_test_rules_hostile_value),
         cmocka_unit_test(test_cli__sign_then_verify),
         cmocka_unit_test(test_cli__verify_rejects_with_problem),
         cmocka_unit_test(test_cli__send_accepted),

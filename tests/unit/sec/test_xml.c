@@ -310,6 +310,17 @@ static void test_xml__refuses_namespace_uri_it_cannot_carry(void **state)
         assert_int_equal(parse_str(good[i], &p), 0);
         assert_int_equal(p, CW_SEC_PROBLEM_NONE);
     }
+    /* A long prefix is not copied into the detail, which could then end
+     * inside one of its UTF-8 characters. */
+    {
+        const char *xml = "<a xmlns:p\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                          "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                          "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9=\"urn:&amp;\"/>";
+
+        assert_int_equal(cw_sec_xml_parse(&doc, xml, strlen(xml), &limits, &p, &err), CW_EPARSE);
+        assert_int_equal(p, CW_SEC_PROBLEM_NAMESPACE_URI_REFUSED);
+        assert_non_null(strstr(err.msg, "xmlns:(a long prefix) holds '&'"));
+    }
 }
 
 static void test_xml__parses_rfc3339(void **state)
