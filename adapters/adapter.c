@@ -30,6 +30,10 @@ static void one_line(char *s)
     }
 }
 
+const char *const cw_adapters__transport_modes[CW_ADAPTERS_TRANSPORT_MODES] = {
+    "air", "road", "rail", "sea", "post",
+};
+
 static int dup_opt(char **out, const char *s)
 {
     *out = NULL;
@@ -62,13 +66,13 @@ int cw_adapter_new(cw_adapter_t **out, const cw_adapter_conf_t *conf, cw_error_t
     CW_TRY(dup_opt(&a->xslt_in, conf->xslt_in));
     CW_TRY(dup_opt(&a->xslt_out, conf->xslt_out));
     if (conf->transport_mode != NULL) {
-        static const char *const modes[] = { "air", "road", "rail", "sea", "post" };
+        const char *const *modes = cw_adapters__transport_modes;
         size_t i = 0;
 
-        while (i < CW_ARRAY_SIZE(modes) && strcmp(conf->transport_mode, modes[i]) != 0) {
+        while (i < CW_ADAPTERS_TRANSPORT_MODES && strcmp(conf->transport_mode, modes[i]) != 0) {
             i++;
         }
-        if (i == CW_ARRAY_SIZE(modes)) {
+        if (i == CW_ADAPTERS_TRANSPORT_MODES) {
             rc = cw_error_set(err, CW_EINVAL, CW_ADAPTERS_MOD,
                               "transport mode '%.16s' is not air, road, rail, sea or post",
                               conf->transport_mode);
@@ -263,7 +267,9 @@ static int default_mode(xmlDoc *doc, const char *mode)
         return 0;
     }
     el = xmlNewDocNode(doc, root->ns, BAD_CAST "TransportMode", BAD_CAST mode);
-    if (el == NULL) {
+    if (el == NULL || el->children == NULL) {
+        /* libxml2 out of memory: no element, or one without its text. */
+        xmlFreeNode(el);
         return CW_ENOMEM;
     }
     if (xmlAddNextSibling(dest, el) == NULL) {

@@ -64,8 +64,6 @@ static const char *const icol_names[I_COUNT] = {
 #define FIELDS_MAX 2048 /* fields in one row; more is not a manifest */
 
 static const char *const content_types[] = { "sale", "gift", "sample", "return", "documents" };
-/* The international leg (the schema's TransportMode); express courier is air or road. */
-static const char *const transport_modes[] = { "air", "road", "rail", "sea", "post" };
 
 /* ==== Parse state ==== */
 
@@ -293,7 +291,8 @@ static int check_shape(csv_state_t *st, const char *v, const char *col, shape_e 
                   : "is not one of sale, gift, sample, return, documents";
         break;
     case S_MODE:
-        why = one_of(v, transport_modes, CW_ARRAY_SIZE(transport_modes))
+        /* The international leg; express courier is air or road. */
+        why = one_of(v, cw_adapters__transport_modes, CW_ADAPTERS_TRANSPORT_MODES)
                   ? NULL
                   : "is not one of air, road, rail, sea, post";
         break;

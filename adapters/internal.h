@@ -92,4 +92,8 @@ int cw_adapters__xml_text_ok(const char *s);
 /* Cuts an incomplete UTF-8 sequence off the end of s (left by truncation). */
 void cw_adapters__utf8_trim(char *s);
 
+/* The consignment schema's TransportMode values (adapter.c). */
+#define CW_ADAPTERS_TRANSPORT_MODES 5
+extern const char *const cw_adapters__transport_modes[CW_ADAPTERS_TRANSPORT_MODES];
+
 #endif /* CW_ADAPTERS_INTERNAL_H */
