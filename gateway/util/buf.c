@@ -116,6 +116,50 @@ int cw_buf_appendf(cw_buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF), or 0. With
+ * xml set, U+FFFE and U+FFFF, which XML 1.0 does not allow, are 0 too.
+ */
+static size_t utf8_len(const unsigned char *s, size_t n, size_t i, int xml)
+{
+    unsigned char c = s[i];
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len, k;
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) {
+        return 0;
+    }
+    for (k = 2; k < len; k++) {
+        if (s[i + k] < 0x80 || s[i + k] > 0xbf) {
+            return 0;
+        }
+    }
+    if (xml && len == 3 && c == 0xef && s[i + 1] == 0xbf && s[i + 2] >= 0xbe) {
+        return 0;
+    }
+    return len;
+}
+
+/* U+FFFD REPLACEMENT CHARACTER in UTF-8. */
+#define UTF8_REPLACEMENT "\xef\xbf\xbd"
+
 int cw_buf_append_json_str(cw_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -128,6 +172,20 @@ int cw_buf_append_json_str(cw_buf_t *b, const char *s, size_t n)
         char esc[7];
         size_t esc_len = 2;
 
+        if (c >= 0x80) {
+            size_t len = utf8_len((const unsigned char *)s, n, i, 0);
+
+            if (len > 0) {
+                i += len - 1;
+                continue;
+            }
+            /* Not UTF-8 (a message cut inside a character, a Latin-1
+             * byte): JSON text must be UTF-8. */
+            CW_TRY(cw_buf_append(b, s + start, i - start));
+            CW_TRY(cw_buf_appends(b, UTF8_REPLACEMENT));
+            start = i + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
             continue;
         }
@@ -173,26 +231,39 @@ int cw_buf_append_xml_str(cw_buf_t *b, const char *s, size_t n)
     int rc = 0;
 
     for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
         const char *rep;
 
-        switch (s[i]) {
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '&':
-            rep = "&amp;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&apos;";
-            break;
-        default:
-            continue;
+        if (c >= 0x80) {
+            size_t len = utf8_len((const unsigned char *)s, n, i, 1);
+
+            if (len > 0) {
+                i += len - 1;
+                continue;
+            }
+            rep = UTF8_REPLACEMENT; /* not UTF-8, or not an XML character */
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            rep = UTF8_REPLACEMENT; /* no XML 1.0 document may hold it */
+        } else {
+            switch (c) {
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '&':
+                rep = "&amp;";
+                break;
+            case '"':
+                rep = "&quot;";
+                break;
+            case '\'':
+                rep = "&apos;";
+                break;
+            default:
+                continue;
+            }
         }
         CW_TRY(cw_buf_append(b, s + start, i - start));
         CW_TRY(cw_buf_appends(b, rep));

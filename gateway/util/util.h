@@ -163,9 +163,12 @@ CW_MUST_CHECK int cw_buf_append(cw_buf_t *b, const void *data, size_t n);
 CW_MUST_CHECK int cw_buf_appends(cw_buf_t *b, const char *s);
 CW_MUST_CHECK int cw_buf_appendf(cw_buf_t *b, const char *fmt, ...) CW_PRINTF(2, 3);
 CW_MUST_CHECK int cw_buf_vappendf(cw_buf_t *b, const char *fmt, va_list ap) CW_PRINTF(2, 0);
-/* Appends s as the inside of a JSON string (no quotes added). */
+/* Appends s as the inside of a JSON string (no quotes added). A byte
+ * that is not part of well-formed UTF-8 becomes U+FFFD. */
 CW_MUST_CHECK int cw_buf_append_json_str(cw_buf_t *b, const char *s, size_t n);
-/* Appends s with the five XML special characters escaped. */
+/* Appends s with the five XML special characters escaped; a byte that is
+ * not part of well-formed UTF-8, or a character XML 1.0 does not allow
+ * (controls but tab, LF and CR; U+FFFE, U+FFFF), becomes U+FFFD. */
 CW_MUST_CHECK int cw_buf_append_xml_str(cw_buf_t *b, const char *s, size_t n);
 /*
  * cw_buf_append without a call while there is room, for appends of a few

@@ -142,6 +142,48 @@ static void test_buf__xml_escaping(void **state)
     cw_buf_fini(&b);
 }
 
+/*
+ * What is not well-formed UTF-8 (a message cut inside a character, a
+ * Latin-1 byte, an overlong form, a surrogate) becomes U+FFFD, and so do
+ * the characters XML 1.0 does not allow; whole characters pass as they are.
+ */
+static void test_buf__escaping_keeps_utf8_well_formed(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *json;
+        const char *xml;
+    } cases[] = {
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6",
+          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6" },
+        { "cut \xc3", "cut \xef\xbf\xbd", "cut \xef\xbf\xbd" },
+        { "latin1 \xe9t\xe9", "latin1 \xef\xbf\xbdt\xef\xbf\xbd",
+          "latin1 \xef\xbf\xbdt\xef\xbf\xbd" },
+        { "over \xc0\xaf", "over \xef\xbf\xbd\xef\xbf\xbd", "over \xef\xbf\xbd\xef\xbf\xbd" },
+        { "sur \xed\xa0\x80", "sur \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+          "sur \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "big \xf4\x90\x80\x80", "big \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+          "big \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "ctl \x01\t", "ctl \\u0001\\t", "ctl \xef\xbf\xbd\t" },
+        { "nonchar \xef\xbf\xbe", "nonchar \xef\xbf\xbe",
+          "nonchar \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+    };
+    cw_buf_t b;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cw_buf_init(&b, 1024);
+        assert_int_equal(cw_buf_append_json_str(&b, cases[i].in, strlen(cases[i].in)), 0);
+        assert_string_equal(b.data, cases[i].json);
+        cw_buf_fini(&b);
+        cw_buf_init(&b, 1024);
+        assert_int_equal(cw_buf_append_xml_str(&b, cases[i].in, strlen(cases[i].in)), 0);
+        assert_string_equal(b.data, cases[i].xml);
+        cw_buf_fini(&b);
+    }
+}
+
 static int cleanup_calls;
 
 static void on_cleanup(void *arg)
@@ -264,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_buf__consume_and_detach),
         cmocka_unit_test(test_buf__json_escaping),
         cmocka_unit_test(test_buf__xml_escaping),
+        cmocka_unit_test(test_buf__escaping_keeps_utf8_well_formed),
         cmocka_unit_test(test_pool__alloc_and_cleanups),
         cmocka_unit_test(test_str__parse_uint),
         cmocka_unit_test(test_str__strlcpy_and_caseeq),
