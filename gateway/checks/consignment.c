@@ -15,6 +15,7 @@
 
 #include "checks.h"
 #include "internal.h"
+#include "sec.h"
 
 /* ==== XML helpers ==== */
 
@@ -487,7 +488,8 @@ static int sha256_hex(char out[CW_CHECKS_HEX_SIZE], const cw_buf_t *b)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(b->data != NULL ? b->data : "", b->len, md, &mdlen, EVP_sha256(), NULL) != 1
+    if (EVP_Digest(b->data != NULL ? b->data : "", b->len, md, &mdlen, cw_sec_sha256_md(), NULL)
+            != 1
         || mdlen != 32) {
         return CW_ECRYPTO;
     }
@@ -689,7 +691,7 @@ int cw_checks_content_digest(char out[CW_CHECKS_HEX_SIZE], const cw_checks_consi
     EVP_MD_CTX *d = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    int ok = d != NULL && EVP_DigestInit_ex(d, EVP_sha256(), NULL) == 1;
+    int ok = d != NULL && EVP_DigestInit_ex(d, cw_sec_sha256_md(), NULL) == 1;
 
     for (size_t i = 0; ok && i < CW_ARRAY_SIZE(texts); i++) {
         dig_str(d, texts[i], &ok);

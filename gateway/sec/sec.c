@@ -86,7 +86,7 @@ static xsltSecurityPrefsPtr xslt_prefs;
 static EVP_MD *md_sha256;
 static EVP_MD *md_sha1;
 
-const EVP_MD *cw_sec__sha256(void)
+const EVP_MD *cw_sec_sha256_md(void)
 {
     return md_sha256 != NULL ? md_sha256 : EVP_sha256();
 }
@@ -119,29 +119,57 @@ cw_sec_thread_t *cw_sec__thread_get(void)
     return t;
 }
 
+/* Copies r's context into md, (re)initialising r first unless it is ready
+ * for pkey and alg. 1 on success. */
+static int
+ready_copy(cw_sec_ready_t *r, EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey, int sign)
+{
+    EVP_MD_CTX *ctx;
+
+    if (r->ctx == NULL || r->key != pkey || r->md != alg) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL
+            || (sign ? EVP_DigestSignInit(ctx, NULL, alg, NULL, pkey)
+                     : EVP_DigestVerifyInit(ctx, NULL, alg, NULL, pkey))
+                   != 1) {
+            EVP_MD_CTX_free(ctx);
+            return 0;
+        }
+        EVP_MD_CTX_free(r->ctx);
+        r->ctx = ctx;
+        r->key = pkey;
+        r->md = alg;
+    }
+    return EVP_MD_CTX_copy_ex(md, r->ctx);
+}
+
 int cw_sec__sign_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey)
 {
     cw_sec_thread_t *t = cw_sec__thread_get();
-    EVP_MD_CTX *ready;
+
+    return t != NULL ? ready_copy(&t->sign, md, alg, pkey, 1)
+                     : EVP_DigestSignInit(md, NULL, alg, NULL, pkey);
+}
+
+int cw_sec__verify_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey)
+{
+    cw_sec_thread_t *t = cw_sec__thread_get();
+    cw_sec_ready_t *r;
+    size_t i;
 
     if (t == NULL) {
-        return EVP_DigestSignInit(md, NULL, alg, NULL, pkey);
+        return EVP_DigestVerifyInit(md, NULL, alg, NULL, pkey);
     }
-    if (t->sign_ready == NULL || t->sign_key != pkey || t->sign_md != alg) {
-        /* The init fetches the digest and signature algorithms from the
-         * providers (1.3 % of the daemon in the ingest benchmark); a copy
-         * does not. The context holds a reference to pkey. */
-        ready = EVP_MD_CTX_new();
-        if (ready == NULL || EVP_DigestSignInit(ready, NULL, alg, NULL, pkey) != 1) {
-            EVP_MD_CTX_free(ready);
-            return 0;
+    for (i = 0; i < CW_SEC_VERIFY_READY; i++) {
+        r = &t->verify[i];
+        if (r->ctx != NULL && r->key == pkey && r->md == alg) {
+            return ready_copy(r, md, alg, pkey, 0);
         }
-        EVP_MD_CTX_free(t->sign_ready);
-        t->sign_ready = ready;
-        t->sign_key = pkey;
-        t->sign_md = alg;
     }
-    return EVP_MD_CTX_copy_ex(md, t->sign_ready);
+    /* A key not kept: it takes the place of the one kept longest. */
+    r = &t->verify[t->verify_next];
+    t->verify_next = (t->verify_next + 1) % CW_SEC_VERIFY_READY;
+    return ready_copy(r, md, alg, pkey, 0);
 }
 
 void cw_sec__thread_reset_errors(cw_sec_thread_t *t)
@@ -269,7 +297,10 @@ void cw_sec_lib_fini(void)
     if (lib_ready) {
         for (t = thread_list; t != NULL; t = next) {
             next = t->next;
-            EVP_MD_CTX_free(t->sign_ready);
+            EVP_MD_CTX_free(t->sign.ctx);
+            for (size_t i = 0; i < CW_SEC_VERIFY_READY; i++) {
+                EVP_MD_CTX_free(t->verify[i].ctx);
+            }
             cw_free(t);
         }
         thread_list = NULL;

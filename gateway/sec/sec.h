@@ -21,6 +21,7 @@
 #ifndef CW_SEC_H
 #define CW_SEC_H
 
+#include <openssl/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,13 @@ CW_MUST_CHECK int cw_sec_lib_init(cw_error_t *err);
  * reverse order. Main thread only, after every worker has stopped.
  */
 void cw_sec_lib_fini(void);
+/*
+ * OpenSSL's SHA-256, fetched once by cw_sec_lib_init: EVP_sha256() passed to
+ * an init or to EVP_Digest is fetched from the providers again on every
+ * call in OpenSSL 3. Before init (and after fini), the implicit one. Any
+ * thread.
+ */
+const EVP_MD *cw_sec_sha256_md(void);
 
 /* ==== Problems ==== */
 

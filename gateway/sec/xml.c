@@ -547,7 +547,7 @@ static int doc_sha256(unsigned char out[32], xmlDoc *doc, int libxml2_only, cw_e
     int rc = 0;
 
     /* Exclusive C14N 1.0 without comments, of the whole document. */
-    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, cw_sec_sha256_md(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
         goto out;
     }
@@ -617,7 +617,7 @@ int cw_sec__c14n_spliced_sha256(unsigned char out[32],
         return doc_sha256(out, doc, 1, err);
     }
     md = EVP_MD_CTX_new();
-    ok = md != NULL && EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) == 1
+    ok = md != NULL && EVP_DigestInit_ex(md, cw_sec_sha256_md(), NULL) == 1
          && EVP_DigestUpdate(md, base, skip_at) == 1
          && EVP_DigestUpdate(md, mid.data != NULL ? mid.data : "", mid.len) == 1
          && EVP_DigestUpdate(md, base + skip_at, kept->len - skip_at) == 1

@@ -550,7 +550,7 @@ static int digest_check(xmlDoc *doc,
 
     *match = 0;
     cw_buf_init(&kept, 0);
-    if (md == NULL || EVP_DigestInit_ex(md, cw_sec__sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, cw_sec_sha256_md(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest init failed");
         goto out;
     }
@@ -684,7 +684,7 @@ static int value_check(
         sig_len = der_len;
     }
     md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestVerifyInit(md, NULL, cw_sec__sha256(), NULL, pkey) != 1) {
+    if (md == NULL || cw_sec__verify_init(md, cw_sec_sha256_md(), pkey) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "verification init failed");
         goto out;
     }
@@ -1055,7 +1055,7 @@ static int doc_sign(const cw_sec_keys_t *keys,
         keys->node_key_is_rsa ? (ceb ? xmlSecTransformRsaSha1Id : xmlSecTransformRsaSha256Id)
                               : (ceb ? xmlSecTransformEcdsaSha1Id : xmlSecTransformEcdsaSha256Id);
     int mode = ceb ? XML_C14N_1_0 : XML_C14N_EXCLUSIVE_1_0;
-    const EVP_MD *md_alg = ceb ? cw_sec__sha1() : cw_sec__sha256();
+    const EVP_MD *md_alg = ceb ? cw_sec__sha1() : cw_sec_sha256_md();
     xmlNode *root = xmlDocGetRootElement(doc);
     EVP_MD_CTX *md = NULL;
     unsigned char dv[EVP_MAX_MD_SIZE];
@@ -1200,7 +1200,7 @@ int cw_sec_doc_sign_c14n(const cw_sec_keys_t *keys,
     }
     /* SHA-256 as fetched at start-up (SHA256() fetches it on every call). */
     if (rc == 0 && digest != NULL
-        && EVP_Digest(canon.data, canon.len, digest, NULL, cw_sec__sha256(), NULL) != 1) {
+        && EVP_Digest(canon.data, canon.len, digest, NULL, cw_sec_sha256_md(), NULL) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "SHA-256 failed");
     }
     if (rc == 0) {
@@ -1295,7 +1295,7 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
      * bytes sent begin with the same sig_at bytes: their digest goes on
      * from a copy of this one's state. */
     ref = EVP_MD_CTX_new();
-    if (ref == NULL || EVP_DigestInit_ex(ref, cw_sec__sha256(), NULL) != 1
+    if (ref == NULL || EVP_DigestInit_ex(ref, cw_sec_sha256_md(), NULL) != 1
         || EVP_DigestUpdate(ref, doc, sig_at) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "digest failed");
         goto out;
@@ -1323,7 +1323,7 @@ int cw_sec_sign_written(const cw_sec_keys_t *keys,
     }
 
     md = EVP_MD_CTX_new();
-    if (md == NULL || cw_sec__sign_init(md, cw_sec__sha256(), keys->node_pkey) != 1
+    if (md == NULL || cw_sec__sign_init(md, cw_sec_sha256_md(), keys->node_pkey) != 1
         || EVP_DigestSignUpdate(md, si.data, si.len) != 1) {
         rc = cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
         goto out;

@@ -242,6 +242,44 @@ static void test_xmldsig__signs_with_each_key_in_turn(void **state)
     }
 }
 
+/*
+ * The verification context is also initialised once per thread, key and
+ * digest and copied for each check (cw_sec__verify_init), for the last
+ * CW_SEC_VERIFY_READY (4) keys: five keys in turn, twice round, so that
+ * kept contexts are replaced and found again. Each verifies, and a
+ * tampered payload and a changed signature from a kept key still fail:
+ * nothing of one check carries over to the next.
+ */
+static void test_xmldsig__verifies_with_each_key_in_turn(void **state)
+{
+    static const char *const senders[][2] = {
+        { "alice", "alice" }, { "bob", "bob" },         { "alice-rsa", "alice" },
+        { "bob-rsa", "bob" }, { "carol-rsa", "carol" },
+    };
+    cw_sec_verified_t v;
+
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
+            char *xml = fx_signed_envelope(&fx, senders[i][0], senders[i][1]);
+            char *tampered = fx_replace(xml, ">100.00<", ">1.00<");
+            char *p = strstr(xml, "SignatureValue>");
+
+            assert_non_null(tampered);
+            assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+            assert_int_equal(v.authenticated, 1);
+            assert_string_equal(v.from, senders[i][1]);
+            assert_int_equal(verify_problem(tampered), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+            assert_non_null(p);
+            p += strlen("SignatureValue>") + 10;
+            *p = *p == 'A' ? 'B' : 'A';
+            assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+            cw_free(tampered);
+            cw_free(xml);
+        }
+    }
+}
+
 static void test_xmldsig__reads_full_text_across_comments(void **state)
 {
     char *env = fx_envelope("alice", cw_time_wall_s(), "al<!-- split -->ice");
@@ -902,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__accepts_ecdsa_envelope),
         cmocka_unit_test(test_xmldsig__accepts_rsa_and_rollover),
         cmocka_unit_test(test_xmldsig__signs_with_each_key_in_turn),
+        cmocka_unit_test(test_xmldsig__verifies_with_each_key_in_turn),
         cmocka_unit_test(test_xmldsig__reads_full_text_across_comments),
         cmocka_unit_test(test_xmldsig__rejects_tampered_payload),
         cmocka_unit_test(test_xmldsig__rejects_bad_signature_value),
