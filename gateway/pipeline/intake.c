@@ -353,9 +353,13 @@ static void assess_run(cw_intake_job_t *job)
     cw_error_t err = { 0 };
     int rc;
 
-    job->assessment = cw_calloc(1, sizeof(*job->assessment));
+    /* Not zeroed: cw_checks_run overwrites all of it first (31 KB, whose
+     * zeroing here cost as much again, 0.8 % of a message's instructions). */
+    job->assessment = cw_malloc(sizeof(*job->assessment));
     job->assessment_doc = xmlNewDoc((const xmlChar *)"1.0");
     if (job->assessment == NULL || job->assessment_doc == NULL) {
+        cw_free(job->assessment);
+        job->assessment = NULL;
         set_problem(&job->res, CW_SEC_PROBLEM_INTERNAL, "out of memory");
         job->res.status = 503;
         return;
