@@ -671,6 +671,39 @@ static void test_xmldsig__rejects_schema_invalid_after_auth(void **state)
     cw_free(xml);
 }
 
+/*
+ * The envelope schema does not look inside the business document
+ * (processContents="skip"): an element of the envelope's own namespace
+ * nested in it, which a lax walk validated against the envelope's
+ * declaration (an empty Evidence), is left to the document's own schema,
+ * checked by the validation stage.
+ */
+static void test_xmldsig__schema_leaves_business_document_alone(void **state)
+{
+    char *env = fx_envelope("alice", cw_time_wall_s(), NULL);
+    char *nested = fx_replace(env, "</c:Consignment>", "<Evidence/></c:Consignment>");
+    char *xml = fx_sign(&fx, "alice", "alice", nested);
+    char *outside = fx_replace(env, "</Payload>", "<Evidence/></Payload>");
+    char *xml_outside = fx_sign(&fx, "alice", "alice", outside);
+    cw_sec_verify_opts_t opts = CW_SEC_VERIFY_OPTS_INIT;
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(xml);
+    assert_non_null(xml_outside);
+    opts.schemas = schemas;
+    assert_int_equal(verify_with(hub, xml, &opts, &v), 0);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_NONE);
+    /* The same element where the envelope declares it is still checked. */
+    assert_int_equal(verify_with(hub, xml_outside, &opts, &v), CW_EPROTO);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SCHEMA_INVALID);
+    cw_free(env);
+    cw_free(nested);
+    cw_free(xml);
+    cw_free(outside);
+    cw_free(xml_outside);
+}
+
 static void test_xmldsig__sign_refuses_signed_document(void **state)
 {
     char *xml = fx_signed_envelope(&fx, "alice", "alice");
@@ -965,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__rejects_future_timestamp),
         cmocka_unit_test(test_xmldsig__rejects_header_with_child_elements),
         cmocka_unit_test(test_xmldsig__rejects_schema_invalid_after_auth),
+        cmocka_unit_test(test_xmldsig__schema_leaves_business_document_alone),
         cmocka_unit_test(test_xmldsig__sign_refuses_signed_document),
         cmocka_unit_test(test_xmldsig__sign_c14n_is_sent_and_named),
         cmocka_unit_test(test_xmldsig__xmlsec1_verifies_ours),
