@@ -73,6 +73,7 @@ typedef struct cw_sec_cert {
     X509 *x509;         /* owned; read-only after load (validity checks) */
     unsigned char *der; /* owned DER encoding, for the byte comparison with KeyInfo */
     size_t der_len;
+    char *b64;        /* owned: der in base64 on one line, as KeyInfo mostly carries it */
     xmlSecKeyPtr key; /* owned public key only (no X509 data), duplicated per use */
     int is_rsa;       /* 1: RSA, 0: EC */
     char path[512];   /* for messages */

@@ -126,6 +126,9 @@ static int cert_load(cw_sec_cert_t *c, const char *path, cw_error_t *err)
     CW_CHECK_ALLOC(c->der);
     memcpy(c->der, der, (size_t)der_len);
     c->der_len = (size_t)der_len;
+    c->b64 = cw_malloc(4 * (((size_t)der_len + 2) / 3) + 1);
+    CW_CHECK_ALLOC(c->b64);
+    (void)EVP_EncodeBlock((unsigned char *)c->b64, c->der, der_len);
 
     pkey = X509_get_pubkey(c->x509);
     if (pkey == NULL) {
@@ -145,6 +148,7 @@ static void cert_fini(cw_sec_cert_t *c)
 {
     X509_free(c->x509);
     cw_free_null(c->der);
+    cw_free_null(c->b64);
     if (c->key != NULL) {
         xmlSecKeyDestroy(c->key);
         c->key = NULL;

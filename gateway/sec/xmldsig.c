@@ -413,6 +413,22 @@ static int keyinfo_match(uint64_t *mask_out,
             seen = 1;
             text = xmlNodeGetContent(xc);
             CW_CHECK_ALLOC(text);
+            /* The certificate as the registered one encodes to, on one
+             * line: the same DER without decoding it (1 % of a message's
+             * instructions). Any other text is decoded and compared. */
+            this_mask = 0;
+            for (i = 0; i < partner->cert_count && i < 64; i++) {
+                if (partner->certs[i].b64 != NULL
+                    && strcmp((const char *)text, partner->certs[i].b64) == 0) {
+                    this_mask |= (uint64_t)1 << i;
+                }
+            }
+            if (this_mask != 0) {
+                mask |= this_mask;
+                xmlFree(text);
+                text = NULL;
+                continue;
+            }
             if (xmlSecBase64DecodeInPlace(text, &der_len) < 0) {
                 *problem_out = CW_SEC_PROBLEM_SIGNATURE_POLICY;
                 rc = cw_error_set(err, CW_ESIG, CW_SEC_MOD, "KeyInfo certificate is not base64");

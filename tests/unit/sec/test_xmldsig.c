@@ -382,6 +382,53 @@ static void test_xmldsig__rejects_malformed_values(void **state)
     cw_free(xml);
 }
 
+/*
+ * KeyInfo's certificate is matched by its text when it is the registered
+ * one's base64 on one line, as Clearway writes it, and by its decoded DER
+ * otherwise: the same certificate wrapped at 64 columns with line breaks
+ * (as xmlsec1 writes it) still selects the same registered certificate,
+ * and a registered certificate's text with one character changed is
+ * still refused as not registered.
+ */
+static void test_xmldsig__keyinfo_cert_matched_as_text_or_der(void **state)
+{
+    char *xml = fx_signed_envelope(&fx, "alice", "alice");
+    char *cert = keyinfo_cert(xml);
+    cw_buf_t wrapped;
+    char *xml_wrapped;
+    char *other;
+    char *xml_other;
+    cw_sec_verified_t v;
+
+    (void)state;
+    assert_non_null(cert);
+    assert_null(strchr(cert, '\n'));
+    cw_buf_init(&wrapped, 1u << 16);
+    for (size_t i = 0; i < strlen(cert); i += 64) {
+        assert_int_equal(cw_buf_appendf(&wrapped, "\n%.64s", cert + i), 0);
+    }
+    assert_int_equal(cw_buf_appendf(&wrapped, "\n"), 0);
+    xml_wrapped = fx_replace(xml, cert, wrapped.data);
+    assert_non_null(xml_wrapped);
+    assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+    assert_int_equal(v.cert_index, 1);
+    assert_int_equal(verify_with(hub, xml_wrapped, NULL, &v), 0);
+    assert_int_equal(v.cert_index, 1);
+    other = cw_strdup(cert);
+    assert_non_null(other);
+    other[10] = other[10] == 'A' ? 'B' : 'A';
+    xml_other = fx_replace(xml, cert, other);
+    assert_non_null(xml_other);
+    assert_int_equal(verify_with(hub, xml_other, NULL, &v), CW_ESIG);
+    assert_int_equal(v.problem, CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    cw_buf_fini(&wrapped);
+    cw_free(xml_wrapped);
+    cw_free(other);
+    cw_free(xml_other);
+    cw_free(cert);
+    cw_free(xml);
+}
+
 static void test_xmldsig__rejects_wrong_key_with_registered_cert(void **state)
 {
     char *good = fx_signed_envelope(&fx, "alice", "alice");
@@ -979,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_xmldsig__rejects_bad_signature_value),
         cmocka_unit_test(test_xmldsig__rejects_malformed_values),
         cmocka_unit_test(test_xmldsig__rejects_relative_namespace_uri),
+        cmocka_unit_test(test_xmldsig__keyinfo_cert_matched_as_text_or_der),
         cmocka_unit_test(test_xmldsig__rejects_wrong_key_with_registered_cert),
         cmocka_unit_test(test_xmldsig__rejects_unregistered_signer_same_ca),
         cmocka_unit_test(test_xmldsig__rejects_from_not_the_signer),
