@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <xmlsec/base64.h>
 #include <xmlsec/openssl/evp.h>
 
 #include "internal.h"
@@ -108,6 +107,19 @@ out:
     return rc;
 }
 
+/* A certificate's DER in base64 on one line (cw_malloc'd, NULL on OOM):
+ * what the node writes into its KeyInfo, and what a partner's KeyInfo
+ * text is first compared with (keyinfo_match in xmldsig.c). */
+static char *der_b64(const unsigned char *der, size_t len)
+{
+    char *b64 = cw_malloc(4 * ((len + 2) / 3) + 1);
+
+    if (b64 != NULL) {
+        (void)EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
+    }
+    return b64;
+}
+
 static int cert_load(cw_sec_cert_t *c, const char *path, cw_error_t *err)
 {
     EVP_PKEY *pkey = NULL;
@@ -126,9 +138,8 @@ static int cert_load(cw_sec_cert_t *c, const char *path, cw_error_t *err)
     CW_CHECK_ALLOC(c->der);
     memcpy(c->der, der, (size_t)der_len);
     c->der_len = (size_t)der_len;
-    c->b64 = cw_malloc(4 * (((size_t)der_len + 2) / 3) + 1);
+    c->b64 = der_b64(c->der, c->der_len);
     CW_CHECK_ALLOC(c->b64);
-    (void)EVP_EncodeBlock((unsigned char *)c->b64, c->der, der_len);
 
     pkey = X509_get_pubkey(c->x509);
     if (pkey == NULL) {
@@ -162,7 +173,6 @@ static int node_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf, cw_error_
     EVP_PKEY *pkey = NULL;
     X509 *cert = NULL;
     unsigned char *der = NULL;
-    xmlChar *b64 = NULL;
     int der_len;
     int rc = 0;
 
@@ -193,12 +203,7 @@ static int node_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf, cw_error_
         goto out;
     }
     /* Written into each signature's KeyInfo/X509Data by cw_sec_doc_sign. */
-    b64 = xmlSecBase64Encode(der, (xmlSecSize)der_len, 0);
-    if (b64 == NULL) {
-        rc = CW_ENOMEM;
-        goto out;
-    }
-    k->node_cert_b64 = cw_strdup((const char *)b64);
+    k->node_cert_b64 = der_b64(der, (size_t)der_len);
     CW_CHECK_ALLOC(k->node_cert_b64);
     /* Signing streams the canonical form into EVP_DigestSign with this key
      * (xmldsig.c); it is read-only after load, so threads share it. */
@@ -209,9 +214,6 @@ out:
     EVP_PKEY_free(pkey);
     X509_free(cert);
     OPENSSL_free(der);
-    if (b64 != NULL) {
-        xmlFree(b64);
-    }
     ERR_clear_error();
     return rc;
 }
