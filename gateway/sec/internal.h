@@ -50,8 +50,8 @@ typedef struct cw_sec_thread {
     xmlSecDSigCtx dsig;                         /* reused storage; initialised per operation */
     char xmlsec_err[200];                       /* first xmlsec error since the last reset */
     cw_sec_ready_t sign;                        /* the node's key: one */
-    cw_sec_ready_t verify[CW_SEC_VERIFY_READY]; /* partners' keys, most recent */
-    unsigned verify_next;                       /* the slot a new key replaces */
+    cw_sec_ready_t verify[CW_SEC_VERIFY_READY]; /* partners' keys, most recently used first */
+    unsigned long verify_inits;                 /* contexts initialised, not copied (tests) */
     struct cw_sec_thread *next;                 /* registry of every thread's state, for fini */
 } cw_sec_thread_t;
 
@@ -64,8 +64,14 @@ const EVP_MD *cw_sec__sha1(void);
 /* EVP_DigestSignInit(md, NULL, alg, NULL, pkey), by copying a context the
  * calling thread initialised once for that key and digest. 1 on success. */
 int cw_sec__sign_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey);
-/* The same for EVP_DigestVerifyInit, keeping CW_SEC_VERIFY_READY keys. */
+/* The same for EVP_DigestVerifyInit, keeping the CW_SEC_VERIFY_READY keys
+ * used last; a new one replaces the one unused longest. */
 int cw_sec__verify_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey);
+/* Test hooks, calling thread only: how many verification contexts it has
+ * initialised (rather than copied) since it started, and forgetting the
+ * ones it keeps, so that a test starts from none. */
+unsigned long cw_sec__verify_inits(void);
+void cw_sec__verify_forget(void);
 
 /* ==== Keys (keys.c) ==== */
 

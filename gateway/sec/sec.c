@@ -154,22 +154,48 @@ int cw_sec__sign_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey)
 int cw_sec__verify_init(EVP_MD_CTX *md, const EVP_MD *alg, EVP_PKEY *pkey)
 {
     cw_sec_thread_t *t = cw_sec__thread_get();
-    cw_sec_ready_t *r;
+    cw_sec_ready_t found;
     size_t i;
 
     if (t == NULL) {
         return EVP_DigestVerifyInit(md, NULL, alg, NULL, pkey);
     }
-    for (i = 0; i < CW_SEC_VERIFY_READY; i++) {
-        r = &t->verify[i];
-        if (r->ctx != NULL && r->key == pkey && r->md == alg) {
-            return ready_copy(r, md, alg, pkey, 0);
+    /* Kept most recently used first: the one found, or else the last (the
+     * one unused longest, or an empty slot), moves to the front. */
+    for (i = 0; i < CW_SEC_VERIFY_READY - 1; i++) {
+        if (t->verify[i].ctx != NULL && t->verify[i].key == pkey && t->verify[i].md == alg) {
+            break;
         }
     }
-    /* A key not kept: it takes the place of the one kept longest. */
-    r = &t->verify[t->verify_next];
-    t->verify_next = (t->verify_next + 1) % CW_SEC_VERIFY_READY;
-    return ready_copy(r, md, alg, pkey, 0);
+    if (i > 0) {
+        found = t->verify[i];
+        memmove(&t->verify[1], &t->verify[0], i * sizeof(t->verify[0]));
+        t->verify[0] = found;
+    }
+    if (t->verify[0].ctx == NULL || t->verify[0].key != pkey || t->verify[0].md != alg) {
+        t->verify_inits++;
+    }
+    return ready_copy(&t->verify[0], md, alg, pkey, 0);
+}
+
+unsigned long cw_sec__verify_inits(void)
+{
+    cw_sec_thread_t *t = cw_sec__thread_get();
+
+    return t != NULL ? t->verify_inits : 0;
+}
+
+void cw_sec__verify_forget(void)
+{
+    cw_sec_thread_t *t = cw_sec__thread_get();
+
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < CW_SEC_VERIFY_READY; i++) {
+        EVP_MD_CTX_free(t->verify[i].ctx);
+        t->verify[i] = (cw_sec_ready_t){ 0 };
+    }
 }
 
 void cw_sec__thread_reset_errors(cw_sec_thread_t *t)
