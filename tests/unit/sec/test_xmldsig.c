@@ -244,39 +244,55 @@ static void test_xmldsig__signs_with_each_key_in_turn(void **state)
 
 /*
  * The verification context is also initialised once per thread, key and
- * digest and copied for each check (cw_sec__verify_init), for the last
- * CW_SEC_VERIFY_READY (4) keys: five keys in turn, twice round, so that
- * kept contexts are replaced and found again. Each verifies, and a
- * tampered payload and a changed signature from a kept key still fail:
- * nothing of one check carries over to the next.
+ * digest and copied for each check (cw_sec__verify_init), for the
+ * CW_SEC_VERIFY_READY (4) keys used last. Five keys, A to E, in an order
+ * where the one a new key replaces must be the one unused longest: after
+ * A B C D A D, E replaces B (not A, the first kept), so the next A is
+ * found; then B, C and D each replace the one unused longest. The count
+ * of contexts initialised tells a hit from a miss (first in, first out
+ * would initialise 9, and no cache 11; through xmlsec, none). Each
+ * verifies, and a tampered
+ * payload and a changed signature from a kept key still fail: nothing of
+ * one check carries over to the next.
  */
 static void test_xmldsig__verifies_with_each_key_in_turn(void **state)
 {
-    static const char *const senders[][2] = {
+    static const char *const keys[][2] = {
         { "alice", "alice" }, { "bob", "bob" },         { "alice-rsa", "alice" },
         { "bob-rsa", "bob" }, { "carol-rsa", "carol" },
     };
+    static const struct {
+        int key;
+        unsigned long inits; /* since the first, after this one */
+    } steps[] = {
+        { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 }, { 0, 4 }, { 3, 4 },
+        { 4, 5 }, { 0, 5 }, { 1, 6 }, { 2, 7 }, { 3, 8 },
+    };
     cw_sec_verified_t v;
+    unsigned long base;
 
     (void)state;
-    for (int round = 0; round < 2; round++) {
-        for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
-            char *xml = fx_signed_envelope(&fx, senders[i][0], senders[i][1]);
-            char *tampered = fx_replace(xml, ">100.00<", ">1.00<");
-            char *p = strstr(xml, "SignatureValue>");
+    cw_sec__verify_forget();
+    base = cw_sec__verify_inits();
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        const char *const *k = keys[steps[i].key];
+        char *xml = fx_signed_envelope(&fx, k[0], k[1]);
+        char *tampered = fx_replace(xml, ">100.00<", ">1.00<");
+        char *p = strstr(xml, "SignatureValue>");
 
-            assert_non_null(tampered);
-            assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
-            assert_int_equal(v.authenticated, 1);
-            assert_string_equal(v.from, senders[i][1]);
-            assert_int_equal(verify_problem(tampered), CW_SEC_PROBLEM_SIGNATURE_INVALID);
-            assert_non_null(p);
-            p += strlen("SignatureValue>") + 10;
-            *p = *p == 'A' ? 'B' : 'A';
-            assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
-            cw_free(tampered);
-            cw_free(xml);
-        }
+        assert_non_null(tampered);
+        assert_int_equal(verify_with(hub, xml, NULL, &v), 0);
+        assert_int_equal(v.authenticated, 1);
+        assert_string_equal(v.from, k[1]);
+        assert_int_equal(cw_sec__verify_inits() - base, through_xmlsec ? 0 : steps[i].inits);
+        assert_int_equal(verify_problem(tampered), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+        assert_non_null(p);
+        p += strlen("SignatureValue>") + 10;
+        *p = *p == 'A' ? 'B' : 'A';
+        assert_int_equal(verify_problem(xml), CW_SEC_PROBLEM_SIGNATURE_INVALID);
+        assert_int_equal(cw_sec__verify_inits() - base, through_xmlsec ? 0 : steps[i].inits);
+        cw_free(tampered);
+        cw_free(xml);
     }
 }
 
@@ -382,12 +398,52 @@ static void test_xmldsig__rejects_malformed_values(void **state)
     cw_free(xml);
 }
 
+/* Verifies xml with its KeyInfo certificate text (cert) replaced by
+ * before, text and after. problem NONE: it must select alice's first
+ * certificate; otherwise the signature must be refused with problem, or
+ * with also (text that is no certificate at all is refused as unreadable,
+ * signature-policy, where the path that checks it tries to parse it, and
+ * as another certificate where it only compares bytes). */
+static void keyinfo_text_is(const char *xml,
+                            const char *cert,
+                            const char *before,
+                            const char *text,
+                            const char *after,
+                            cw_sec_problem_e problem,
+                            cw_sec_problem_e also)
+{
+    cw_buf_t b;
+    char *changed;
+    cw_sec_verified_t v;
+
+    cw_buf_init(&b, 1u << 16);
+    assert_int_equal(cw_buf_appendf(&b, "%s%s%s", before, text, after), 0);
+    changed = fx_replace(xml, cert, b.data);
+    assert_non_null(changed);
+    if (problem == CW_SEC_PROBLEM_NONE) {
+        assert_int_equal(verify_with(hub, changed, NULL, &v), 0);
+        assert_int_equal(v.authenticated, 1);
+        assert_int_equal(v.cert_index, 1);
+    } else {
+        assert_int_equal(verify_with(hub, changed, NULL, &v), CW_ESIG);
+        assert_int_equal(v.authenticated, 0);
+        if (v.problem != problem && v.problem != also) {
+            fail_msg("KeyInfo text of %zu characters (+%zu before, +%zu after): %s, not %s",
+                     strlen(text), strlen(before), strlen(after), cw_sec_problem_slug(v.problem),
+                     cw_sec_problem_slug(problem));
+        }
+    }
+    cw_free(changed);
+    cw_buf_fini(&b);
+}
+
 /*
  * KeyInfo's certificate is matched by its text when it is the registered
  * one's base64 on one line, as Clearway writes it, and by its decoded DER
  * otherwise: the same certificate wrapped at 64 columns with line breaks
- * (as xmlsec1 writes it) still selects the same registered certificate,
- * and a registered certificate's text with one character changed is
+ * (as xmlsec1 writes it), or with blank lines around it, still selects the
+ * same registered certificate, and a registered certificate's text with
+ * one character changed, with more after it, or cut at either end is
  * still refused as not registered.
  */
 static void test_xmldsig__keyinfo_cert_matched_as_text_or_der(void **state)
@@ -398,6 +454,7 @@ static void test_xmldsig__keyinfo_cert_matched_as_text_or_der(void **state)
     char *xml_wrapped;
     char *other;
     char *xml_other;
+    char *cut;
     cw_sec_verified_t v;
 
     (void)state;
@@ -421,6 +478,22 @@ static void test_xmldsig__keyinfo_cert_matched_as_text_or_der(void **state)
     assert_non_null(xml_other);
     assert_int_equal(verify_with(hub, xml_other, NULL, &v), CW_ESIG);
     assert_int_equal(v.problem, CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    /* Blank around it is decoded; anything longer or shorter is another
+     * DER, or no base64 at all. */
+    keyinfo_text_is(xml, cert, " \n", cert, "\n\t", CW_SEC_PROBLEM_NONE, CW_SEC_PROBLEM_NONE);
+    keyinfo_text_is(xml, cert, "", cert, "AAAA", CW_SEC_PROBLEM_SIGNER_NOT_SENDER,
+                    CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    keyinfo_text_is(xml, cert, "", cert + 4, "", CW_SEC_PROBLEM_SIGNER_NOT_SENDER,
+                    CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    cut = cw_strdup(cert);
+    assert_non_null(cut);
+    cut[strlen(cut) - 4] = '\0';
+    keyinfo_text_is(xml, cert, "", cut, "", CW_SEC_PROBLEM_SIGNER_NOT_SENDER,
+                    CW_SEC_PROBLEM_SIGNER_NOT_SENDER);
+    cut[strlen(cut) - 1] = '\0';
+    keyinfo_text_is(xml, cert, "", cut, "", CW_SEC_PROBLEM_SIGNER_NOT_SENDER,
+                    CW_SEC_PROBLEM_SIGNATURE_POLICY);
+    cw_free(cut);
     cw_buf_fini(&wrapped);
     cw_free(xml_wrapped);
     cw_free(other);
@@ -723,7 +796,8 @@ static void test_xmldsig__rejects_schema_invalid_after_auth(void **state)
  * (processContents="skip"): an element of the envelope's own namespace
  * nested in it, which a lax walk validated against the envelope's
  * declaration (an empty Evidence), is left to the document's own schema,
- * checked by the validation stage.
+ * checked by the validation stage (SYN-001; test_checks_consignment's
+ * schema cases refuse this one).
  */
 static void test_xmldsig__schema_leaves_business_document_alone(void **state)
 {
