@@ -327,6 +327,8 @@ int cw_checks_run(cw_checks_assessment_t *out,
     cw_checks_run_t run;
     int rc = 0;
 
+    /* First, on every path: callers allocate out without clearing it
+     * (intake: checks.h, "fully overwritten"). */
     memset(out, 0, sizeof(*out));
     memset(&run, 0, sizeof(run));
     run.out = out;

@@ -153,6 +153,11 @@ static void test_schema(void **state)
         { NS "<DestinationCountry>DE</DestinationCountry><Item><LineValue>1.23456</LineValue>"
              "</Item></Consignment>",
           0 },
+        /* An envelope element nested in it, which the envelope's schema
+         * leaves alone (test_xmldsig__schema_leaves_business_document_alone). */
+        { NS "<DestinationCountry>DE</DestinationCountry><Item/>"
+             "<Evidence xmlns=\"urn:clearway:envelope:1\"/></Consignment>",
+          0 },
     };
 
     (void)state;
