@@ -251,9 +251,8 @@ static void test_xmldsig__signs_with_each_key_in_turn(void **state)
  * found; then B, C and D each replace the one unused longest. The count
  * of contexts initialised tells a hit from a miss (first in, first out
  * would initialise 9, and no cache 11; through xmlsec, none). Each
- * verifies, and a tampered
- * payload and a changed signature from a kept key still fail: nothing of
- * one check carries over to the next.
+ * verifies, and a tampered payload and a changed signature from a kept
+ * key still fail: nothing of one check carries over to the next.
  */
 static void test_xmldsig__verifies_with_each_key_in_turn(void **state)
 {
