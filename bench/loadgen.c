@@ -1,22 +1,29 @@
 /*
- * loadgen: an HTTP(S) load generator on the libcurl multi interface, for
- * benchmarking clearwayd (issue 9, and the TLS-against-plain ratio of issue 5).
+ * loadgen: an HTTP(S) load generator on libuv and OpenSSL, for benchmarking
+ * clearwayd (issue 9, and the TLS-against-plain ratio of issue 5).
  *
  *   loadgen --url URL [--concurrency N] [--duration S | --requests N] [--rate R]
  *           [--warmup S] [--method GET|POST] [--body FILE | --body-dir DIR]
  *           [--content-type T] [--cacert F --cert F --key F] [--timeout-ms MS]
  *           [--pid PID] [--hold S] [--realtime] [--json]
  *
- * One easy handle per slot, reused for the whole run, so every slot keeps its
- * connection alive (HTTP/1.1 keep-alive; the connection cache lives in the
- * multi handle and holds one connection per slot). Without --rate the run is
- * a closed loop: a slot starts its next request as soon as the previous one
- * is answered, and latency runs from the start of the request. With --rate
- * the run is an open loop: request i is due at t0 + i/R whether or not the
- * previous ones were answered, and its latency runs from that scheduled time,
- * so a stall of the server shows up in the latencies of every request that
- * should have been sent during it (no coordinated omission). When every slot
- * is busy a due request waits for a slot, and the wait counts.
+ * One connection per slot, kept alive for the whole run (HTTP/1.1, one
+ * request at a time, no pipelining), driven by one libuv loop: each request
+ * is one write of bytes prepared at start-up (request line, header, body),
+ * its response is read into the slot's buffer and framed by Content-Length
+ * (or chunked, or the connection's end). A connection the server closes is
+ * opened again for the slot's next request, and a request that fails before
+ * a byte of its answer on a connection that had served one is sent once
+ * more on a new one, as curl does. Until 2026-11-30 this was libcurl's multi
+ * interface, which took 90-200 us of CPU a request on the 2 cores it shares
+ * with the daemon (bench/README.md, "Load generator").
+ *
+ * Without --rate the run is a closed loop: a slot starts its next request as soon as the previous
+ * one is answered, and latency runs from the start of the request. With --rate the run is an open
+ * loop: request i is due at t0 + i/R whether or not the previous ones were answered, and its
+ * latency runs from that scheduled time, so a stall of the server shows up in the latencies of
+ * every request that should have been sent during it (no coordinated omission). When every slot is
+ * busy a due request waits for a slot, and the wait counts.
  *
  * Latencies go into a log-linear histogram (HdrHistogram's layout: 128 linear
  * sub-buckets per power of two, in microseconds), so memory is fixed (34 KiB)
@@ -40,6 +47,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,13 +61,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <uv.h>
 
+#include "lg_http.h"
 #include "util.h"
 
 /* ==== Limits ==== */
@@ -649,27 +665,92 @@ static void sleep_ns(uint64_t ns)
     }
 }
 
+#define LG_RBUF_MIN 8192u /* each slot's response buffer to begin with */
+#define LG_SWEEP_MS 20u   /* how often timeouts are looked for */
+
 /* ==== The run ==== */
 
-typedef struct lg lg_t;
+/* What went wrong with a request that got no complete response. */
+typedef enum lg_err {
+    LG_E_CONNECT,   /* the TCP connection was refused or failed */
+    LG_E_TLS,       /* the handshake failed (certificate, protocol) */
+    LG_E_SEND,      /* writing the request failed */
+    LG_E_RECV,      /* reading the response failed */
+    LG_E_CLOSED,    /* the server closed before the response was complete */
+    LG_E_PROTOCOL,  /* not an HTTP/1.x response */
+    LG_E_TOO_LARGE, /* a response over LG_RESP_MAX */
+    LG_E_TIMEOUT,   /* --timeout-ms passed */
+    LG_E_COUNT
+} lg_err_e;
 
-typedef struct lg_slot {
-    lg_t *lg;          /* owner */
-    CURL *easy;        /* reused for every request of this slot */
-    uint64_t start_ns; /* closed loop: sent; open loop: scheduled */
-    int measured;      /* started inside the measured window */
-    int in_multi;      /* added to the multi handle */
-} lg_slot_t;
+static const char *const lg_err_names[LG_E_COUNT] = {
+    [LG_E_CONNECT] = "connect",
+    [LG_E_TLS] = "TLS handshake",
+    [LG_E_SEND] = "send",
+    [LG_E_RECV] = "receive",
+    [LG_E_CLOSED] = "closed before the response",
+    [LG_E_PROTOCOL] = "malformed response",
+    [LG_E_TOO_LARGE] = "response over 1 MiB",
+    [LG_E_TIMEOUT] = "timeout",
+};
+
+typedef enum lg_conn_state {
+    LG_C_CLOSED,
+    LG_C_CONNECTING, /* connect(2) in progress */
+    LG_C_HANDSHAKE,  /* TLS */
+    LG_C_OPEN        /* ready for a request, or carrying one */
+} lg_conn_state_e;
+
+typedef struct lg lg_t;
+typedef struct lg_slot lg_slot_t;
+
+/* One request at a time on one kept-alive connection. */
+struct lg_slot {
+    lg_t *lg;               /* owner */
+    uv_poll_t *poll;        /* owned; freed by its close callback */
+    int fd;                 /* -1 when closed */
+    SSL *ssl;               /* owned; NULL over plain HTTP */
+    lg_conn_state_e state;  /* of the connection */
+    int events;             /* what poll was started for */
+    uint64_t served;        /* responses this connection carried */
+    int busy;               /* a request is in flight */
+    int measured;           /* started inside the measured window */
+    int retried;            /* resent once on a new connection */
+    int deferred;           /* failed before any I/O; in lg->failed */
+    lg_err_e deferred_err;  /* why */
+    const char *req;        /* the request's bytes (a body's, not owned) */
+    size_t req_len;         /* bytes */
+    size_t sent;            /* of them written */
+    uint64_t start_ns;      /* closed loop: sent; open loop: scheduled */
+    uint64_t began_ns;      /* when it really started (the timeout's origin) */
+    char *rbuf;             /* owned: the response */
+    size_t rlen;            /* bytes in rbuf */
+    size_t rcap;            /* rbuf's size */
+    lg_resp_t resp;         /* its parse */
+    lg_slot_t *next_failed; /* lg->failed */
+};
 
 struct lg {
     lg_opts_t opts;
+    lg_url_t url;
+    struct sockaddr_storage addr; /* the target, resolved once */
+    socklen_t addr_len;
+    SSL_CTX *ssl_ctx; /* owned; NULL over plain HTTP */
     lg_bodies_t bodies;
-    CURLM *multi;
-    int timer_fd;               /* open loop: wakes the loop when a request is due */
-    struct curl_slist *headers; /* shared by every easy handle */
-    lg_slot_t *slots;           /* opts.concurrency of them */
-    lg_slot_t **idle;           /* stack of slots without a request */
+    lg_body_t get_req; /* the request without a body (GET) */
+    uv_loop_t loop;
+    int loop_inited;
+    uv_poll_t timer_poll; /* the open loop's timerfd */
+    uv_timer_t sweep;     /* timeouts */
+    uv_check_t check;     /* starts due requests after each round of I/O */
+    uv_idle_t idle_h;     /* keeps the loop from blocking while work is pending */
+    int handles_inited;
+    int timer_fd;     /* open loop: wakes the loop when a request is due */
+    lg_slot_t *slots; /* opts.concurrency of them */
+    lg_slot_t **idle; /* stack of slots without a request */
     size_t n_idle;
+    lg_slot_t *failed;    /* slots whose request failed before any I/O */
+    int tls_reported;     /* the first handshake failure was printed */
     uint64_t next_body;   /* round-robin index into bodies */
     uint64_t t0_ns;       /* run start */
     uint64_t measure_ns;  /* start of the measured window (after warmup) */
@@ -681,16 +762,15 @@ struct lg {
     uint64_t done;        /* measured requests finished (any outcome) */
     uint64_t ok;          /* measured 2xx */
     uint64_t transport_errors;
-    uint64_t curl_errors[CURL_LAST]; /* per CURLcode */
-    uint64_t status[LG_STATUS_MAX];  /* non-2xx per HTTP status */
-    uint64_t status_other;           /* non-2xx outside 0..599 */
-    uint64_t connects;               /* connections opened (all requests) */
-    uint64_t late;                   /* open loop: started over 1 ms after schedule */
-    int realtime;                    /* --realtime was granted */
-    uint64_t unsent;                 /* open loop: due but never started */
-    uint64_t rx_bytes;               /* response bodies, all requests */
-    int measuring;                   /* measure_ns has passed and was sampled */
-    uint64_t finish_ns;              /* last measured request finished */
+    uint64_t errors[LG_E_COUNT];    /* transport errors by kind */
+    uint64_t status[LG_STATUS_MAX]; /* non-2xx per HTTP status */
+    uint64_t status_other;          /* non-2xx outside 0..599 */
+    uint64_t connects;              /* connections opened (all requests) */
+    uint64_t late;                  /* open loop: started over 1 ms after schedule */
+    int realtime;                   /* --realtime was granted */
+    uint64_t unsent;                /* open loop: due but never started */
+    int measuring;                  /* measure_ns has passed and was sampled */
+    uint64_t finish_ns;             /* last measured request finished */
     double self_cpu0_s;
     double self_cpu1_s;
     double machine_busy0_s; /* cpu_machine_busy_s() at the measured window's start */
@@ -709,98 +789,467 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static int easy_ok(CURLcode c, const char *what)
+static void on_poll(uv_poll_t *poll, int status, int events);
+
+static void on_poll_closed(uv_handle_t *h)
 {
-    if (c != CURLE_OK) {
-        fprintf(stderr, "loadgen: curl_easy_setopt(%s): %s\n", what, curl_easy_strerror(c));
+    cw_free(h);
+}
+
+static void poll_want(lg_slot_t *s, int events)
+{
+    if (s->poll == NULL || s->events == events) {
+        return;
+    }
+    /* Fails only for a bad handle or descriptor; the request then ends at its timeout. */
+    if (uv_poll_start(s->poll, events, on_poll) == 0) {
+        s->events = events;
+    }
+}
+
+static void conn_close(lg_slot_t *s)
+{
+    if (s->poll != NULL) {
+        s->poll->data = NULL;
+        uv_close((uv_handle_t *)s->poll, on_poll_closed);
+        s->poll = NULL;
+    }
+    if (s->ssl != NULL) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
+    if (s->fd >= 0) {
+        (void)close(s->fd);
+        s->fd = -1;
+    }
+    s->state = LG_C_CLOSED;
+    s->events = 0;
+    s->served = 0;
+}
+
+static void resp_reset(lg_slot_t *s)
+{
+    s->rlen = 0;
+    lg_resp_reset(&s->resp);
+}
+
+static void record(lg_t *lg, const lg_slot_t *s, int err, uint64_t now)
+{
+    if (!s->measured) {
+        return;
+    }
+    lg->done++;
+    lg->finish_ns = now;
+    hist_record(&lg->hist, (now - s->start_ns) / 1000u);
+    if (err >= 0) {
+        lg->transport_errors++;
+        lg->errors[err]++;
+    } else if (s->resp.status >= 200 && s->resp.status < 300) {
+        lg->ok++;
+    } else if (s->resp.status >= 0 && s->resp.status < LG_STATUS_MAX) {
+        lg->status[s->resp.status]++;
+    } else {
+        lg->status_other++;
+    }
+}
+
+/* The slot's request is over; the next one starts from the check callback. */
+static void slot_idle(lg_slot_t *s)
+{
+    lg_t *lg = s->lg;
+
+    s->busy = 0;
+    s->req = NULL;
+    resp_reset(s);
+    lg->idle[lg->n_idle++] = s;
+}
+
+static int conn_open(lg_slot_t *s);
+
+static void slot_fail(lg_slot_t *s, lg_err_e err)
+{
+    /* A kept-alive connection the server closed meanwhile fails the request
+     * before a byte of the answer: it is sent once more on a new one. */
+    int retry = s->busy && !s->retried && s->served > 0 && s->rlen == 0
+                && (err == LG_E_SEND || err == LG_E_RECV || err == LG_E_CLOSED);
+
+    conn_close(s);
+    if (!s->busy) {
+        return; /* an idle connection ended: the next request opens another */
+    }
+    if (retry) {
+        s->retried = 1;
+        s->sent = 0;
+        resp_reset(s);
+        if (conn_open(s) == 0) {
+            return;
+        }
+        conn_close(s);
+        err = LG_E_CONNECT;
+    }
+    record(s->lg, s, (int)err, cw_time_mono_ns());
+    slot_idle(s);
+}
+
+static void slot_done(lg_slot_t *s)
+{
+    s->served++;
+    record(s->lg, s, -1, cw_time_mono_ns());
+    if (s->resp.close_after) {
+        conn_close(s);
+    }
+    slot_idle(s);
+}
+
+/* ---- I/O ---- */
+
+static void tls_step(lg_slot_t *s);
+
+static void send_more(lg_slot_t *s)
+{
+    while (s->sent < s->req_len) {
+        size_t want = s->req_len - s->sent;
+        int n;
+
+        if (want > INT_MAX) {
+            want = INT_MAX;
+        }
+        if (s->ssl != NULL) {
+            ERR_clear_error();
+            n = SSL_write(s->ssl, s->req + s->sent, (int)want);
+            if (n <= 0) {
+                int e = SSL_get_error(s->ssl, n);
+
+                if (e == SSL_ERROR_WANT_WRITE) {
+                    poll_want(s, UV_WRITABLE);
+                } else if (e == SSL_ERROR_WANT_READ) {
+                    poll_want(s, UV_READABLE);
+                } else {
+                    slot_fail(s, LG_E_SEND);
+                }
+                return;
+            }
+        } else {
+            ssize_t w = send(s->fd, s->req + s->sent, want, MSG_NOSIGNAL);
+
+            if (w < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    poll_want(s, UV_WRITABLE);
+                } else {
+                    slot_fail(s, LG_E_SEND);
+                }
+                return;
+            }
+            n = (int)w;
+        }
+        s->sent += (size_t)n;
+    }
+    poll_want(s, UV_READABLE);
+}
+
+/* Reads what there is; finishes the request when its response is whole. */
+static void recv_more(lg_slot_t *s)
+{
+    for (;;) {
+        int n;
+        int eof = 0;
+
+        if (s->rlen == s->rcap) {
+            size_t cap = s->rcap * 2;
+            char *nb;
+
+            if (s->rcap >= LG_RESP_MAX + 1) {
+                slot_fail(s, LG_E_TOO_LARGE);
+                return;
+            }
+            if (cap > LG_RESP_MAX + 1) {
+                cap = LG_RESP_MAX + 1;
+            }
+            nb = cw_realloc(s->rbuf, cap);
+            if (nb == NULL) {
+                slot_fail(s, LG_E_RECV);
+                return;
+            }
+            s->rbuf = nb;
+            s->rcap = cap;
+        }
+        if (s->ssl != NULL) {
+            ERR_clear_error();
+            n = SSL_read(s->ssl, s->rbuf + s->rlen, (int)(s->rcap - s->rlen));
+            if (n <= 0) {
+                int e = SSL_get_error(s->ssl, n);
+
+                if (e == SSL_ERROR_WANT_READ) {
+                    poll_want(s, UV_READABLE);
+                    return;
+                }
+                if (e == SSL_ERROR_WANT_WRITE) {
+                    poll_want(s, UV_WRITABLE | UV_READABLE);
+                    return;
+                }
+                if (e != SSL_ERROR_ZERO_RETURN) {
+                    slot_fail(s, LG_E_RECV);
+                    return;
+                }
+                eof = 1;
+            }
+        } else {
+            ssize_t r = recv(s->fd, s->rbuf + s->rlen, s->rcap - s->rlen, 0);
+
+            if (r < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    slot_fail(s, LG_E_RECV);
+                }
+                return;
+            }
+            eof = r == 0;
+            n = (int)r;
+        }
+        if (eof) {
+            if (s->resp.head_len != 0 && s->resp.body == LG_B_TO_CLOSE) {
+                s->resp.close_after = 1;
+                slot_done(s);
+            } else {
+                slot_fail(s, LG_E_CLOSED);
+            }
+            return;
+        }
+        s->rlen += (size_t)n;
+        switch (lg_resp_parse(&s->resp, s->rbuf, &s->rlen)) {
+        case 1:
+            slot_done(s);
+            return;
+        case 0:
+            break;
+        case LG_RESP_TOO_LARGE:
+            slot_fail(s, LG_E_TOO_LARGE);
+            return;
+        default:
+            slot_fail(s, LG_E_PROTOCOL);
+            return;
+        }
+    }
+}
+
+/* A kept connection became readable with no request on it: the server
+ * closed it (or sent what nobody asked for). Either way it is not reused. */
+static void idle_read(lg_slot_t *s)
+{
+    char buf[256];
+    int n;
+
+    if (s->ssl != NULL) {
+        ERR_clear_error();
+        n = SSL_read(s->ssl, buf, (int)sizeof(buf));
+        if (n <= 0 && SSL_get_error(s->ssl, n) == SSL_ERROR_WANT_READ) {
+            return; /* a TLS 1.3 session ticket, say */
+        }
+    } else {
+        ssize_t r = recv(s->fd, buf, sizeof(buf), 0);
+
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+    }
+    conn_close(s);
+}
+
+static void conn_ready(lg_slot_t *s)
+{
+    s->state = LG_C_OPEN;
+    if (s->busy) {
+        send_more(s);
+    } else {
+        poll_want(s, UV_READABLE);
+    }
+}
+
+static void tls_report(lg_slot_t *s)
+{
+    lg_t *lg = s->lg;
+    unsigned long e = ERR_peek_last_error();
+    long verify = SSL_get_verify_result(s->ssl);
+    char msg[256];
+
+    if (lg->tls_reported) {
+        return;
+    }
+    lg->tls_reported = 1;
+    if (verify != X509_V_OK) {
+        fprintf(stderr, "loadgen: TLS handshake with %s: certificate: %s\n", lg->url.authority,
+                X509_verify_cert_error_string(verify));
+    } else if (e != 0) {
+        ERR_error_string_n(e, msg, sizeof(msg));
+        fprintf(stderr, "loadgen: TLS handshake with %s: %s\n", lg->url.authority, msg);
+    } else {
+        fprintf(stderr, "loadgen: TLS handshake with %s failed\n", lg->url.authority);
+    }
+}
+
+static void tls_step(lg_slot_t *s)
+{
+    int r;
+
+    ERR_clear_error();
+    r = SSL_do_handshake(s->ssl);
+    if (r == 1) {
+        conn_ready(s);
+        return;
+    }
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        poll_want(s, UV_READABLE);
+        return;
+    case SSL_ERROR_WANT_WRITE:
+        poll_want(s, UV_WRITABLE);
+        return;
+    default:
+        tls_report(s);
+        slot_fail(s, LG_E_TLS);
+        return;
+    }
+}
+
+static int tls_begin(lg_slot_t *s)
+{
+    lg_t *lg = s->lg;
+
+    s->ssl = SSL_new(lg->ssl_ctx);
+    if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1) {
         return -1;
     }
+    if (lg->url.ip_literal) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), lg->url.host) != 1) {
+            return -1;
+        }
+    } else if (SSL_set1_host(s->ssl, lg->url.host) != 1
+               || SSL_set_tlsext_host_name(s->ssl, lg->url.host) != 1) {
+        return -1;
+    }
+    SSL_set_connect_state(s->ssl);
+    s->state = LG_C_HANDSHAKE;
+    tls_step(s);
     return 0;
 }
 
-static int multi_ok(CURLMcode c, const char *what)
+static void on_poll(uv_poll_t *poll, int status, int events)
 {
-    if (c != CURLM_OK) {
-        fprintf(stderr, "loadgen: %s: %s\n", what, curl_multi_strerror(c));
+    lg_slot_t *s = poll->data;
+
+    (void)events; /* the state says what to try; a try that would block re-polls */
+    if (s == NULL) {
+        return;
+    }
+    if (status < 0) {
+        slot_fail(s, s->state == LG_C_CONNECTING  ? LG_E_CONNECT
+                     : s->state == LG_C_HANDSHAKE ? LG_E_TLS
+                     : s->sent < s->req_len       ? LG_E_SEND
+                                                  : LG_E_RECV);
+        return;
+    }
+    switch (s->state) {
+    case LG_C_CONNECTING: {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            slot_fail(s, LG_E_CONNECT);
+        } else if (s->lg->ssl_ctx == NULL) {
+            conn_ready(s);
+        } else if (tls_begin(s) < 0) {
+            slot_fail(s, LG_E_TLS);
+        }
+        return;
+    }
+    case LG_C_HANDSHAKE:
+        tls_step(s);
+        return;
+    case LG_C_OPEN:
+        if (!s->busy) {
+            idle_read(s);
+        } else if (s->sent < s->req_len) {
+            send_more(s); /* which a TLS read may also unblock */
+        } else {
+            recv_more(s);
+        }
+        return;
+    case LG_C_CLOSED:
+        return;
+    }
+}
+
+/* Opens the slot's connection; its request goes out once it is ready.
+ * Fails only before any I/O (no descriptor, no memory, refused at once). */
+static int conn_open(lg_slot_t *s)
+{
+    lg_t *lg = s->lg;
+    int one = 1;
+
+    s->fd = socket(lg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0) {
         return -1;
     }
+    lg->connects++;
+    (void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(s->fd, (const struct sockaddr *)&lg->addr, lg->addr_len) != 0
+        && errno != EINPROGRESS) {
+        return -1;
+    }
+    s->poll = cw_malloc(sizeof(*s->poll));
+    if (s->poll == NULL) {
+        return -1;
+    }
+    if (uv_poll_init_socket(&lg->loop, s->poll, s->fd) != 0) {
+        cw_free_null(s->poll);
+        return -1;
+    }
+    s->poll->data = s;
+    s->state = LG_C_CONNECTING;
+    s->events = 0;
+    poll_want(s, UV_WRITABLE);
     return 0;
 }
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-    lg_slot_t *s = arg;
-
-    (void)data;
-    s->lg->rx_bytes += size * nmemb;
-    return size * nmemb;
-}
-
-/* Options that stay the same for every request of a slot. */
-static int slot_setup(lg_t *lg, lg_slot_t *s)
-{
-    const lg_opts_t *o = &lg->opts;
-    CURL *e = s->easy;
-    int rc = 0;
-
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_URL, o->url), "URL"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"), "PROTOCOLS_STR"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L), "FOLLOWLOCATION"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1),
-                   "HTTP_VERSION"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L), "NOSIGNAL"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms), "TIMEOUT_MS"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms),
-                   "CONNECTTIMEOUT_MS"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write), "WRITEFUNCTION"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_WRITEDATA, s), "WRITEDATA"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_PRIVATE, s), "PRIVATE"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_HTTPHEADER, lg->headers), "HTTPHEADER"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2),
-                   "SSLVERSION"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L), "SSL_VERIFYPEER"));
-    CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L), "SSL_VERIFYHOST"));
-    if (o->cacert != NULL) {
-        CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert), "CAINFO"));
-    }
-    if (o->cert != NULL) {
-        CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert), "SSLCERT"));
-    }
-    if (o->key != NULL) {
-        CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_SSLKEY, o->key), "SSLKEY"));
-    }
-    if (lg->bodies.n == 0) {
-        CW_TRY(easy_ok(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L), "HTTPGET"));
-    }
-out:
-    return rc;
-}
+/* ---- Scheduling ---- */
 
 /* Starts a request on an idle slot; start_ns is its send or scheduled time. */
-static int slot_start(lg_t *lg, uint64_t start_ns)
+static void slot_start(lg_t *lg, uint64_t start_ns, uint64_t now)
 {
     lg_slot_t *s = lg->idle[--lg->n_idle];
-    int rc = 0;
+    const lg_body_t *r =
+        lg->bodies.n > 0 ? &lg->bodies.items[lg->next_body++ % lg->bodies.n] : &lg->get_req;
 
-    if (lg->bodies.n > 0) {
-        const lg_body_t *b = &lg->bodies.items[lg->next_body++ % lg->bodies.n];
-
-        CW_TRY(easy_ok(curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len),
-                       "POSTFIELDSIZE_LARGE"));
-        CW_TRY(easy_ok(curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, b->data), "POSTFIELDS"));
-    }
+    s->busy = 1;
+    s->retried = 0;
+    s->req = r->data;
+    s->req_len = r->len;
+    s->sent = 0;
+    resp_reset(s);
     s->start_ns = start_ns;
+    s->began_ns = now;
     s->measured = start_ns >= lg->measure_ns;
-    CW_TRY(multi_ok(curl_multi_add_handle(lg->multi, s->easy), "curl_multi_add_handle"));
-    s->in_multi = 1;
     if (s->measured) {
         lg->started++;
     }
-out:
-    if (rc < 0) {
-        lg->idle[lg->n_idle++] = s;
+    if (s->state == LG_C_OPEN) {
+        send_more(s);
+        return;
     }
-    return rc;
+    if (s->state == LG_C_CLOSED && conn_open(s) < 0) {
+        /* Counted from the check callback, so that a server refusing every
+         * connection at once does not recurse through the starts. */
+        conn_close(s);
+        s->deferred = 1;
+        s->deferred_err = LG_E_CONNECT;
+        s->next_failed = lg->failed;
+        lg->failed = s;
+    }
 }
 
 /* Whether a request due (or sent) at t may still start at now. */
@@ -815,7 +1264,7 @@ static int may_start(const lg_t *lg, uint64_t t, uint64_t now)
     return t < lg->end_ns;
 }
 
-static int start_due(lg_t *lg, uint64_t now)
+static void start_due(lg_t *lg, uint64_t now)
 {
     while (lg->n_idle > 0) {
         uint64_t t = lg->opts.rate != 0 ? lg->sched_ns : now;
@@ -829,111 +1278,8 @@ static int start_due(lg_t *lg, uint64_t now)
             }
             lg->sched_ns += lg->interval_ns;
         }
-        if (slot_start(lg, t) < 0) {
-            return -1;
-        }
+        slot_start(lg, t, now);
     }
-    return 0;
-}
-
-static void record_done(lg_t *lg, lg_slot_t *s, CURLcode result, uint64_t now)
-{
-    long code = 0;
-    long connects = 0;
-
-    if (curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) {
-        lg->connects += (uint64_t)connects;
-    }
-    if (!s->measured) {
-        return;
-    }
-    lg->done++;
-    lg->finish_ns = now;
-    hist_record(&lg->hist, (now - s->start_ns) / 1000u);
-    if (result != CURLE_OK) {
-        lg->transport_errors++;
-        if ((unsigned)result < CURL_LAST) {
-            lg->curl_errors[result]++;
-        }
-        return;
-    }
-    (void)curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (code >= 200 && code < 300) {
-        lg->ok++;
-    } else if (code >= 0 && code < LG_STATUS_MAX) {
-        lg->status[code]++;
-    } else {
-        lg->status_other++;
-    }
-}
-
-static int drain_done(lg_t *lg)
-{
-    CURLMsg *msg;
-    int left;
-    uint64_t now = cw_time_mono_ns();
-
-    while ((msg = curl_multi_info_read(lg->multi, &left)) != NULL) {
-        char *priv = NULL;
-        lg_slot_t *s;
-        CURL *easy = msg->easy_handle;
-        CURLcode result = msg->data.result;
-
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-        /* msg is not touched after the handle is removed. */
-        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || priv == NULL) {
-            return -1;
-        }
-        s = (lg_slot_t *)(void *)priv;
-        record_done(lg, s, result, now);
-        if (multi_ok(curl_multi_remove_handle(lg->multi, easy), "curl_multi_remove_handle") < 0) {
-            return -1;
-        }
-        s->in_multi = 0;
-        lg->idle[lg->n_idle++] = s;
-    }
-    return 0;
-}
-
-/* Waits for curl's sockets and timers and, in an open loop, for the next due
- * request. poll(2) counts in milliseconds, which would start requests up to
- * 1 ms late (or, sleeping in steps, leave answers unread meanwhile), so the
- * due time is a timerfd armed to the nanosecond and handed to curl's poll as
- * one more descriptor. */
-static int wait_next(lg_t *lg, uint64_t now)
-{
-    struct curl_waitfd wfd = { .fd = lg->timer_fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
-    unsigned n_extra = 0;
-
-    if (lg->opts.rate != 0 && lg->n_idle > 0 && may_start(lg, lg->sched_ns, now)) {
-        struct itimerspec its;
-
-        if (lg->sched_ns <= now) {
-            return 0;
-        }
-        memset(&its, 0, sizeof(its));
-        its.it_value.tv_sec = (time_t)(lg->sched_ns / 1000000000u);
-        its.it_value.tv_nsec = (long)(lg->sched_ns % 1000000000u);
-        if (timerfd_settime(lg->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
-            fprintf(stderr, "loadgen: timerfd_settime: %s\n", strerror(errno));
-            return -1;
-        }
-        n_extra = 1;
-    }
-    if (multi_ok(curl_multi_poll(lg->multi, n_extra ? &wfd : NULL, n_extra, 100, NULL),
-                 "curl_multi_poll")
-        < 0) {
-        return -1;
-    }
-    if (wfd.revents != 0) {
-        uint64_t expirations;
-
-        /* Non-blocking; only clears the readable state. */
-        (void)!read(lg->timer_fd, &expirations, sizeof(expirations));
-    }
-    return 0;
 }
 
 static void mark_measure_start(lg_t *lg, uint64_t now)
@@ -947,31 +1293,101 @@ static void mark_measure_start(lg_t *lg, uint64_t now)
     proc_sample(lg->opts.pid, &lg->proc0);
 }
 
-static int run_loop(lg_t *lg)
+/* Arms the timerfd for the next due request of the open loop, to the
+ * nanosecond (libuv's timers count in milliseconds, which would start
+ * requests up to 1 ms late). */
+static void arm_timer(lg_t *lg, uint64_t now)
 {
-    int running = 0;
+    struct itimerspec its;
 
-    for (;;) {
-        uint64_t now;
+    if (lg->opts.rate == 0 || lg->n_idle == 0 || lg->sched_ns <= now
+        || !may_start(lg, lg->sched_ns, now)) {
+        return;
+    }
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(lg->sched_ns / 1000000000u);
+    its.it_value.tv_nsec = (long)(lg->sched_ns % 1000000000u);
+    if (timerfd_settime(lg->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+        fprintf(stderr, "loadgen: timerfd_settime: %s\n", strerror(errno));
+        stop_requested = 1;
+    }
+}
 
-        if (multi_ok(curl_multi_perform(lg->multi, &running), "curl_multi_perform") < 0
-            || drain_done(lg) < 0) {
-            return -1;
-        }
-        now = cw_time_mono_ns();
-        mark_measure_start(lg, now);
-        /* A new handle sets curl's timer to 0, so the poll below returns at once. */
-        if (start_due(lg, now) < 0) {
-            return -1;
-        }
-        if (lg->n_idle == lg->opts.concurrency
-            && !may_start(lg, lg->opts.rate != 0 ? lg->sched_ns : now, now)) {
-            break;
-        }
-        if (wait_next(lg, now) < 0) {
-            return -1;
+static void on_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop's poll from blocking */
+}
+
+/* After each round of I/O: count the requests that failed before any I/O,
+ * start what is due, and end the run when nothing is left to start. */
+static void on_check(uv_check_t *h)
+{
+    lg_t *lg = h->data;
+    uint64_t now = cw_time_mono_ns();
+
+    mark_measure_start(lg, now);
+    while (lg->failed != NULL) {
+        lg_slot_t *s = lg->failed;
+
+        lg->failed = s->next_failed;
+        s->next_failed = NULL;
+        s->deferred = 0;
+        record(lg, s, (int)s->deferred_err, now);
+        slot_idle(s);
+    }
+    start_due(lg, now);
+    if (lg->n_idle == lg->opts.concurrency && lg->failed == NULL
+        && !may_start(lg, lg->opts.rate != 0 ? lg->sched_ns : now, now)) {
+        uv_stop(&lg->loop);
+        return;
+    }
+    arm_timer(lg, now);
+    if (lg->failed != NULL) {
+        (void)uv_idle_start(&lg->idle_h, on_idle);
+    } else {
+        (void)uv_idle_stop(&lg->idle_h);
+    }
+}
+
+static void on_timer_fd(uv_poll_t *h, int status, int events)
+{
+    lg_t *lg = h->data;
+    uint64_t expirations;
+
+    (void)status;
+    (void)events;
+    /* Non-blocking; only clears the readable state. */
+    (void)!read(lg->timer_fd, &expirations, sizeof(expirations));
+}
+
+static void on_sweep(uv_timer_t *h)
+{
+    lg_t *lg = h->data;
+    uint64_t now = cw_time_mono_ns();
+    uint64_t limit = lg->opts.timeout_ms * 1000000u;
+
+    for (size_t i = 0; i < lg->opts.concurrency; i++) {
+        lg_slot_t *s = &lg->slots[i];
+
+        if (s->busy && !s->deferred && now - s->began_ns > limit) {
+            slot_fail(s, LG_E_TIMEOUT);
         }
     }
+}
+
+static int run_loop(lg_t *lg)
+{
+    if (uv_idle_start(&lg->idle_h, on_idle) != 0 || uv_check_start(&lg->check, on_check) != 0
+        || uv_timer_start(&lg->sweep, on_sweep, LG_SWEEP_MS, LG_SWEEP_MS) != 0
+        || (lg->opts.rate != 0 && uv_poll_start(&lg->timer_poll, UV_READABLE, on_timer_fd) != 0)) {
+        fprintf(stderr, "loadgen: cannot start the event loop\n");
+        return -1;
+    }
+    (void)uv_run(&lg->loop, UV_RUN_DEFAULT);
+    (void)uv_idle_stop(&lg->idle_h);
+    (void)uv_check_stop(&lg->check);
+    (void)uv_timer_stop(&lg->sweep);
+    (void)uv_poll_stop(&lg->timer_poll);
     if (lg->opts.rate != 0 && !stop_requested) {
         if (lg->opts.requests != 0 && lg->started < lg->opts.requests) {
             lg->unsent = lg->opts.requests - lg->started;
@@ -1001,17 +1417,153 @@ static int raise_fd_limit(uint64_t want)
     return 0;
 }
 
+static int resolve(lg_t *lg)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    int r;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    r = getaddrinfo(lg->url.host, lg->url.port, &hints, &res);
+    if (r != 0 || res == NULL || res->ai_addrlen > sizeof(lg->addr)) {
+        fprintf(stderr, "loadgen: cannot resolve %s: %s\n", lg->url.host,
+                r != 0 ? gai_strerror(r) : "no address");
+        if (res != NULL) {
+            freeaddrinfo(res);
+        }
+        return -1;
+    }
+    memcpy(&lg->addr, res->ai_addr, res->ai_addrlen);
+    lg->addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void ssl_errors(const char *what, const char *file)
+{
+    unsigned long e = ERR_get_error();
+    char msg[256];
+
+    if (e != 0) {
+        ERR_error_string_n(e, msg, sizeof(msg));
+    } else {
+        (void)snprintf(msg, sizeof(msg), "failed");
+    }
+    fprintf(stderr, "loadgen: %s %s: %s\n", what, file != NULL ? file : "", msg);
+    ERR_clear_error();
+}
+
+/* TLS 1.2 or later, the server's certificate verified against --cacert (or
+ * the system's store) and matched to the URL's host, the client's
+ * certificate and key when given. */
+static int tls_init(lg_t *lg)
+{
+    const lg_opts_t *o = &lg->opts;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    lg->ssl_ctx = ctx;
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        ssl_errors("TLS context", NULL);
+        return -1;
+    }
+    if ((o->cacert != NULL ? SSL_CTX_load_verify_locations(ctx, o->cacert, NULL)
+                           : SSL_CTX_set_default_verify_paths(ctx))
+        != 1) {
+        ssl_errors("CA certificates", o->cacert);
+        return -1;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (o->cert != NULL && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+        ssl_errors("client certificate", o->cert);
+        return -1;
+    }
+    if (o->key != NULL
+        && (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1
+            || SSL_CTX_check_private_key(ctx) != 1)) {
+        ssl_errors("client key", o->key);
+        return -1;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* A server that closes without close_notify ends a read-to-close body. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    return 0;
+}
+
+/* Turns each body into its whole request (request line, header, body), so
+ * that a request is one write of bytes made once. */
+static int build_requests(lg_t *lg)
+{
+    const lg_opts_t *o = &lg->opts;
+    const lg_url_t *u = &lg->url;
+    char head[LG_PATH_MAX + 1024];
+    int n;
+
+    if (strpbrk(o->content_type, "\r\n") != NULL) {
+        fprintf(stderr, "loadgen: --content-type holds a line break\n");
+        return -1;
+    }
+    n = snprintf(head, sizeof(head),
+                 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: clearway-loadgen\r\n\r\n", o->method,
+                 u->path, u->authority);
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        return -1;
+    }
+    lg->get_req.data = cw_strdup(head);
+    lg->get_req.len = (size_t)n;
+    if (lg->get_req.data == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < lg->bodies.n; i++) {
+        lg_body_t *b = &lg->bodies.items[i];
+        char *req;
+
+        n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: clearway-loadgen\r\n"
+                     "Content-Type: %.256s\r\nContent-Length: %zu\r\n\r\n",
+                     o->method, u->path, u->authority, o->content_type, b->len);
+        if (n < 0 || (size_t)n >= sizeof(head)) {
+            return -1;
+        }
+        req = cw_malloc((size_t)n + b->len);
+        if (req == NULL) {
+            fprintf(stderr, "loadgen: out of memory\n");
+            return -1;
+        }
+        memcpy(req, head, (size_t)n);
+        memcpy(req + n, b->data, b->len);
+        cw_free(b->data);
+        b->data = req;
+        b->len += (size_t)n;
+    }
+    return 0;
+}
+
 static int lg_init(lg_t *lg)
 {
     const lg_opts_t *o = &lg->opts;
-    struct curl_slist *h;
-    char ct[256];
-    int rc = 0;
 
+    char err[256];
+
+    if (lg_url_parse(o->url, &lg->url, err, sizeof(err)) < 0) {
+        fprintf(stderr, "loadgen: --url %s: %s\n", o->url, err);
+        return -1;
+    }
+    if (resolve(lg) < 0) {
+        return -1;
+    }
+    if (lg->url.tls && tls_init(lg) < 0) {
+        return -1;
+    }
     if (o->body_file != NULL && bodies_add_file(&lg->bodies, o->body_file) < 0) {
         return -1;
     }
     if (o->body_dir != NULL && bodies_load_dir(&lg->bodies, o->body_dir) < 0) {
+        return -1;
+    }
+    if (build_requests(lg) < 0) {
         return -1;
     }
     (void)raise_fd_limit(o->concurrency + 64);
@@ -1033,70 +1585,68 @@ static int lg_init(lg_t *lg)
         fprintf(stderr, "loadgen: timerfd_create: %s\n", strerror(errno));
         return -1;
     }
-    lg->multi = curl_multi_init();
-    lg->slots = cw_calloc(o->concurrency, sizeof(*lg->slots));
-    lg->idle = cw_calloc(o->concurrency, sizeof(*lg->idle));
-    if (lg->multi == NULL || lg->slots == NULL || lg->idle == NULL) {
-        fprintf(stderr, "loadgen: out of memory\n");
+    if (uv_loop_init(&lg->loop) != 0) {
         return -1;
     }
-    /* One cached connection per slot: more would be closed as idle extras. */
-    CW_TRY(multi_ok(curl_multi_setopt(lg->multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency),
-                    "CURLMOPT_MAXCONNECTS"));
-    CW_TRY(multi_ok(curl_multi_setopt(lg->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING),
-                    "CURLMOPT_PIPELINING"));
-    if (lg->bodies.n > 0) {
-        (void)snprintf(ct, sizeof(ct), "Content-Type: %s", o->content_type);
-        /* curl 7.88 sends Expect: 100-continue above 1 KiB, costing a round trip. */
-        const char *hdrs[] = { ct, "Expect:" };
-
-        for (size_t i = 0; i < CW_ARRAY_SIZE(hdrs); i++) {
-            h = curl_slist_append(lg->headers, hdrs[i]);
-            if (h == NULL) {
-                return -1;
-            }
-            lg->headers = h;
-        }
+    lg->loop_inited = 1;
+    if (uv_poll_init(&lg->loop, &lg->timer_poll, lg->timer_fd) != 0
+        || uv_timer_init(&lg->loop, &lg->sweep) != 0 || uv_check_init(&lg->loop, &lg->check) != 0
+        || uv_idle_init(&lg->loop, &lg->idle_h) != 0) {
+        return -1; /* the loop is closed without them: nothing was started */
+    }
+    lg->handles_inited = 1;
+    lg->timer_poll.data = lg;
+    lg->sweep.data = lg;
+    lg->check.data = lg;
+    lg->idle_h.data = lg;
+    lg->slots = cw_calloc(o->concurrency, sizeof(*lg->slots));
+    lg->idle = cw_calloc(o->concurrency, sizeof(*lg->idle));
+    if (lg->slots == NULL || lg->idle == NULL) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return -1;
     }
     for (size_t i = 0; i < o->concurrency; i++) {
         lg_slot_t *s = &lg->slots[i];
 
         s->lg = lg;
-        s->easy = curl_easy_init();
-        if (s->easy == NULL) {
-            fprintf(stderr, "loadgen: curl_easy_init failed\n");
+        s->fd = -1;
+        s->rbuf = cw_malloc(LG_RBUF_MIN);
+        if (s->rbuf == NULL) {
+            fprintf(stderr, "loadgen: out of memory\n");
             return -1;
         }
-        CW_TRY(slot_setup(lg, s));
+        s->rcap = LG_RBUF_MIN;
         lg->idle[lg->n_idle++] = s;
     }
-out:
-    return rc;
+    return 0;
 }
 
 static void lg_fini(lg_t *lg)
 {
     if (lg->slots != NULL) {
         for (size_t i = 0; i < lg->opts.concurrency; i++) {
-            lg_slot_t *s = &lg->slots[i];
-
-            if (s->in_multi) {
-                (void)curl_multi_remove_handle(lg->multi, s->easy);
-            }
-            if (s->easy != NULL) {
-                curl_easy_cleanup(s->easy);
-            }
+            conn_close(&lg->slots[i]);
+            cw_free(lg->slots[i].rbuf);
         }
     }
-    if (lg->multi != NULL) {
-        (void)curl_multi_cleanup(lg->multi);
+    if (lg->loop_inited) {
+        if (lg->handles_inited) {
+            uv_close((uv_handle_t *)&lg->timer_poll, NULL);
+            uv_close((uv_handle_t *)&lg->sweep, NULL);
+            uv_close((uv_handle_t *)&lg->check, NULL);
+            uv_close((uv_handle_t *)&lg->idle_h, NULL);
+        }
+        /* Runs the close callbacks (the slots' poll handles are freed there). */
+        (void)uv_run(&lg->loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(&lg->loop);
     }
     if (lg->timer_fd >= 0) {
         (void)close(lg->timer_fd);
     }
-    curl_slist_free_all(lg->headers);
+    SSL_CTX_free(lg->ssl_ctx);
     cw_free(lg->slots);
     cw_free(lg->idle);
+    cw_free(lg->get_req.data);
     bodies_fini(&lg->bodies);
 }
 
@@ -1145,13 +1695,13 @@ static void report_json(const lg_t *lg)
             sep = ",";
         }
     }
-    printf("},\"curl_errors\":{");
+    printf("},\"transport_error_kinds\":{");
     sep = "";
-    for (int i = 0; i < CURL_LAST; i++) {
-        if (lg->curl_errors[i] != 0) {
+    for (int i = 0; i < LG_E_COUNT; i++) {
+        if (lg->errors[i] != 0) {
             printf("%s", sep);
-            json_str(curl_easy_strerror((CURLcode)i));
-            printf(":%" PRIu64, lg->curl_errors[i]);
+            json_str(lg_err_names[i]);
+            printf(":%" PRIu64, lg->errors[i]);
             sep = ",";
         }
     }
@@ -1192,9 +1742,9 @@ static void report_errors_text(const lg_t *lg)
     int any = 0;
 
     printf("errors       transport %" PRIu64, lg->transport_errors);
-    for (int i = 0; i < CURL_LAST; i++) {
-        if (lg->curl_errors[i] != 0) {
-            printf(" [%s: %" PRIu64 "]", curl_easy_strerror((CURLcode)i), lg->curl_errors[i]);
+    for (int i = 0; i < LG_E_COUNT; i++) {
+        if (lg->errors[i] != 0) {
+            printf(" [%s: %" PRIu64 "]", lg_err_names[i], lg->errors[i]);
         }
     }
     printf("; non-2xx:");
@@ -1290,7 +1840,6 @@ int main(int argc, char **argv)
 {
     lg_t *lg = NULL;
     struct sigaction sa;
-    int curl_inited = 0;
     int status = 1;
 
     lg = cw_calloc(1, sizeof(*lg));
@@ -1307,10 +1856,8 @@ int main(int argc, char **argv)
     (void)sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGINT, &sa, NULL);
     (void)sigaction(SIGTERM, &sa, NULL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        goto out;
-    }
-    curl_inited = 1;
+    /* OpenSSL writes to the socket with write(2): a peer gone is EPIPE, not a signal. */
+    (void)signal(SIGPIPE, SIG_IGN);
     if (lg_init(lg) < 0) {
         goto out;
     }
@@ -1335,9 +1882,6 @@ out:
     if (lg != NULL) {
         lg_fini(lg);
         cw_free(lg);
-    }
-    if (curl_inited) {
-        curl_global_cleanup();
     }
     return status;
 }
