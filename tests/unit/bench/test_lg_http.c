@@ -7,12 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "lg_http.h"
+#include "util.h"
 
 static void test_url__https_address_with_port_and_path(void **state)
 {
@@ -80,7 +80,7 @@ static void test_url__rejects_what_it_cannot_send(void **state)
 static void test_url__long_path_refused_not_cut(void **state)
 {
     size_t n = 7 + 1 + LG_PATH_MAX + 1;
-    char *url = malloc(n + 1);
+    char *url = cw_malloc(n + 1);
     lg_url_t u;
     char err[128];
 
@@ -93,7 +93,7 @@ static void test_url__long_path_refused_not_cut(void **state)
     url[7 + 1 + LG_PATH_MAX] = '\0'; /* a path of exactly LG_PATH_MAX bytes */
     assert_int_equal(lg_url_parse(url, &u, err, sizeof(err)), 0);
     assert_int_equal(strlen(u.path), LG_PATH_MAX);
-    free(url);
+    cw_free(url);
 }
 
 /* Feeds text to a fresh parse in pieces of step bytes (0: whole) and
@@ -262,7 +262,7 @@ static void test_resp__malformed_refused(void **state)
 static void test_resp__bounded(void **state)
 {
     size_t big = LG_HEAD_MAX + 16;
-    char *buf = malloc(LG_RESP_MAX + 64);
+    char *buf = cw_malloc(LG_RESP_MAX + 64);
     size_t len = 0;
     lg_resp_t r;
     int n;
@@ -283,7 +283,7 @@ static void test_resp__bounded(void **state)
     assert_int_equal(lg_resp_parse(&r, buf, &len), 0);
     len++;
     assert_int_equal(lg_resp_parse(&r, buf, &len), LG_RESP_TOO_LARGE);
-    free(buf);
+    cw_free(buf);
 }
 
 int main(void)
