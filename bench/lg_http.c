@@ -74,8 +74,8 @@ int lg_url_parse(const char *url, lg_url_t *u, char *err, size_t err_size)
         host_len = colon != NULL ? (size_t)(colon - host) : auth_len;
         port = colon != NULL ? colon + 1 : NULL;
     }
-    if (host_len == 0) {
-        return fail(err, err_size, "the URL has no host");
+    if (host_len == 0 || host_len > LG_HOST_MAX) {
+        return fail(err, err_size, "the URL has no host, or one over %u bytes", LG_HOST_MAX);
     }
     memcpy(u->host, host, host_len);
     if (port != NULL) {
@@ -143,7 +143,9 @@ static int has_token(const char *v, size_t n, const char *t)
 }
 
 /* Parses the header block buf[0, head_len): the status line and the fields
- * that say where the body ends and whether the connection stays. */
+ * that say where the body ends and whether the connection stays. Returns 0,
+ * LG_RESP_MALFORMED, or LG_RESP_TOO_LARGE for a Content-Length over
+ * LG_RESP_MAX. */
 static int resp_head(lg_resp_t *r, const char *b)
 {
     const char *end = b + r->head_len - 2; /* the blank line's CRLF */
@@ -156,13 +158,13 @@ static int resp_head(lg_resp_t *r, const char *b)
     if (r->head_len < 16 || strncmp(b, "HTTP/1.", 7) != 0 || (b[7] != '0' && b[7] != '1')
         || b[8] != ' ' || b[9] < '1' || b[9] > '5' || !isdigit((unsigned char)b[10])
         || !isdigit((unsigned char)b[11]) || (b[12] != ' ' && b[12] != '\r')) {
-        return -1;
+        return LG_RESP_MALFORMED;
     }
     minor = b[7] - '0';
     r->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
     line = (const char *)memchr(b, '\n', r->head_len) + 1; /* there is one: the blank line's */
     if (line[-2] != '\r') {
-        return -1;
+        return LG_RESP_MALFORMED;
     }
     while (line < end) {
         const char *eol = memchr(line, '\n', (size_t)(end - line) + 1);
@@ -171,11 +173,11 @@ static int resp_head(lg_resp_t *r, const char *b)
         size_t vn;
 
         if (eol == NULL || eol == line || eol[-1] != '\r') {
-            return -1;
+            return LG_RESP_MALFORMED;
         }
         colon = memchr(line, ':', (size_t)(eol - line));
         if (colon == NULL || colon == line) {
-            return -1;
+            return LG_RESP_MALFORMED;
         }
         v = colon + 1;
         while (v < eol - 1 && (*v == ' ' || *v == '\t')) {
@@ -188,15 +190,20 @@ static int resp_head(lg_resp_t *r, const char *b)
         if (ascii_ieq(line, (size_t)(colon - line), "content-length")) {
             uint64_t len;
 
-            if (cw_parse_uintn(v, vn, 0, LG_RESP_MAX, &len) < 0
-                || (have_length && len != r->body_len)) {
-                return -1;
+            if (vn == 0 || strspn(v, "0123456789") < vn) {
+                return LG_RESP_MALFORMED;
+            }
+            if (cw_parse_uintn(v, vn, 0, LG_RESP_MAX, &len) < 0) {
+                return LG_RESP_TOO_LARGE; /* digits only: a number over the bound */
+            }
+            if (have_length && len != r->body_len) {
+                return LG_RESP_MALFORMED;
             }
             r->body_len = len;
             have_length = 1;
         } else if (ascii_ieq(line, (size_t)(colon - line), "transfer-encoding")) {
             if (!ascii_ieq(v, vn, "chunked")) {
-                return -1; /* a coding this client cannot undo */
+                return LG_RESP_MALFORMED; /* a coding this client cannot undo */
             }
             chunked = 1;
         } else if (ascii_ieq(line, (size_t)(colon - line), "connection")) {
@@ -223,8 +230,10 @@ static int resp_head(lg_resp_t *r, const char *b)
 }
 
 /* Whether the chunked body from buf[head_len] is complete: 1, 0 for not yet,
- * -1 when malformed. Bytes after its end set close_after. The whole body is scanned each time,
- * which LG_RESP_MAX keeps small. */
+ * LG_RESP_MALFORMED, or LG_RESP_TOO_LARGE (a chunk over LG_RESP_MAX). Bytes
+ * after its end set close_after. The whole body is scanned on each read:
+ * quadratic for a body trickled in tiny chunks, which LG_RESP_MAX and the
+ * request's timeout bound. */
 static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
 {
     size_t i = r->head_len;
@@ -239,7 +248,7 @@ static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
 
             size = size * 16 + (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
             if (size > LG_RESP_MAX) {
-                return -1;
+                return LG_RESP_TOO_LARGE;
             }
             digits++;
             i++;
@@ -248,7 +257,7 @@ static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
             return 0;
         }
         if (digits == 0 || (buf[i] != '\r' && buf[i] != ';')) {
-            return -1;
+            return LG_RESP_MALFORMED;
         }
         eol = memchr(buf + i, '\n', len - i);
         if (eol == NULL) {
@@ -262,7 +271,7 @@ static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
                 if (eol == NULL) {
                     return 0;
                 }
-                if ((size_t)(eol - buf) <= i + 1) {
+                if ((size_t)(eol - buf) == i + 1 && buf[i] == '\r') {
                     if ((size_t)(eol - buf) + 1 < len) {
                         r->close_after = 1; /* bytes nobody asked for */
                     }
@@ -276,7 +285,7 @@ static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
         }
         i += (size_t)size;
         if (buf[i] != '\r' || buf[i + 1] != '\n') {
-            return -1;
+            return LG_RESP_MALFORMED;
         }
         i += 2;
     }
@@ -284,6 +293,8 @@ static int chunked_complete(lg_resp_t *r, const char *buf, size_t len)
 
 int lg_resp_parse(lg_resp_t *r, char *buf, size_t *len)
 {
+    int rc;
+
     for (;;) {
         if (r->head_len == 0) {
             size_t from = r->scanned >= 3 ? r->scanned - 3 : 0;
@@ -297,8 +308,9 @@ int lg_resp_parse(lg_resp_t *r, char *buf, size_t *len)
             if (r->head_len > LG_HEAD_MAX) {
                 return LG_RESP_TOO_LARGE;
             }
-            if (resp_head(r, buf) < 0) {
-                return LG_RESP_MALFORMED;
+            rc = resp_head(r, buf);
+            if (rc < 0) {
+                return rc;
             }
         }
         if (r->status < 200) {
@@ -321,7 +333,7 @@ int lg_resp_parse(lg_resp_t *r, char *buf, size_t *len)
             int c = chunked_complete(r, buf, *len);
 
             if (c < 0) {
-                return LG_RESP_MALFORMED;
+                return c;
             }
             return c == 0 && *len - r->head_len > LG_RESP_MAX ? LG_RESP_TOO_LARGE : c;
         }

@@ -54,6 +54,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -706,28 +707,30 @@ typedef struct lg_slot lg_slot_t;
 
 /* One request at a time on one kept-alive connection. */
 struct lg_slot {
-    lg_t *lg;               /* owner */
-    uv_poll_t *poll;        /* owned; freed by its close callback */
-    int fd;                 /* -1 when closed */
-    SSL *ssl;               /* owned; NULL over plain HTTP */
-    lg_conn_state_e state;  /* of the connection */
-    int events;             /* what poll was started for */
-    uint64_t served;        /* responses this connection carried */
-    int busy;               /* a request is in flight */
-    int measured;           /* started inside the measured window */
-    int retried;            /* resent once on a new connection */
-    int deferred;           /* failed before any I/O; in lg->failed */
-    lg_err_e deferred_err;  /* why */
-    const char *req;        /* the request's bytes (a body's, not owned) */
-    size_t req_len;         /* bytes */
-    size_t sent;            /* of them written */
-    uint64_t start_ns;      /* closed loop: sent; open loop: scheduled */
-    uint64_t began_ns;      /* when it really started (the timeout's origin) */
-    char *rbuf;             /* owned: the response */
-    size_t rlen;            /* bytes in rbuf */
-    size_t rcap;            /* rbuf's size */
-    lg_resp_t resp;         /* its parse */
-    lg_slot_t *next_failed; /* lg->failed */
+    lg_t *lg;              /* owner */
+    uv_poll_t *poll;       /* owned; freed by its close callback */
+    int fd;                /* -1 when closed */
+    SSL *ssl;              /* owned; NULL over plain HTTP */
+    lg_conn_state_e state; /* of the connection */
+    int events;            /* what poll was started for */
+    uint64_t served;       /* responses this connection carried */
+    int busy;              /* a request is in flight */
+    int measured;          /* started inside the measured window */
+    int retried;           /* resent once on a new connection */
+    int got_bytes;         /* any byte of an answer (an interim one too) */
+    int broken;            /* the socket reported an error: not reused */
+    int deferred;          /* failed before any I/O; in lg->cooling, not counted yet */
+    lg_err_e deferred_err; /* why */
+    const char *req;       /* the request's bytes (a body's, not owned) */
+    size_t req_len;        /* bytes */
+    size_t sent;           /* of them written */
+    uint64_t start_ns;     /* closed loop: sent; open loop: scheduled */
+    uint64_t began_ns;     /* when it really started (the timeout's origin) */
+    char *rbuf;            /* owned: the response */
+    size_t rlen;           /* bytes in rbuf */
+    size_t rcap;           /* rbuf's size */
+    lg_resp_t resp;        /* its parse */
+    lg_slot_t *next_cool;  /* lg->cooling */
 };
 
 struct lg {
@@ -744,12 +747,12 @@ struct lg {
     uv_timer_t sweep;     /* timeouts */
     uv_check_t check;     /* starts due requests after each round of I/O */
     uv_idle_t idle_h;     /* keeps the loop from blocking while work is pending */
-    int handles_inited;
-    int timer_fd;     /* open loop: wakes the loop when a request is due */
-    lg_slot_t *slots; /* opts.concurrency of them */
-    lg_slot_t **idle; /* stack of slots without a request */
+    int handles_inited;   /* of timer_poll, sweep, check, idle_h, in that order */
+    int timer_fd;         /* open loop: wakes the loop when a request is due */
+    lg_slot_t *slots;     /* opts.concurrency of them */
+    lg_slot_t **idle;     /* stack of slots without a request */
     size_t n_idle;
-    lg_slot_t *failed;    /* slots whose request failed before any I/O */
+    lg_slot_t *cooling;   /* slots whose connection failed, back at the next sweep */
     int tls_reported;     /* the first handshake failure was printed */
     uint64_t next_body;   /* round-robin index into bodies */
     uint64_t t0_ns;       /* run start */
@@ -825,6 +828,7 @@ static void conn_close(lg_slot_t *s)
     s->state = LG_C_CLOSED;
     s->events = 0;
     s->served = 0;
+    s->broken = 0;
 }
 
 static void resp_reset(lg_slot_t *s)
@@ -864,13 +868,28 @@ static void slot_idle(lg_slot_t *s)
     lg->idle[lg->n_idle++] = s;
 }
 
+/* A slot whose connection could not be made waits for the next sweep
+ * before it is used again, so that a server refusing every connection is
+ * not hammered in a busy loop (which, at SCHED_FIFO, would also starve
+ * whatever shares the core). */
+static void slot_cool(lg_slot_t *s)
+{
+    lg_t *lg = s->lg;
+
+    s->busy = 0;
+    s->req = NULL;
+    resp_reset(s);
+    s->next_cool = lg->cooling;
+    lg->cooling = s;
+}
+
 static int conn_open(lg_slot_t *s);
 
 static void slot_fail(lg_slot_t *s, lg_err_e err)
 {
     /* A kept-alive connection the server closed meanwhile fails the request
      * before a byte of the answer: it is sent once more on a new one. */
-    int retry = s->busy && !s->retried && s->served > 0 && s->rlen == 0
+    int retry = s->busy && !s->retried && s->served > 0 && !s->got_bytes
                 && (err == LG_E_SEND || err == LG_E_RECV || err == LG_E_CLOSED);
 
     conn_close(s);
@@ -888,15 +907,25 @@ static void slot_fail(lg_slot_t *s, lg_err_e err)
         err = LG_E_CONNECT;
     }
     record(s->lg, s, (int)err, cw_time_mono_ns());
-    slot_idle(s);
+    if (err == LG_E_CONNECT || err == LG_E_TLS) {
+        slot_cool(s);
+    } else {
+        slot_idle(s);
+    }
 }
 
 static void slot_done(lg_slot_t *s)
 {
     s->served++;
     record(s->lg, s, -1, cw_time_mono_ns());
-    if (s->resp.close_after) {
+    /* More bytes than the response, still in the buffer or in OpenSSL's, or
+     * perhaps in the kernel when the read filled the buffer: whatever they
+     * are, they would be taken for the next answer. */
+    if (s->resp.close_after || s->broken || s->rlen == s->rcap
+        || (s->ssl != NULL && SSL_has_pending(s->ssl))) {
         conn_close(s);
+    } else {
+        poll_want(s, UV_READABLE); /* an idle connection: only its end is awaited */
     }
     slot_idle(s);
 }
@@ -1021,6 +1050,7 @@ static void recv_more(lg_slot_t *s)
             return;
         }
         s->rlen += (size_t)n;
+        s->got_bytes = 1;
         switch (lg_resp_parse(&s->resp, s->rbuf, &s->rlen)) {
         case 1:
             slot_done(s);
@@ -1047,8 +1077,17 @@ static void idle_read(lg_slot_t *s)
     if (s->ssl != NULL) {
         ERR_clear_error();
         n = SSL_read(s->ssl, buf, (int)sizeof(buf));
-        if (n <= 0 && SSL_get_error(s->ssl, n) == SSL_ERROR_WANT_READ) {
-            return; /* a TLS 1.3 session ticket, say */
+        if (n <= 0) {
+            int e = SSL_get_error(s->ssl, n);
+
+            if (e == SSL_ERROR_WANT_READ) {
+                poll_want(s, UV_READABLE);
+                return; /* a TLS 1.3 session ticket, say */
+            }
+            if (e == SSL_ERROR_WANT_WRITE) {
+                poll_want(s, UV_READABLE | UV_WRITABLE);
+                return; /* answering a key update */
+            }
         }
     } else {
         ssize_t r = recv(s->fd, buf, sizeof(buf), 0);
@@ -1147,9 +1186,20 @@ static void on_poll(uv_poll_t *poll, int status, int events)
         return;
     }
     if (status < 0) {
+        /* An error or a reset on the socket (libuv stops the handle): an
+         * answer that arrived before it is still read, then the read fails. */
+        s->events = 0; /* libuv stopped the handle */
+        s->broken = 1;
+        if (s->state == LG_C_OPEN && s->busy && s->sent == s->req_len) {
+            recv_more(s);
+            if (s->state == LG_C_OPEN && s->busy) {
+                slot_fail(s, LG_E_RECV);
+            }
+            return;
+        }
         slot_fail(s, s->state == LG_C_CONNECTING  ? LG_E_CONNECT
                      : s->state == LG_C_HANDSHAKE ? LG_E_TLS
-                     : s->sent < s->req_len       ? LG_E_SEND
+                     : s->busy                    ? LG_E_SEND
                                                   : LG_E_RECV);
         return;
     }
@@ -1227,6 +1277,7 @@ static void slot_start(lg_t *lg, uint64_t start_ns, uint64_t now)
 
     s->busy = 1;
     s->retried = 0;
+    s->got_bytes = 0;
     s->req = r->data;
     s->req_len = r->len;
     s->sent = 0;
@@ -1242,13 +1293,13 @@ static void slot_start(lg_t *lg, uint64_t start_ns, uint64_t now)
         return;
     }
     if (s->state == LG_C_CLOSED && conn_open(s) < 0) {
-        /* Counted from the check callback, so that a server refusing every
+        /* Counted at the next sweep, so that a server refusing every
          * connection at once does not recurse through the starts. */
         conn_close(s);
         s->deferred = 1;
         s->deferred_err = LG_E_CONNECT;
-        s->next_failed = lg->failed;
-        lg->failed = s;
+        s->next_cool = lg->cooling;
+        lg->cooling = s;
     }
 }
 
@@ -1315,38 +1366,25 @@ static void arm_timer(lg_t *lg, uint64_t now)
 
 static void on_idle(uv_idle_t *h)
 {
-    (void)h; /* only keeps the loop's poll from blocking */
+    (void)h; /* only keeps the loop's first poll from blocking */
 }
 
-/* After each round of I/O: count the requests that failed before any I/O,
- * start what is due, and end the run when nothing is left to start. */
+/* After each round of I/O: start what is due, and end the run when
+ * nothing is left to start. */
 static void on_check(uv_check_t *h)
 {
     lg_t *lg = h->data;
     uint64_t now = cw_time_mono_ns();
 
     mark_measure_start(lg, now);
-    while (lg->failed != NULL) {
-        lg_slot_t *s = lg->failed;
-
-        lg->failed = s->next_failed;
-        s->next_failed = NULL;
-        s->deferred = 0;
-        record(lg, s, (int)s->deferred_err, now);
-        slot_idle(s);
-    }
     start_due(lg, now);
-    if (lg->n_idle == lg->opts.concurrency && lg->failed == NULL
+    if (lg->n_idle == lg->opts.concurrency
         && !may_start(lg, lg->opts.rate != 0 ? lg->sched_ns : now, now)) {
         uv_stop(&lg->loop);
         return;
     }
     arm_timer(lg, now);
-    if (lg->failed != NULL) {
-        (void)uv_idle_start(&lg->idle_h, on_idle);
-    } else {
-        (void)uv_idle_stop(&lg->idle_h);
-    }
+    (void)uv_idle_stop(&lg->idle_h);
 }
 
 static void on_timer_fd(uv_poll_t *h, int status, int events)
@@ -1366,6 +1404,18 @@ static void on_sweep(uv_timer_t *h)
     uint64_t now = cw_time_mono_ns();
     uint64_t limit = lg->opts.timeout_ms * 1000000u;
 
+    /* The slots that cooled since the last sweep go back to work. */
+    while (lg->cooling != NULL) {
+        lg_slot_t *s = lg->cooling;
+
+        lg->cooling = s->next_cool;
+        s->next_cool = NULL;
+        if (s->deferred) {
+            s->deferred = 0;
+            record(lg, s, (int)s->deferred_err, now);
+        }
+        slot_idle(s);
+    }
     for (size_t i = 0; i < lg->opts.concurrency; i++) {
         lg_slot_t *s = &lg->slots[i];
 
@@ -1417,10 +1467,40 @@ static int raise_fd_limit(uint64_t want)
     return 0;
 }
 
+/* Whether a TCP connection to ai opens within timeout_ms. */
+static int address_answers(const struct addrinfo *ai, uint64_t timeout_ms)
+{
+    struct pollfd pfd;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    int ok = 0;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return 0;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        ok = 1;
+    } else if (errno == EINPROGRESS) {
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        ok = poll(&pfd, 1, timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) == 1
+             && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    (void)close(fd);
+    return ok;
+}
+
+/* The target's address, resolved once: the first of the host's addresses
+ * that takes a connection (localhost may give ::1 first to a server that
+ * listens on 127.0.0.1 only), else the first, whose failures the run then
+ * counts. */
 static int resolve(lg_t *lg)
 {
     struct addrinfo hints;
     struct addrinfo *res = NULL;
+    const struct addrinfo *pick = NULL;
     int r;
 
     memset(&hints, 0, sizeof(hints));
@@ -1428,7 +1508,7 @@ static int resolve(lg_t *lg)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     r = getaddrinfo(lg->url.host, lg->url.port, &hints, &res);
-    if (r != 0 || res == NULL || res->ai_addrlen > sizeof(lg->addr)) {
+    if (r != 0 || res == NULL) {
         fprintf(stderr, "loadgen: cannot resolve %s: %s\n", lg->url.host,
                 r != 0 ? gai_strerror(r) : "no address");
         if (res != NULL) {
@@ -1436,8 +1516,21 @@ static int resolve(lg_t *lg)
         }
         return -1;
     }
-    memcpy(&lg->addr, res->ai_addr, res->ai_addrlen);
-    lg->addr_len = res->ai_addrlen;
+    for (const struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next) {
+        if (ai->ai_addrlen <= sizeof(lg->addr) && address_answers(ai, lg->opts.timeout_ms)) {
+            pick = ai;
+        }
+    }
+    if (pick == NULL) {
+        pick = res;
+        fprintf(stderr, "loadgen: warning: no address of %s took a connection\n", lg->url.host);
+    }
+    if (pick->ai_addrlen > sizeof(lg->addr)) {
+        freeaddrinfo(res);
+        return -1;
+    }
+    memcpy(&lg->addr, pick->ai_addr, pick->ai_addrlen);
+    lg->addr_len = pick->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }
@@ -1589,27 +1682,45 @@ static int lg_init(lg_t *lg)
         return -1;
     }
     lg->loop_inited = 1;
-    if (uv_poll_init(&lg->loop, &lg->timer_poll, lg->timer_fd) != 0
-        || uv_timer_init(&lg->loop, &lg->sweep) != 0 || uv_check_init(&lg->loop, &lg->check) != 0
-        || uv_idle_init(&lg->loop, &lg->idle_h) != 0) {
-        return -1; /* the loop is closed without them: nothing was started */
+    /* Each of these fails only for bad arguments; counted so that lg_fini
+     * closes exactly the ones made. */
+    if (uv_poll_init(&lg->loop, &lg->timer_poll, lg->timer_fd) != 0) {
+        return -1;
     }
-    lg->handles_inited = 1;
+    lg->handles_inited++;
+    if (uv_timer_init(&lg->loop, &lg->sweep) != 0) {
+        return -1;
+    }
+    lg->handles_inited++;
+    if (uv_check_init(&lg->loop, &lg->check) != 0) {
+        return -1;
+    }
+    lg->handles_inited++;
+    if (uv_idle_init(&lg->loop, &lg->idle_h) != 0) {
+        return -1;
+    }
+    lg->handles_inited++;
     lg->timer_poll.data = lg;
     lg->sweep.data = lg;
     lg->check.data = lg;
     lg->idle_h.data = lg;
     lg->slots = cw_calloc(o->concurrency, sizeof(*lg->slots));
+    if (lg->slots == NULL) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < o->concurrency; i++) {
+        lg->slots[i].lg = lg;
+        lg->slots[i].fd = -1; /* before anything can fail: lg_fini closes what is >= 0 */
+    }
     lg->idle = cw_calloc(o->concurrency, sizeof(*lg->idle));
-    if (lg->slots == NULL || lg->idle == NULL) {
+    if (lg->idle == NULL) {
         fprintf(stderr, "loadgen: out of memory\n");
         return -1;
     }
     for (size_t i = 0; i < o->concurrency; i++) {
         lg_slot_t *s = &lg->slots[i];
 
-        s->lg = lg;
-        s->fd = -1;
         s->rbuf = cw_malloc(LG_RBUF_MIN);
         if (s->rbuf == NULL) {
             fprintf(stderr, "loadgen: out of memory\n");
@@ -1630,11 +1741,11 @@ static void lg_fini(lg_t *lg)
         }
     }
     if (lg->loop_inited) {
-        if (lg->handles_inited) {
-            uv_close((uv_handle_t *)&lg->timer_poll, NULL);
-            uv_close((uv_handle_t *)&lg->sweep, NULL);
-            uv_close((uv_handle_t *)&lg->check, NULL);
-            uv_close((uv_handle_t *)&lg->idle_h, NULL);
+        uv_handle_t *handles[] = { (uv_handle_t *)&lg->timer_poll, (uv_handle_t *)&lg->sweep,
+                                   (uv_handle_t *)&lg->check, (uv_handle_t *)&lg->idle_h };
+
+        for (int i = 0; i < lg->handles_inited; i++) {
+            uv_close(handles[i], NULL);
         }
         /* Runs the close callbacks (the slots' poll handles are freed there). */
         (void)uv_run(&lg->loop, UV_RUN_DEFAULT);

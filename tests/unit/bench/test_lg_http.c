@@ -77,6 +77,31 @@ static void test_url__rejects_what_it_cannot_send(void **state)
     }
 }
 
+static void test_url__host_length_bounded(void **state)
+{
+    char url[8 + LG_HOST_MAX + 16];
+    lg_url_t u;
+    char err[128];
+
+    (void)state;
+    memcpy(url, "http://", 7);
+    memset(url + 7, 'h', LG_HOST_MAX);
+    memcpy(url + 7 + LG_HOST_MAX, "/x", 3);
+    assert_int_equal(lg_url_parse(url, &u, err, sizeof(err)), 0);
+    assert_int_equal(strlen(u.host), LG_HOST_MAX);
+    assert_string_equal(u.port, "80");
+    /* One more, with and without a port, and bracketed. */
+    memset(url + 7, 'h', LG_HOST_MAX + 1);
+    memcpy(url + 8 + LG_HOST_MAX, ":81/x", 6);
+    assert_int_equal(lg_url_parse(url, &u, err, sizeof(err)), -1);
+    memcpy(url + 8 + LG_HOST_MAX, "/x", 3);
+    assert_int_equal(lg_url_parse(url, &u, err, sizeof(err)), -1);
+    url[7] = '[';
+    memset(url + 8, 'h', LG_HOST_MAX + 1);
+    memcpy(url + 9 + LG_HOST_MAX, "]:1/", 5);
+    assert_int_equal(lg_url_parse(url, &u, err, sizeof(err)), -1);
+}
+
 static void test_url__long_path_refused_not_cut(void **state)
 {
     size_t n = 7 + 1 + LG_PATH_MAX + 1;
@@ -96,13 +121,16 @@ static void test_url__long_path_refused_not_cut(void **state)
     cw_free(url);
 }
 
-/* Feeds text to a fresh parse in pieces of step bytes (0: whole) and
- * returns the first result that is not 0 (or 0), checking that a response
- * is never complete before its last byte. */
+/* Feeds text to a fresh parse in pieces of step bytes (0: whole), each
+ * time in a heap block of exactly the bytes given so far, so that a read
+ * past them is an AddressSanitizer report; returns the first result that
+ * is not 0 (or 0), checks that a response is never complete before its
+ * last byte, and leaves what the parse kept in buf (up to 512 bytes). */
 static int feed(const char *text, size_t step, lg_resp_t *r, char *buf, size_t *len)
 {
     size_t total = strlen(text);
     size_t given = 0;
+    char *data = NULL;
     int rc = 0;
 
     lg_resp_reset(r);
@@ -112,11 +140,18 @@ static int feed(const char *text, size_t step, lg_resp_t *r, char *buf, size_t *
     }
     while (given < total) {
         size_t n = total - given < step ? total - given : step;
+        char *grown = cw_malloc(*len + n);
 
-        memcpy(buf + *len, text + given, n);
+        assert_non_null(grown);
+        if (*len > 0) {
+            memcpy(grown, data, *len);
+        }
+        memcpy(grown + *len, text + given, n);
+        cw_free(data);
+        data = grown;
         *len += n;
         given += n;
-        rc = lg_resp_parse(r, buf, len);
+        rc = lg_resp_parse(r, data, len);
         if (rc != 0) {
             /* A complete response must not be seen before its last byte. */
             if (rc == 1) {
@@ -125,6 +160,11 @@ static int feed(const char *text, size_t step, lg_resp_t *r, char *buf, size_t *
             break;
         }
     }
+    assert_true(*len <= 512);
+    if (*len > 0) {
+        memcpy(buf, data, *len);
+    }
+    cw_free(data);
     return rc;
 }
 
@@ -238,12 +278,10 @@ static void test_resp__malformed_refused(void **state)
         "HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
     };
     char buf[512];
     size_t len;
@@ -251,10 +289,12 @@ static void test_resp__malformed_refused(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = feed(bad[i], 0, &r, buf, &len);
+        for (size_t step = 0; step <= 1; step++) {
+            int rc = feed(bad[i], step, &r, buf, &len);
 
-        if (rc != LG_RESP_MALFORMED) {
-            fail_msg("case %zu gave %d: %s", i, rc, bad[i]);
+            if (rc != LG_RESP_MALFORMED) {
+                fail_msg("case %zu, step %zu, gave %d: %s", i, step, rc, bad[i]);
+            }
         }
     }
 }
@@ -283,7 +323,81 @@ static void test_resp__bounded(void **state)
     assert_int_equal(lg_resp_parse(&r, buf, &len), 0);
     len++;
     assert_int_equal(lg_resp_parse(&r, buf, &len), LG_RESP_TOO_LARGE);
+    /* A whole header block over the bound, blank line included. */
+    lg_resp_reset(&r);
+    memcpy(buf, "HTTP/1.1 200 OK\r\nX: ", 20);
+    memset(buf + 20, 'a', big - 20);
+    memcpy(buf + big, "\r\n\r\n", 4);
+    len = big + 4;
+    assert_int_equal(lg_resp_parse(&r, buf, &len), LG_RESP_TOO_LARGE);
     cw_free(buf);
+}
+
+static void test_resp__sizes_over_the_bound(void **state)
+{
+    static const char *const big[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n",
+    };
+    char buf[512];
+    size_t len;
+    lg_resp_t r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+        int rc = feed(big[i], 0, &r, buf, &len);
+
+        if (rc != LG_RESP_TOO_LARGE) {
+            fail_msg("case %zu gave %d: %s", i, rc, big[i]);
+        }
+    }
+    /* Exactly the bound is fine. */
+    assert_int_equal(feed("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n", 0, &r, buf, &len),
+                     0);
+    assert_int_equal(r.body_len, LG_RESP_MAX);
+}
+
+static void test_resp__framing_corners(void **state)
+{
+    char buf[512];
+    size_t len;
+    lg_resp_t r;
+
+    (void)state;
+    /* Several interim responses, then the real one. */
+    assert_int_equal(feed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+                          "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+                          1, &r, buf, &len),
+                     1);
+    assert_int_equal(r.status, 200);
+    /* A lone interim response: nothing left, more to come. */
+    assert_int_equal(feed("HTTP/1.1 100 Continue\r\n\r\n", 0, &r, buf, &len), 0);
+    assert_int_equal(len, 0);
+    /* Chunked wins over a Content-Length beside it. */
+    assert_int_equal(feed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"
+                          "\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                          0, &r, buf, &len),
+                     1);
+    assert_int_equal(r.body, LG_B_CHUNKED);
+    /* Bytes after a chunked body: the connection is not reused. */
+    assert_int_equal(
+        feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 0, &r, buf, &len),
+        1);
+    assert_true(r.close_after);
+    /* A one-letter trailer line with a bare LF is not the end. */
+    assert_int_equal(
+        feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX\n", 0, &r, buf, &len), 0);
+    /* 304 has no body whatever its Content-Length says. */
+    assert_int_equal(
+        feed("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 0, &r, buf, &len), 1);
+    /* close among other tokens. */
+    assert_int_equal(feed("HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0"
+                          "\r\n\r\n",
+                          0, &r, buf, &len),
+                     1);
+    assert_true(r.close_after);
 }
 
 int main(void)
@@ -292,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_url__https_address_with_port_and_path),
         cmocka_unit_test(test_url__defaults_ipv6_query_and_fragment),
         cmocka_unit_test(test_url__rejects_what_it_cannot_send),
+        cmocka_unit_test(test_url__host_length_bounded),
         cmocka_unit_test(test_url__long_path_refused_not_cut),
         cmocka_unit_test(test_resp__content_length_whole_and_byte_by_byte),
         cmocka_unit_test(test_resp__connection_close_and_http_1_0),
@@ -300,6 +415,8 @@ int main(void)
         cmocka_unit_test(test_resp__until_close_without_length),
         cmocka_unit_test(test_resp__malformed_refused),
         cmocka_unit_test(test_resp__bounded),
+        cmocka_unit_test(test_resp__sizes_over_the_bound),
+        cmocka_unit_test(test_resp__framing_corners),
     };
 
     return cmocka_run_group_tests_name("bench_lg_http", tests, NULL, NULL);
