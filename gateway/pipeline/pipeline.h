@@ -24,8 +24,8 @@
 #include "util.h"
 
 /*
- * Sizes libuv's threadpool to workers threads (0: one per core) plus room
- * for file-system work. Must run before the first uv_queue_work in the
+ * Sizes libuv's threadpool to two threads per CPU worker (workers; 0: one
+ * per core) plus two for file-system work. Must run before the first uv_queue_work in the
  * process; returns the number of CPU workers chosen. Main thread only.
  */
 unsigned cw_pipeline_pool_size_set(unsigned workers);

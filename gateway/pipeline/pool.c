@@ -6,8 +6,15 @@
 
 #include "pipeline.h"
 
-/* Threads added to the pool beyond the CPU workers, for libuv's own file
- * system and DNS work, so that they never queue behind signature work. */
+/* Pool threads per CPU worker: intake work waits now and then (a page of
+ * the ledger, an allocator lock, a vCPU the host took back), and a second
+ * thread per worker keeps the core busy meanwhile. On the 2-core benchmark
+ * VM, 6 threads against 4 gave 8 % more messages a second and 1-15 % less
+ * CPU a message in five alternating pairs (bench/README.md, "More pool
+ * threads"). */
+#define POOL_THREADS_PER_WORKER 2u
+/* Threads added to the pool beyond those, for libuv's own file system and
+ * DNS work, so that they never queue behind signature work. */
 #define POOL_EXTRA_THREADS 2u
 
 #include "internal.h"
@@ -30,7 +37,8 @@ unsigned cw_pipeline_pool_size_set(unsigned workers)
     if (workers == 0) {
         workers = 1;
     }
-    (void)snprintf(value, sizeof(value), "%u", workers + POOL_EXTRA_THREADS);
+    (void)snprintf(value, sizeof(value), "%u",
+                   workers * POOL_THREADS_PER_WORKER + POOL_EXTRA_THREADS);
     /* libuv reads UV_THREADPOOL_SIZE once, when the first work is queued. */
     (void)setenv("UV_THREADPOOL_SIZE", value, 1);
     return workers;
