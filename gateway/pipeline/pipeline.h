@@ -25,8 +25,9 @@
 
 /*
  * Sizes libuv's threadpool to two threads per CPU worker (workers; 0: one
- * per core) plus two for file-system work. Must run before the first uv_queue_work in the
- * process; returns the number of CPU workers chosen. Main thread only.
+ * per core) plus two for file-system work. Must run before the first
+ * uv_queue_work in the process; returns the number of CPU workers chosen.
+ * Main thread only.
  */
 unsigned cw_pipeline_pool_size_set(unsigned workers);
 
