@@ -155,12 +155,48 @@ out:
     return rc;
 }
 
+/* The store's fsyncs, by file, as a histogram. */
+static int render_store_syncs(const cw_store_stats_t *st, cw_buf_t *out)
+{
+    static const char *const files[CW_STORE_SYNC_KINDS] = { "wal", "database" };
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_store_sync_seconds Time in each fsync of the "
+                               "SQLite store's files: the WAL at every commit (synchronous=full), "
+                               "the database at every checkpoint that caught up.\n"
+                               "# TYPE clearway_store_sync_seconds histogram\n"));
+    for (size_t k = 0; k < CW_STORE_SYNC_KINDS; k++) {
+        uint64_t cum = 0;
+
+        for (size_t i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+            cum += st->sync_buckets[k][i];
+            CW_TRY(cw_buf_appendf(
+                out, "clearway_store_sync_seconds_bucket{file=\"%s\",le=\"%g\"} %llu\n", files[k],
+                (double)cw_store_sync_bounds_ns[i] / 1e9, (unsigned long long)cum));
+        }
+        CW_TRY(cw_buf_appendf(out,
+                              "clearway_store_sync_seconds_bucket{file=\"%s\",le=\"+Inf\"} %llu\n"
+                              "clearway_store_sync_seconds_sum{file=\"%s\"} %.6f\n"
+                              "clearway_store_sync_seconds_count{file=\"%s\"} %llu\n",
+                              files[k], (unsigned long long)st->sync_count[k], files[k],
+                              (double)st->sync_ns[k] / 1e9, files[k],
+                              (unsigned long long)st->sync_count[k]));
+    }
+out:
+    return rc;
+}
+
 /* The store's counters: group commit and write volume. */
 static int render_store(cw_store_t *store, cw_buf_t *out)
 {
     cw_store_stats_t st;
+    int rc;
 
     cw_store_stats_get(store, &st);
+    rc = render_store_syncs(&st, out);
+    if (rc < 0) {
+        return rc;
+    }
     return cw_buf_appendf(
         out,
         "# HELP clearway_store_transactions_total Write transactions committed (group commits).\n"

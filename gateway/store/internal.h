@@ -196,6 +196,13 @@ cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error
  */
 #define CW_STORE__WALBUF_VFS "clearway-walbuf"
 const char *cw_store__walbuf_vfs(void);
+/* The same VFS without the gathering, for the checkpointer's connection:
+ * it only times its syncs. Its name, or NULL (then the default VFS). */
+#define CW_STORE__TIMED_VFS "clearway-timed"
+const char *cw_store__timed_vfs(void);
+/* The syncs timed through either VFS since the process started, into the
+ * sync_* fields of out. Any thread. */
+void cw_store__sync_stats(cw_store_stats_t *out);
 /* WAL writes SQLite made through it, and writes it handed to the files,
  * since the process started (for tests). */
 void cw_store__walbuf_counts(uint64_t *writes_in, uint64_t *writes_out);

@@ -501,7 +501,8 @@ int cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_e
     *out = NULL;
     /* NOMUTEX: the connection is used by one thread at a time (the opener,
      * then the writer), so SQLite's own connection mutex is not needed.
-     * With synchronous=FULL its WAL writes are gathered (walbuf.c). */
+     * With synchronous=FULL its WAL writes are gathered and its syncs
+     * timed (walbuf.c). */
     src = sqlite3_open_v2(opts->path, &db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                           opts->sync == CW_STORE_SYNC_FULL ? cw_store__walbuf_vfs() : NULL);

@@ -1457,8 +1457,10 @@ static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error
     /* A reader waits only while a checkpoint restarts the WAL. */
     (void)sqlite3_busy_timeout(be->rdb, (int)opts->busy_timeout_ms);
     /* The checkpointer writes into the database file, so read-write; it
-     * runs no statement. Without it the writer checkpoints as before. */
-    src = sqlite3_open_v2(opts->path, &be->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+     * runs no statement. Without it the writer checkpoints as before. Its
+     * syncs are timed (walbuf.c). */
+    src = sqlite3_open_v2(opts->path, &be->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                          cw_store__timed_vfs());
     if (src != SQLITE_OK) {
         CW_LOG_WARN(CW_STORE_MOD, "store: %s: no checkpointer connection: %s", opts->path,
                     be->cdb != NULL ? sqlite3_errmsg(be->cdb) : sqlite3_errstr(src));

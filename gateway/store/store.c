@@ -259,6 +259,7 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->checkpoint_ns = atomic_load(&store->n_ckpt_ns);
     out->transactions_beside_checkpoint = atomic_load(&store->n_tx_ckpt);
     out->commit_beside_checkpoint_ns = atomic_load(&store->n_sync_ckpt_ns);
+    cw_store__sync_stats(out);
 }
 
 void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)

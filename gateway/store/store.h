@@ -541,6 +541,18 @@ CW_MUST_CHECK int cw_store_stats_query(cw_store_t *store,
 
 /* ==== Observability and tests ==== */
 
+/* The fsync histogram's buckets: each one's upper bound, in ns (100 us to
+ * 1 s); a sync above the last one counts only in sync_count. */
+#define CW_STORE_SYNC_BUCKETS 12
+extern const uint64_t cw_store_sync_bounds_ns[CW_STORE_SYNC_BUCKETS];
+
+/* What a timed sync was of. */
+typedef enum cw_store_sync_kind_e {
+    CW_STORE_SYNC_WAL = 0,      /* the WAL: every commit, under synchronous=full */
+    CW_STORE_SYNC_DATABASE = 1, /* the database file: every checkpoint that caught up */
+    CW_STORE_SYNC_KINDS = 2
+} cw_store_sync_kind_e;
+
 typedef struct cw_store_stats {
     uint64_t transactions;    /* write transactions committed */
     uint64_t writes;          /* write operations committed (sum of group sizes) */
@@ -557,6 +569,15 @@ typedef struct cw_store_stats {
     uint64_t transactions_beside_checkpoint; /* of transactions, those whose COMMIT had a
                                                 checkpoint running beside it */
     uint64_t commit_beside_checkpoint_ns;    /* their share of commit_ns */
+    /* The fsyncs (fdatasync) of the SQLite store's files, by kind, counted
+     * process-wide (a daemon has one store; none for PostgreSQL, whose
+     * server syncs): how many, their total time, and how many took at most
+     * each bound of cw_store_sync_bounds_ns and more than the one before.
+     * The writer's and the checkpointer's under synchronous=full; only the
+     * checkpointer's under normal. */
+    uint64_t sync_count[CW_STORE_SYNC_KINDS];
+    uint64_t sync_ns[CW_STORE_SYNC_KINDS];
+    uint64_t sync_buckets[CW_STORE_SYNC_KINDS][CW_STORE_SYNC_BUCKETS];
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */

@@ -28,6 +28,16 @@
  *   offset (SQLite rewriting a frame, the WAL starting over at its header)
  *   writes what is held first, so writes reach the file in their order.
  * The main database file and everything else pass straight through.
+ *
+ * A second VFS, "clearway-timed", is the same without the gathering: the
+ * checkpointer's connection opens with it. Through either one every xSync
+ * is timed, by file (the WAL or the database), for the
+ * clearway_store_sync_seconds histogram: each one is a cache flush of the
+ * disk, and on the benchmark's virtual disk they set most of the commit
+ * stage's p99 (bench/README.md, "The fsyncs"). Under
+ * synchronous=NORMAL the writer opens with neither, so its few syncs (a
+ * new WAL's header, its own checkpoints, the one at close) are not
+ * counted; the checkpointer's are.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -44,18 +54,42 @@ typedef struct wb_file {
     sqlite3_file base;  /* pMethods = &wb_methods */
     sqlite3_file *real; /* the default VFS's file, right after this struct */
     int is_wal;
-    char *buf; /* the held run, WB_CAP bytes (sqlite3_malloc64), NULL until needed */
+    int gather; /* a WAL opened through wb_vfs: its writes are gathered */
+    char *buf;  /* the held run, WB_CAP bytes (sqlite3_malloc64), NULL until needed */
     size_t len;
     sqlite3_int64 off; /* where the held run starts in the file */
 } wb_file_t;
 
 _Static_assert(sizeof(wb_file_t) % 8 == 0, "the real file after wb_file_t stays aligned");
 
-static sqlite3_vfs wb_vfs;
+static sqlite3_vfs wb_vfs; /* gathers a WAL's writes, times syncs */
+static sqlite3_vfs wt_vfs; /* times syncs only */
 static sqlite3_vfs *wb_real;
 static int wb_registered;
+static int wt_registered;
 static atomic_uint_fast64_t wb_writes_in;  /* WAL writes SQLite made */
 static atomic_uint_fast64_t wb_writes_out; /* writes handed to the file */
+
+const uint64_t cw_store_sync_bounds_ns[CW_STORE_SYNC_BUCKETS] = {
+    100000,   250000,   500000,   1000000,   2500000,   5000000,
+    10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
+};
+
+/* Syncs by kind and bucket (the last one: above every bound), and their
+ * time; process-wide, as the VFS is. */
+static atomic_uint_fast64_t wb_sync_n[CW_STORE_SYNC_KINDS][CW_STORE_SYNC_BUCKETS + 1];
+static atomic_uint_fast64_t wb_sync_ns[CW_STORE_SYNC_KINDS];
+
+static void sync_record(int kind, uint64_t ns)
+{
+    size_t i = 0;
+
+    while (i < CW_STORE_SYNC_BUCKETS && ns > cw_store_sync_bounds_ns[i]) {
+        i++;
+    }
+    atomic_fetch_add_explicit(&wb_sync_n[kind][i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&wb_sync_ns[kind], ns, memory_order_relaxed);
+}
 
 static int real_write(wb_file_t *p, const void *data, size_t len, sqlite3_int64 off)
 {
@@ -100,7 +134,7 @@ static int wb_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 of
     size_t n = amt > 0 ? (size_t)amt : 0;
     int rc;
 
-    if (!p->is_wal) {
+    if (!p->gather) {
         return p->real->pMethods->xWrite(p->real, data, amt, off);
     }
     atomic_fetch_add_explicit(&wb_writes_in, 1, memory_order_relaxed);
@@ -138,8 +172,15 @@ static int wb_sync(sqlite3_file *f, int flags)
 {
     wb_file_t *p = (wb_file_t *)f;
     int rc = wb_flush(p);
+    uint64_t t0;
 
-    return rc != SQLITE_OK ? rc : p->real->pMethods->xSync(p->real, flags);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    t0 = cw_time_mono_ns();
+    rc = p->real->pMethods->xSync(p->real, flags);
+    sync_record(p->is_wal ? CW_STORE_SYNC_WAL : CW_STORE_SYNC_DATABASE, cw_time_mono_ns() - t0);
+    return rc;
 }
 
 static int wb_file_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -251,7 +292,6 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
     wb_file_t *p = (wb_file_t *)f;
     int rc;
 
-    (void)vfs;
     memset(p, 0, sizeof(*p));
     p->real = (sqlite3_file *)(p + 1);
     rc = wb_real->xOpen(wb_real, name, p->real, flags, out);
@@ -262,6 +302,7 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
             return SQLITE_CANTOPEN;
         }
         p->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+        p->gather = p->is_wal && vfs == &wb_vfs;
         p->base.pMethods = &wb_methods;
     }
     return rc;
@@ -364,6 +405,9 @@ static void wb_register(void)
     wb_vfs.xGetLastError = wb_last_error;
     wb_vfs.xCurrentTimeInt64 = wb_current_time64;
     wb_registered = sqlite3_vfs_register(&wb_vfs, 0) == SQLITE_OK;
+    wt_vfs = wb_vfs;
+    wt_vfs.zName = CW_STORE__TIMED_VFS;
+    wt_registered = sqlite3_vfs_register(&wt_vfs, 0) == SQLITE_OK;
 }
 
 const char *cw_store__walbuf_vfs(void)
@@ -372,6 +416,30 @@ const char *cw_store__walbuf_vfs(void)
 
     (void)pthread_once(&once, wb_register);
     return wb_registered ? CW_STORE__WALBUF_VFS : NULL;
+}
+
+const char *cw_store__timed_vfs(void)
+{
+    (void)cw_store__walbuf_vfs();
+    return wt_registered ? CW_STORE__TIMED_VFS : NULL;
+}
+
+void cw_store__sync_stats(cw_store_stats_t *out)
+{
+    for (size_t k = 0; k < CW_STORE_SYNC_KINDS; k++) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i <= CW_STORE_SYNC_BUCKETS; i++) {
+            uint64_t b = (uint64_t)atomic_load(&wb_sync_n[k][i]);
+
+            if (i < CW_STORE_SYNC_BUCKETS) {
+                out->sync_buckets[k][i] = b;
+            }
+            n += b;
+        }
+        out->sync_count[k] = n;
+        out->sync_ns[k] = (uint64_t)atomic_load(&wb_sync_ns[k]);
+    }
 }
 
 void cw_store__walbuf_counts(uint64_t *writes_in, uint64_t *writes_out)

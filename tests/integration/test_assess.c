@@ -411,6 +411,9 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
     double store_before[3];
     double write_s_before;
     double commit_s_before;
+    double wal_syncs_before;
+    double wal_syncs;
+    double le;
     char inf[128];
     const char *p;
     size_t i;
@@ -429,6 +432,8 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
     commit_s_before = metric_value(body, "clearway_store_commit_seconds_total");
     assert_true(write_s_before >= 0);
     assert_true(commit_s_before >= 0);
+    wal_syncs_before = metric_value(body, "clearway_store_sync_seconds_count{file=\"wal\"}");
+    assert_true(wal_syncs_before >= 0);
     /* A consignment for eu goes through every stage, the ledger included. */
     assert_int_equal(send_consignment("hub", "s/SQ-88812/SQ-TIMED-1/", body, sizeof(body)), 200);
     assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
@@ -460,6 +465,23 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
              "clearway_intake_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} %ld\n",
              before[6] + 1);
     assert_non_null(strstr(body, inf));
+    /* The commit synced the WAL (synchronous=full): one more fsync in the
+     * histogram, whose buckets grow with their bounds up to +Inf, the
+     * count; the database's series are there too. */
+    wal_syncs = metric_value(body, "clearway_store_sync_seconds_count{file=\"wal\"}");
+    assert_true(wal_syncs >= wal_syncs_before + 1);
+    le = metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"0.0001\"}");
+    assert_true(le >= 0);
+    assert_true(
+        le <= metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"0.001\"}"));
+    assert_true(metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"0.001\"}")
+                <= metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"1\"}"));
+    assert_true(metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"1\"}")
+                <= wal_syncs);
+    assert_true(metric_value(body, "clearway_store_sync_seconds_bucket{file=\"wal\",le=\"+Inf\"}")
+                == wal_syncs);
+    assert_true(metric_value(body, "clearway_store_sync_seconds_sum{file=\"wal\"}") > 0);
+    assert_true(metric_value(body, "clearway_store_sync_seconds_count{file=\"database\"}") >= 0);
     p = strstr(body, "clearway_intake_stage_seconds_sum{stage=\"total\"} ");
     assert_non_null(p);
     assert_true(strtod(p + strlen("clearway_intake_stage_seconds_sum{stage=\"total\"} "), NULL)

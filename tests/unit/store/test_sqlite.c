@@ -1968,6 +1968,79 @@ static void test_sqlite__checkpoints_off_the_writer(void **state)
     sqlite3_close(db);
 }
 
+/* Syncs of kind counted in the buckets: at most all of them (the rest took
+ * over a second). */
+static void assert_buckets_within(const cw_store_stats_t *st)
+{
+    for (int k = 0; k < CW_STORE_SYNC_KINDS; k++) {
+        uint64_t n = 0;
+
+        for (int i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+            n += st->sync_buckets[k][i];
+        }
+        assert_true(n <= st->sync_count[k]);
+    }
+}
+
+/* Puts n small messages, one commit each. */
+static void put_one_by_one(cw_store_t *store, const char *prefix, int n)
+{
+    cw_store_msg_t m;
+    char id[32];
+
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        msg_fill(&m, id, (char)i, "r");
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+}
+
+/*
+ * Every fsync of the store's files is timed, by file (walbuf.c): under
+ * synchronous=FULL one of the WAL for each commit, and one of the database
+ * for each checkpoint that caught up, on the checkpointer's own connection
+ * (1,200 pages are short of the 4,000 at which the writer checkpoints
+ * itself). Under NORMAL a commit syncs nothing (and the writer's few
+ * syncs are not timed: it opens through the default VFS).
+ */
+static void test_sqlite__syncs_are_timed(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_stats_t s0;
+    cw_store_stats_t s1;
+    cw_store_stats_t s2;
+    cw_store_t *store;
+    char *blob = cw_malloc(16384);
+
+    (void)state;
+    assert_non_null(blob);
+    memset(blob, 'x', 16384);
+    store = store_open();
+    cw_store_stats_get(store, &s0);
+    put_one_by_one(store, "full", 20);
+    cw_store_stats_get(store, &s1);
+    assert_true(s1.sync_count[CW_STORE_SYNC_WAL] >= s0.sync_count[CW_STORE_SYNC_WAL] + 20);
+    assert_true(s1.sync_ns[CW_STORE_SYNC_WAL] > s0.sync_ns[CW_STORE_SYNC_WAL]);
+    assert_buckets_within(&s1);
+    put_big(store, "big", 300, blob);
+    uv_sleep(1000);
+    cw_store_stats_get(store, &s2);
+    store_close(store);
+    cw_free(blob);
+    assert_true(s2.checkpoints > s1.checkpoints);
+    assert_true(s2.sync_count[CW_STORE_SYNC_DATABASE] > s1.sync_count[CW_STORE_SYNC_DATABASE]);
+    assert_true(s2.sync_ns[CW_STORE_SYNC_DATABASE] > s1.sync_ns[CW_STORE_SYNC_DATABASE]);
+    assert_buckets_within(&s2);
+
+    opts.sync = CW_STORE_SYNC_NORMAL;
+    store = store_open_opts(&opts);
+    cw_store_stats_get(store, &s0);
+    put_one_by_one(store, "normal", 10);
+    cw_store_stats_get(store, &s1);
+    store_close(store);
+    assert_true(s1.sync_count[CW_STORE_SYNC_WAL] == s0.sync_count[CW_STORE_SYNC_WAL]);
+}
+
 /* ==== Sub-journal spill ==== */
 
 /* A VFS over the default one that counts the sub-journal files SQLite
@@ -2134,6 +2207,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_on_the_callers_thread, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__syncs_are_timed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__rollback_copies_in_memory_except_purges, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
