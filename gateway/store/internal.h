@@ -46,6 +46,7 @@ struct cw_store_req {
     cw_pool_t *pool;          /* inputs and results; freed after the callback */
     int status;               /* 0 or CW_E*, set by the backend */
     int again;                /* PURGE: the backend wants another batch */
+    uint64_t seq;             /* SQLite: the commit whose sync it waits for */
     union {
         cw_store_put_cb put;
         cw_store_get_cb get;
@@ -203,6 +204,20 @@ const char *cw_store__timed_vfs(void);
 /* The syncs timed through either VFS since the process started, into the
  * sync_* fields of out. Any thread. */
 void cw_store__sync_stats(cw_store_stats_t *out);
+/* The descriptor the syncer flushes db's WAL through: the WAL must be open
+ * through the gathering VFS (the writer's connection under
+ * synchronous=FULL). -1 when it is not: then no sync is deferred. */
+int cw_store__walbuf_sync_fd(sqlite3 *db);
+/* Around the writer's COMMIT, on its thread: between _begin and _end a sync
+ * of its gathered WAL (one synced before) writes what is held but does not
+ * flush; _end says whether one was deferred, which the caller must then
+ * flush with cw_store__walbuf_fdatasync before it answers for the commit.
+ * _pause stops deferring before _end (a checkpoint inside COMMIT). */
+void cw_store__walbuf_defer_begin(void);
+void cw_store__walbuf_defer_pause(void);
+int cw_store__walbuf_defer_end(void);
+/* fdatasync(fd), timed as a WAL sync: 0 or -errno. Any thread. */
+int cw_store__walbuf_fdatasync(int fd);
 /* WAL writes SQLite made through it, and writes it handed to the files,
  * since the process started (for tests). */
 void cw_store__walbuf_counts(uint64_t *writes_in, uint64_t *writes_out);

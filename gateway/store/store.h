@@ -588,6 +588,10 @@ typedef enum cw_store_fault_e {
     CW_STORE_FAULT_COMMIT_FAIL = 1, /* every transaction is rolled back instead of
                                        committed and its operations fail with CW_EIO */
     CW_STORE_FAULT_READ_FAIL = 2,   /* every ledger facts query fails with CW_EIO */
+    CW_STORE_FAULT_SYNC_HOLD = 3,   /* SQLite, synchronous=full: the syncer flushes
+                                       and answers nothing while this is set */
+    CW_STORE_FAULT_SYNC_FAIL = 4,   /* SQLite, synchronous=full: the syncer's next
+                                       fdatasync fails as with EIO */
 } cw_store_fault_e;
 
 /* Sets the test fault hook; takes effect from the next transaction. Any thread. */

@@ -38,11 +38,26 @@
  * synchronous=NORMAL the writer opens with neither, so its few syncs (a
  * new WAL's header, its own checkpoints, the one at close) are not
  * counted; the checkpointer's are.
+ *
+ * The sync of a commit, deferred: while the writer thread runs COMMIT
+ * between cw_store__walbuf_defer_begin and _end, a sync of its gathered
+ * WAL writes what is held and returns without flushing the disk; the
+ * store's syncer thread then flushes the file through a descriptor of its
+ * own (cw_store__walbuf_fdatasync) before any request of that commit is
+ * answered, while the writer runs the next group (sqlite.c, "The
+ * syncer"). Written is all SQLite needs to make the commit visible; its
+ * durability is the syncer's. Only a WAL that has been synced once for
+ * real defers: SQLite's first sync of a new file also syncs its
+ * directory, which the syncer's flush would not. Every other sync, the
+ * checkpoints' above all, flushes as before.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -58,6 +73,8 @@ typedef struct wb_file {
     char *buf;  /* the held run, WB_CAP bytes (sqlite3_malloc64), NULL until needed */
     size_t len;
     sqlite3_int64 off; /* where the held run starts in the file */
+    int sync_fd;       /* the gathered WAL opened again read-only, for the syncer; -1 if not */
+    int synced;        /* a sync went to the file: later ones may be deferred */
 } wb_file_t;
 
 _Static_assert(sizeof(wb_file_t) % 8 == 0, "the real file after wb_file_t stays aligned");
@@ -69,6 +86,9 @@ static int wb_registered;
 static int wt_registered;
 static atomic_uint_fast64_t wb_writes_in;  /* WAL writes SQLite made */
 static atomic_uint_fast64_t wb_writes_out; /* writes handed to the file */
+/* The calling thread's COMMIT defers its WAL syncs; one was deferred. */
+static _Thread_local int wb_defer;
+static _Thread_local int wb_deferred;
 
 const uint64_t cw_store_sync_bounds_ns[CW_STORE_SYNC_BUCKETS] = {
     100000,   250000,   500000,   1000000,   2500000,   5000000,
@@ -115,6 +135,10 @@ static int wb_close(sqlite3_file *f)
     int rc = wb_flush(p);
     int rc2 = p->real->pMethods->xClose(p->real);
 
+    if (p->sync_fd >= 0) {
+        (void)close(p->sync_fd);
+        p->sync_fd = -1;
+    }
     sqlite3_free(p->buf);
     p->buf = NULL;
     return rc != SQLITE_OK ? rc : rc2;
@@ -177,9 +201,16 @@ static int wb_sync(sqlite3_file *f, int flags)
     if (rc != SQLITE_OK) {
         return rc;
     }
+    if (wb_defer && p->gather && p->synced && p->sync_fd >= 0) {
+        wb_deferred = 1;
+        return SQLITE_OK;
+    }
     t0 = cw_time_mono_ns();
     rc = p->real->pMethods->xSync(p->real, flags);
     sync_record(p->is_wal ? CW_STORE_SYNC_WAL : CW_STORE_SYNC_DATABASE, cw_time_mono_ns() - t0);
+    if (rc == SQLITE_OK) {
+        p->synced = 1;
+    }
     return rc;
 }
 
@@ -293,6 +324,7 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
     int rc;
 
     memset(p, 0, sizeof(*p));
+    p->sync_fd = -1;
     p->real = (sqlite3_file *)(p + 1);
     rc = wb_real->xOpen(wb_real, name, p->real, flags, out);
     /* SQLite closes a file whose pMethods is set, even after an error. */
@@ -303,6 +335,11 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
         }
         p->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
         p->gather = p->is_wal && vfs == &wb_vfs;
+        /* SQLite hands xOpen the full path. Without this descriptor
+         * nothing is deferred: every sync flushes as it comes. */
+        if (p->gather && name != NULL) {
+            p->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
+        }
         p->base.pMethods = &wb_methods;
     }
     return rc;
@@ -440,6 +477,52 @@ void cw_store__sync_stats(cw_store_stats_t *out)
         out->sync_count[k] = n;
         out->sync_ns[k] = (uint64_t)atomic_load(&wb_sync_ns[k]);
     }
+}
+
+int cw_store__walbuf_sync_fd(sqlite3 *db)
+{
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || f == NULL
+        || f->pMethods != &wb_methods) {
+        return -1;
+    }
+    return ((wb_file_t *)f)->sync_fd;
+}
+
+void cw_store__walbuf_defer_begin(void)
+{
+    wb_defer = 1;
+    wb_deferred = 0;
+}
+
+void cw_store__walbuf_defer_pause(void)
+{
+    wb_defer = 0;
+}
+
+int cw_store__walbuf_defer_end(void)
+{
+    int deferred = wb_deferred;
+
+    wb_defer = 0;
+    wb_deferred = 0;
+    return deferred;
+}
+
+int cw_store__walbuf_fdatasync(int fd)
+{
+    uint64_t t0 = cw_time_mono_ns();
+    int rc;
+
+    do {
+        rc = fdatasync(fd);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        return -errno;
+    }
+    sync_record(CW_STORE_SYNC_WAL, cw_time_mono_ns() - t0);
+    return 0;
 }
 
 void cw_store__walbuf_counts(uint64_t *writes_in, uint64_t *writes_out)

@@ -2041,6 +2041,100 @@ static void test_sqlite__syncs_are_timed(void **state)
     assert_true(s1.sync_count[CW_STORE_SYNC_WAL] == s0.sync_count[CW_STORE_SYNC_WAL]);
 }
 
+/* ==== The syncer ==== */
+
+/*
+ * Under synchronous=FULL the commit's fsync is the syncer's: COMMIT writes
+ * the WAL and the commit is visible at once, but nothing that could have
+ * seen it is answered before the WAL is flushed. With the syncer held
+ * (the fault hook), a put is written and visible to another connection,
+ * yet neither it nor a status read on the writer nor a list on the reader
+ * is answered; let go, all three are, after one more flush of the WAL.
+ */
+static void test_sqlite__answers_wait_for_the_sync(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t s0;
+    cw_store_stats_t s1;
+    cw_store_filter_t f;
+    cw_store_msg_t m;
+    list_res_t lr;
+    get_res_t gr;
+    put_res_t pr;
+
+    (void)state;
+    msg_fill(&m, "first-1", 0x21, "r");
+    assert_int_equal(put_sync(store, &m).status, 0); /* the WAL's first sync is SQLite's */
+    cw_store_fault_set(store, CW_STORE_FAULT_SYNC_HOLD);
+    cw_store_stats_get(store, &s0);
+
+    memset(&pr, 0, sizeof(pr));
+    msg_fill(&m, "held-1", 0x22, "receipt-held");
+    msg_queue(&m, "to-customs", 1000);
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &pr), 0);
+    assert_false(run_until_or_ms(&pr.done, 300));
+    assert_int_equal(rows_seen_apart("held-%"), 1);
+
+    memset(&gr, 0, sizeof(gr));
+    assert_int_equal(cw_store_msg_get(store, "platform-a", "held-1", on_get, &gr), 0);
+    memset(&lr, 0, sizeof(lr));
+    memset(&f, 0, sizeof(f));
+    f.limit = 10;
+    assert_int_equal(cw_store_msg_list(store, &f, on_list, &lr), 0);
+    assert_false(run_until_or_ms(&gr.done, 200));
+    assert_false(lr.done);
+    assert_false(pr.done);
+
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    run_until(&pr.done);
+    run_until(&gr.done);
+    run_until(&lr.done);
+    cw_store_stats_get(store, &s1);
+    assert_int_equal(pr.status, 0);
+    assert_int_equal(pr.kind, CW_STORE_PUT_NEW);
+    assert_int_equal(gr.status, 0);
+    assert_int_equal(gr.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(lr.status, 0);
+    assert_int_equal(lr.count, 2);
+    assert_true(s1.sync_count[CW_STORE_SYNC_WAL] > s0.sync_count[CW_STORE_SYNC_WAL]);
+    store_close(store);
+}
+
+/*
+ * A failed fdatasync leaves unknown what of the WAL is on disk, so from
+ * then on the store answers CW_EIO to everything, the write whose sync
+ * failed first, until it is opened again, when it works from the file:
+ * what was acknowledged before is there.
+ */
+static void test_sqlite__failed_sync_answers_eio_until_reopened(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+
+    (void)state;
+    msg_fill(&m, "ok-1", 0x31, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+    msg_fill(&m, "ok-2", 0x32, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+
+    cw_store_fault_set(store, CW_STORE_FAULT_SYNC_FAIL);
+    msg_fill(&m, "lost-1", 0x33, "r");
+    assert_int_equal(put_sync(store, &m).status, CW_EIO);
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    msg_fill(&m, "after-1", 0x34, "r");
+    assert_int_equal(put_sync(store, &m).status, CW_EIO);
+    assert_int_equal(get_sync(store, "ok-1").status, CW_EIO);
+    store_close(store);
+
+    store = store_open();
+    assert_int_equal(get_sync(store, "ok-1").status, 0);
+    assert_int_equal(get_sync(store, "ok-2").status, 0);
+    assert_int_equal(get_sync(store, "after-1").status, CW_ENOENT);
+    msg_fill(&m, "again-1", 0x35, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+    store_close(store);
+}
+
 /* ==== Sub-journal spill ==== */
 
 /* A VFS over the default one that counts the sub-journal files SQLite
@@ -2208,6 +2302,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__syncs_are_timed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__answers_wait_for_the_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__failed_sync_answers_eio_until_reopened, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__rollback_copies_in_memory_except_purges, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__allocation_failures_are_clean, setup,
