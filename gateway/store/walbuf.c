@@ -336,8 +336,9 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
         p->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
         p->gather = p->is_wal && vfs == &wb_vfs;
         /* SQLite hands xOpen the full path. Without this descriptor
-         * nothing is deferred: every sync flushes as it comes. */
-        if (p->gather && name != NULL) {
+         * nothing is deferred: every sync flushes as it comes. SQLite
+         * takes no POSIX lock on a WAL file, so closing it drops none. */
+        if (rc == SQLITE_OK && p->gather && name != NULL) {
             p->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
         }
         p->base.pMethods = &wb_methods;
