@@ -26,10 +26,22 @@ static void on_healthz(cw_api_t *api, cw_http_request_t *req)
 
 static void on_readyz(cw_api_t *api, cw_http_request_t *req)
 {
+    cw_store_t *store = api->pipeline != NULL ? cw_pipeline_store(api->pipeline) : NULL;
+    cw_store_stats_t st;
+
     if (api->draining) {
         (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
                                       "the node is draining and accepts no new work");
         return;
+    }
+    if (store != NULL) {
+        cw_store_stats_get(store, &st);
+        if (st.broken) {
+            (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                          "the store could not flush its WAL to disk and"
+                                          " accepts nothing more; restart clearwayd");
+            return;
+        }
     }
     respond_json(req, 200, "{\"status\":\"ready\"}\n");
 }

@@ -213,8 +213,8 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "committed transactions.\n"
         "# TYPE clearway_store_write_seconds_total counter\n"
         "clearway_store_write_seconds_total %.6f\n"
-        "# HELP clearway_store_commit_seconds_total Time the writer spent committing them (WAL "
-        "write and fsync).\n"
+        "# HELP clearway_store_commit_seconds_total Time the writer spent committing them (the WAL "
+        "write; with synchronous=full the syncer flushes it after).\n"
         "# TYPE clearway_store_commit_seconds_total counter\n"
         "clearway_store_commit_seconds_total %.6f\n"
         "# HELP clearway_store_commit_failures_total Transactions rolled back because a commit "
@@ -237,12 +237,16 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "clearway_store_commit_beside_checkpoint_seconds_total %.6f\n"
         "# HELP clearway_store_operations_pending Store operations queued now.\n"
         "# TYPE clearway_store_operations_pending gauge\n"
-        "clearway_store_operations_pending %llu\n",
+        "clearway_store_operations_pending %llu\n"
+        "# HELP clearway_store_broken 1 once a flush of the WAL failed: the store answers "
+        "nothing but errors until clearwayd is restarted.\n"
+        "# TYPE clearway_store_broken gauge\n"
+        "clearway_store_broken %d\n",
         (unsigned long long)st.transactions, (unsigned long long)st.writes,
         (unsigned long long)st.pages_written, (double)st.exec_ns / 1e9, (double)st.commit_ns / 1e9,
         (unsigned long long)st.commit_failures, (unsigned long long)st.checkpoints,
         (double)st.checkpoint_ns / 1e9, (unsigned long long)st.transactions_beside_checkpoint,
-        (double)st.commit_beside_checkpoint_ns / 1e9, (unsigned long long)st.pending);
+        (double)st.commit_beside_checkpoint_ns / 1e9, (unsigned long long)st.pending, st.broken);
 }
 
 /* Appends value as a Prometheus label value: quoted, with \\, \" and \n escaped. */

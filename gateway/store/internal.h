@@ -140,6 +140,7 @@ struct cw_store {
     atomic_uint_least64_t n_writes;  /* stats: write operations committed */
     atomic_uint_least64_t n_reads;   /* stats: read operations */
     atomic_uint_least64_t n_failed;  /* stats: commit failures */
+    atomic_int broken;               /* stats: a WAL flush failed, CW_EIO until reopened */
     atomic_uint_least64_t n_group;   /* stats: largest group */
     atomic_uint_least64_t n_pending; /* stats: queued operations */
     atomic_uint_least64_t n_ckpt;    /* stats: checkpoints run (either thread) */

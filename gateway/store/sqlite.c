@@ -1063,20 +1063,23 @@ static void copies_place(cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
     }
 }
 
-static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
+/* Runs the batch's writes in one transaction. Returns 1 when COMMIT left
+ * its WAL sync to the syncer, else 0. */
+static int run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batch, size_t n)
 {
     size_t writes = 0;
     size_t i;
     uint64_t t_begin;
     uint64_t t_commit = 0;
     uint64_t ckpt_seq = 0;
+    int deferred = 0;
     int rc;
 
     for (i = 0; i < n; i++) {
         writes += cw_store__req_is_write(batch[i]);
     }
     if (writes == 0) {
-        return;
+        return 0;
     }
     copies_place(be, batch, n);
     t_begin = cw_time_mono_ns();
@@ -1100,7 +1103,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
         }
         rc = exec_stmt(be, S_COMMIT);
         if (be->sync_fd >= 0) {
-            (void)cw_store__walbuf_defer_end();
+            deferred = cw_store__walbuf_defer_end();
         }
     }
     if (rc == 0) {
@@ -1128,7 +1131,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
         if (writes > atomic_load(&store->n_group)) {
             atomic_store(&store->n_group, writes);
         }
-        return;
+        return deferred;
     }
     /* Nothing of the group is durable: fail every write in it. */
     if (!sqlite3_get_autocommit(be->db)) {
@@ -1145,6 +1148,7 @@ static void run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batc
             }
         }
     }
+    return deferred;
 }
 
 /* Takes up to group_max pending requests; 0 when stopping and drained. */
@@ -1224,19 +1228,35 @@ static void answer_after(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t *req
     uv_mutex_unlock(&be->lock);
 }
 
-/* The writer ended commit seq (or found nothing to commit): a sync is owed
- * for it unless one already covered it. */
-static void syncer_owed(cw_sqlite_t *be, uint64_t seq)
+/* The writer ended commit seq. If COMMIT deferred its sync, one is owed
+ * for it. If not (it wrote nothing, or SQLite synced), it is as durable as
+ * the commits before it: at once when no flush is owed, else with the
+ * next one. */
+static void commit_ended(cw_sqlite_t *be, uint64_t seq, int deferred)
 {
     if (!be->sthread_started || atomic_load(&be->commit_synced) >= seq) {
         return;
     }
     uv_mutex_lock(&be->lock);
-    if (seq > be->sync_want) {
+    if (!deferred && be->sync_want <= atomic_load(&be->commit_synced)) {
+        atomic_store(&be->commit_synced, seq);
+        uv_cond_signal(&be->swake); /* reads it kept may go */
+    } else if (seq > be->sync_want) {
         be->sync_want = seq;
         uv_cond_signal(&be->swake);
     }
     uv_mutex_unlock(&be->lock);
+}
+
+/* Whether a kept request's commit is synced now. */
+static int kept_can_go(const cw_store_req_t *keep, uint64_t synced)
+{
+    for (; keep != NULL; keep = keep->next) {
+        if (keep->seq <= synced) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void syncer_main(void *arg)
@@ -1251,13 +1271,16 @@ static void syncer_main(void *arg)
         cw_store_req_t *req;
         cw_store_req_t **tail = &keep;
         uint64_t want;
-        uint64_t synced = atomic_load(&be->commit_synced);
+        uint64_t synced;
         int failed;
 
         uv_mutex_lock(&be->lock);
-        /* After a failure nothing is owed: there is nothing to flush for. */
-        while (be->shead == NULL && (be->sync_want <= synced || atomic_load(&be->sync_failed))
-               && !be->sstop) {
+        /* Sleeps while nothing came, no flush is owed (after a failure none
+         * ever is) and none of the kept ones can go. */
+        while (
+            be->shead == NULL && !kept_can_go(keep, atomic_load(&be->commit_synced))
+            && (be->sync_want <= atomic_load(&be->commit_synced) || atomic_load(&be->sync_failed))
+            && !be->sstop) {
             uv_cond_wait(&be->swake, &be->lock);
         }
         while (atomic_load(&store->fault) == CW_STORE_FAULT_SYNC_HOLD && !be->sstop) {
@@ -1269,6 +1292,7 @@ static void syncer_main(void *arg)
         be->shead = NULL;
         be->stail = NULL;
         want = be->sync_want;
+        synced = atomic_load(&be->commit_synced);
         if (list == NULL && keep == NULL && (want <= synced || atomic_load(&be->sync_failed))
             && be->sstop) {
             uv_mutex_unlock(&be->lock);
@@ -1285,10 +1309,15 @@ static void syncer_main(void *arg)
                          : cw_store__walbuf_fdatasync(be->sync_fd);
 
             if (rc == 0) {
-                atomic_store(&be->commit_synced, want);
-                synced = want;
+                uv_mutex_lock(&be->lock);
+                if (want > atomic_load(&be->commit_synced)) {
+                    atomic_store(&be->commit_synced, want);
+                }
+                synced = atomic_load(&be->commit_synced);
+                uv_mutex_unlock(&be->lock);
             } else {
                 atomic_store(&be->sync_failed, 1);
+                atomic_store(&store->broken, 1);
                 failed = 1;
                 CW_LOG_ERROR(CW_STORE_MOD,
                              "store: %s: fdatasync of the WAL failed (%s): what it held may not"
@@ -1339,6 +1368,7 @@ static void writer_main(void *arg)
     cw_thread_name_set("cw-store-write");
     while ((n = batch_take(be)) > 0) {
         uint64_t seq;
+        int deferred;
 
         if (atomic_load(&be->sync_failed)) {
             for (i = 0; i < n; i++) {
@@ -1350,7 +1380,7 @@ static void writer_main(void *arg)
         for (i = 0; i < n; i++) {
             be->batch[i]->status = 0;
         }
-        run_writes(store, be, be->batch, n);
+        deferred = run_writes(store, be, be->batch, n);
         /* Every request of the batch waits for the sync of this commit (or
          * of the last one, for reads alone): they may have seen it. */
         seq = atomic_load(&be->commit_begun);
@@ -1367,7 +1397,7 @@ static void writer_main(void *arg)
             }
             answer_after(store, be, req, seq);
         }
-        syncer_owed(be, seq);
+        commit_ended(be, seq, deferred);
     }
     /* The reader drains its queue too (stopping is set); the store hears
      * "closed" only after both threads' last request. */

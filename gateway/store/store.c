@@ -191,6 +191,8 @@ int cw_store_open(cw_store_t **out,
         atomic_store(&store->fault, CW_STORE_FAULT_COMMIT_FAIL);
     } else if (fault != NULL && strcmp(fault, "read-fail") == 0) {
         atomic_store(&store->fault, CW_STORE_FAULT_READ_FAIL);
+    } else if (fault != NULL && strcmp(fault, "sync-fail") == 0) {
+        atomic_store(&store->fault, CW_STORE_FAULT_SYNC_FAIL);
     }
     if (uv_mutex_init(&store->done_lock) != 0) {
         rc = cw_error_set(err, CW_ESYS, CW_STORE_MOD, "store: uv_mutex_init failed");
@@ -250,6 +252,7 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->writes = atomic_load(&store->n_writes);
     out->reads = atomic_load(&store->n_reads);
     out->commit_failures = atomic_load(&store->n_failed);
+    out->broken = atomic_load(&store->broken);
     out->group_max_seen = atomic_load(&store->n_group);
     out->pending = atomic_load(&store->n_pending);
     out->checkpoints = atomic_load(&store->n_ckpt);

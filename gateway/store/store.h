@@ -98,8 +98,9 @@ typedef struct cw_store_options {
  *
  * On success *out is a new store owned by the caller (cw_store_close). On
  * failure *out is NULL and err says why. Loop thread; never calls back.
- * The environment variable CW_STORE_FAULT=commit-fail (or read-fail) sets
- * the fault hook (cw_store_fault_set) at open, for tests of a whole daemon.
+ * The environment variable CW_STORE_FAULT=commit-fail (or read-fail, or
+ * sync-fail) sets the fault hook (cw_store_fault_set) at open, for tests of
+ * a whole daemon.
  */
 CW_MUST_CHECK int
 cw_store_open(cw_store_t **out, uv_loop_t *loop, const cw_store_options_t *opts, cw_error_t *err);
@@ -558,6 +559,8 @@ typedef struct cw_store_stats {
     uint64_t writes;          /* write operations committed (sum of group sizes) */
     uint64_t reads;           /* read operations done */
     uint64_t commit_failures; /* transactions rolled back because a commit failed */
+    int broken;               /* a flush of the WAL failed: every operation fails with
+                                 CW_EIO until the store is opened again (SQLite) */
     uint64_t group_max_seen;  /* largest group committed in one transaction */
     uint64_t pending;         /* operations queued for the backend now */
     uint64_t checkpoints;     /* WAL checkpoints run (by the checkpointer thread, or by the

@@ -823,6 +823,52 @@ static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
     cw_free(xml);
 }
 
+/* A flush of the WAL that fails (the fault hook) leaves what reached the
+ * disk unknown: the node answers 503 to the message and from then on says
+ * it is not ready, until it is restarted; then it takes the message. */
+static void test_delivery__failed_flush_is_503_and_not_ready(void **state)
+{
+    cw_test_daemon_t d;
+    char node[1024];
+    char extra[1024];
+    char id[128] = "";
+    char body[4096];
+    char *xml;
+    const char *ready = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+    cw_test_response_t r;
+
+    (void)state;
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(extra, sizeof(extra),
+             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n",
+             pki);
+    setenv("CW_STORE_FAULT", "sync-fail", 1);
+    assert_int_equal(cw_test_daemon_start_as(&d, node, extra), 0);
+    unsetenv("CW_STORE_FAULT");
+    assert_int_equal(cw_test_roundtrip(d.port, ready, strlen(ready), &r), 0);
+    assert_int_equal(r.status, 200);
+    cw_test_response_fini(&r);
+
+    xml = envelope("hub", "flush", id, sizeof(id));
+    assert_int_equal(post(d.port, xml, body, sizeof(body)), 503);
+    assert_non_null(strstr(body, "urn:clearway:problem:unavailable"));
+    assert_int_equal(cw_test_roundtrip(d.port, ready, strlen(ready), &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "could not flush its WAL"));
+    cw_test_response_fini(&r);
+
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    assert_int_equal(cw_test_daemon_restart(&d), 0);
+    assert_int_equal(cw_test_roundtrip(d.port, ready, strlen(ready), &r), 0);
+    assert_int_equal(r.status, 200);
+    cw_test_response_fini(&r);
+    assert_int_equal(post(d.port, xml, body, sizeof(body)), 200);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -837,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_delivery__status_api_and_cli),
         cmocka_unit_test(test_delivery__metrics_count_outcomes_per_route),
         cmocka_unit_test(test_delivery__failing_store_is_503_and_nothing_acked),
+        cmocka_unit_test(test_delivery__failed_flush_is_503_and_not_ready),
     };
 
     return cmocka_run_group_tests_name("integration_delivery", tests, group_setup, group_teardown);

@@ -2109,6 +2109,7 @@ static void test_sqlite__answers_wait_for_the_sync(void **state)
 static void test_sqlite__failed_sync_answers_eio_until_reopened(void **state)
 {
     cw_store_t *store = store_open();
+    cw_store_stats_t st;
     cw_store_msg_t m;
 
     (void)state;
@@ -2116,6 +2117,8 @@ static void test_sqlite__failed_sync_answers_eio_until_reopened(void **state)
     assert_int_equal(put_sync(store, &m).status, 0);
     msg_fill(&m, "ok-2", 0x32, "r");
     assert_int_equal(put_sync(store, &m).status, 0);
+    cw_store_stats_get(store, &st);
+    assert_int_equal(st.broken, 0);
 
     cw_store_fault_set(store, CW_STORE_FAULT_SYNC_FAIL);
     msg_fill(&m, "lost-1", 0x33, "r");
@@ -2124,9 +2127,13 @@ static void test_sqlite__failed_sync_answers_eio_until_reopened(void **state)
     msg_fill(&m, "after-1", 0x34, "r");
     assert_int_equal(put_sync(store, &m).status, CW_EIO);
     assert_int_equal(get_sync(store, "ok-1").status, CW_EIO);
+    cw_store_stats_get(store, &st);
+    assert_int_equal(st.broken, 1);
     store_close(store);
 
     store = store_open();
+    cw_store_stats_get(store, &st);
+    assert_int_equal(st.broken, 0);
     assert_int_equal(get_sync(store, "ok-1").status, 0);
     assert_int_equal(get_sync(store, "ok-2").status, 0);
     assert_int_equal(get_sync(store, "after-1").status, CW_ENOENT);
