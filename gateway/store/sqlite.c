@@ -1696,6 +1696,10 @@ static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error
         be->cdb = NULL;
     } else {
         (void)sqlite3_busy_timeout(be->cdb, (int)opts->busy_timeout_ms);
+        /* It syncs the WAL before it copies frames into the database, which
+         * the syncer relies on (the writer's own flush may not have run
+         * yet), and the database after: never synchronous=OFF here. */
+        (void)sqlite3_exec(be->cdb, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
         /* A connection finds out that the file is in WAL mode when it first
          * reads it; until then a checkpoint does nothing (and says -1). */
         if (sqlite3_exec(be->cdb, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL)
