@@ -1357,6 +1357,19 @@ static void syncer_main(void *arg)
     }
 }
 
+/* Tells the syncer to answer what is left and exit, and joins it. */
+static void syncer_stop(cw_sqlite_t *be)
+{
+    if (!be->sthread_started) {
+        return;
+    }
+    uv_mutex_lock(&be->lock);
+    be->sstop = 1;
+    uv_cond_signal(&be->swake);
+    uv_mutex_unlock(&be->lock);
+    (void)uv_thread_join(&be->sthread);
+}
+
 static void writer_main(void *arg)
 {
     cw_store_t *store = arg;
@@ -1405,13 +1418,7 @@ static void writer_main(void *arg)
         (void)uv_thread_join(&be->rthread);
     }
     /* Then the syncer, which answers what they left it. */
-    if (be->sthread_started) {
-        uv_mutex_lock(&be->lock);
-        be->sstop = 1;
-        uv_cond_signal(&be->swake);
-        uv_mutex_unlock(&be->lock);
-        (void)uv_thread_join(&be->sthread);
-    }
+    syncer_stop(be);
     if (be->cthread_started) {
         (void)uv_thread_join(&be->cthread);
     }
@@ -1855,11 +1862,7 @@ static int sqlite_start(cw_store_t *store)
             be->cthread_started = 0;
         }
         if (be->sthread_started) {
-            uv_mutex_lock(&be->lock);
-            be->sstop = 1;
-            uv_cond_signal(&be->swake);
-            uv_mutex_unlock(&be->lock);
-            (void)uv_thread_join(&be->sthread);
+            syncer_stop(be);
             be->sthread_started = 0;
             uv_cond_destroy(&be->swake);
         }

@@ -777,11 +777,26 @@ static void test_delivery__metrics_count_outcomes_per_route(void **state)
     assert_int_equal(after[3] - before[3], 0);
 }
 
+/* Starts node "hub" alone, alice its partner, with the store's fault hook
+ * set from the start (CW_STORE_FAULT). */
+static void hub_start_with_fault(cw_test_daemon_t *d, const char *fault)
+{
+    char node[1024];
+    char extra[1024];
+
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    snprintf(extra, sizeof(extra),
+             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n",
+             pki);
+    setenv("CW_STORE_FAULT", fault, 1);
+    assert_int_equal(cw_test_daemon_start_as(d, node, extra), 0);
+    unsetenv("CW_STORE_FAULT");
+}
+
 static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
 {
     cw_test_daemon_t d;
-    char node[1024];
-    char extra[1024];
     char id[128] = "";
     char *xml;
     char body[4096];
@@ -790,14 +805,7 @@ static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
     cw_buf_t b;
 
     (void)state;
-    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
-             pki);
-    snprintf(extra, sizeof(extra),
-             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n",
-             pki);
-    setenv("CW_STORE_FAULT", "commit-fail", 1);
-    assert_int_equal(cw_test_daemon_start_as(&d, node, extra), 0);
-    unsetenv("CW_STORE_FAULT");
+    hub_start_with_fault(&d, "commit-fail");
     xml = envelope("hub", "fault", id, sizeof(id));
     cw_buf_init(&b, 1u << 20);
     assert_int_equal(
@@ -829,8 +837,6 @@ static void test_delivery__failing_store_is_503_and_nothing_acked(void **state)
 static void test_delivery__failed_flush_is_503_and_not_ready(void **state)
 {
     cw_test_daemon_t d;
-    char node[1024];
-    char extra[1024];
     char id[128] = "";
     char body[4096];
     char *xml;
@@ -838,14 +844,7 @@ static void test_delivery__failed_flush_is_503_and_not_ready(void **state)
     cw_test_response_t r;
 
     (void)state;
-    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
-             pki);
-    snprintf(extra, sizeof(extra),
-             "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" destinations=\"*\"/>\n",
-             pki);
-    setenv("CW_STORE_FAULT", "sync-fail", 1);
-    assert_int_equal(cw_test_daemon_start_as(&d, node, extra), 0);
-    unsetenv("CW_STORE_FAULT");
+    hub_start_with_fault(&d, "sync-fail");
     assert_int_equal(cw_test_roundtrip(d.port, ready, strlen(ready), &r), 0);
     assert_int_equal(r.status, 200);
     cw_test_response_fini(&r);
