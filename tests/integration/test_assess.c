@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +35,10 @@ static cw_test_daemon_t hub;
 static struct {
     int fd;
     int port;
-    volatile int stop;
+    atomic_int stop;
     pthread_mutex_t lock;
     char body[1 << 20];
-    volatile int requests;
+    atomic_int requests;
     pthread_t thread;
 } sink;
 

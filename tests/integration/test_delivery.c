@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,9 @@ typedef enum fake_mode_e {
 static struct {
     int fd;
     int port;
-    volatile int mode;
-    volatile int requests;
-    volatile int stop;
+    atomic_int mode;
+    atomic_int requests;
+    atomic_int stop;
     pthread_t thread;
 } fake;
 

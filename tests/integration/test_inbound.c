@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,8 @@ static cw_test_daemon_t hub;
 static struct {
     int fd;
     int port;
-    volatile int stop;
-    volatile int requests;
+    atomic_int stop;
+    atomic_int requests;
     pthread_mutex_t lock;
     char body[1 << 18];
     char content_type[128];
