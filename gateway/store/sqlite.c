@@ -1216,16 +1216,7 @@ static void answer_after(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t *req
         return;
     }
     req->seq = seq;
-    req->next = NULL;
-    uv_mutex_lock(&be->lock);
-    if (be->stail != NULL) {
-        be->stail->next = req;
-    } else {
-        be->shead = req;
-    }
-    be->stail = req;
-    uv_cond_signal(&be->swake);
-    uv_mutex_unlock(&be->lock);
+    enqueue_on(be, &be->shead, &be->stail, &be->swake, req);
 }
 
 /* The writer ended commit seq. If COMMIT deferred its sync, one is owed
