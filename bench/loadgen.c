@@ -5,7 +5,7 @@
  *   loadgen --url URL [--concurrency N] [--duration S | --requests N] [--rate R]
  *           [--warmup S] [--method GET|POST] [--body FILE | --body-dir DIR]
  *           [--content-type T] [--cacert F --cert F --key F] [--timeout-ms MS]
- *           [--pid PID] [--hold S] [--realtime] [--json]
+ *           [--pid PID] [--hold S] [--connect-first] [--realtime] [--json]
  *
  * One connection per slot, kept alive for the whole run (HTTP/1.1, one
  * request at a time, no pipelining), driven by one libuv loop: each request
@@ -43,6 +43,13 @@
  * read its answers, and in an open loop that wait is counted as the
  * server's latency. Where it is refused (no CAP_SYS_NICE) the run goes on
  * at normal priority; the output says which it was.
+ *
+ * --connect-first opens every slot's connection (TCP, and the TLS handshake
+ * with its session tickets) before the run starts: t0, the warm-up, the
+ * measured window and the daemon's CPU sample all begin once they are open
+ * (or have failed, or --timeout-ms has passed), so that a closed loop
+ * measures the keep-alive steady state and not, besides it, one burst of
+ * handshakes, which run-tls-bench measures on its own.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -75,17 +82,18 @@
 
 /* ==== Limits ==== */
 
-#define LG_CONCURRENCY_MAX 10000u       /* slots (connections) */
-#define LG_DURATION_MAX_S  3600u        /* one hour */
-#define LG_REQUESTS_MAX    1000000000u  /* measured requests */
-#define LG_RATE_MAX        1000000u     /* requests per second */
-#define LG_BODY_FILES_MAX  1000000u     /* files read from --body-dir */
-#define LG_BODY_FILE_MAX   (64u << 20)  /* bytes per body file */
-#define LG_BODY_TOTAL_MAX  (512u << 20) /* bytes of all bodies together */
-#define LG_TIMEOUT_MS_MAX  600000u      /* per request */
-#define LG_PROC_FILE_MAX   8192u        /* bytes read from /proc/PID/{stat,status} */
-#define LG_LATE_NS         1000000u     /* open loop: a start this late is counted late */
-#define LG_STATUS_MAX      600          /* HTTP status codes counted one by one */
+#define LG_CONCURRENCY_MAX  10000u       /* slots (connections) */
+#define LG_DURATION_MAX_S   3600u        /* one hour */
+#define LG_REQUESTS_MAX     1000000000u  /* measured requests */
+#define LG_RATE_MAX         1000000u     /* requests per second */
+#define LG_BODY_FILES_MAX   1000000u     /* files read from --body-dir */
+#define LG_BODY_FILE_MAX    (64u << 20)  /* bytes per body file */
+#define LG_BODY_TOTAL_MAX   (512u << 20) /* bytes of all bodies together */
+#define LG_TIMEOUT_MS_MAX   600000u      /* per request */
+#define LG_PROC_FILE_MAX    8192u        /* bytes read from /proc/PID/{stat,status} */
+#define LG_THREAD_NAMES_MAX 16u          /* the daemon's thread names reported */
+#define LG_LATE_NS          1000000u     /* open loop: a start this late is counted late */
+#define LG_STATUS_MAX       600          /* HTTP status codes counted one by one */
 
 /* ==== Latency histogram ==== */
 
@@ -186,6 +194,7 @@ typedef struct lg_opts {
     uint64_t hold_s;          /* keep the connections idle this long after the run */
     int json;                 /* one JSON line instead of text */
     int realtime;             /* ask for SCHED_FIFO */
+    int connect_first;        /* open every connection before t0 */
 } lg_opts_t;
 
 static void usage(FILE *f)
@@ -194,7 +203,7 @@ static void usage(FILE *f)
                "               [--rate R] [--warmup S] [--method GET|POST]\n"
                "               [--body FILE | --body-dir DIR] [--content-type T]\n"
                "               [--cacert F] [--cert F] [--key F] [--timeout-ms MS]\n"
-               "               [--pid PID] [--hold S] [--realtime] [--json]\n"
+               "               [--pid PID] [--hold S] [--connect-first] [--realtime] [--json]\n"
                "  --concurrency N  requests in flight and connections (default 1)\n"
                "  --duration S     measured seconds (default 10), or --requests N\n"
                "  --rate R         open loop at R requests/s, latency from the schedule\n"
@@ -203,6 +212,8 @@ static void usage(FILE *f)
                "  --pid PID        report that process's CPU time and RSS from /proc\n"
                "  --hold S         keep the connections idle S seconds afterwards, then\n"
                "                   report the daemon's RSS and open descriptors\n"
+               "  --connect-first  open every connection (TLS handshake included) before\n"
+               "                   the run, its warm-up and its measurement start\n"
                "  --realtime       run SCHED_FIFO if allowed, so that sharing the cores\n"
                "                   with the daemon does not delay sends and reads\n");
 }
@@ -272,6 +283,10 @@ static int parse_opt(lg_opts_t *o, int argc, char **argv, int *i)
     }
     if (strcmp(argv[*i], "--realtime") == 0) {
         o->realtime = 1;
+        return 1;
+    }
+    if (strcmp(argv[*i], "--connect-first") == 0) {
+        o->connect_first = 1;
         return 1;
     }
     if (opt_str(argc, argv, i, "--url", &o->url) || opt_str(argc, argv, i, "--method", &o->method)
@@ -496,8 +511,19 @@ out:
 
 /* ==== /proc sampling ==== */
 
+/* One name of the daemon's threads (comm, at most 15 bytes) and the CPU
+ * its threads of that name have had, user and system. */
+typedef struct lg_thread_cpu {
+    char name[16];
+    double cpu_s;
+} lg_thread_cpu_t;
+
 typedef struct lg_proc {
-    double cpu_s;     /* utime + stime */
+    double cpu_s;                                 /* utime + stime */
+    double user_s;                                /* utime */
+    double sys_s;                                 /* stime */
+    lg_thread_cpu_t threads[LG_THREAD_NAMES_MAX]; /* by name; the rest uncounted */
+    size_t n_threads;
     uint64_t rss_kib; /* VmRSS */
     uint64_t hwm_kib; /* VmHWM: peak RSS since the process started */
     uint64_t fds;     /* entries of /proc/PID/fd */
@@ -532,18 +558,17 @@ static int parse_num_at(const char *s, uint64_t *out)
     return cw_parse_uintn(s, n, 0, UINT64_MAX, out) < 0 ? -1 : 0;
 }
 
-/* utime and stime are fields 14 and 15; the comm field (2) may hold spaces, so
- * counting starts after its closing parenthesis (proc(5)). */
-static int proc_cpu(uint64_t pid, double *cpu_s_out)
+/* utime and stime are fields 14 and 15 of a stat file (/proc/PID/stat, or
+ * a thread's /proc/PID/task/TID/stat); the comm field (2) may hold spaces,
+ * so counting starts after its closing parenthesis (proc(5)). */
+static int stat_cpu(const char *path, double *user_s, double *sys_s)
 {
-    char path[64];
     char buf[LG_PROC_FILE_MAX];
     const char *p;
     uint64_t utime;
     uint64_t stime;
     long hz = sysconf(_SC_CLK_TCK);
 
-    (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/stat", pid);
     if (hz <= 0 || read_small_file(path, buf, sizeof(buf)) < 0) {
         return -1;
     }
@@ -564,8 +589,57 @@ static int proc_cpu(uint64_t pid, double *cpu_s_out)
     if (p == NULL || parse_num_at(p + 1, &stime) < 0) {
         return -1;
     }
-    *cpu_s_out = (double)(utime + stime) / (double)hz;
+    *user_s = (double)utime / (double)hz;
+    *sys_s = (double)stime / (double)hz;
     return 0;
+}
+
+/* Each of the process's threads' CPU, summed by thread name (the daemon's
+ * pool threads share one); a thread gone by then is not counted. */
+static void proc_threads(uint64_t pid, lg_proc_t *out)
+{
+    char path[96];
+    DIR *d;
+    struct dirent *e;
+
+    (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/task", pid);
+    d = opendir(path);
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char comm[sizeof(out->threads[0].name)];
+        double user_s;
+        double sys_s;
+        size_t i;
+
+        if (e->d_name[0] == '.' || strlen(e->d_name) > 20) {
+            continue;
+        }
+        (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/task/%s/comm", pid, e->d_name);
+        if (read_small_file(path, comm, sizeof(comm)) < 0) {
+            continue;
+        }
+        comm[strcspn(comm, "\n")] = '\0';
+        (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/task/%s/stat", pid, e->d_name);
+        if (stat_cpu(path, &user_s, &sys_s) < 0) {
+            continue;
+        }
+        for (i = 0; i < out->n_threads; i++) {
+            if (strcmp(out->threads[i].name, comm) == 0) {
+                break;
+            }
+        }
+        if (i == out->n_threads) {
+            if (i == LG_THREAD_NAMES_MAX) {
+                continue;
+            }
+            memcpy(out->threads[i].name, comm, sizeof(comm));
+            out->n_threads++;
+        }
+        out->threads[i].cpu_s += user_s + sys_s;
+    }
+    (void)closedir(d);
 }
 
 static int status_field(const char *buf, const char *name, uint64_t *out)
@@ -605,9 +679,12 @@ static void proc_sample(uint64_t pid, lg_proc_t *out)
     char buf[LG_PROC_FILE_MAX];
 
     memset(out, 0, sizeof(*out));
-    if (pid == 0 || proc_cpu(pid, &out->cpu_s) < 0) {
+    (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/stat", pid);
+    if (pid == 0 || stat_cpu(path, &out->user_s, &out->sys_s) < 0) {
         return;
     }
+    out->cpu_s = out->user_s + out->sys_s;
+    proc_threads(pid, out);
     (void)snprintf(path, sizeof(path), "/proc/%" PRIu64 "/status", pid);
     if (read_small_file(path, buf, sizeof(buf)) < 0
         || status_field(buf, "\nVmRSS:", &out->rss_kib) < 0
@@ -782,6 +859,9 @@ struct lg {
     lg_proc_t proc1;        /* and at its end */
     lg_proc_t proc_hold;    /* after --hold */
     lg_hist_t hist;
+    uint64_t pre_open;     /* --connect-first: connections open at t0 */
+    uint64_t pre_ns;       /* and how long opening them took */
+    uint64_t pre_deadline; /* when the opening gives up */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -1448,6 +1528,76 @@ static int run_loop(lg_t *lg)
     return 0;
 }
 
+/* ---- --connect-first ---- */
+
+/* The slots still connecting or in their handshake. */
+static size_t pre_pending(const lg_t *lg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < lg->opts.concurrency; i++) {
+        lg_conn_state_e st = lg->slots[i].state;
+
+        n += st == LG_C_CONNECTING || st == LG_C_HANDSHAKE;
+    }
+    return n;
+}
+
+static void pre_maybe_stop(lg_t *lg)
+{
+    if (stop_requested || pre_pending(lg) == 0 || cw_time_mono_ns() >= lg->pre_deadline) {
+        uv_stop(&lg->loop);
+    }
+}
+
+static void on_pre_check(uv_check_t *h)
+{
+    pre_maybe_stop(h->data);
+}
+
+static void on_pre_timer(uv_timer_t *h)
+{
+    pre_maybe_stop(h->data); /* the deadline, should no I/O come */
+}
+
+/* Opens every slot's connection before the run. A slot whose connection
+ * failed, or is not open by the deadline, is closed without a record: its
+ * first request opens a new one and is counted as any other. */
+static int preconnect(lg_t *lg)
+{
+    uint64_t t0 = cw_time_mono_ns();
+
+    lg->pre_deadline = t0 + lg->opts.timeout_ms * 1000000u;
+    for (size_t i = 0; i < lg->opts.concurrency; i++) {
+        lg_slot_t *s = &lg->slots[i];
+
+        if (conn_open(s) < 0) {
+            conn_close(s);
+        }
+    }
+    if (uv_check_start(&lg->check, on_pre_check) != 0
+        || uv_timer_start(&lg->sweep, on_pre_timer, LG_SWEEP_MS, LG_SWEEP_MS) != 0) {
+        fprintf(stderr, "loadgen: cannot start the event loop\n");
+        return -1;
+    }
+    if (pre_pending(lg) > 0) {
+        (void)uv_run(&lg->loop, UV_RUN_DEFAULT);
+    }
+    (void)uv_check_stop(&lg->check);
+    (void)uv_timer_stop(&lg->sweep);
+    for (size_t i = 0; i < lg->opts.concurrency; i++) {
+        lg_slot_t *s = &lg->slots[i];
+
+        if (s->state == LG_C_OPEN) {
+            lg->pre_open++;
+        } else if (s->state != LG_C_CLOSED) {
+            conn_close(s);
+        }
+    }
+    lg->pre_ns = cw_time_mono_ns() - t0;
+    return stop_requested ? -1 : 0;
+}
+
 /* ==== Setup and teardown ==== */
 
 static int raise_fd_limit(uint64_t want)
@@ -1820,6 +1970,10 @@ static void report_json(const lg_t *lg)
            ",\"realtime\":%d,\"connections\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rps\":%.1f",
            lg->status_other, lg->late, lg->unsent, lg->realtime, lg->connects, el,
            el > 0 ? (double)lg->done / el : 0.0);
+    if (o->connect_first) {
+        printf(",\"connected_first\":%" PRIu64 ",\"connect_first_s\":%.3f", lg->pre_open,
+               (double)lg->pre_ns / 1e9);
+    }
     printf(",\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f"
            ",\"mean_ms\":%.3f",
            (double)hist_percentile(&lg->hist, 50) / 1e3,
@@ -1839,6 +1993,24 @@ static void report_json(const lg_t *lg)
                ",\"daemon_fds\":%" PRIu64,
                o->pid, cpu, el > 0 ? cpu / el * 100.0 : 0.0, lg->proc1.rss_kib, lg->proc1.hwm_kib,
                lg->proc1.fds);
+        printf(",\"daemon_user_s\":%.2f,\"daemon_sys_s\":%.2f,\"daemon_threads_cpu_s\":{",
+               lg->proc1.user_s - lg->proc0.user_s, lg->proc1.sys_s - lg->proc0.sys_s);
+        sep = "";
+        for (size_t i = 0; i < lg->proc1.n_threads; i++) {
+            const lg_thread_cpu_t *t1 = &lg->proc1.threads[i];
+            double before = 0.0;
+
+            for (size_t j = 0; j < lg->proc0.n_threads; j++) {
+                if (strcmp(lg->proc0.threads[j].name, t1->name) == 0) {
+                    before = lg->proc0.threads[j].cpu_s;
+                }
+            }
+            printf("%s", sep);
+            json_str(t1->name);
+            printf(":%.2f", t1->cpu_s - before);
+            sep = ",";
+        }
+        printf("}");
     }
     if (o->hold_s != 0 && lg->proc_hold.ok) {
         printf(",\"hold_s\":%" PRIu64 ",\"hold_rss_kib\":%" PRIu64 ",\"hold_hwm_kib\":%" PRIu64
@@ -1882,6 +2054,10 @@ static void report_text(const lg_t *lg)
         printf(" at %" PRIu64 " req/s", o->rate);
     }
     printf(", concurrency %" PRIu64 ", warmup %" PRIu64 " s\n", o->concurrency, o->warmup_s);
+    if (o->connect_first) {
+        printf("connected    %" PRIu64 " of %" PRIu64 " connections before the run, in %.3f s\n",
+               lg->pre_open, o->concurrency, (double)lg->pre_ns / 1e9);
+    }
     printf("requests     %" PRIu64 " (2xx %" PRIu64 ", errors %" PRIu64
            ") in %.2f s = %.1f req/s\n",
            lg->done, lg->ok, lg->done - lg->ok, el, el > 0 ? (double)lg->done / el : 0.0);
@@ -1970,6 +2146,9 @@ int main(int argc, char **argv)
     /* OpenSSL writes to the socket with write(2): a peer gone is EPIPE, not a signal. */
     (void)signal(SIGPIPE, SIG_IGN);
     if (lg_init(lg) < 0) {
+        goto out;
+    }
+    if (lg->opts.connect_first && preconnect(lg) < 0) {
         goto out;
     }
     lg_plan(lg);
