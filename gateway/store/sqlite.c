@@ -81,6 +81,7 @@ typedef enum stmt_e {
     S_MSG_INSERT,
     S_HIST_INSERT,
     S_DELIV_INSERT,
+    S_BODY_INSERT,
     S_GET,
     S_HISTORY,
     S_LIST,
@@ -127,9 +128,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_HIST_INSERT] = "INSERT INTO message_states (message, seq, state, at_ms, note)"
                       " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM message_states"
                       " WHERE message = ?1), ?2, ?3, ?4)",
-    [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
+    [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, state,"
                        " next_attempt_at_ms, first_queued_at_ms, outgoing_id, outgoing_digest)"
-                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+                       " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
+    /* The sealed envelope beside its delivery, not in its row (schema
+     * version 9): the row's updates then leave the envelope's pages alone. */
+    [S_BODY_INSERT] = "INSERT INTO delivery_bodies (delivery, outgoing) VALUES (?1, ?2)",
     [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
               " WHERE m.from_party = ?1 AND m.message_id = ?2"
               " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1",
@@ -160,8 +164,9 @@ static const char *const stmt_sql[S_COUNT] = {
                 " WHERE state = 'delivered' AND updated_at_ms < ?1"
                 " ORDER BY updated_at_ms LIMIT ?2)",
     [S_CLAIM_SELECT] = "SELECT d.id, m.from_party, m.message_id, m.to_party, d.route,"
-                       " d.outgoing, d.attempts, d.first_queued_at_ms, d.outgoing_id,"
+                       " b.outgoing, d.attempts, d.first_queued_at_ms, d.outgoing_id,"
                        " d.outgoing_digest FROM deliveries d JOIN messages m ON m.id = d.message"
+                       " JOIN delivery_bodies b ON b.delivery = d.id"
                        " WHERE d.state = 'queued' AND d.next_attempt_at_ms <= ?1"
                        " AND (d.lease_owner IS NULL OR d.lease_until_ms <= ?1)"
                        " AND (?2 IS NULL OR d.route = ?2)"
@@ -447,6 +452,7 @@ static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
     const cw_store_msg_t *m = &req->in.put;
     cw_store_put_result_t *res = &req->out.put;
     sqlite3_stmt *st = NULL;
+    int64_t delivery;
     int found = 0;
     int rc = 0;
 
@@ -488,13 +494,20 @@ static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
         }
         (void)sqlite3_bind_int64(st, 1, res->msg_row);
         bind_str(st, 2, m->route);
-        bind_blob(st, 3, m->outgoing, m->outgoing_len);
-        (void)sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
-        (void)sqlite3_bind_int64(st, 5, m->created_at_ms);
+        (void)sqlite3_bind_int64(st, 3, m->next_attempt_at_ms);
+        (void)sqlite3_bind_int64(st, 4, m->created_at_ms);
         if (m->outgoing_id != NULL && m->outgoing_digest != NULL) {
-            bind_str(st, 6, m->outgoing_id);
-            bind_blob(st, 7, (const char *)m->outgoing_digest, 32);
+            bind_str(st, 5, m->outgoing_id);
+            bind_blob(st, 6, (const char *)m->outgoing_digest, 32);
         }
+        CW_TRY(step_done(be, st));
+        delivery = sqlite3_last_insert_rowid(be->db);
+        st = stmt_get(be, S_BODY_INSERT, &rc);
+        if (st == NULL) {
+            goto out;
+        }
+        (void)sqlite3_bind_int64(st, 1, delivery);
+        bind_blob(st, 2, m->outgoing, m->outgoing_len);
         CW_TRY(step_done(be, st));
     }
     if (m->fact != NULL) {

@@ -263,6 +263,8 @@ static void on_claim(int status, const cw_store_claimed_t *c, void *arg)
         }
         assert_string_equal(c->items[i].from, "platform-a");
         assert_int_equal(c->items[i].outgoing_len, strlen("<Envelope>sealed</Envelope>"));
+        assert_memory_equal(c->items[i].outgoing, "<Envelope>sealed</Envelope>",
+                            c->items[i].outgoing_len);
     }
 }
 
@@ -1150,6 +1152,92 @@ static void test_sqlite__purge_in_batches(void **state)
     assert_int_equal(get_sync(store, "new-1").state, CW_STORE_STATE_DELIVERED);
     assert_int_equal(get_sync(store, "queued-1").state, CW_STORE_STATE_QUEUED);
     store_close(store);
+    /* The sealed envelopes went with their deliveries (schema version 9). */
+    {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(pragma_int(db, "SELECT count(*) FROM deliveries"), 2);
+        assert_int_equal(pragma_int(db, "SELECT count(*) FROM delivery_bodies"), 2);
+        sqlite3_close(db);
+    }
+}
+
+/* Takes a store back from schema version 9 to 8: each delivery's sealed
+ * envelope in its row again. */
+#define V9_TO_V8_SQL                                                          \
+    "ALTER TABLE deliveries ADD COLUMN outgoing BLOB NOT NULL DEFAULT x'';"   \
+    " UPDATE deliveries SET outgoing ="                                       \
+    " (SELECT outgoing FROM delivery_bodies WHERE delivery = deliveries.id);" \
+    " DROP TABLE delivery_bodies;"                                            \
+    " DELETE FROM schema_migrations WHERE version > 8; PRAGMA user_version = 8;"
+
+/*
+ * Version 9 moved each delivery's sealed envelope out of its row: a
+ * version 8 store's queued deliveries keep their envelopes, byte for byte,
+ * and an attempt's lease and outcome then leave the envelope's row alone.
+ */
+static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_attempt_t a;
+    cw_store_msg_t m;
+    claim_res_t c;
+    sqlite3 *db = NULL;
+
+    (void)state;
+    msg_fill(&m, "q-1", 0x31, "r");
+    msg_queue(&m, "to-customs", 1000);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    msg_fill(&m, "q-2", 0x32, "r");
+    msg_queue(&m, "to-customs", 1001);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    store_close(store);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, V9_TO_V8_SQL, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 8);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM pragma_table_info('deliveries')"
+                                    " WHERE name = 'outgoing'"),
+                     1);
+    sqlite3_close(db);
+
+    store = store_open();                       /* migrates to version 9 */
+    c = claim_sync(store, "A", 5000, 10, 1000); /* on_claim compares the envelopes */
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.count, 2);
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = c.ids[0];
+    a.owner = "A";
+    a.outcome = CW_STORE_OUTCOME_RETRY;
+    a.at_ms = 5000;
+    a.next_attempt_at_ms = 6000;
+    a.http_status = 503;
+    a.error = "busy";
+    assert_int_equal(record_sync(store, &a), 0);
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = c.ids[1];
+    a.owner = "A";
+    a.outcome = CW_STORE_OUTCOME_DELIVERED;
+    a.at_ms = 5000;
+    a.http_status = 200;
+    a.receipt = "rc";
+    a.receipt_len = 2;
+    assert_int_equal(record_sync(store, &a), 0);
+    assert_int_equal(get_sync(store, "q-2").state, CW_STORE_STATE_DELIVERED);
+    c = claim_sync(store, "A", 7000, 10, 1000); /* q-1 again, its envelope intact */
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.attempts[0], 1);
+    store_close(store);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), CW_STORE_SCHEMA_VERSION);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM pragma_table_info('deliveries')"
+                                    " WHERE name = 'outgoing'"),
+                     0);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM delivery_bodies"), 2);
+    sqlite3_close(db);
 }
 
 static void test_sqlite__full_store_fails_with_eio(void **state)
@@ -1378,12 +1466,13 @@ static void totals_query(cw_store_facts_query_t *q, const char *consignment, con
     q->bands[2] = (cw_store_band_t){ 60000, 80000 };
 }
 
-/* Takes a store back from schema version 8 to 4 (tables and indexes as
+/* Takes a store back from schema version 9 to 4 (tables and indexes as
  * version 4 left them, rows kept in their order; fact ids apart from their
  * message's, as they were), to test the migrations from there on data
  * written by this build. */
-#define V8_TO_V4_SQL                                                                           \
-    "ALTER TABLE deliveries DROP COLUMN outgoing_id;"                                          \
+#define V9_TO_V4_SQL                                                                           \
+    V9_TO_V8_SQL                                                                               \
+    " ALTER TABLE deliveries DROP COLUMN outgoing_id;"                                         \
     " ALTER TABLE deliveries DROP COLUMN outgoing_digest;"                                     \
     " DROP INDEX messages_attention;"                                                          \
     " DROP INDEX messages_from_key; DROP INDEX messages_delivered;"                            \
@@ -1536,7 +1625,7 @@ static void test_sqlite__ledger_facts_and_stats(void **state)
         sqlite3 *db = NULL;
 
         assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, V8_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, V9_TO_V4_SQL, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
     store = store_open();
@@ -2301,6 +2390,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__migrates_v8_envelopes_out_of_deliveries, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v5_keys_history_and_codes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_do_not_wait_for_the_writer, setup,
