@@ -598,7 +598,7 @@ static int stat_cpu(const char *path, double *user_s, double *sys_s)
  * pool threads share one); a thread gone by then is not counted. */
 static void proc_threads(uint64_t pid, lg_proc_t *out)
 {
-    char path[96];
+    char path[sizeof("/proc//task//comm") + 20 + NAME_MAX + 1]; /* 20: a uint64's digits */
     DIR *d;
     struct dirent *e;
 
