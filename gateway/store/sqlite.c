@@ -128,11 +128,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_HIST_INSERT] = "INSERT INTO message_states (message, seq, state, at_ms, note)"
                       " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM message_states"
                       " WHERE message = ?1), ?2, ?3, ?4)",
-    [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, state,"
+    /* deliveries.outgoing stays empty: the sealed envelope goes beside its
+     * delivery, not in its row (schema version 9), so that the row's
+     * updates leave the envelope's pages alone. */
+    [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
                        " next_attempt_at_ms, first_queued_at_ms, outgoing_id, outgoing_digest)"
-                       " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
-    /* The sealed envelope beside its delivery, not in its row (schema
-     * version 9): the row's updates then leave the envelope's pages alone. */
+                       " VALUES (?1, ?2, x'', 'queued', ?3, ?4, ?5, ?6)",
     [S_BODY_INSERT] = "INSERT INTO delivery_bodies (delivery, outgoing) VALUES (?1, ?2)",
     [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
               " WHERE m.from_party = ?1 AND m.message_id = ?2"
@@ -164,9 +165,10 @@ static const char *const stmt_sql[S_COUNT] = {
                 " WHERE state = 'delivered' AND updated_at_ms < ?1"
                 " ORDER BY updated_at_ms LIMIT ?2)",
     [S_CLAIM_SELECT] = "SELECT d.id, m.from_party, m.message_id, m.to_party, d.route,"
-                       " b.outgoing, d.attempts, d.first_queued_at_ms, d.outgoing_id,"
-                       " d.outgoing_digest FROM deliveries d JOIN messages m ON m.id = d.message"
-                       " JOIN delivery_bodies b ON b.delivery = d.id"
+                       " coalesce(b.outgoing, d.outgoing), d.attempts, d.first_queued_at_ms,"
+                       " d.outgoing_id, d.outgoing_digest"
+                       " FROM deliveries d JOIN messages m ON m.id = d.message"
+                       " LEFT JOIN delivery_bodies b ON b.delivery = d.id"
                        " WHERE d.state = 'queued' AND d.next_attempt_at_ms <= ?1"
                        " AND (d.lease_owner IS NULL OR d.lease_until_ms <= ?1)"
                        " AND (?2 IS NULL OR d.route = ?2)"

@@ -1165,17 +1165,23 @@ static void test_sqlite__purge_in_batches(void **state)
 
 /* Takes a store back from schema version 9 to 8: each delivery's sealed
  * envelope in its row again. */
-#define V9_TO_V8_SQL                                                          \
-    "ALTER TABLE deliveries ADD COLUMN outgoing BLOB NOT NULL DEFAULT x'';"   \
-    " UPDATE deliveries SET outgoing ="                                       \
-    " (SELECT outgoing FROM delivery_bodies WHERE delivery = deliveries.id);" \
-    " DROP TABLE delivery_bodies;"                                            \
+#define V9_TO_V8_SQL                                                         \
+    "UPDATE deliveries SET outgoing ="                                       \
+    " (SELECT outgoing FROM delivery_bodies WHERE delivery = deliveries.id)" \
+    " WHERE id IN (SELECT delivery FROM delivery_bodies);"                   \
+    " DROP TABLE delivery_bodies;"                                           \
     " DELETE FROM schema_migrations WHERE version > 8; PRAGMA user_version = 8;"
 
+/* The length of the envelope in message id's delivery row. */
+#define ROW_ENVELOPE_LEN_SQL(id)                                                      \
+    "SELECT length(d.outgoing) FROM deliveries d JOIN messages m ON m.id = d.message" \
+    " WHERE m.message_id = '" id "'"
+
 /*
- * Version 9 moved each delivery's sealed envelope out of its row: a
- * version 8 store's queued deliveries keep their envelopes, byte for byte,
- * and an attempt's lease and outcome then leave the envelope's row alone.
+ * Version 9 keeps each new delivery's sealed envelope out of its row; the
+ * deliveries a version 8 store had queued keep theirs in the row (the
+ * migration copies nothing), and both kinds are claimed, retried and
+ * delivered with their envelopes byte for byte (on_claim compares them).
  */
 static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
 {
@@ -1197,13 +1203,14 @@ static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, V9_TO_V8_SQL, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(pragma_int(db, "PRAGMA user_version"), 8);
-    assert_int_equal(pragma_int(db, "SELECT count(*) FROM pragma_table_info('deliveries')"
-                                    " WHERE name = 'outgoing'"),
-                     1);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM sqlite_schema"
+                                    " WHERE name = 'delivery_bodies'"),
+                     0);
+    assert_int_equal(pragma_int(db, ROW_ENVELOPE_LEN_SQL("q-1")), 27);
     sqlite3_close(db);
 
-    store = store_open();                       /* migrates to version 9 */
-    c = claim_sync(store, "A", 5000, 10, 1000); /* on_claim compares the envelopes */
+    store = store_open(); /* migrates to version 9 */
+    c = claim_sync(store, "A", 5000, 10, 1000);
     assert_int_equal(c.status, 0);
     assert_int_equal(c.count, 2);
     memset(&a, 0, sizeof(a));
@@ -1225,18 +1232,21 @@ static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
     a.receipt_len = 2;
     assert_int_equal(record_sync(store, &a), 0);
     assert_int_equal(get_sync(store, "q-2").state, CW_STORE_STATE_DELIVERED);
-    c = claim_sync(store, "A", 7000, 10, 1000); /* q-1 again, its envelope intact */
+    msg_fill(&m, "q-3", 0x33, "r");
+    msg_queue(&m, "to-customs", 1002);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    c = claim_sync(store, "A", 7000, 10, 1000); /* q-3 (due at 1002), q-1 again (6000) */
     assert_int_equal(c.status, 0);
-    assert_int_equal(c.count, 1);
-    assert_int_equal(c.attempts[0], 1);
+    assert_int_equal(c.count, 2);
+    assert_int_equal(c.attempts[0], 0);
+    assert_int_equal(c.attempts[1], 1);
     store_close(store);
 
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(pragma_int(db, "PRAGMA user_version"), CW_STORE_SCHEMA_VERSION);
-    assert_int_equal(pragma_int(db, "SELECT count(*) FROM pragma_table_info('deliveries')"
-                                    " WHERE name = 'outgoing'"),
-                     0);
-    assert_int_equal(pragma_int(db, "SELECT count(*) FROM delivery_bodies"), 2);
+    assert_int_equal(pragma_int(db, ROW_ENVELOPE_LEN_SQL("q-1")), 27);
+    assert_int_equal(pragma_int(db, ROW_ENVELOPE_LEN_SQL("q-3")), 0);
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM delivery_bodies"), 1);
     sqlite3_close(db);
 }
 
