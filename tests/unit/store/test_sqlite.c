@@ -1090,24 +1090,40 @@ static void on_purge(int status, uint64_t purged, void *arg)
     r->purged = purged;
 }
 
-static void deliver_all(cw_store_t *store, int64_t now_ms)
+/* Records owner's attempt at delivery id: delivered (HTTP 200, receipt
+ * "rc") or, when retry_at_ms is positive, a retry due then (HTTP 503). */
+static int
+record_attempt(cw_store_t *store, int64_t id, const char *owner, int64_t at_ms, int64_t retry_at_ms)
 {
     cw_store_attempt_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.delivery_id = id;
+    a.owner = owner;
+    a.at_ms = at_ms;
+    if (retry_at_ms > 0) {
+        a.outcome = CW_STORE_OUTCOME_RETRY;
+        a.http_status = 503;
+        a.error = "busy";
+        a.next_attempt_at_ms = retry_at_ms;
+    } else {
+        a.outcome = CW_STORE_OUTCOME_DELIVERED;
+        a.http_status = 200;
+        a.receipt = "rc";
+        a.receipt_len = 2;
+    }
+    return record_sync(store, &a);
+}
+
+static void deliver_all(cw_store_t *store, int64_t now_ms)
+{
     claim_res_t c;
     size_t i;
 
     do {
         c = claim_sync(store, "P", now_ms, 16, 1000);
         for (i = 0; i < c.count; i++) {
-            memset(&a, 0, sizeof(a));
-            a.delivery_id = c.ids[i];
-            a.owner = "P";
-            a.outcome = CW_STORE_OUTCOME_DELIVERED;
-            a.at_ms = now_ms;
-            a.http_status = 200;
-            a.receipt = "rc";
-            a.receipt_len = 2;
-            assert_int_equal(record_sync(store, &a), 0);
+            assert_int_equal(record_attempt(store, c.ids[i], "P", now_ms, 0), 0);
         }
     } while (c.count > 0);
 }
@@ -1186,7 +1202,6 @@ static void test_sqlite__purge_in_batches(void **state)
 static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
 {
     cw_store_t *store = store_open();
-    cw_store_attempt_t a;
     cw_store_msg_t m;
     claim_res_t c;
     sqlite3 *db = NULL;
@@ -1213,24 +1228,8 @@ static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
     c = claim_sync(store, "A", 5000, 10, 1000);
     assert_int_equal(c.status, 0);
     assert_int_equal(c.count, 2);
-    memset(&a, 0, sizeof(a));
-    a.delivery_id = c.ids[0];
-    a.owner = "A";
-    a.outcome = CW_STORE_OUTCOME_RETRY;
-    a.at_ms = 5000;
-    a.next_attempt_at_ms = 6000;
-    a.http_status = 503;
-    a.error = "busy";
-    assert_int_equal(record_sync(store, &a), 0);
-    memset(&a, 0, sizeof(a));
-    a.delivery_id = c.ids[1];
-    a.owner = "A";
-    a.outcome = CW_STORE_OUTCOME_DELIVERED;
-    a.at_ms = 5000;
-    a.http_status = 200;
-    a.receipt = "rc";
-    a.receipt_len = 2;
-    assert_int_equal(record_sync(store, &a), 0);
+    assert_int_equal(record_attempt(store, c.ids[0], "A", 5000, 6000), 0); /* q-1 retried */
+    assert_int_equal(record_attempt(store, c.ids[1], "A", 5000, 0), 0);    /* q-2 delivered */
     assert_int_equal(get_sync(store, "q-2").state, CW_STORE_STATE_DELIVERED);
     msg_fill(&m, "q-3", 0x33, "r");
     msg_queue(&m, "to-customs", 1002);
