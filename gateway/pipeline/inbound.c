@@ -572,7 +572,7 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
     rc = cw_msg_envelope_new(&env, &hdr, business, &err);
     if (rc == 0) {
         rc = cw_pipeline__seal(job->keys, env, &hdr, &params, &it->outgoing, &it->outgoing_len,
-                               it->outgoing_id, it->outgoing_digest, &err);
+                               it->outgoing_id, it->outgoing_digest, NULL, &err);
     }
     if (rc < 0) {
         goto fail;

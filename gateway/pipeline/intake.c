@@ -207,8 +207,9 @@ static void route_and_seal(cw_intake_job_t *job, xmlDoc *doc, const cw_msg_heade
     params.received_len = job->len;
     params.assessment =
         job->assessment_doc != NULL ? xmlDocGetRootElement(job->assessment_doc) : NULL;
-    rc = cw_pipeline__seal(job->keys, doc, hdr, &params, &res->outgoing, &res->outgoing_len,
-                           res->outgoing_id, res->outgoing_digest, &err);
+    rc =
+        cw_pipeline__seal(job->keys, doc, hdr, &params, &res->outgoing, &res->outgoing_len,
+                          res->outgoing_id, res->outgoing_digest, &res->outgoing_evidence_at, &err);
     if (rc < 0) {
         CW_LOG_ERROR("pipeline", "cannot seal %s/%s for %s: %s", hdr->from, hdr->message_id,
                      hdr->to, err.msg);
@@ -614,6 +615,7 @@ static int intake_store(cw_intake_job_t *job)
         msg.outgoing_len = res->outgoing_len;
         msg.outgoing_id = res->outgoing_id;
         msg.outgoing_digest = res->outgoing_digest;
+        msg.outgoing_evidence_at = res->outgoing_evidence_at; /* the base64 of msg.received */
         msg.next_attempt_at_ms = msg.created_at_ms;
     } else {
         msg.state = CW_STORE_STATE_RECEIVED;

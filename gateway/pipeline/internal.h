@@ -114,7 +114,10 @@ void cw_pipeline__codes_join(char *out, size_t size, const cw_checks_assessment_
  * The sealed envelope for received (whose header is in_hdr), as
  * cw_msg_forward_new builds it and cw_pipeline__seal_finish signs it, but
  * written straight in its canonical form (seal.c): *out, out_len, id and
- * digest as cw_pipeline__seal_finish's. 0; CW_EAGAIN when the payload
+ * digest as cw_pipeline__seal_finish's. *evidence_at (when not NULL): where
+ * in *out the Evidence's Content, the base64 of params->received, begins
+ * (what the store may keep once, cw_store_msg_t), or 0 when the Evidence
+ * does not carry params->received. 0; CW_EAGAIN when the payload
  * holds what only libxml2 canonicalises (seal it as a tree); or another
  * negative error, with err set.
  */
@@ -126,9 +129,11 @@ CW_MUST_CHECK int cw_pipeline__seal_write(const cw_sec_keys_t *keys,
                                           size_t *out_len,
                                           char id[CW_MSG_ID_MAX],
                                           unsigned char digest[32],
+                                          size_t *evidence_at,
                                           cw_error_t *err);
 
-/* cw_pipeline__seal_write, and the tree when it answers CW_EAGAIN. */
+/* cw_pipeline__seal_write, and the tree when it answers CW_EAGAIN (then
+ * *evidence_at is 0). */
 CW_MUST_CHECK int cw_pipeline__seal(const cw_sec_keys_t *keys,
                                     const xmlDoc *received,
                                     const cw_msg_header_t *in_hdr,
@@ -137,6 +142,7 @@ CW_MUST_CHECK int cw_pipeline__seal(const cw_sec_keys_t *keys,
                                     size_t *out_len,
                                     char id[CW_MSG_ID_MAX],
                                     unsigned char digest[32],
+                                    size_t *evidence_at,
                                     cw_error_t *err);
 
 /* The fact to record for assessment a; points into a and codes. */

@@ -196,6 +196,7 @@ typedef struct cw_intake_result {
     size_t outgoing_len;
     char outgoing_id[CW_MSG_ID_MAX];   /* its MessageId (From = this node) */
     unsigned char outgoing_digest[32]; /* its cw_sec_doc_sha256: what its receipt names */
+    size_t outgoing_evidence_at;       /* where the received bytes' base64 begins in it, or 0 */
     /* Set when the answer is a problem of the HTTP layer rather than of the
      * message (the store failing: 503 with Retry-After). */
     int unavailable;   /* 1: answer 503 unavailable */

@@ -29,8 +29,10 @@
 /* The largest sealed envelope this writes (cw_sec_doc_sign_c14n's bound). */
 #define SEAL_MAX ((size_t)INT32_MAX)
 
-/* The envelope without its Signature; *sig_at: where the Signature goes. */
-static int write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size_t *sig_at)
+/* The envelope without its Signature; *sig_at: where the Signature goes,
+ * *content_at: where the Evidence's Content text begins. */
+static int
+write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size_t *sig_at, size_t *content_at)
 {
     const char *name;
     const char *value;
@@ -65,6 +67,8 @@ static int write_unsigned(cw_buf_t *b, const cw_msg_forward_parts_t *parts, size
     CW_TRY(cw_sec_c14n_put_leaf(b, "OriginalSender", parts->original_sender));
     CW_TRY(cw_sec_c14n_put_leaf(b, "MediaType", parts->media_type));
     CW_TRY(cw_sec_c14n_put_leaf(b, "Sha256", parts->sha256_hex));
+    /* Base64 needs no escaping: the text is written as it is. */
+    *content_at = b->len + sizeof("<Content>") - 1;
     CW_TRY(cw_sec_c14n_put_leaf(b, "Content", parts->content_b64));
     CW_TRY(cw_buf_appends(b, "</Evidence></Payload>"));
     *sig_at = b->len;
@@ -81,21 +85,26 @@ int cw_pipeline__seal_write(const cw_sec_keys_t *keys,
                             size_t *out_len,
                             char id[CW_MSG_ID_MAX],
                             unsigned char digest[32],
+                            size_t *evidence_at,
                             cw_error_t *err)
 {
     cw_msg_forward_parts_t parts;
     cw_buf_t doc;
     size_t sig_at = 0;
+    size_t content_at = 0;
     int rc;
 
     *out = NULL;
     *out_len = 0;
+    if (evidence_at != NULL) {
+        *evidence_at = 0;
+    }
     rc = cw_msg_forward_parts_init(&parts, received, in_hdr, params, err);
     if (rc < 0) {
         return rc;
     }
     cw_buf_init(&doc, SEAL_MAX);
-    rc = write_unsigned(&doc, &parts, &sig_at);
+    rc = write_unsigned(&doc, &parts, &sig_at, &content_at);
     if (rc == CW_EINVAL) {
         rc = cw_error_set(err, CW_EAGAIN, "pipeline",
                           "the payload is canonicalised by libxml2: seal it as a tree");
@@ -107,6 +116,10 @@ int cw_pipeline__seal_write(const cw_sec_keys_t *keys,
     }
     if (rc == 0) {
         cw_strlcpy(id, parts.hdr.message_id, CW_MSG_ID_MAX);
+        /* The signed bytes keep the first sig_at bytes as written. */
+        if (evidence_at != NULL && params->received != NULL && params->received_len > 0) {
+            *evidence_at = content_at;
+        }
     }
     cw_buf_fini(&doc);
     cw_msg_forward_parts_fini(&parts);
@@ -121,12 +134,14 @@ int cw_pipeline__seal(const cw_sec_keys_t *keys,
                       size_t *out_len,
                       char id[CW_MSG_ID_MAX],
                       unsigned char digest[32],
+                      size_t *evidence_at,
                       cw_error_t *err)
 {
     xmlDoc *fwd = NULL;
     int rc;
 
-    rc = cw_pipeline__seal_write(keys, received, in_hdr, params, out, out_len, id, digest, err);
+    rc = cw_pipeline__seal_write(keys, received, in_hdr, params, out, out_len, id, digest,
+                                 evidence_at, err);
     if (rc != CW_EAGAIN) {
         return rc;
     }

@@ -321,10 +321,20 @@ static const char *const schema_v9[] = {
     NULL,
 };
 
+/* Version 10: a sealed envelope without the evidence it carries. Most of
+ * the envelope (about 5.5 KB of its 11) is the base64 of the bytes received,
+ * which the message's row holds already; evidence_at, when not NULL, is
+ * where they go back in (bench/README.md, "The evidence kept once"). Rows
+ * from before keep their whole envelope and a NULL. */
+static const char *const schema_v10[] = {
+    "ALTER TABLE delivery_bodies ADD COLUMN evidence_at INTEGER",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
     schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-    schema_v6, schema_v7, schema_v8, schema_v9,
+    schema_v6, schema_v7, schema_v8, schema_v9, schema_v10,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

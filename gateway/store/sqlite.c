@@ -134,7 +134,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DELIV_INSERT] = "INSERT INTO deliveries (message, route, outgoing, state,"
                        " next_attempt_at_ms, first_queued_at_ms, outgoing_id, outgoing_digest)"
                        " VALUES (?1, ?2, x'', 'queued', ?3, ?4, ?5, ?6)",
-    [S_BODY_INSERT] = "INSERT INTO delivery_bodies (delivery, outgoing) VALUES (?1, ?2)",
+    [S_BODY_INSERT] = "INSERT INTO delivery_bodies (delivery, outgoing, evidence_at)"
+                      " VALUES (?1, ?2, ?3)",
     [S_GET] = "SELECT " INFO_COLUMNS ", m.receipt_given, m.receipt_received, m.received" INFO_JOIN
               " WHERE m.from_party = ?1 AND m.message_id = ?2"
               " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1",
@@ -166,7 +167,8 @@ static const char *const stmt_sql[S_COUNT] = {
                 " ORDER BY updated_at_ms LIMIT ?2)",
     [S_CLAIM_SELECT] = "SELECT d.id, m.from_party, m.message_id, m.to_party, d.route,"
                        " coalesce(b.outgoing, d.outgoing), d.attempts, d.first_queued_at_ms,"
-                       " d.outgoing_id, d.outgoing_digest"
+                       " d.outgoing_id, d.outgoing_digest, b.evidence_at,"
+                       " CASE WHEN b.evidence_at IS NOT NULL THEN m.received END"
                        " FROM deliveries d JOIN messages m ON m.id = d.message"
                        " LEFT JOIN delivery_bodies b ON b.delivery = d.id"
                        " WHERE d.state = 'queued' AND d.next_attempt_at_ms <= ?1"
@@ -510,6 +512,9 @@ static int op_put(cw_sqlite_t *be, cw_store_req_t *req)
         }
         (void)sqlite3_bind_int64(st, 1, delivery);
         bind_blob(st, 2, m->outgoing, m->outgoing_len);
+        if (m->outgoing_evidence_at > 0) {
+            (void)sqlite3_bind_int64(st, 3, (sqlite3_int64)m->outgoing_evidence_at);
+        }
         CW_TRY(step_done(be, st));
     }
     if (m->fact != NULL) {
@@ -792,6 +797,45 @@ out:
     return rc;
 }
 
+/*
+ * A claimed envelope kept without its evidence (schema version 10): the
+ * stored bytes (column 5) with the base64 of the message's received bytes
+ * (column 11) put back at evidence_at (column 10). A row that does not add
+ * up (altered by hand) is logged and claimed with no envelope, as an empty
+ * one was before: its attempt fails at the receiver, visibly, and the
+ * rows after it are still delivered.
+ */
+static int outgoing_whole(cw_pool_t *pool, sqlite3_stmt *st, cw_store_delivery_t *d)
+{
+    const char *kept = sqlite3_column_blob(st, 5);
+    size_t kept_len = (size_t)sqlite3_column_bytes(st, 5);
+    sqlite3_int64 at = sqlite3_column_int64(st, 10);
+    const void *raw = sqlite3_column_blob(st, 11);
+    size_t raw_len = (size_t)sqlite3_column_bytes(st, 11);
+    size_t n;
+    char *whole;
+
+    if (kept == NULL || raw == NULL || raw_len == 0 || at <= 0 || (uint64_t)at > kept_len
+        || raw_len > (SIZE_MAX - kept_len) / 2) {
+        CW_LOG_ERROR(CW_STORE_MOD, "delivery %lld: its envelope's evidence cannot be restored",
+                     (long long)d->id);
+        d->outgoing = NULL;
+        d->outgoing_len = 0;
+        return 0;
+    }
+    n = CW_BASE64_LEN(raw_len);
+    whole = cw_pool_alloc(pool, kept_len + n);
+    if (whole == NULL) {
+        return CW_ENOMEM;
+    }
+    memcpy(whole, kept, (size_t)at);
+    (void)cw_base64_encode(whole + at, raw, raw_len);
+    memcpy(whole + at + n, kept + at, kept_len - (size_t)at);
+    d->outgoing = whole;
+    d->outgoing_len = kept_len + n;
+    return 0;
+}
+
 static int claim_row(cw_store_req_t *req, sqlite3_stmt *st, cw_store_delivery_t *d)
 {
     int rc = 0;
@@ -805,7 +849,11 @@ static int claim_row(cw_store_req_t *req, sqlite3_stmt *st, cw_store_delivery_t 
         rc = CW_ENOMEM;
         goto out;
     }
-    CW_TRY(col_blob(req->pool, st, 5, &d->outgoing, &d->outgoing_len));
+    if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
+        CW_TRY(col_blob(req->pool, st, 5, &d->outgoing, &d->outgoing_len));
+    } else {
+        CW_TRY(outgoing_whole(req->pool, st, d));
+    }
     d->attempts = (uint32_t)sqlite3_column_int64(st, 6);
     d->first_queued_at_ms = sqlite3_column_int64(st, 7);
     d->outgoing_id = NULL;

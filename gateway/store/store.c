@@ -324,6 +324,37 @@ static int pool_bytes(cw_pool_t *pool, const char **dst, const char *src, size_t
     return 0;
 }
 
+/*
+ * Copies msg's outgoing into the pool as m's. When msg says where the
+ * base64 of its received bytes begins in it, and they are there, the copy
+ * leaves them out and m->outgoing_evidence_at keeps the place: the row
+ * holds them once, as received, and a claim writes them back. Otherwise
+ * (a caller's wrong offset included) the envelope is kept whole.
+ */
+static int outgoing_copy(cw_pool_t *p, cw_store_msg_t *m, const cw_store_msg_t *msg)
+{
+    size_t at = msg->outgoing_evidence_at;
+    size_t n = CW_BASE64_LEN(msg->received_len);
+    char *dst;
+
+    m->outgoing_evidence_at = 0;
+    if (at == 0 || msg->received == NULL || msg->received_len == 0
+        || msg->received_len > SIZE_MAX / 2 || at > msg->outgoing_len || n > msg->outgoing_len - at
+        || !cw_base64_is(msg->outgoing + at, n, msg->received, msg->received_len)) {
+        return pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len);
+    }
+    dst = cw_pool_alloc(p, msg->outgoing_len - n);
+    if (dst == NULL) {
+        return CW_ENOMEM;
+    }
+    memcpy(dst, msg->outgoing, at);
+    memcpy(dst + at, msg->outgoing + at + n, msg->outgoing_len - at - n);
+    m->outgoing = dst;
+    m->outgoing_len = msg->outgoing_len - n;
+    m->outgoing_evidence_at = at;
+    return 0;
+}
+
 static void req_submit(cw_store_t *store, cw_store_req_t *req)
 {
     atomic_fetch_add(&store->n_pending, 1);
@@ -470,7 +501,7 @@ int cw_store_msg_put(cw_store_t *store, const cw_store_msg_t *msg, cw_store_put_
     CW_TRY(pool_str(p, &m->route, msg->route));
     CW_TRY(pool_bytes(p, &m->received, msg->received, msg->received_len));
     CW_TRY(pool_bytes(p, &m->receipt, msg->receipt, msg->receipt_len));
-    CW_TRY(pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len));
+    CW_TRY(outgoing_copy(p, m, msg));
     CW_TRY(pool_str(p, &m->outgoing_id, msg->outgoing_id));
     {
         const char *digest = NULL;

@@ -112,3 +112,52 @@ void cw_uuid4_format(char out[CW_UUID_SIZE], const unsigned char b[16])
     }
     out[o] = '\0';
 }
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The four characters of up to three bytes (n of them), padded. */
+static void b64_quad(char out[4], const unsigned char *p, size_t n)
+{
+    uint32_t v = (uint32_t)p[0] << 16;
+
+    if (n > 1) {
+        v |= (uint32_t)p[1] << 8;
+    }
+    if (n > 2) {
+        v |= p[2];
+    }
+    out[0] = b64_alphabet[(v >> 18) & 0x3f];
+    out[1] = b64_alphabet[(v >> 12) & 0x3f];
+    out[2] = n > 1 ? b64_alphabet[(v >> 6) & 0x3f] : '=';
+    out[3] = n > 2 ? b64_alphabet[v & 0x3f] : '=';
+}
+
+size_t cw_base64_encode(char *out, const void *in, size_t len)
+{
+    const unsigned char *p = in;
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i += 3) {
+        b64_quad(out + o, p + i, len - i < 3 ? len - i : 3);
+        o += 4;
+    }
+    return o;
+}
+
+int cw_base64_is(const char *b64, size_t b64_len, const void *raw, size_t raw_len)
+{
+    const unsigned char *p = raw;
+    char quad[4];
+
+    if (b64_len != CW_BASE64_LEN(raw_len)) {
+        return 0;
+    }
+    for (size_t i = 0, o = 0; i < raw_len; i += 3, o += 4) {
+        b64_quad(quad, p + i, raw_len - i < 3 ? raw_len - i : 3);
+        if (memcmp(quad, b64 + o, 4) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -227,6 +227,13 @@ int cw_hex_digit(char c);
  * variant bits set, lower-case hexadecimal in the 8-4-4-4-12 form, in out.
  */
 void cw_uuid4_format(char out[CW_UUID_SIZE], const unsigned char b[16]);
+/* Characters of the base64 of n bytes (RFC 4648 §4, padded, no line breaks). */
+#define CW_BASE64_LEN(n) (4 * (((size_t)(n) + 2) / 3))
+/* Writes the base64 of in (len bytes) to out, CW_BASE64_LEN(len) characters
+ * and no terminator; returns that count. */
+size_t cw_base64_encode(char *out, const void *in, size_t len);
+/* 1 when b64 (b64_len characters) is exactly the base64 of raw, else 0. */
+int cw_base64_is(const char *b64, size_t b64_len, const void *raw, size_t raw_len);
 
 /* ==== Time ==== */
 

@@ -134,6 +134,7 @@ typedef struct sealed {
     size_t len;
     char id[CW_MSG_ID_MAX];
     unsigned char digest[32];
+    size_t evidence_at; /* where the received bytes' base64 begins, 0: not said */
 } sealed_t;
 
 typedef struct input {
@@ -193,10 +194,27 @@ static void seal_tree(const cw_sec_keys_t *keys, const input_t *in, sealed_t *ou
 static int seal_written(const cw_sec_keys_t *keys, const input_t *in, sealed_t *out)
 {
     cw_error_t err;
+    size_t n = CW_BASE64_LEN(in->params.received_len);
+    int rc;
 
     memset(out, 0, sizeof(*out));
-    return cw_pipeline__seal_write(keys, in->received, &in->hdr, &in->params, &out->bytes,
-                                   &out->len, out->id, out->digest, &err);
+    out->evidence_at = 1; /* overwritten either way */
+    rc = cw_pipeline__seal_write(keys, in->received, &in->hdr, &in->params, &out->bytes, &out->len,
+                                 out->id, out->digest, &out->evidence_at, &err);
+    if (rc < 0) {
+        assert_int_equal(out->evidence_at, 0);
+        return rc;
+    }
+    /* What the store may keep once (cw_store_msg_t.outgoing_evidence_at):
+     * the Content of the Evidence, the base64 of the bytes received. */
+    assert_true(out->evidence_at > strlen("<Content>"));
+    assert_true(out->evidence_at + n < out->len);
+    assert_memory_equal(out->bytes + out->evidence_at - strlen("<Content>"), "<Content>",
+                        strlen("<Content>"));
+    assert_true(cw_base64_is(out->bytes + out->evidence_at, n, in->params.received,
+                             in->params.received_len));
+    assert_memory_equal(out->bytes + out->evidence_at + n, "</Content>", strlen("</Content>"));
+    return rc;
 }
 
 /* s without the text of its SignatureValue (ECDSA signatures are random). */
@@ -576,9 +594,12 @@ static void test_seal__tree_when_c14n_cannot(void **state)
     assert_int_equal(written.len, 0);
     seal_tree(hub_rsa, &in, &tree);
     memset(&sealed, 0, sizeof(sealed));
+    sealed.evidence_at = 1;
     assert_int_equal(cw_pipeline__seal(hub_rsa, in.received, &in.hdr, &in.params, &sealed.bytes,
-                                       &sealed.len, sealed.id, sealed.digest, &err),
+                                       &sealed.len, sealed.id, sealed.digest, &sealed.evidence_at,
+                                       &err),
                      0);
+    assert_int_equal(sealed.evidence_at, 0); /* the tree's offsets are not known */
     assert_int_equal(sealed.len, tree.len);
     assert_memory_equal(sealed.bytes, tree.bytes, tree.len);
     assert_string_equal(sealed.id, "sealed-1");

@@ -1249,6 +1249,113 @@ static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
     sqlite3_close(db);
 }
 
+/* The bytes and evidence_at of message id's delivery body. */
+#define BODY_LEN_SQL(id)                                                 \
+    "SELECT length(b.outgoing) FROM delivery_bodies b JOIN deliveries d" \
+    " ON d.id = b.delivery JOIN messages m ON m.id = d.message WHERE m.message_id = '" id "'"
+#define BODY_AT_SQL(id)                                                           \
+    "SELECT coalesce(b.evidence_at, -1) FROM delivery_bodies b JOIN deliveries d" \
+    " ON d.id = b.delivery JOIN messages m ON m.id = d.message WHERE m.message_id = '" id "'"
+
+typedef struct lens_res {
+    int done;
+    int status;
+    size_t count;
+    size_t lens[16];
+} lens_res_t;
+
+static void on_claim_lens(int status, const cw_store_claimed_t *c, void *arg)
+{
+    lens_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+    for (size_t i = 0; status == 0 && i < c->count && i < 16; i++) {
+        r->lens[r->count++] = c->items[i].outgoing_len;
+        if (c->items[i].outgoing_len > 0) {
+            assert_memory_equal(c->items[i].outgoing, "<Envelope>sealed</Envelope>",
+                                c->items[i].outgoing_len);
+        }
+    }
+}
+
+/*
+ * Version 10: a sealed envelope whose evidence is the base64 of the bytes
+ * received is kept without it, and claimed whole. The received bytes here
+ * are those whose base64 is "seal", so that the envelope is msg_queue's
+ * (on_claim compares the bytes). An offset that does not point at them
+ * keeps the envelope whole; a row altered by hand is claimed without an
+ * envelope and does not hold up the others.
+ */
+static void test_sqlite__evidence_kept_once(void **state)
+{
+    static const char raw[] = "\xb1\xe6\xa5"; /* base64: "seal" */
+    static const size_t at[] = { 10, 11, 25, 0 };
+    const char *ids[] = { "e-1", "e-2", "e-3", "e-4" };
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    claim_res_t c;
+    lens_res_t l;
+    cw_store_claim_t lc = { "B", NULL, 10, 9000, 1000 };
+    sqlite3 *db = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        msg_fill(&m, ids[i], (char)(0x41 + i), "r");
+        msg_queue(&m, "to-customs", 1000 + (int64_t)i);
+        m.received = raw;
+        m.received_len = 3;
+        m.outgoing_evidence_at = at[i];
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    store_close(store);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, BODY_LEN_SQL("e-1")), 27 - 4);
+    assert_int_equal(pragma_int(db, BODY_AT_SQL("e-1")), 10);
+    assert_int_equal(pragma_int(db, BODY_LEN_SQL("e-2")), 27); /* "eale" is not it */
+    assert_int_equal(pragma_int(db, BODY_AT_SQL("e-2")), -1);
+    assert_int_equal(pragma_int(db, BODY_LEN_SQL("e-3")), 27); /* past the end */
+    assert_int_equal(pragma_int(db, BODY_AT_SQL("e-3")), -1);
+    assert_int_equal(pragma_int(db, BODY_LEN_SQL("e-4")), 27); /* not said */
+    assert_int_equal(pragma_int(db, BODY_AT_SQL("e-4")), -1);
+    sqlite3_close(db);
+
+    store = store_open();
+    c = claim_sync(store, "A", 5000, 10, 1000); /* on_claim: every envelope whole */
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.count, 4);
+    assert_int_equal(record_attempt(store, c.ids[0], "A", 5000, 6000), 0); /* e-1 retried */
+    for (size_t i = 1; i < 4; i++) {
+        assert_int_equal(record_attempt(store, c.ids[i], "A", 5000, 0), 0);
+    }
+    c = claim_sync(store, "A", 7000, 10, 1000); /* e-1 again, still whole */
+    assert_int_equal(c.count, 1);
+    assert_int_equal(record_attempt(store, c.ids[0], "A", 7000, 8000), 0);
+    store_close(store);
+
+    /* evidence_at past the kept bytes: the row no longer adds up. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE delivery_bodies SET evidence_at = 24"
+                                  " WHERE evidence_at IS NOT NULL",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    store = store_open();
+    msg_fill(&m, "e-5", 0x46, "r");
+    msg_queue(&m, "to-customs", 8500);
+    assert_int_equal(put_sync(store, &m).status, 0);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(cw_store_delivery_claim(store, &lc, on_claim_lens, &l), 0);
+    run_until(&l.done);
+    assert_int_equal(l.status, 0);
+    assert_int_equal(l.count, 2);
+    assert_int_equal(l.lens[0], 0);  /* e-1, due at 8000 */
+    assert_int_equal(l.lens[1], 27); /* e-5 */
+    store_close(store);
+}
+
 static void test_sqlite__full_store_fails_with_eio(void **state)
 {
     cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
@@ -2399,6 +2506,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__evidence_kept_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v8_envelopes_out_of_deliveries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v5_keys_history_and_codes, setup,

@@ -257,6 +257,51 @@ static void test_str__strlcpy_and_caseeq(void **state)
     assert_int_equal(cw_hex_digit('\0'), -1);
 }
 
+/* RFC 4648 §10's vectors, all 256 byte values, and what cw_base64_is refuses. */
+static void test_str__base64(void **state)
+{
+    static const char *const vectors[][2] = {
+        { "", "" },
+        { "f", "Zg==" },
+        { "fo", "Zm8=" },
+        { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" },
+        { "fooba", "Zm9vYmE=" },
+        { "foobar", "Zm9vYmFy" },
+    };
+    unsigned char all[256];
+    char out[CW_BASE64_LEN(sizeof(all))];
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        size_t len = strlen(vectors[i][0]);
+
+        assert_int_equal(CW_BASE64_LEN(len), strlen(vectors[i][1]));
+        n = cw_base64_encode(out, vectors[i][0], len);
+        assert_int_equal(n, strlen(vectors[i][1]));
+        assert_memory_equal(out, vectors[i][1], n);
+        assert_true(cw_base64_is(vectors[i][1], n, vectors[i][0], len));
+    }
+    for (size_t i = 0; i < sizeof(all); i++) {
+        all[i] = (unsigned char)i;
+    }
+    n = cw_base64_encode(out, all, sizeof(all));
+    assert_int_equal(n, 344);
+    assert_memory_equal(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", 44);
+    assert_memory_equal(out + 300, "4eLj5OXm5+jp6uvs7e7v8PHy8/T19vf4+fr7/P3+/w==", 44);
+    assert_true(cw_base64_is(out, n, all, sizeof(all)));
+    /* One character off, one short, one byte of the raw side changed. */
+    out[100] = out[100] == 'A' ? 'B' : 'A';
+    assert_false(cw_base64_is(out, n, all, sizeof(all)));
+    out[100] = out[100] == 'A' ? 'B' : 'A';
+    assert_false(cw_base64_is(out, n - 4, all, sizeof(all)));
+    all[255] = 0;
+    assert_false(cw_base64_is(out, n, all, sizeof(all)));
+    assert_false(cw_base64_is("Zg==", 4, "g", 1));
+    assert_false(cw_base64_is("Zg=", 3, "f", 1));
+}
+
 static void test_error__names_and_messages(void **state)
 {
     cw_error_t err;
@@ -310,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_pool__alloc_and_cleanups),
         cmocka_unit_test(test_str__parse_uint),
         cmocka_unit_test(test_str__strlcpy_and_caseeq),
+        cmocka_unit_test(test_str__base64),
         cmocka_unit_test(test_error__names_and_messages),
         cmocka_unit_test(test_alloc__fault_hook_fails_nth),
         cmocka_unit_test(test_time__format),
