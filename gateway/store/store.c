@@ -325,11 +325,36 @@ static int pool_bytes(cw_pool_t *pool, const char **dst, const char *src, size_t
 }
 
 /*
+ * Whether the base64 of received (len bytes, n characters) can be where
+ * msg says in outgoing: it fits, and its first and last four characters
+ * are those of received's first and last bytes. The caller vouches for the
+ * rest (intake writes it from the same bytes, seal.c), since checking it
+ * all would cost the loop thread, which calls cw_store_msg_put, time in
+ * proportion to the message (up to the body limit) for every one.
+ */
+static int evidence_fits(const cw_store_msg_t *msg, size_t at, size_t n)
+{
+    size_t len = msg->received_len;
+    const char *b64;
+    size_t last;
+
+    if (at == 0 || msg->received == NULL || len == 0 || len > SIZE_MAX / 2 || at > msg->outgoing_len
+        || n > msg->outgoing_len - at) {
+        return 0;
+    }
+    b64 = msg->outgoing + at;
+    last = len - 3 * ((len - 1) / 3); /* the bytes of the last quad: 1 to 3 */
+    return cw_base64_is(b64, 4, msg->received, len < 3 ? len : 3)
+           && cw_base64_is(b64 + n - 4, 4, msg->received + len - last, last);
+}
+
+/*
  * Copies msg's outgoing into the pool as m's. When msg says where the
- * base64 of its received bytes begins in it, and they are there, the copy
+ * base64 of its received bytes begins in it (evidence_fits), the copy
  * leaves them out and m->outgoing_evidence_at keeps the place: the row
  * holds them once, as received, and a claim writes them back. Otherwise
- * (a caller's wrong offset included) the envelope is kept whole.
+ * (a wrong offset that evidence_fits sees included) the envelope is kept
+ * whole.
  */
 static int outgoing_copy(cw_pool_t *p, cw_store_msg_t *m, const cw_store_msg_t *msg)
 {
@@ -338,9 +363,7 @@ static int outgoing_copy(cw_pool_t *p, cw_store_msg_t *m, const cw_store_msg_t *
     char *dst;
 
     m->outgoing_evidence_at = 0;
-    if (at == 0 || msg->received == NULL || msg->received_len == 0
-        || msg->received_len > SIZE_MAX / 2 || at > msg->outgoing_len || n > msg->outgoing_len - at
-        || !cw_base64_is(msg->outgoing + at, n, msg->received, msg->received_len)) {
+    if (!evidence_fits(msg, at, n)) {
         return pool_bytes(p, &m->outgoing, msg->outgoing, msg->outgoing_len);
     }
     dst = cw_pool_alloc(p, msg->outgoing_len - n);

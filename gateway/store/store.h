@@ -193,9 +193,12 @@ typedef struct cw_store_msg {
                                                      for it names */
     size_t outgoing_evidence_at;                  /* QUEUED, optional: where in outgoing the
                                                      base64 of received begins (0: it does
-                                                     not); the store then keeps those bytes
-                                                     once, as received, and a claim gets
-                                                     outgoing whole */
+                                                     not; padded, no line breaks); the store
+                                                     then keeps those bytes once, as
+                                                     received, and a claim gets outgoing
+                                                     whole. The caller vouches for them: the
+                                                     store checks that they fit and their
+                                                     first and last four characters */
     int64_t next_attempt_at_ms;                   /* QUEUED: first attempt (usually now) */
     int64_t created_at_ms;                        /* wall clock of acceptance */
     const cw_store_fact_t *fact;                  /* optional: the assessment's ledger row */

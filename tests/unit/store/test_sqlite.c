@@ -1257,25 +1257,26 @@ static void test_sqlite__migrates_v8_envelopes_out_of_deliveries(void **state)
     "SELECT coalesce(b.evidence_at, -1) FROM delivery_bodies b JOIN deliveries d" \
     " ON d.id = b.delivery JOIN messages m ON m.id = d.message WHERE m.message_id = '" id "'"
 
-typedef struct lens_res {
+typedef struct bytes_res {
     int done;
     int status;
     size_t count;
-    size_t lens[16];
-} lens_res_t;
+    char bytes[16][64]; /* each claimed envelope, terminated; "" when none */
+} bytes_res_t;
 
-static void on_claim_lens(int status, const cw_store_claimed_t *c, void *arg)
+static void on_claim_bytes(int status, const cw_store_claimed_t *c, void *arg)
 {
-    lens_res_t *r = arg;
+    bytes_res_t *r = arg;
 
     r->done = 1;
     r->status = status;
     for (size_t i = 0; status == 0 && i < c->count && i < 16; i++) {
-        r->lens[r->count++] = c->items[i].outgoing_len;
+        assert_true(c->items[i].outgoing_len < sizeof(r->bytes[0]));
         if (c->items[i].outgoing_len > 0) {
-            assert_memory_equal(c->items[i].outgoing, "<Envelope>sealed</Envelope>",
-                                c->items[i].outgoing_len);
+            memcpy(r->bytes[r->count], c->items[i].outgoing, c->items[i].outgoing_len);
         }
+        r->bytes[r->count][c->items[i].outgoing_len] = '\0';
+        r->count++;
     }
 }
 
@@ -1285,18 +1286,20 @@ static void on_claim_lens(int status, const cw_store_claimed_t *c, void *arg)
  * are those whose base64 is "seal", so that the envelope is msg_queue's
  * (on_claim compares the bytes). An offset that does not point at them
  * keeps the envelope whole; a row altered by hand is claimed without an
- * envelope and does not hold up the others.
+ * envelope and does not hold up the others; base64 with padding comes
+ * back as it went in.
  */
 static void test_sqlite__evidence_kept_once(void **state)
 {
     static const char raw[] = "\xb1\xe6\xa5"; /* base64: "seal" */
     static const size_t at[] = { 10, 11, 25, 0 };
     const char *ids[] = { "e-1", "e-2", "e-3", "e-4" };
+    static const char padded[] = "<Envelope><Content>c2VhbA==</Content></Envelope>";
     cw_store_t *store = store_open();
     cw_store_msg_t m;
     claim_res_t c;
-    lens_res_t l;
-    cw_store_claim_t lc = { "B", NULL, 10, 9000, 1000 };
+    bytes_res_t b;
+    cw_store_claim_t bc = { "B", NULL, 10, 9000, 1000 };
     sqlite3 *db = NULL;
 
     (void)state;
@@ -1346,14 +1349,28 @@ static void test_sqlite__evidence_kept_once(void **state)
     msg_fill(&m, "e-5", 0x46, "r");
     msg_queue(&m, "to-customs", 8500);
     assert_int_equal(put_sync(store, &m).status, 0);
-    memset(&l, 0, sizeof(l));
-    assert_int_equal(cw_store_delivery_claim(store, &lc, on_claim_lens, &l), 0);
-    run_until(&l.done);
-    assert_int_equal(l.status, 0);
-    assert_int_equal(l.count, 2);
-    assert_int_equal(l.lens[0], 0);  /* e-1, due at 8000 */
-    assert_int_equal(l.lens[1], 27); /* e-5 */
+    msg_fill(&m, "e-6", 0x47, "r"); /* "seal", base64 "c2VhbA==" */
+    msg_queue(&m, "to-customs", 8600);
+    m.received = "seal";
+    m.received_len = 4;
+    m.outgoing = padded;
+    m.outgoing_len = strlen(padded);
+    m.outgoing_evidence_at = strlen("<Envelope><Content>");
+    assert_int_equal(put_sync(store, &m).status, 0);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(cw_store_delivery_claim(store, &bc, on_claim_bytes, &b), 0);
+    run_until(&b.done);
+    assert_int_equal(b.status, 0);
+    assert_int_equal(b.count, 3);
+    assert_string_equal(b.bytes[0], "");                            /* e-1, due at 8000 */
+    assert_string_equal(b.bytes[1], "<Envelope>sealed</Envelope>"); /* e-5 */
+    assert_string_equal(b.bytes[2], padded);                        /* e-6 */
     store_close(store);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(pragma_int(db, BODY_LEN_SQL("e-6")), (int64_t)strlen(padded) - 8);
+    assert_int_equal(pragma_int(db, BODY_AT_SQL("e-6")), 19);
+    sqlite3_close(db);
 }
 
 static void test_sqlite__full_store_fails_with_eio(void **state)
