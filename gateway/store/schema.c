@@ -10,6 +10,7 @@
  * is never edited, a change is a new step.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -520,13 +521,31 @@ out:
     return rc;
 }
 
+/*
+ * Once a process, before SQLite's first use: no memory statistics. With
+ * them (SQLite's default) every sqlite3_malloc and sqlite3_free takes one
+ * mutex of the whole library to count, and Debian's SQLite is built
+ * without its lookaside allocator, so every small allocation of every
+ * connection does: the workers' ledger reads and the writer queued on it
+ * (bench/README.md, "SQLite's memory statistics"). Nothing here reads
+ * them, and no heap limit (which needs them) is set. Fails quietly when
+ * the process used SQLite before (SQLITE_MISUSE): the statistics stay on.
+ */
+static void sqlite_global_init(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_initialize();
+}
+
 int cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     sqlite3 *db = NULL;
     int src;
     int rc = 0;
 
     *out = NULL;
+    (void)pthread_once(&once, sqlite_global_init);
     /* NOMUTEX: the connection is used by one thread at a time (the opener,
      * then the writer), so SQLite's own connection mutex is not needed.
      * With synchronous=FULL its WAL writes are gathered and its syncs
