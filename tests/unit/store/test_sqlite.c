@@ -1373,6 +1373,27 @@ static void test_sqlite__evidence_kept_once(void **state)
     sqlite3_close(db);
 }
 
+/*
+ * The first store opened in a process turns SQLite's memory statistics off
+ * (schema.c): its connections hold memory, and none of it is counted. The
+ * first test of this file opens a store before anything else uses SQLite.
+ */
+static void test_sqlite__no_memory_statistics(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    sqlite3_int64 used = -1;
+    sqlite3_int64 peak = -1;
+
+    (void)state;
+    msg_fill(&m, "stat-1", 0x51, "r");
+    assert_int_equal(put_sync(store, &m).status, 0);
+    assert_int_equal(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &peak, 0), SQLITE_OK);
+    assert_int_equal(used, 0);
+    assert_int_equal(peak, 0);
+    store_close(store);
+}
+
 static void test_sqlite__full_store_fails_with_eio(void **state)
 {
     cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
@@ -2524,6 +2545,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_facts_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__evidence_kept_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__no_memory_statistics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v8_envelopes_out_of_deliveries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__migrates_v5_keys_history_and_codes, setup,
