@@ -1249,8 +1249,9 @@ static void enqueue_on(cw_sqlite_t *be,
         *head = req;
     }
     *tail = req;
-    uv_cond_signal(wake);
     uv_mutex_unlock(&be->lock);
+    /* After the unlock: the thread it wakes does not wake into a held lock. */
+    uv_cond_signal(wake);
 }
 
 static void enqueue(cw_sqlite_t *be, cw_store_req_t *req)
@@ -1282,24 +1283,44 @@ static void answer_after(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t *req
     enqueue_on(be, &be->shead, &be->stail, &be->swake, req);
 }
 
-/* The writer ended commit seq. If COMMIT deferred its sync, one is owed
- * for it. If not (it wrote nothing, or SQLite synced), it is as durable as
- * the commits before it: at once when no flush is owed, else with the
- * next one. */
-static void commit_ended(cw_sqlite_t *be, uint64_t seq, int deferred)
+/*
+ * The writer ended commit seq, and list (linked by next, its last at last;
+ * may be NULL) is the group's requests that wait for its sync: handed to
+ * the syncer at once, with one lock and one wake-up for the group rather
+ * than one for each request, which woke the syncer into a lock the writer
+ * held (bench/README.md, "Handing the group to the syncer at once"). If
+ * COMMIT deferred its sync, one is owed for it. If not (it wrote nothing,
+ * or SQLite synced), it is as durable as the commits before it: at once
+ * when no flush is owed, else with the next one.
+ */
+static void commit_ended(
+    cw_sqlite_t *be, uint64_t seq, int deferred, cw_store_req_t *list, cw_store_req_t *last)
 {
-    if (!be->sthread_started || atomic_load(&be->commit_synced) >= seq) {
-        return;
-    }
+    int wake = 0;
+
     uv_mutex_lock(&be->lock);
-    if (!deferred && be->sync_want <= atomic_load(&be->commit_synced)) {
-        atomic_store(&be->commit_synced, seq);
-        uv_cond_signal(&be->swake); /* reads it kept may go */
-    } else if (seq > be->sync_want) {
-        be->sync_want = seq;
-        uv_cond_signal(&be->swake);
+    if (list != NULL) {
+        if (be->stail != NULL) {
+            be->stail->next = list;
+        } else {
+            be->shead = list;
+        }
+        be->stail = last;
+        wake = 1;
+    }
+    if (atomic_load(&be->commit_synced) < seq) {
+        if (!deferred && be->sync_want <= atomic_load(&be->commit_synced)) {
+            atomic_store(&be->commit_synced, seq); /* reads it kept may go */
+            wake = 1;
+        } else if (seq > be->sync_want) {
+            be->sync_want = seq;
+            wake = 1;
+        }
     }
     uv_mutex_unlock(&be->lock);
+    if (wake) {
+        uv_cond_signal(&be->swake);
+    }
 }
 
 /* Whether a kept request's commit is synced now. */
@@ -1429,6 +1450,8 @@ static void writer_main(void *arg)
     cw_store_t *store = arg;
     cw_sqlite_t *be = backend_of(store);
     cw_store_req_t *req;
+    cw_store_req_t *to_sync;      /* the group's requests that wait for its sync */
+    cw_store_req_t *to_sync_last; /* its last */
     size_t n;
     size_t i;
 
@@ -1451,6 +1474,8 @@ static void writer_main(void *arg)
         /* Every request of the batch waits for the sync of this commit (or
          * of the last one, for reads alone): they may have seen it. */
         seq = atomic_load(&be->commit_begun);
+        to_sync = NULL;
+        to_sync_last = NULL;
         for (i = 0; i < n; i++) {
             req = be->batch[i];
             if (!cw_store__req_is_write(req)) {
@@ -1462,9 +1487,22 @@ static void writer_main(void *arg)
                 enqueue(be, req);
                 continue;
             }
-            answer_after(store, be, req, seq);
+            if (!be->sthread_started || atomic_load(&be->commit_synced) >= seq) {
+                answer(store, req, atomic_load(&be->sync_failed) ? CW_EIO : 0);
+                continue;
+            }
+            req->seq = seq;
+            req->next = NULL;
+            if (to_sync_last != NULL) {
+                to_sync_last->next = req;
+            } else {
+                to_sync = req;
+            }
+            to_sync_last = req;
         }
-        commit_ended(be, seq, deferred);
+        if (be->sthread_started) {
+            commit_ended(be, seq, deferred, to_sync, to_sync_last);
+        }
     }
     /* The reader drains its queue too (stopping is set); the store hears
      * "closed" only after both threads' last request. */
@@ -1575,8 +1613,8 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int pages)
     if (pages >= CHECKPOINT_PAGES) {
         uv_mutex_lock(&be->lock);
         be->ckpt_wanted = 1;
-        uv_cond_signal(&be->cwake);
         uv_mutex_unlock(&be->lock);
+        uv_cond_signal(&be->cwake);
     }
     return SQLITE_OK;
 }
