@@ -12,9 +12,9 @@
  * as aggregate messages per second. --payload wraps FILE (a consignment)
  * instead of the built-in one-item payload, so the limit is measured on the
  * message a load test sends. --limit-only prints only the verify+sign rows;
- * --xmlsec-only only the plain xmlsec loop's row on --threads N threads (a
- * second or so, for run-ingest-bench's rounds that measure the limit right
- * before and after each closed loop).
+ * --xmlsec-only only the plain xmlsec loop's row on --threads N threads
+ * (for run-ingest-bench's rounds, which measure the limit right before and
+ * after each closed loop).
  *
  * The limit is measured twice: with Clearway's own verify and sign, and as
  * the issue defines it, a plain libxml2 + xmlsec loop (xmlReadMemory,
@@ -502,7 +502,6 @@ static int setup(bench_t *b, const char *src)
     return 0;
 }
 
-/* The verify+sign rows of one loop: on one thread, then on threads. */
 /* limit_row: verify + sign on THREADS threads only, without the one-thread
  * row that limit_rows measures first. */
 static void limit_row(bench_t *b, const char *who, int (*fn)(bench_t *), int threads)
@@ -514,6 +513,7 @@ static void limit_row(bench_t *b, const char *who, int (*fn)(bench_t *), int thr
     printf("%-44s %10.0f\n", label, measure_threads(b, threads, fn));
 }
 
+/* The verify+sign rows of one loop: on one thread, then on threads. */
 static void limit_rows(bench_t *b, const char *who, int (*fn)(bench_t *), int threads)
 {
     char label[128];
