@@ -698,8 +698,8 @@ static int chunk_histories(inbound_job_t *job)
             || strcmp(it->status, "duplicate") == 0) {
             continue;
         }
-        rc = cw_pipeline__history_read(job->pl->store, &it->hq, &it->ctx, it->destination,
-                                       &it->history, &it->history_len, &it->totals);
+        rc = cw_pipeline__history_read(job->pl->store, &it->hq, it->destination, &it->history,
+                                       &it->history_len, &it->totals);
         if (rc == CW_ENOMEM) {
             job->whole_rc = CW_ENOMEM;
             cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));

@@ -429,9 +429,8 @@ static int ledger_read(cw_intake_job_t *job)
     int rc;
 
     job->t.ledger_sent = cw_time_mono_ns();
-    rc = cw_pipeline__history_read(job->pl->store, &job->hq, &job->ctx,
-                                   job->model->destination_country, &job->history,
-                                   &job->history_len, &job->totals);
+    rc = cw_pipeline__history_read(job->pl->store, &job->hq, job->model->destination_country,
+                                   &job->history, &job->history_len, &job->totals);
     job->t.ledger_back = cw_time_mono_ns();
     if (rc == CW_ENOMEM) {
         set_problem(res, CW_SEC_PROBLEM_INTERNAL, "out of memory");

@@ -90,7 +90,6 @@ void cw_pipeline__measure(cw_pipeline_t *pl, const cw_checks_assessment_t *a, co
  * arguments, which must outlive it. */
 void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_history_query_t *hq,
-                              const cw_checks_context_t *ctx,
                               const char *destination);
 
 /*
@@ -163,7 +162,6 @@ void cw_pipeline__history_totals(cw_checks_history_t *h, const cw_store_facts_t 
  */
 CW_MUST_CHECK int cw_pipeline__history_read(cw_store_t *store,
                                             const cw_checks_history_query_t *hq,
-                                            const cw_checks_context_t *ctx,
                                             const char *destination,
                                             cw_checks_fact_t **rows,
                                             size_t *len,

@@ -11,14 +11,12 @@ _Static_assert(CW_CHECKS_BANDS_MAX == CW_STORE_BANDS_MAX, "one store band per ch
 
 void cw_pipeline__facts_query(cw_store_facts_query_t *q,
                               const cw_checks_history_query_t *hq,
-                              const cw_checks_context_t *ctx,
                               const char *destination)
 {
     memset(q, 0, sizeof(*q));
     q->buyer_key = hq->buyer_key;
     q->seller_key = hq->seller_key;
     q->business_key = hq->business_key;
-    q->sender = ctx->sender;
     q->order_number = hq->order_number;
     q->currency = hq->currency;
     q->consignment_id = hq->consignment_id;
@@ -123,7 +121,6 @@ void cw_pipeline__fact_from(cw_store_fact_t *f, const cw_checks_assessment_t *a,
 
 int cw_pipeline__history_read(cw_store_t *store,
                               const cw_checks_history_query_t *hq,
-                              const cw_checks_context_t *ctx,
                               const char *destination,
                               cw_checks_fact_t **rows,
                               size_t *len,
@@ -134,7 +131,7 @@ int cw_pipeline__history_read(cw_store_t *store,
     cw_pool_t *pool;
     int rc;
 
-    cw_pipeline__facts_query(&q, hq, ctx, destination);
+    cw_pipeline__facts_query(&q, hq, destination);
     pool = cw_pool_new(LEDGER_POOL_BYTES);
     if (pool == NULL) {
         return CW_ENOMEM;

@@ -188,7 +188,7 @@ CW_MUST_CHECK int
 cw_store__sqlite_db_open(sqlite3 **out, const cw_store_options_t *opts, cw_error_t *err);
 
 /* The schema version this binary writes. */
-#define CW_STORE_SCHEMA_VERSION 10
+#define CW_STORE_SCHEMA_VERSION 11
 
 /*
  * walbuf.c: the VFS the writer's connection opens with under

@@ -332,10 +332,20 @@ static const char *const schema_v10[] = {
     NULL,
 };
 
+/* Version 11: no index on (sender, order_number). It served the facts read
+ * of a sender's earlier facts with the same order number, which are those
+ * with the same business key (the checks make it from the sender and the
+ * order number when there is one), found through facts_business already;
+ * each message wrote one more B-tree for nothing. */
+static const char *const schema_v11[] = {
+    "DROP INDEX IF EXISTS facts_order",
+    NULL,
+};
+
 /* steps[i] takes the schema from version i to version i + 1. */
 static const char *const *const steps[CW_STORE_SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-    schema_v6, schema_v7, schema_v8, schema_v9, schema_v10,
+    schema_v1, schema_v2, schema_v3, schema_v4,  schema_v5,  schema_v6,
+    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11,
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, cw_error_t *err)

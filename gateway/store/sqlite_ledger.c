@@ -55,8 +55,7 @@ static const char *const ledger_sql[L_COUNT] = {
                 " collection, duty_minor, tax_minor, due_minor FROM facts f"
                 " WHERE (?1 <> '' AND ?2 <> '' AND seller_key = ?1 AND order_number = ?2)"
                 " OR (?3 <> '' AND business_key = ?3)"
-                " OR (?2 <> '' AND sender = ?4 AND order_number = ?2)"
-                " LIMIT ?5",
+                " LIMIT ?4",
     /* The totals (cw_store_facts_t): a buyer's from buyer_days (one row per
      * day), a seller's band from the covering index facts_seller_band. */
     [L_YEAR_TOTAL] = "SELECT coalesce(sum(kept_minor), 0) FROM buyer_days WHERE buyer_key = ?1"
@@ -316,8 +315,7 @@ static int facts_read(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *r
     bind_text(st, 1, q->seller_key);
     bind_text(st, 2, q->order_number);
     bind_text(st, 3, q->business_key);
-    bind_text(st, 4, q->sender);
-    (void)sqlite3_bind_int(st, 5, (int)CW_STORE_FACTS_MAX);
+    (void)sqlite3_bind_int(st, 4, (int)CW_STORE_FACTS_MAX);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         cw_store_fact_t *f;
 

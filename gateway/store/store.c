@@ -441,7 +441,6 @@ int cw_store_facts_query(cw_store_t *store,
     CW_TRY(pool_str(req->pool, &q->buyer_key, query->buyer_key));
     CW_TRY(pool_str(req->pool, &q->seller_key, query->seller_key));
     CW_TRY(pool_str(req->pool, &q->business_key, query->business_key));
-    CW_TRY(pool_str(req->pool, &q->sender, query->sender));
     CW_TRY(pool_str(req->pool, &q->order_number, query->order_number));
     CW_TRY(pool_str(req->pool, &q->destination, query->destination));
     CW_TRY(pool_str(req->pool, &q->currency, query->currency));

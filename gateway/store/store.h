@@ -446,15 +446,18 @@ typedef struct cw_store_band {
 /*
  * What the stateful checks need; NULL/"" keys are not matched.
  * Rows: the facts with this business_key, or with this order_number and
- * this seller_key or this sender (any date). A buyer's or a seller's other
- * facts are never returned as rows, only summed (the totals below), so
- * that a buyer with thousands of consignments costs a few index reads.
+ * this seller_key (any date). A sender's earlier facts with the same order
+ * number are among the first: the checks make the business key from the
+ * sender and the order number when there is one (cw_checks_business_key),
+ * so the store keeps no index of its own on (sender, order_number). A
+ * buyer's or a seller's other facts are never returned as rows, only
+ * summed (the totals below), so that a buyer with thousands of
+ * consignments costs a few index reads.
  */
 typedef struct cw_store_facts_query {
     const char *buyer_key;    /* the buyer of the totals */
     const char *seller_key;   /* rows by order number; the band counts */
     const char *business_key; /* rows with this business key */
-    const char *sender;       /* with order_number: rows of this order */
     const char *order_number;
     const char *currency;       /* the totals count facts in this currency */
     const char *consignment_id; /* never in the totals (a resend of itself) */
