@@ -14,9 +14,8 @@ typedef enum ledger_stmt_e {
     L_FACT_INSERT,
     L_CODE_INSERT,
     L_FACTS,
-    L_YEAR_TOTAL,
-    L_BUYER_TOTAL,
-    L_BUYER_RESENT,
+    L_BUYER_DAYS,
+    L_SHIPMENT,
     L_BAND_COUNT,
     L_STATS_DESTINATION,
     L_STATS_LANE,
@@ -57,25 +56,24 @@ static const char *const ledger_sql[L_COUNT] = {
                 " OR (?3 <> '' AND business_key = ?3)"
                 " LIMIT ?4",
     /* The totals (cw_store_facts_t): a buyer's from buyer_days (one row per
-     * day), a seller's band from the covering index facts_seller_band. */
-    [L_YEAR_TOTAL] = "SELECT coalesce(sum(kept_minor), 0) FROM buyer_days WHERE buyer_key = ?1"
-                     " AND destination = ?2 AND date BETWEEN ?3 AND ?4",
-    [L_BUYER_TOTAL] = "SELECT coalesce(sum(n), 0), coalesce(sum(total_minor), 0) FROM buyer_days"
-                      " WHERE buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
-    /* What L_BUYER_TOTAL counted of this very shipment (a resend). */
-    /* Each fact once through both indexes (a multi-index OR), without the
-     * temporary B-tree a UNION of the two built for every consignment. */
-    [L_BUYER_RESENT] = "SELECT count(*), coalesce(sum(value_minor), 0) FROM facts"
-                       " WHERE (consignment_id = ?5 OR (?6 <> '' AND transport_doc = ?6))"
-                       " AND buyer_key = ?1 AND date BETWEEN ?2 AND ?3 AND currency = ?4",
-    /* The resend's own facts by its consignment id: the unary + keeps the
-     * planner (which has no statistics) from walking the seller's whole
-     * band in facts_seller_band, and the table, to find them. */
-    [L_BAND_COUNT] = "SELECT (SELECT count(*) FROM facts WHERE seller_key = ?1 AND currency = ?2"
-                     "  AND value_minor BETWEEN ?3 AND ?4 AND date BETWEEN ?5 AND ?6)"
-                     " - (SELECT count(*) FROM facts WHERE consignment_id = ?7 AND +seller_key = ?1"
-                     "  AND +currency = ?2 AND +value_minor BETWEEN ?3 AND ?4"
-                     "  AND date BETWEEN ?5 AND ?6)",
+     * day, destination and currency), the year's and the window's in one
+     * pass over the buyer's rows from the earlier of the two starts; a
+     * seller's band from the covering index facts_seller_band. */
+    [L_BUYER_DAYS] =
+        "SELECT coalesce(sum(CASE WHEN destination = ?2 AND date >= ?3"
+        " THEN kept_minor END), 0),"
+        " coalesce(sum(CASE WHEN currency = ?6 AND date >= ?5 THEN n END), 0),"
+        " coalesce(sum(CASE WHEN currency = ?6 AND date >= ?5 THEN total_minor END), 0)"
+        " FROM buyer_days WHERE buyer_key = ?1 AND date BETWEEN min(?3, ?5) AND ?4",
+    /* This shipment's own facts (a resend: the same consignment id, or the
+     * same transport document), which the totals above counted and must
+     * not: read once for the buyer's total and every band, each fact once
+     * through both indexes (a multi-index OR, without the temporary B-tree
+     * a UNION built). */
+    [L_SHIPMENT] = "SELECT buyer_key, seller_key, currency, value_minor, date, consignment_id = ?1"
+                   " FROM facts WHERE consignment_id = ?1 OR (?2 <> '' AND transport_doc = ?2)",
+    [L_BAND_COUNT] = "SELECT count(*) FROM facts WHERE seller_key = ?1 AND currency = ?2"
+                     " AND value_minor BETWEEN ?3 AND ?4 AND date BETWEEN ?5 AND ?6",
     [L_STATS_DESTINATION] = STATS_SQL("f.destination", "facts f"),
     [L_STATS_LANE] = STATS_SQL("f.lane", "facts f"),
     [L_STATS_CODE] = STATS_SQL("c.code", "facts f JOIN fact_codes c ON c.fact = f.id"),
@@ -88,8 +86,7 @@ static const char *const ledger_sql[L_COUNT] = {
 
 const char *cw_store__ledger_read_sql(size_t i)
 {
-    static const ledger_stmt_e reads[] = { L_FACTS, L_YEAR_TOTAL, L_BUYER_TOTAL, L_BUYER_RESENT,
-                                           L_BAND_COUNT };
+    static const ledger_stmt_e reads[] = { L_FACTS, L_BUYER_DAYS, L_SHIPMENT, L_BAND_COUNT };
 
     return i < sizeof(reads) / sizeof(reads[0]) ? ledger_sql[reads[i]] : NULL;
 }
@@ -214,6 +211,14 @@ static int step_row(sqlite3_stmt *st)
                              : cw_store__err_from_sqlite(src == SQLITE_DONE ? SQLITE_CORRUPT : src);
 }
 
+/* Whether a column holds exactly the text s (an SQL NULL holds none). */
+static int col_is(sqlite3_stmt *st, int i, const char *s)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return t != NULL && strcmp((const char *)t, s != NULL ? s : "") == 0;
+}
+
 /* The buyer's year total and window totals (cw_store_facts_t). */
 static int buyer_totals(sqlite3 *db,
                         cw_store_ledger_t **ledger,
@@ -223,7 +228,7 @@ static int buyer_totals(sqlite3 *db,
     sqlite3_stmt *st;
     int rc = 0;
 
-    st = ledger_stmt(db, ledger, L_YEAR_TOTAL, &rc);
+    st = ledger_stmt(db, ledger, L_BUYER_DAYS, &rc);
     if (st == NULL) {
         return rc;
     }
@@ -231,39 +236,19 @@ static int buyer_totals(sqlite3 *db,
     bind_text(st, 2, q->destination);
     (void)sqlite3_bind_int(st, 3, q->year_start);
     (void)sqlite3_bind_int(st, 4, q->until_date);
+    (void)sqlite3_bind_int(st, 5, q->split_since_date);
+    bind_text(st, 6, q->currency);
     rc = step_row(st);
-    out->buyer_year_total_minor = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
+    if (rc == 0) {
+        out->buyer_year_total_minor = sqlite3_column_int64(st, 0);
+        /* Without a currency there is no window total. */
+        if (q->currency != NULL && q->currency[0] != '\0') {
+            out->buyer_count = sqlite3_column_int64(st, 1);
+            out->buyer_total_minor = sqlite3_column_int64(st, 2);
+        }
+    }
     (void)sqlite3_reset(st);
-    if (rc < 0 || q->currency == NULL || q->currency[0] == '\0') {
-        return rc;
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        st = ledger_stmt(db, ledger, pass == 0 ? L_BUYER_TOTAL : L_BUYER_RESENT, &rc);
-        if (st == NULL) {
-            return rc;
-        }
-        bind_text(st, 1, q->buyer_key);
-        (void)sqlite3_bind_int(st, 2, q->split_since_date);
-        (void)sqlite3_bind_int(st, 3, q->until_date);
-        bind_text(st, 4, q->currency);
-        if (pass == 1) {
-            bind_text(st, 5, q->consignment_id);
-            bind_text(st, 6, q->transport_doc);
-        }
-        rc = step_row(st);
-        if (rc == 0 && pass == 0) {
-            out->buyer_count = sqlite3_column_int64(st, 0);
-            out->buyer_total_minor = sqlite3_column_int64(st, 1);
-        } else if (rc == 0) {
-            out->buyer_count -= sqlite3_column_int64(st, 0);
-            out->buyer_total_minor -= sqlite3_column_int64(st, 1);
-        }
-        (void)sqlite3_reset(st);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return rc;
 }
 
 /* The seller's facts per value band (cw_store_facts_t.band_count). */
@@ -286,7 +271,6 @@ static int band_counts(sqlite3 *db,
         (void)sqlite3_bind_int64(st, 4, q->bands[i].hi);
         (void)sqlite3_bind_int(st, 5, q->cluster_since_date);
         (void)sqlite3_bind_int(st, 6, q->until_date);
-        bind_text(st, 7, q->consignment_id);
         rc = step_row(st);
         out->band_count[i] = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
         (void)sqlite3_reset(st);
@@ -297,6 +281,54 @@ static int band_counts(sqlite3 *db,
     return 0;
 }
 
+/*
+ * Takes this shipment's own earlier facts out of the totals: from the
+ * buyer's window total those with its consignment id or transport
+ * document, from each band count those with its consignment id, each
+ * under the same conditions as the total counted it (buyer_totals,
+ * band_counts).
+ */
+static int shipment_out(sqlite3 *db,
+                        cw_store_ledger_t **ledger,
+                        const cw_store_facts_query_t *q,
+                        int buyer,
+                        int seller,
+                        cw_store_facts_t *out)
+{
+    sqlite3_stmt *st;
+    int src;
+    int rc = 0;
+
+    st = ledger_stmt(db, ledger, L_SHIPMENT, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    bind_text(st, 1, q->consignment_id);
+    bind_text(st, 2, q->transport_doc);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t value = sqlite3_column_int64(st, 3);
+        int64_t date = sqlite3_column_int64(st, 4);
+
+        if (!col_is(st, 2, q->currency)) {
+            continue;
+        }
+        if (buyer && col_is(st, 0, q->buyer_key) && date >= q->split_since_date
+            && date <= q->until_date) {
+            out->buyer_count--;
+            out->buyer_total_minor -= value;
+        }
+        if (seller && sqlite3_column_int(st, 5) == 1 && col_is(st, 1, q->seller_key)
+            && date >= q->cluster_since_date && date <= q->until_date) {
+            for (size_t i = 0; i < q->bands_len && i < CW_STORE_BANDS_MAX; i++) {
+                out->band_count[i] -= value >= q->bands[i].lo && value <= q->bands[i].hi;
+            }
+        }
+    }
+    rc = src == SQLITE_DONE ? 0 : cw_store__err_from_sqlite(src);
+    (void)sqlite3_reset(st);
+    return rc;
+}
+
 static int facts_read(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *req)
 {
     const cw_store_facts_query_t *q = &req->in.facts;
@@ -304,6 +336,8 @@ static int facts_read(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *r
     cw_store_fact_t *items = NULL;
     size_t cap = 0;
     sqlite3_stmt *st;
+    int buyer;
+    int seller;
     int src;
     int rc = 0;
 
@@ -366,11 +400,18 @@ static int facts_read(sqlite3 *db, cw_store_ledger_t **ledger, cw_store_req_t *r
     out->items = items;
     (void)sqlite3_reset(st);
     st = NULL;
-    if (q->buyer_key != NULL && q->buyer_key[0] != '\0') {
+    buyer = q->buyer_key != NULL && q->buyer_key[0] != '\0';
+    seller = q->seller_key != NULL && q->seller_key[0] != '\0' && q->bands_len > 0;
+    if (buyer) {
         CW_TRY(buyer_totals(db, ledger, q, out));
     }
-    if (q->seller_key != NULL && q->seller_key[0] != '\0') {
+    if (seller) {
         CW_TRY(band_counts(db, ledger, q, out));
+    }
+    /* Only the window total and the bands leave a resend out. */
+    buyer = buyer && q->currency != NULL && q->currency[0] != '\0';
+    if (buyer || seller) {
+        CW_TRY(shipment_out(db, ledger, q, buyer, seller, out));
     }
 out:
     if (st != NULL) {
