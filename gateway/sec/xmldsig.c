@@ -711,6 +711,7 @@ static int value_check(
         goto out;
     }
     CW_TRY(rc);
+    EVP_MD_CTX_set_flags(md, EVP_MD_CTX_FLAG_FINALISE); /* as in sign_value */
     *ok = EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
 out:
     cw_free(sv);
@@ -1029,6 +1030,9 @@ static int sign_value(
 
     *sv = NULL;
     *sv_len = 0;
+    /* md is finalised once and then freed: without the flag, OpenSSL 3
+     * signs with a copy of its key context, made and freed for the call. */
+    EVP_MD_CTX_set_flags(md, EVP_MD_CTX_FLAG_FINALISE);
     if (EVP_DigestSignFinal(md, NULL, &cap) != 1) {
         return cw_error_set(err, CW_ECRYPTO, CW_SEC_MOD, "signing failed");
     }
