@@ -467,9 +467,10 @@ typedef struct cw_checks_assessment {
 } cw_checks_assessment_t;
 
 /*
- * Runs every check. out is fully overwritten. A consignment with no profile
- * for its destination and date gets one DAT-002 finding (red) naming
- * DestinationCountry. history may be NULL (no prior facts). Returns 0,
+ * Runs every check. out is overwritten: every field, and the findings up to
+ * findings_len (the entries past it are left as they were). A consignment
+ * with no profile for its destination and date gets one DAT-002 finding
+ * (red) naming DestinationCountry. history may be NULL (no prior facts). Returns 0,
  * CW_ENOMEM or CW_ECRYPTO; findings are never errors. Pure and
  * deterministic; any thread.
  */
