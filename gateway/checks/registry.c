@@ -329,7 +329,7 @@ int cw_checks_run(cw_checks_assessment_t *out,
     int rc = 0;
 
     /* First, on every path: callers allocate out without clearing it
-     * (intake: checks.h, "fully overwritten"). Every field but the
+     * (intake; checks.h says what is overwritten). Every field but the
      * findings, which are nearly all of its 32 KB: each is cleared when it
      * is added (cw_checks__finding), and none past findings_len is read. */
     memset(out, 0, offsetof(cw_checks_assessment_t, findings));
