@@ -37,8 +37,9 @@ typedef struct cw_node {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_signal_t sig_hup;
-    unsigned signals_open; /* of sig_term, sig_int, sig_hup, in that order: initialised */
-    uv_timer_t retention;  /* purges delivered messages past retention-days */
+    unsigned signals_open;  /* of sig_term, sig_int, sig_hup, in that order: initialised */
+    uv_timer_t retention;   /* purges delivered messages past retention-days */
+    uv_prepare_t log_flush; /* writes the loop thread's gathered log lines */
     int retention_started;
     cw_config_t *cfg;
     cw_store_t *store;        /* the message store */
@@ -575,6 +576,14 @@ static void log_started(const cw_node_t *node, unsigned workers)
                   workers);
 }
 
+/* Before the loop waits for I/O: the lines this iteration logged go out
+ * in one write(2) (util.h, cw_log_buffer_start). */
+static void on_log_flush(uv_prepare_t *handle)
+{
+    (void)handle;
+    cw_log_flush();
+}
+
 static int node_run(cw_node_t *node)
 {
     unsigned workers;
@@ -588,6 +597,14 @@ static int node_run(cw_node_t *node)
     if (uvrc != 0) {
         CW_LOG_ERROR("main", "uv_loop_init: %s", uv_strerror(uvrc));
         return CW_ESYS;
+    }
+    /* Unreferenced: it must not keep the loop running on its own. Without
+     * a buffer the loop thread writes each line at once, as before. */
+    (void)uv_prepare_init(&node->loop, &node->log_flush);
+    (void)uv_prepare_start(&node->log_flush, on_log_flush);
+    uv_unref((uv_handle_t *)&node->log_flush);
+    if (cw_log_buffer_start() != 0) {
+        CW_LOG_WARN("main", "no log buffer: the loop thread writes each line at once");
     }
     node->pipeline = cw_pipeline_new(&node->loop);
     CW_CHECK_ALLOC(node->pipeline);
@@ -629,6 +646,7 @@ out:
     }
     cw_pipeline_free(node->pipeline);
     uvrc = uv_loop_close(&node->loop);
+    cw_log_buffer_stop();
     if (CW_NEVER(uvrc != 0)) {
         CW_LOG_ERROR("main", "uv_loop_close: %s", uv_strerror(uvrc));
     }

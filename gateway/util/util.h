@@ -287,6 +287,20 @@ void cw_log_fields(cw_log_level_e level,
                    const char *fmt,
                    ...) CW_PRINTF(5, 6);
 
+/*
+ * Gathering on the calling thread: from cw_log_buffer_start until
+ * cw_log_buffer_stop, its info and debug lines are written only by
+ * cw_log_flush (or when they would fill PIPE_BUF bytes), several in one
+ * write(2); a warning or an error flushes them and itself at once. For the
+ * event loop's thread, which flushes once an iteration before it waits;
+ * lines gathered and never flushed are lost if the process dies, so every
+ * other thread writes each line at once. Start returns CW_ENOMEM (and the
+ * thread keeps writing each line at once) when no buffer could be had.
+ */
+CW_MUST_CHECK int cw_log_buffer_start(void);
+void cw_log_flush(void);
+void cw_log_buffer_stop(void);
+
 #define CW_LOG_DEBUG(mod, ...)                                      \
     do {                                                            \
         if (cw_log_get_level() <= CW_LOG_DEBUG) {                   \

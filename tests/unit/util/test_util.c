@@ -1,12 +1,17 @@
 /*
- * util: bounded buffers, escaping, pools, number parsing, errors and the
- * allocation fault hook.
+ * util: bounded buffers, escaping, pools, number parsing, errors, the
+ * allocation fault hook and the loop thread's gathered log lines.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -344,6 +349,153 @@ static void test_time__format(void **state)
     assert_string_equal(out, "2026-11-30T00:53:20Z");
 }
 
+/* ==== Gathered log lines ==== */
+
+/* stderr redirected into a non-blocking pipe while a test logs. */
+typedef struct log_capture_s {
+    int saved;
+    int rd;
+} log_capture_t;
+
+static void capture_begin(log_capture_t *c)
+{
+    int p[2];
+
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+    (void)close(p[1]);
+    c->rd = p[0];
+}
+
+static void capture_end(log_capture_t *c)
+{
+    assert_int_equal(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
+    (void)close(c->saved);
+    (void)close(c->rd);
+}
+
+/* What the pipe holds now (0 bytes when nothing was written). */
+static size_t capture_read(log_capture_t *c, char *out, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+
+    while (len < cap - 1 && (n = read(c->rd, out + len, cap - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    assert_true(len < cap - 1);
+    out[len] = '\0';
+    return len;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+static void *log_from_other_thread(void *arg)
+{
+    (void)arg;
+    CW_LOG_INFO("test", "from another thread");
+    return NULL;
+}
+
+/*
+ * A buffering thread's info lines wait for the flush; another thread's do
+ * not; a warning takes what was gathered out with it, in order; stop
+ * flushes and the thread writes each line at once again.
+ */
+static void test_log__gathered_until_flush(void **state)
+{
+    static char out[16384];
+    log_capture_t c;
+    pthread_t t;
+
+    (void)state;
+    capture_begin(&c);
+    assert_int_equal(cw_log_buffer_start(), 0);
+    CW_LOG_INFO("test", "first %d", 1);
+    CW_LOG_INFO("test", "second %d", 2);
+    assert_int_equal(capture_read(&c, out, sizeof(out)), 0);
+
+    assert_int_equal(pthread_create(&t, NULL, log_from_other_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    (void)capture_read(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 1);
+    assert_non_null(strstr(out, "from another thread"));
+
+    cw_log_flush();
+    (void)capture_read(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 2);
+    assert_true(strstr(out, "first 1") < strstr(out, "second 2"));
+    cw_log_flush();
+    assert_int_equal(capture_read(&c, out, sizeof(out)), 0);
+
+    CW_LOG_INFO("test", "third");
+    CW_LOG_WARN("test", "a warning");
+    (void)capture_read(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 2);
+    assert_non_null(strstr(out, "\"level\":\"warn\""));
+    assert_true(strstr(out, "third") < strstr(out, "a warning"));
+
+    CW_LOG_INFO("test", "fourth");
+    cw_log_buffer_stop();
+    (void)capture_read(&c, out, sizeof(out));
+    assert_non_null(strstr(out, "fourth"));
+    CW_LOG_INFO("test", "fifth");
+    (void)capture_read(&c, out, sizeof(out));
+    assert_non_null(strstr(out, "fifth"));
+    capture_end(&c);
+}
+
+/*
+ * Gathered lines go out before they would pass PIPE_BUF, whole lines only;
+ * a line longer than that is written on its own, after what came before.
+ */
+static void test_log__gathered_lines_stay_under_pipe_buf(void **state)
+{
+    static char out[65536];
+    char big[3000];
+    log_capture_t c;
+    size_t len;
+    int i;
+
+    (void)state;
+    capture_begin(&c);
+    assert_int_equal(cw_log_buffer_start(), 0);
+    for (i = 0; i < 40; i++) {
+        CW_LOG_INFO("test", "line %d of forty, padded to about a hundred and fifty bytes", i);
+    }
+    len = capture_read(&c, out, sizeof(out));
+    assert_true(len > 0);
+    assert_true(len <= 40 * 250);
+    assert_int_equal(out[len - 1], '\n');
+    assert_true(count_lines(out) < 40);
+    cw_log_flush();
+    len += capture_read(&c, out + len, sizeof(out) - len);
+    assert_int_equal(count_lines(out), 40);
+    assert_non_null(strstr(out, "line 39 of forty"));
+
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CW_LOG_INFO("test", "before");
+    CW_LOG_INFO("test", "%s%s", big, big);
+    len = capture_read(&c, out, sizeof(out));
+    assert_int_equal(count_lines(out), 2);
+    assert_true(len > PIPE_BUF);
+    assert_non_null(strstr(out, "before"));
+    cw_log_buffer_stop();
+    capture_end(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_error__names_and_messages),
         cmocka_unit_test(test_alloc__fault_hook_fails_nth),
         cmocka_unit_test(test_time__format),
+        cmocka_unit_test(test_log__gathered_until_flush),
+        cmocka_unit_test(test_log__gathered_lines_stay_under_pipe_buf),
     };
 
     return cmocka_run_group_tests_name("util_util", tests, NULL, NULL);
