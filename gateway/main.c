@@ -2,6 +2,7 @@
  * clearwayd: options, configuration, library start-up, signals, start and
  * stop. Everything else lives in the modules.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,6 +654,29 @@ out:
     return rc;
 }
 
+/*
+ * glibc's allocator, before any thread starts: by default it gives the top
+ * of a heap back to the kernel once 128 KiB of it are free, and serves
+ * blocks of 128 KiB and more (a threshold that rises as they are freed)
+ * with mmap. Every request allocates and frees tens of KiB on the loop
+ * thread, a pool thread and the store's writer, so the pages went back and
+ * were faulted in again: 2.3-2.8 minor faults a message, and a fault costs
+ * about 10 us on the VMs the benchmarks ran on (bench/README.md, "System
+ * calls and page faults"). With these the memory stays with the process
+ * up to its high-water mark. GLIBC_TUNABLES, when set, decides instead.
+ */
+#define MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
+#define MALLOC_MMAP_THRESHOLD (4 * 1024 * 1024)
+
+static void malloc_tune(void)
+{
+    if (getenv("GLIBC_TUNABLES") != NULL) {
+        return;
+    }
+    (void)mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
+    (void)mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
+}
+
 int main(int argc, char **argv)
 {
     cw_node_t node;
@@ -664,6 +688,7 @@ int main(int argc, char **argv)
     int rc;
     int i;
 
+    malloc_tune();
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             path = argv[++i];
