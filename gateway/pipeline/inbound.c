@@ -13,6 +13,7 @@
 
 #include <openssl/sha.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #ifdef __GLIBC__ /* defined by the headers above */
@@ -242,6 +243,9 @@ typedef struct inbound_job {
     size_t seal_from;  /* the chunk the second pass works on: [seal_from, seal_to) */
     size_t seal_to;
     cw_checks_assessment_t *scratch; /* an outcome expanded for the store (owned) */
+    /* The facts of the items accepted so far in the second pass (owned;
+     * NULL until the first chunk): the next items' history. */
+    cw_checks_recent_t *recent;
     cw_inbound_done_cb done;
     void *arg;
     int running;                   /* counted in pl->inbound_running */
@@ -440,56 +444,69 @@ static const cw_checks_assessment_t *outcome_expand(inbound_job_t *job, const in
     return a;
 }
 
+/* The rows of a history being made (history_make). */
+typedef struct history_rows {
+    cw_checks_fact_t *facts; /* owned */
+    size_t len;
+    size_t cap;
+} history_rows_t;
+
+static int history_row(void *arg, const cw_checks_fact_t *f)
+{
+    history_rows_t *rows = arg;
+
+    if (rows->len == rows->cap) {
+        cw_checks_fact_t *more;
+
+        if (rows->cap > SIZE_MAX / 2 / sizeof(*more)) {
+            return CW_ENOMEM;
+        }
+        more = cw_realloc(rows->facts, 2 * rows->cap * sizeof(*more));
+        if (more == NULL) {
+            return CW_ENOMEM;
+        }
+        rows->facts = more;
+        rows->cap *= 2;
+    }
+    rows->facts[rows->len++] = *f;
+    return 0;
+}
+
 /*
- * The history of item index: the ledger's rows and totals, plus the facts
- * of the items accepted before it in this input (a split shipment in one
- * manifest), counted into the totals by the checks' own rules and kept as
- * rows only when the checks read them as rows (the same business key or
- * order number). A manifest of thousands of items for one buyer thus
- * costs one comparison per earlier item, not a copy of all of them.
+ * The history of an item: the ledger's rows and totals, plus the facts of
+ * the items accepted before it in this input (a split shipment in one
+ * manifest, job->recent), counted into the totals by the checks' own rules
+ * and kept as rows only when the checks read them as rows (the same
+ * business key or order number). A manifest of thousands of items for one
+ * buyer thus costs a few integer comparisons per earlier item, not a copy
+ * of all of them, nor string comparisons of the same keys.
  */
 static int history_make(cw_checks_history_t *h,
                         cw_checks_fact_t **facts_out,
                         const inbound_job_t *job,
-                        const inbound_item_t *it,
-                        size_t index)
+                        const inbound_item_t *it)
 {
-    cw_checks_fact_t *facts;
-    size_t n = it->history_len;
-    size_t cap = it->history_len + 16;
+    history_rows_t rows = { .len = it->history_len, .cap = it->history_len + 16 };
+    int rc;
 
     *facts_out = NULL;
-    facts = cw_malloc(cap * sizeof(*facts));
-    if (facts == NULL) {
+    rows.facts = cw_malloc(rows.cap * sizeof(*rows.facts));
+    if (rows.facts == NULL) {
         return CW_ENOMEM;
     }
     if (it->history_len > 0) {
-        memcpy(facts, it->history, it->history_len * sizeof(*facts));
+        memcpy(rows.facts, it->history, it->history_len * sizeof(*rows.facts));
     }
     *h = it->totals;
     h->has_totals = 1; /* no ledger answer: its totals are 0, like its rows */
-    for (size_t i = 0; i < index; i++) {
-        const inbound_item_t *prev = &job->items[i];
-
-        if (prev->outcome == NULL || strcmp(prev->status, "accepted") != 0
-            || !cw_checks_history_add(h, &it->hq, &prev->outcome->fact)) {
-            continue;
-        }
-        if (n == cap) {
-            cw_checks_fact_t *more = cw_realloc(facts, 2 * cap * sizeof(*facts));
-
-            if (more == NULL) {
-                cw_free(facts);
-                return CW_ENOMEM;
-            }
-            facts = more;
-            cap *= 2;
-        }
-        facts[n++] = prev->outcome->fact;
+    rc = cw_checks_recent_count(job->recent, &it->hq, h, history_row, &rows);
+    if (rc < 0) {
+        cw_free(rows.facts);
+        return rc;
     }
-    h->facts = facts;
-    h->facts_len = n;
-    *facts_out = facts;
+    h->facts = rows.facts;
+    h->facts_len = rows.len;
+    *facts_out = rows.facts;
     return 0;
 }
 
@@ -498,8 +515,7 @@ static int history_make(cw_checks_history_t *h,
  * facts and those of the items before it in the same input (a split
  * shipment in one manifest), then seals it.
  */
-static void
-item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_assessment_t *a)
+static void item_process(inbound_job_t *job, inbound_item_t *it, cw_checks_assessment_t *a)
 {
     xmlNode *business = NULL;
     cw_checks_history_t history = { 0 };
@@ -525,7 +541,7 @@ item_process(inbound_job_t *job, inbound_item_t *it, size_t index, cw_checks_ass
         if (a == NULL || assessment_doc == NULL) {
             goto fail;
         }
-        rc = history_make(&history, &facts, job, it, index);
+        rc = history_make(&history, &facts, job, it);
         if (rc == 0) {
             rc = cw_checks_run(a, job->rules, it->model, &it->ctx, &history, &err);
         }
@@ -729,13 +745,29 @@ static void inbound_seal_work(void *arg)
     if (chunk_histories(job) < 0) {
         return;
     }
+    if (job->rules != NULL && job->recent == NULL && cw_checks_recent_new(&job->recent) < 0) {
+        goto nomem;
+    }
     /* One assessment for the chunk (33 KB); items keep an outcome. */
     a = job->rules != NULL ? cw_malloc(sizeof(*a)) : NULL;
     for (i = job->seal_from; i < job->seal_to; i++) {
-        item_process(job, &job->items[i], i, a);
-        item_drop_work(&job->items[i]);
+        inbound_item_t *it = &job->items[i];
+
+        item_process(job, it, a);
+        item_drop_work(it);
+        /* The next items count it: without it they would be assessed
+         * against less than was accepted, so the whole input fails. */
+        if (job->recent != NULL && it->outcome != NULL && strcmp(it->status, "accepted") == 0
+            && cw_checks_recent_add(job->recent, &it->outcome->fact) < 0) {
+            cw_free(a);
+            goto nomem;
+        }
     }
     cw_free(a);
+    return;
+nomem:
+    job->whole_rc = CW_ENOMEM;
+    cw_strlcpy(job->whole_error, "out of memory", sizeof(job->whole_error));
 }
 
 #ifdef __GLIBC__
@@ -782,6 +814,7 @@ static void inbound_free(inbound_job_t *job)
         CW_LOG_WARN("pipeline", "cannot queue the memory trim after %zu items", job->item_count);
     }
 #endif
+    cw_checks_recent_free(job->recent);
     cw_free(job->items);
     cw_free(job->scratch);
     cw_free(job->errors);

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -816,6 +817,137 @@ static void test_history_add_counts_the_year(void **state)
     cw_free(a);
 }
 
+/* ==== cw_checks_recent_t against cw_checks_history_add ==== */
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15u;
+
+static unsigned rnd(unsigned n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)(rnd_state % n);
+}
+
+/* One of n short names, "" when empty is allowed and drawn. */
+static void rnd_name(char *out, size_t size, const char *prefix, unsigned n, int empty)
+{
+    unsigned k = rnd(n + (empty ? 1 : 0));
+
+    if (k == n) {
+        out[0] = '\0';
+    } else {
+        (void)snprintf(out, size, "%s%u", prefix, k);
+    }
+}
+
+typedef struct rows_seen {
+    const cw_checks_fact_t *f[400];
+    size_t len;
+} rows_seen_t;
+
+static int row_seen(void *arg, const cw_checks_fact_t *f)
+{
+    rows_seen_t *rows = arg;
+
+    if (rows->len == sizeof(rows->f) / sizeof(rows->f[0])) {
+        return -1;
+    }
+    rows->f[rows->len++] = f;
+    return 0;
+}
+
+/*
+ * The interned counting gives what counting each fact with
+ * cw_checks_history_add gives, for every prefix of 300 random facts and
+ * random queries: names from small sets so that they match often, dates
+ * across every window's edges, a query string no fact holds (b3, s3),
+ * empty transport documents and order numbers (which match nothing), and
+ * unique consignment ids so that the name table grows several times.
+ */
+static void test_recent_counts_as_history_add(void **state)
+{
+    enum { N = 300, QUERIES = 6 };
+    cw_checks_fact_t *facts = cw_calloc(N, sizeof(*facts));
+    cw_checks_recent_t *r = NULL;
+    size_t rows_total = 0, counted = 0;
+
+    (void)state;
+    assert_non_null(facts);
+    assert_int_equal(cw_checks_recent_new(&r), 0);
+    for (size_t n = 0; n < N; n++) {
+        cw_checks_fact_t *f = &facts[n];
+
+        for (int k = 0; k < QUERIES; k++) {
+            cw_checks_history_query_t q;
+            cw_checks_history_t want, got;
+            rows_seen_t want_rows = { .len = 0 }, got_rows = { .len = 0 };
+
+            memset(&q, 0, sizeof(q));
+            rnd_name(q.buyer_key, sizeof(q.buyer_key), "b", 4, 0);
+            rnd_name(q.seller_key, sizeof(q.seller_key), "s", 4, 0);
+            rnd_name(q.business_key, sizeof(q.business_key), "k", 5, 0);
+            rnd_name(q.order_number, sizeof(q.order_number), "o", 3, 1);
+            rnd_name(q.consignment_id, sizeof(q.consignment_id), "c", 6, 0);
+            rnd_name(q.transport_doc, sizeof(q.transport_doc), "t", 3, 1);
+            (void)cw_strlcpy(q.currency, rnd(2) ? "EUR" : "CNY", sizeof(q.currency));
+            (void)cw_strlcpy(q.destination, rnd(2) ? "FR" : "CN", sizeof(q.destination));
+            q.until_date = 110 + (int32_t)rnd(20);
+            q.split_since_date = 100 + (int32_t)rnd(20);
+            q.cluster_since_date = 100 + (int32_t)rnd(20);
+            q.year_start = 95 + (int32_t)rnd(20);
+            q.bands_len = rnd(4);
+            for (size_t b = 0; b < q.bands_len; b++) {
+                q.bands[b].lo = rnd(600);
+                q.bands[b].hi = q.bands[b].lo + rnd(600);
+            }
+            memset(&want, 0, sizeof(want));
+            want.has_year_total = (int)rnd(2);
+            want.buyer_year_total_minor = 5;
+            got = want;
+            for (size_t i = 0; i < n; i++) {
+                if (cw_checks_history_add(&want, &q, &facts[i])) {
+                    assert_int_equal(row_seen(&want_rows, &facts[i]), 0);
+                }
+            }
+            assert_int_equal(cw_checks_recent_count(r, &q, &got, row_seen, &got_rows), 0);
+            assert_int_equal(got.buyer_count, want.buyer_count);
+            assert_int_equal(got.buyer_total_minor, want.buyer_total_minor);
+            assert_int_equal(got.buyer_year_total_minor, want.buyer_year_total_minor);
+            assert_memory_equal(got.band_count, want.band_count, sizeof(want.band_count));
+            assert_int_equal(got_rows.len, want_rows.len);
+            assert_memory_equal(got_rows.f, want_rows.f, want_rows.len * sizeof(want_rows.f[0]));
+            rows_total += got_rows.len;
+            counted += (size_t)got.buyer_count;
+        }
+        rnd_name(f->buyer_key, sizeof(f->buyer_key), "b", 3, 0);
+        rnd_name(f->seller_key, sizeof(f->seller_key), "s", 3, 0);
+        rnd_name(f->business_key, sizeof(f->business_key), "k", 5, 0);
+        rnd_name(f->order_number, sizeof(f->order_number), "o", 3, 1);
+        rnd_name(f->transport_doc, sizeof(f->transport_doc), "t", 3, 1);
+        if (rnd(3) == 0) {
+            rnd_name(f->consignment_id, sizeof(f->consignment_id), "c", 6, 0);
+        } else {
+            (void)snprintf(f->consignment_id, sizeof(f->consignment_id), "u%zu", n);
+        }
+        (void)cw_strlcpy(f->currency, rnd(2) ? "EUR" : "CNY", sizeof(f->currency));
+        (void)cw_strlcpy(f->destination,
+                         rnd(3) == 0 ? "DE"
+                         : rnd(2)    ? "FR"
+                                     : "CN",
+                         sizeof(f->destination));
+        f->date = 98 + (int32_t)rnd(34);
+        f->value_minor = rnd(1000);
+        assert_int_equal(cw_checks_recent_add(r, f), 0);
+        assert_int_equal(cw_checks_recent_len(r), n + 1);
+    }
+    /* The comparison saw matches of both kinds, not only zeros. */
+    assert_true(rows_total > 1000);
+    assert_true(counted > 1000);
+    cw_checks_recent_free(r);
+    cw_free(facts);
+}
+
 /* Every code of CHECKS.md in scope appears in at least one case that
  * expects it, so a check that never fires cannot pass unnoticed. */
 static void test_every_code_covered(void **state)
@@ -861,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_every_case),
         cmocka_unit_test(test_every_code_covered),
         cmocka_unit_test(test_history_add_counts_the_year),
+        cmocka_unit_test(test_recent_counts_as_history_add),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
