@@ -80,6 +80,8 @@ typedef struct cw_egress_job {
     unsigned char body_digest[32]; /* with body_id: what a receipt for body names */
     uint32_t attempt;              /* number of this attempt: 1 for the first */
     int64_t first_queued_at_ms;    /* start of the max-age clock */
+    uint64_t claim_asked_ns;       /* cw_time_mono_ns() when its claim was asked for */
+    uint64_t claimed_ns;           /* ... and when the claim came back */
     /* Private to egress. */
     cw_egress_t *egress; /* the scheduler that made it */
     size_t route_index;  /* index of its route in the scheduler */

@@ -30,6 +30,7 @@ typedef struct egress_route {
     uint32_t window_milli;       /* the window, in thousandths of a delivery */
     uint32_t epoch;              /* bumped at each decrease of the window */
     uint32_t claim_epoch;        /* epoch when the pending claim was asked for */
+    uint64_t claim_asked_ns;     /* cw_time_mono_ns() when the pending claim was asked for */
     int64_t hold_until_ms;       /* claim nothing before this (a peer that is down) */
     uint32_t holds;              /* holds in a row, for the doubling */
     uint64_t delivered;          /* attempts that ended delivered */
@@ -412,6 +413,7 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
     egress_route_t *route = arg;
     cw_egress_t *eg = route->egress;
     uint32_t asked = route->claim_limit;
+    uint64_t claimed_ns = cw_time_mono_ns();
     cw_egress_job_t *job;
     size_t i;
 
@@ -432,6 +434,8 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
         job->egress = eg;
         job->route_index = (size_t)(route - eg->routes);
         job->epoch = route->claim_epoch;
+        job->claim_asked_ns = route->claim_asked_ns;
+        job->claimed_ns = claimed_ns;
         route->in_flight++;
         eg->stats.in_flight++;
         eg->stats.claimed++;
@@ -480,6 +484,7 @@ static void on_tick(uv_timer_t *timer)
         claim.limit = free_slots;
         claim.now_ms = eg->clock(eg->clock_arg);
         claim.lease_ms = (int64_t)eg->lease_ms;
+        route->claim_asked_ns = cw_time_mono_ns();
         rc = cw_store_delivery_claim(eg->store, &claim, on_claimed, route);
         if (rc < 0) {
             CW_LOG_WARN(EGRESS_MOD, "cannot claim on route %s: %s", route->name, cw_err_name(rc));

@@ -28,6 +28,8 @@ typedef struct cw_delivery {
     int http_status;         /* 0: no HTTP answer */
     char *response;          /* response body, owned */
     size_t response_len;
+    uint64_t posted_ns;   /* cw_time_mono_ns() at the POST; 0: not sent */
+    uint64_t answered_ns; /* ... at its answer */
     /* The worker's verdict. */
     cw_egress_outcome_e outcome;
     char error[256];
@@ -53,6 +55,14 @@ static void finish(cw_delivery_t *d)
     size_t receipt_len = receipt != NULL ? d->response_len : 0;
 
     if (d->outcome == CW_EGRESS_DELIVERED) {
+        const cw_egress_job_t *j = d->job;
+        uint64_t now = cw_time_mono_ns();
+
+        cw_pipeline__dstage_span(d->pl, CW_DSTAGE_CLAIM, j->claim_asked_ns, j->claimed_ns);
+        cw_pipeline__dstage_span(d->pl, CW_DSTAGE_PREPARE, j->claimed_ns, d->posted_ns);
+        cw_pipeline__dstage_span(d->pl, CW_DSTAGE_EXCHANGE, d->posted_ns, d->answered_ns);
+        cw_pipeline__dstage_span(d->pl, CW_DSTAGE_CHECK, d->answered_ns, now);
+        cw_pipeline__dstage_span(d->pl, CW_DSTAGE_TOTAL, j->claim_asked_ns, now);
         CW_LOG_INFO("pipeline", "delivered %s/%s to %s (attempt %u)", d->job->from,
                     d->job->message_id, d->to, (unsigned)d->job->attempt);
     } else {
@@ -201,6 +211,7 @@ static void on_posted(const cw_http_client_result_t *res, void *arg)
 {
     cw_delivery_t *d = arg;
 
+    d->answered_ns = cw_time_mono_ns();
     d->http_status = res->http_status;
     if (d->adapter != NULL && res->status == 0) {
         /* A partner's native interface answers in its own terms: judged
@@ -401,6 +412,7 @@ static void post(cw_delivery_t *d, const cw_conf_route_t *route)
     opts.client_key_file = route->client_key_path[0] != '\0' ? route->client_key_path : NULL;
     opts.pinned_pubkey = route->pinned_pubkey[0] != '\0' ? route->pinned_pubkey : NULL;
     opts.allow_plain_http = route->insecure_http;
+    d->posted_ns = cw_time_mono_ns();
     rc = cw_http_client_post(d->pl->client, &opts, on_posted, d);
     if (rc < 0) {
         d->outcome = CW_EGRESS_RETRY_LOCAL;

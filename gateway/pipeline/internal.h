@@ -41,6 +41,17 @@ typedef enum {
     CW_STAGE_COUNT
 } cw_stage_e;
 
+/* The stages of a delivery attempt timed for clearway_delivery_stage_seconds
+ * (timing.c), for attempts that ended delivered. */
+typedef enum {
+    CW_DSTAGE_CLAIM,    /* the claim on the store's writer that handed it out */
+    CW_DSTAGE_PREPARE,  /* claimed to POSTed (an output adapter's translation) */
+    CW_DSTAGE_EXCHANGE, /* POSTed to the receiver's answer (its intake included) */
+    CW_DSTAGE_CHECK,    /* the answer to its receipt checked (waiting for a worker) */
+    CW_DSTAGE_TOTAL,    /* the claim asked for to the receipt checked */
+    CW_DSTAGE_COUNT
+} cw_dstage_e;
+
 #define CW_STAGE_BUCKETS 13
 
 typedef struct cw_pipeline_hist {
@@ -62,8 +73,9 @@ struct cw_pipeline {
     cw_pipeline_adapters_t *adapters; /* adapter instances (referenced) */
     cw_pipeline_counter_t counters[CW_PIPELINE_COUNTERS_MAX]; /* measurement */
     size_t counter_count;                                     /* used entries */
-    uint64_t counters_dropped;                 /* observations past the table's size */
-    cw_pipeline_hist_t stages[CW_STAGE_COUNT]; /* intake timing (timing.c) */
+    uint64_t counters_dropped;                   /* observations past the table's size */
+    cw_pipeline_hist_t stages[CW_STAGE_COUNT];   /* intake timing (timing.c) */
+    cw_pipeline_hist_t dstages[CW_DSTAGE_COUNT]; /* delivery timing (timing.c) */
     /* Inbound inputs (inbound.c): at most one per CPU worker is translated,
      * assessed, sealed and committed at a time; the others wait in order. */
     size_t inbound_running;
@@ -80,6 +92,8 @@ cw_pipeline__adapter_find(const cw_pipeline_adapters_t *set, const char *party, 
 void cw_pipeline__stage_observe(cw_pipeline_t *pl, cw_stage_e stage, uint64_t ns);
 /* Records b - a (monotonic ns) when a is set and b is not earlier. */
 void cw_pipeline__stage_span(cw_pipeline_t *pl, cw_stage_e stage, uint64_t a, uint64_t b);
+/* The same for a delivery stage. Loop thread. */
+void cw_pipeline__dstage_span(cw_pipeline_t *pl, cw_dstage_e stage, uint64_t a, uint64_t b);
 /* Appends clearway_intake_stage_seconds. */
 CW_MUST_CHECK int cw_pipeline__stages_render(const cw_pipeline_t *pl, cw_buf_t *out);
 

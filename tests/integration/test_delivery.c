@@ -752,9 +752,17 @@ static void test_delivery__metrics_count_outcomes_per_route(void **state)
         "clearway_delivery_attempts_total{route=\"fake\",outcome=\"retry\"}",
         "clearway_delivery_attempts_total{route=\"fake\",outcome=\"failed\"}",
         "clearway_delivery_attempts_total{route=\"fake\",outcome=\"delivered\"}",
+        /* Each stage of a delivered attempt is timed once; attempts that
+         * did not deliver are not timed. */
+        "clearway_delivery_stage_seconds_count{stage=\"claim\"}",
+        "clearway_delivery_stage_seconds_count{stage=\"prepare\"}",
+        "clearway_delivery_stage_seconds_count{stage=\"exchange\"}",
+        "clearway_delivery_stage_seconds_count{stage=\"check\"}",
+        "clearway_delivery_stage_seconds_count{stage=\"total\"}",
+        "clearway_delivery_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"}",
     };
-    long long before[4];
-    long long after[4];
+    long long before[10];
+    long long after[10];
     char id[128] = "";
     char *xml;
     size_t i;
@@ -786,6 +794,11 @@ static void test_delivery__metrics_count_outcomes_per_route(void **state)
     assert_int_equal(after[1] - before[1], 2);
     assert_int_equal(after[2] - before[2], 1);
     assert_int_equal(after[3] - before[3], 0);
+    for (i = 4; i < CW_ARRAY_SIZE(samples); i++) {
+        if (after[i] - before[i] != 1) {
+            fail_msg("%s went from %lld to %lld", samples[i], before[i], after[i]);
+        }
+    }
 }
 
 /* Starts node "hub" alone, alice its partner, with the store's fault hook
