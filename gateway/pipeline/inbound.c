@@ -43,6 +43,12 @@
 /* Inputs of at least this many items give their memory back when done. */
 #define TRIM_ITEMS_MIN 1000u
 
+/* Store puts of one input outstanding at once. Each holds a request and a
+ * copy of the sealed envelope, some 13 KB: all 10,000 of a big manifest at
+ * once were 128 MB of its 187 MB heap peak (bench/README.md, "A manifest's
+ * puts in a window"); the writer's groups need far fewer to fill. */
+#define PUTS_IN_FLIGHT 128u
+
 /* ==== The adapter set ==== */
 
 struct cw_pipeline_adapters {
@@ -238,7 +244,8 @@ typedef struct inbound_job {
     size_t item_cap;                 /* entries allocated in items */
     cw_adapter_item_error_t *errors; /* copied from the result */
     size_t error_count;
-    size_t pending;    /* store puts outstanding */
+    size_t pending;    /* store puts outstanding (and, while submitting, one more) */
+    size_t next_put;   /* the next item to put (puts_next) */
     size_t next_known; /* a resend: the next item to look up in the store */
     size_t seal_from;  /* the chunk the second pass works on: [seal_from, seal_to) */
     size_t seal_to;
@@ -904,6 +911,8 @@ typedef struct put_ctx {
     inbound_item_t *it; /* NULL: the batch record */
 } put_ctx_t;
 
+static void puts_next(inbound_job_t *job);
+
 static void on_item_stored(int status, const cw_store_put_result_t *put, void *arg)
 {
     put_ctx_t *ctx = arg;
@@ -928,6 +937,9 @@ static void on_item_stored(int status, const cw_store_put_result_t *put, void *a
         }
     }
     cw_free(ctx);
+    /* This put still counts in pending while the next are submitted, so
+     * that none of theirs answers before the last is submitted. */
+    puts_next(job);
     if (--job->pending == 0) {
         inbound_answer(job);
     }
@@ -999,6 +1011,36 @@ static int put_item(inbound_job_t *job, inbound_item_t *it)
     }
     job->pending++;
     return 0;
+}
+
+/* Items from index from on (but those found stored before) fail: their puts
+ * could not be submitted. */
+static void puts_fail_from(inbound_job_t *job, size_t from)
+{
+    for (size_t i = from; i < job->item_count; i++) {
+        if (strcmp(job->items[i].status, "duplicate") != 0) {
+            cw_strlcpy(job->items[i].status, "error", sizeof(job->items[i].status));
+        }
+    }
+    job->next_put = job->item_count;
+}
+
+/* Submits the next items' puts, up to PUTS_IN_FLIGHT outstanding (pending
+ * counts one more: the caller's hold). A put that cannot be submitted
+ * fails its item and every one after it. Loop. */
+static void puts_next(inbound_job_t *job)
+{
+    while (job->next_put < job->item_count && job->pending < PUTS_IN_FLIGHT + 1) {
+        inbound_item_t *it = &job->items[job->next_put++];
+
+        /* "duplicate" here: found stored before the second pass. */
+        if (strcmp(it->status, "error") == 0 || strcmp(it->status, "duplicate") == 0) {
+            continue;
+        }
+        if (put_item(job, it) < 0) {
+            puts_fail_from(job, job->next_put - 1);
+        }
+    }
 }
 
 static void inbound_done(int status, void *arg);
@@ -1121,8 +1163,6 @@ static void inbound_chunk_done(int status, void *arg)
 static void inbound_done(int status, void *arg)
 {
     inbound_job_t *job = arg;
-    size_t i;
-    int rc = 0;
 
     if (status < 0 && job->whole_rc == 0) {
         job->whole_rc = CW_ECLOSED;
@@ -1142,23 +1182,15 @@ static void inbound_done(int status, void *arg)
         inbound_answer(job);
         return;
     }
-    /* pending starts at 1 so that no callback answers before every put is
-     * submitted; the last decrement below answers if all were synchronous
-     * failures. */
+    /* pending starts at 1 so that no callback answers before the first
+     * window of puts is submitted; the last decrement below answers if all
+     * were synchronous failures. The rest go as the first complete. */
     job->pending = 1;
-    rc = put_item(job, NULL);
-    for (i = 0; i < job->item_count && rc == 0; i++) {
-        /* "duplicate" here: found stored before the second pass. */
-        if (strcmp(job->items[i].status, "error") != 0
-            && strcmp(job->items[i].status, "duplicate") != 0) {
-            rc = put_item(job, &job->items[i]);
-        }
+    job->next_put = 0;
+    if (put_item(job, NULL) < 0) {
+        puts_fail_from(job, 0);
     }
-    if (rc < 0) {
-        for (; i < job->item_count; i++) {
-            cw_strlcpy(job->items[i].status, "error", sizeof(job->items[i].status));
-        }
-    }
+    puts_next(job);
     if (--job->pending == 0) {
         inbound_answer(job);
     }
@@ -1166,8 +1198,8 @@ static void inbound_done(int status, void *arg)
 
 /*
  * Inputs processed at once: one per CPU worker. Each holds its consignments'
- * texts, outcomes and sealed envelopes (up to about 24 KB per consignment,
- * 240 MB for 10,000 rows), so without a bound the daemon's memory would
+ * entries, outcomes and sealed envelopes (about 9 KB per consignment, a
+ * peak of 127 MB for 10,000 rows), so without a bound the daemon's memory would
  * grow with the number of partners posting at the same moment.
  */
 static size_t inbound_turns(const cw_config_t *cfg)

@@ -160,8 +160,8 @@ typedef void (*cw_inbound_done_cb)(
  * (the original once, as evidence); done runs on the loop thread after the
  * commit. partner is the TLS client's party and must have adapter
  * configured (else CW_EPERM, synchronously). body must stay valid until
- * done. An input holds up to about 24 KB per consignment while it is
- * processed (bench/README.md), so at most one input per CPU worker
+ * done. An input holds about 9 KB per consignment while it is processed
+ * (bench/README.md, "A manifest's puts in a window"), so at most one input per CPU worker
  * (<workers>) runs at a time and the others wait, in order, holding only
  * their body.
  * Loop thread.

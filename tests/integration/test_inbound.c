@@ -379,7 +379,7 @@ static void manifest_write(const char *path, const char *prefix, int rows)
  * after every consignment had been stored; an answer may now be as large
  * as the largest request (body-bytes-max). Over TLS it then failed to
  * encrypt past twice the write buffer + 128 KiB: the client got an empty
- * reply.
+ * reply. Its 1,200 puts go to the store in windows (PUTS_IN_FLIGHT).
  */
 static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
 {
@@ -399,6 +399,17 @@ static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
     assert_int_equal(count(body, "\"item\":"), 1200);
     assert_int_equal(count(body, "\"status\":\"error\""), 0);
     assert_non_null(strstr(body, "\"message_id\":\"csv-manifest:BIG001199XX\""));
+    /* Every item was stored, not only the first window of puts: the
+     * first, some in between and the last are in the store. */
+    for (int k = 0; k < 1200; k += 127) {
+        char path[128];
+        int item = k + 127 >= 1200 ? 1199 : k;
+
+        snprintf(path, sizeof(path), "/v1/messages/csv-manifest:BIG%06dXX?from=carrier", item);
+        if (cw_test_admin_get(&hub, path, body, sizeof(body)) != 200) {
+            fail_msg("item %d is not in the store: %.300s", item, body);
+        }
+    }
 }
 
 /* The text of the file path + suffix into out (cut to size). */
@@ -480,7 +491,7 @@ static int waiting_seen(int want)
 }
 
 /*
- * Each input holds up to some 24 KB per consignment while it is processed,
+ * Each input holds some 9 KB per consignment while it is processed,
  * so inputs take turns: one per worker (the hub has one). Three manifests
  * posted at once all get their whole answer, while /metrics shows the
  * others waiting.
