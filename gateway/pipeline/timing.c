@@ -2,9 +2,10 @@
  * Where intake's time goes: one histogram per stage of a signed envelope's
  * way from the request to the answer, rendered with the node's metrics as
  * clearway_intake_stage_seconds{stage="..."}; and a delivery's, from the
- * claim to the receipt checked, as clearway_delivery_stage_seconds. Wall time, so a stage that
- * waits (for a worker, for the store's thread, for the loop) counts its
- * waiting: that is what a sender's latency is made of. Loop thread only.
+ * claim to the receipt checked, as clearway_delivery_stage_seconds. Wall
+ * time, so a stage that waits (for a worker, for the store's thread, for
+ * the loop) counts its waiting: that is what a sender's latency is made
+ * of. Loop thread only.
  */
 #include <string.h>
 
