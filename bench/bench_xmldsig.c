@@ -572,6 +572,11 @@ int main(int argc, char **argv)
     }
     if (cw_sec_lib_init(&err) < 0 || setup(&b, src) < 0) {
         fprintf(stderr, "bench: set-up failed\n");
+        /* The throwaway PKI's directory may exist already: not left behind. */
+        if (b.dir[0] != '\0') {
+            (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.dir);
+            (void)system(cmd);
+        }
         return 1;
     }
     printf("bench_xmldsig: %s envelope of %zu bytes%s%s, %.1f s per row\n",
