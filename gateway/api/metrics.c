@@ -186,6 +186,40 @@ out:
     return rc;
 }
 
+/* Where the store's write requests spend their time, by part, as a histogram. */
+static int render_store_parts(const cw_store_stats_t *st, cw_buf_t *out)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_store_write_request_seconds Time of each write "
+                               "request in the SQLite store, by part: waiting for the writer "
+                               "thread (queue), its group's statements and COMMIT (write), "
+                               "waiting for the flush of the WAL that covers it (flush), and "
+                               "back to the event loop (handback).\n"
+                               "# TYPE clearway_store_write_request_seconds histogram\n"));
+    for (size_t k = 0; k < CW_STORE_PARTS; k++) {
+        const char *part = cw_store_part_name((cw_store_part_e)k);
+        uint64_t cum = 0;
+
+        for (size_t i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+            cum += st->part_buckets[k][i];
+            CW_TRY(cw_buf_appendf(
+                out, "clearway_store_write_request_seconds_bucket{part=\"%s\",le=\"%g\"} %llu\n",
+                part, (double)cw_store_sync_bounds_ns[i] / 1e9, (unsigned long long)cum));
+        }
+        CW_TRY(
+            cw_buf_appendf(out,
+                           "clearway_store_write_request_seconds_bucket{part=\"%s\",le=\"+Inf\"} "
+                           "%llu\n"
+                           "clearway_store_write_request_seconds_sum{part=\"%s\"} %.6f\n"
+                           "clearway_store_write_request_seconds_count{part=\"%s\"} %llu\n",
+                           part, (unsigned long long)st->part_count, part,
+                           (double)st->part_ns[k] / 1e9, part, (unsigned long long)st->part_count));
+    }
+out:
+    return rc;
+}
+
 /* The store's counters: group commit and write volume. */
 static int render_store(cw_store_t *store, cw_buf_t *out)
 {
@@ -194,6 +228,9 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
 
     cw_store_stats_get(store, &st);
     rc = render_store_syncs(&st, out);
+    if (rc == 0) {
+        rc = render_store_parts(&st, out);
+    }
     if (rc < 0) {
         return rc;
     }

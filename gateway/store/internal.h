@@ -47,6 +47,13 @@ struct cw_store_req {
     int status;               /* 0 or CW_E*, set by the backend */
     int again;                /* PURGE: the backend wants another batch */
     uint64_t seq;             /* SQLite: the commit whose sync it waits for */
+    /* Monotonic ns, for the parts of cw_store_part_e: handed to the
+     * backend, taken by the writer, its group committed (SQLite's writer
+     * sets these two; 0 otherwise), handed back to the loop. */
+    uint64_t t_submit;
+    uint64_t t_taken;
+    uint64_t t_written;
+    uint64_t t_answered;
     union {
         cw_store_put_cb put;
         cw_store_get_cb get;
@@ -150,6 +157,12 @@ struct cw_store {
     atomic_uint_least64_t n_sync_ns; /* stats: writer time in COMMIT (WAL write, fsync) */
     atomic_uint_least64_t n_tx_ckpt; /* stats: of n_tx, those with a checkpoint beside COMMIT */
     atomic_uint_least64_t n_sync_ckpt_ns; /* stats: their share of n_sync_ns */
+    /* stats: write requests timed by part (cw_store_part_e), counted on the
+     * loop thread as their callbacks run; the last bucket is above every
+     * bound of cw_store_sync_bounds_ns */
+    atomic_uint_least64_t n_part;
+    atomic_uint_least64_t n_part_ns[CW_STORE_PARTS];
+    atomic_uint_least64_t n_part_at[CW_STORE_PARTS][CW_STORE_SYNC_BUCKETS + 1];
 };
 
 /* Hands a finished request back to the loop thread. Any thread. */

@@ -1224,6 +1224,7 @@ static size_t batch_take(cw_sqlite_t *be)
         uv_cond_wait(&be->wake, &be->lock);
     }
     while (be->head != NULL && n < be->group_max) {
+        be->head->t_taken = cw_time_mono_ns();
         be->batch[n++] = be->head;
         be->head = be->head->next;
     }
@@ -1471,6 +1472,13 @@ static void writer_main(void *arg)
             be->batch[i]->status = 0;
         }
         deferred = run_writes(store, be, be->batch, n);
+        {
+            uint64_t written = cw_time_mono_ns();
+
+            for (i = 0; i < n; i++) {
+                be->batch[i]->t_written = written;
+            }
+        }
         /* Every request of the batch waits for the sync of this commit (or
          * of the last one, for reads alone): they may have seen it. */
         seq = atomic_load(&be->commit_begun);

@@ -62,6 +62,7 @@ int64_t cw_store_clock_ms(void)
 
 void cw_store__req_done(cw_store_t *store, cw_store_req_t *req)
 {
+    req->t_answered = cw_time_mono_ns();
     req->next = NULL;
     uv_mutex_lock(&store->done_lock);
     if (store->done_tail != NULL) {
@@ -135,6 +136,43 @@ static void on_store_handle_close(uv_handle_t *handle)
     }
 }
 
+const char *cw_store_part_name(cw_store_part_e part)
+{
+    static const char *const names[CW_STORE_PARTS] = {
+        [CW_STORE_PART_QUEUE] = "queue",
+        [CW_STORE_PART_WRITE] = "write",
+        [CW_STORE_PART_FLUSH] = "flush",
+        [CW_STORE_PART_HANDBACK] = "handback",
+    };
+
+    return (unsigned)part < CW_STORE_PARTS ? names[part] : NULL;
+}
+
+static void part_record(cw_store_t *store, cw_store_part_e part, uint64_t from, uint64_t to)
+{
+    uint64_t ns = to > from ? to - from : 0;
+    size_t i = 0;
+
+    while (i < CW_STORE_SYNC_BUCKETS && ns > cw_store_sync_bounds_ns[i]) {
+        i++;
+    }
+    atomic_fetch_add_explicit(&store->n_part_at[part][i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&store->n_part_ns[part], ns, memory_order_relaxed);
+}
+
+/* A write the SQLite writer committed: its time in the store, by part. */
+static void parts_record(cw_store_t *store, const cw_store_req_t *req, uint64_t now)
+{
+    if (!cw_store__req_is_write(req) || req->t_taken == 0 || req->t_written == 0) {
+        return;
+    }
+    part_record(store, CW_STORE_PART_QUEUE, req->t_submit, req->t_taken);
+    part_record(store, CW_STORE_PART_WRITE, req->t_taken, req->t_written);
+    part_record(store, CW_STORE_PART_FLUSH, req->t_written, req->t_answered);
+    part_record(store, CW_STORE_PART_HANDBACK, req->t_answered, now);
+    atomic_fetch_add_explicit(&store->n_part, 1, memory_order_relaxed);
+}
+
 static void on_done_async(uv_async_t *handle)
 {
     cw_store_t *store = cw_container_of(handle, cw_store_t, done_async);
@@ -151,6 +189,7 @@ static void on_done_async(uv_async_t *handle)
 
     while ((req = list) != NULL) {
         list = req->next;
+        parts_record(store, req, cw_time_mono_ns());
         req_callback(req);
         req_free(req);
     }
@@ -263,6 +302,13 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->transactions_beside_checkpoint = atomic_load(&store->n_tx_ckpt);
     out->commit_beside_checkpoint_ns = atomic_load(&store->n_sync_ckpt_ns);
     cw_store__sync_stats(out);
+    out->part_count = atomic_load(&store->n_part);
+    for (size_t k = 0; k < CW_STORE_PARTS; k++) {
+        out->part_ns[k] = atomic_load(&store->n_part_ns[k]);
+        for (size_t i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+            out->part_buckets[k][i] = atomic_load(&store->n_part_at[k][i]);
+        }
+    }
 }
 
 void cw_store_fault_set(cw_store_t *store, cw_store_fault_e fault)
@@ -381,6 +427,7 @@ static int outgoing_copy(cw_pool_t *p, cw_store_msg_t *m, const cw_store_msg_t *
 static void req_submit(cw_store_t *store, cw_store_req_t *req)
 {
     atomic_fetch_add(&store->n_pending, 1);
+    req->t_submit = cw_time_mono_ns();
     store->ops->submit(store, req);
 }
 

@@ -565,6 +565,23 @@ typedef enum cw_store_sync_kind_e {
     CW_STORE_SYNC_KINDS = 2
 } cw_store_sync_kind_e;
 
+/*
+ * Where a write request's time in the store goes (SQLite), in order: waiting
+ * for the writer thread, its group's statements and COMMIT, waiting for the
+ * flush of the WAL that covers that COMMIT (synchronous=full; nothing under
+ * normal), and the way back to the loop thread until its callback runs.
+ */
+typedef enum cw_store_part_e {
+    CW_STORE_PART_QUEUE = 0,
+    CW_STORE_PART_WRITE = 1,
+    CW_STORE_PART_FLUSH = 2,
+    CW_STORE_PART_HANDBACK = 3,
+    CW_STORE_PARTS = 4
+} cw_store_part_e;
+
+/* "queue", "write", "flush", "handback"; NULL for anything else. */
+const char *cw_store_part_name(cw_store_part_e part);
+
 typedef struct cw_store_stats {
     uint64_t transactions;    /* write transactions committed */
     uint64_t writes;          /* write operations committed (sum of group sizes) */
@@ -592,6 +609,13 @@ typedef struct cw_store_stats {
     uint64_t sync_count[CW_STORE_SYNC_KINDS];
     uint64_t sync_ns[CW_STORE_SYNC_KINDS];
     uint64_t sync_buckets[CW_STORE_SYNC_KINDS][CW_STORE_SYNC_BUCKETS];
+    /* Write requests the SQLite backend answered, timed by part (the
+     * buckets are those of cw_store_sync_bounds_ns, each counting the
+     * parts that took at most its bound and more than the one before): the
+     * same count for every part. */
+    uint64_t part_count;
+    uint64_t part_ns[CW_STORE_PARTS];
+    uint64_t part_buckets[CW_STORE_PARTS][CW_STORE_SYNC_BUCKETS];
 } cw_store_stats_t;
 
 /* Copies the counters into out. Any thread. */

@@ -414,6 +414,8 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
     double commit_s_before;
     double wal_syncs_before;
     double wal_syncs;
+    double parts_before;
+    double parts;
     double le;
     char inf[128];
     const char *p;
@@ -435,6 +437,8 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
     assert_true(commit_s_before >= 0);
     wal_syncs_before = metric_value(body, "clearway_store_sync_seconds_count{file=\"wal\"}");
     assert_true(wal_syncs_before >= 0);
+    parts_before = metric_value(body, "clearway_store_write_request_seconds_count{part=\"flush\"}");
+    assert_true(parts_before >= 0);
     /* A consignment for eu goes through every stage, the ledger included. */
     assert_int_equal(send_consignment("hub", "s/SQ-88812/SQ-TIMED-1/", body, sizeof(body)), 200);
     assert_int_equal(admin_get("/metrics", body, sizeof(body)), 200);
@@ -483,6 +487,24 @@ static void test_assess__intake_stages_and_store_commits_are_measured(void **sta
                 == wal_syncs);
     assert_true(metric_value(body, "clearway_store_sync_seconds_sum{file=\"wal\"}") > 0);
     assert_true(metric_value(body, "clearway_store_sync_seconds_count{file=\"database\"}") >= 0);
+    /* The message's write, timed by part: each part counts it, the same
+     * number of requests in each, every one in its +Inf bucket; the write
+     * part took some time. */
+    parts = metric_value(body, "clearway_store_write_request_seconds_count{part=\"flush\"}");
+    assert_true(parts >= parts_before + 1);
+    assert_true(metric_value(body, "clearway_store_write_request_seconds_count{part=\"queue\"}")
+                == parts);
+    assert_true(metric_value(body, "clearway_store_write_request_seconds_count{part=\"handback\"}")
+                == parts);
+    assert_true(metric_value(
+                    body, "clearway_store_write_request_seconds_bucket{part=\"write\",le=\"+Inf\"}")
+                == parts);
+    assert_true(
+        metric_value(body,
+                     "clearway_store_write_request_seconds_bucket{part=\"write\",le=\"0.001\"}")
+        <= metric_value(body,
+                        "clearway_store_write_request_seconds_bucket{part=\"write\",le=\"1\"}"));
+    assert_true(metric_value(body, "clearway_store_write_request_seconds_sum{part=\"write\"}") > 0);
     p = strstr(body, "clearway_intake_stage_seconds_sum{stage=\"total\"} ");
     assert_non_null(p);
     assert_true(strtod(p + strlen("clearway_intake_stage_seconds_sum{stage=\"total\"} "), NULL)

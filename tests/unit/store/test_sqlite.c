@@ -2564,6 +2564,66 @@ static void test_sqlite__answers_wait_for_the_sync(void **state)
 }
 
 /*
+ * clearway_store_write_request_seconds: every write the writer committed is
+ * timed in four parts, reads are not, and a write held at its flush shows
+ * the hold in the flush part, not in the parts before it.
+ */
+static void test_sqlite__write_parts_show_where_the_time_went(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t s0;
+    cw_store_stats_t s1;
+    cw_store_stats_t s2;
+    cw_store_msg_t m;
+    put_res_t pr;
+    uint64_t held_ns = 200u * 1000u * 1000u;
+
+    (void)state;
+    assert_string_equal(cw_store_part_name(CW_STORE_PART_QUEUE), "queue");
+    assert_string_equal(cw_store_part_name(CW_STORE_PART_HANDBACK), "handback");
+    assert_null(cw_store_part_name(CW_STORE_PARTS));
+    msg_fill(&m, "parts-first", 0x40, "r");
+    assert_int_equal(put_sync(store, &m).status, 0); /* the WAL's first sync is SQLite's */
+    cw_store_stats_get(store, &s0);
+    put_one_by_one(store, "parts", 5);
+    assert_int_equal(get_sync(store, "parts-0").status, 0);
+    cw_store_stats_get(store, &s1);
+    assert_int_equal(s1.part_count - s0.part_count, 5);
+    for (int k = 0; k < CW_STORE_PARTS; k++) {
+        uint64_t n = 0;
+
+        for (int i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+            n += s1.part_buckets[k][i];
+        }
+        assert_true(n <= s1.part_count);
+    }
+    assert_true(s1.part_ns[CW_STORE_PART_WRITE] > s0.part_ns[CW_STORE_PART_WRITE]);
+
+    /* One write held at its flush for 200 ms. */
+    cw_store_fault_set(store, CW_STORE_FAULT_SYNC_HOLD);
+    memset(&pr, 0, sizeof(pr));
+    msg_fill(&m, "parts-held", 0x41, "r");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &pr), 0);
+    assert_false(run_until_or_ms(&pr.done, held_ns / 1000000u));
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    run_until(&pr.done);
+    assert_int_equal(pr.status, 0);
+    cw_store_stats_get(store, &s2);
+    store_close(store);
+    assert_int_equal(s2.part_count - s1.part_count, 1);
+    assert_true(s2.part_ns[CW_STORE_PART_FLUSH] - s1.part_ns[CW_STORE_PART_FLUSH] >= held_ns);
+    assert_true(s2.part_ns[CW_STORE_PART_QUEUE] - s1.part_ns[CW_STORE_PART_QUEUE] < held_ns);
+    assert_true(s2.part_ns[CW_STORE_PART_WRITE] - s1.part_ns[CW_STORE_PART_WRITE] < held_ns);
+    /* Counted in a bucket whose bound is at least the hold, never below. */
+    for (int i = 0; i < CW_STORE_SYNC_BUCKETS; i++) {
+        if (cw_store_sync_bounds_ns[i] < held_ns) {
+            assert_int_equal(s2.part_buckets[CW_STORE_PART_FLUSH][i],
+                             s1.part_buckets[CW_STORE_PART_FLUSH][i]);
+        }
+    }
+}
+
+/*
  * A failed fdatasync leaves unknown what of the WAL is on disk, so from
  * then on the store answers CW_EIO to everything, the write whose sync
  * failed first, until it is opened again, when it works from the file:
@@ -2778,6 +2838,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__syncs_are_timed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__answers_wait_for_the_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__write_parts_show_where_the_time_went, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__failed_sync_answers_eio_until_reopened, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__rollback_copies_in_memory_except_purges, setup,
