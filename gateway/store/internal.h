@@ -218,6 +218,9 @@ const char *cw_store__timed_vfs(void);
 /* The syncs timed through either VFS since the process started, into the
  * sync_* fields of out. Any thread. */
 void cw_store__sync_stats(cw_store_stats_t *out);
+/* The bucket of cw_store_sync_bounds_ns that ns falls in: the first bound it
+ * does not exceed, or CW_STORE_SYNC_BUCKETS when it exceeds them all. */
+size_t cw_store__sync_bucket(uint64_t ns);
 /* The descriptor the syncer flushes db's WAL through: the WAL must be open
  * through the gathering VFS (the writer's connection under
  * synchronous=FULL). -1 when it is not: then no sync is deferred. */

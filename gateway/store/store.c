@@ -151,12 +151,9 @@ const char *cw_store_part_name(cw_store_part_e part)
 static void part_record(cw_store_t *store, cw_store_part_e part, uint64_t from, uint64_t to)
 {
     uint64_t ns = to > from ? to - from : 0;
-    size_t i = 0;
 
-    while (i < CW_STORE_SYNC_BUCKETS && ns > cw_store_sync_bounds_ns[i]) {
-        i++;
-    }
-    atomic_fetch_add_explicit(&store->n_part_at[part][i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&store->n_part_at[part][cw_store__sync_bucket(ns)], 1,
+                              memory_order_relaxed);
     atomic_fetch_add_explicit(&store->n_part_ns[part], ns, memory_order_relaxed);
 }
 

@@ -100,14 +100,19 @@ const uint64_t cw_store_sync_bounds_ns[CW_STORE_SYNC_BUCKETS] = {
 static atomic_uint_fast64_t wb_sync_n[CW_STORE_SYNC_KINDS][CW_STORE_SYNC_BUCKETS + 1];
 static atomic_uint_fast64_t wb_sync_ns[CW_STORE_SYNC_KINDS];
 
-static void sync_record(int kind, uint64_t ns)
+size_t cw_store__sync_bucket(uint64_t ns)
 {
     size_t i = 0;
 
     while (i < CW_STORE_SYNC_BUCKETS && ns > cw_store_sync_bounds_ns[i]) {
         i++;
     }
-    atomic_fetch_add_explicit(&wb_sync_n[kind][i], 1, memory_order_relaxed);
+    return i;
+}
+
+static void sync_record(int kind, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&wb_sync_n[kind][cw_store__sync_bucket(ns)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&wb_sync_ns[kind], ns, memory_order_relaxed);
 }
 
