@@ -77,8 +77,9 @@ struct cw_store_req {
             int64_t cursor_row;       /* rows below this only; INT64_MAX: first page */
         } list;
         struct {
-            int64_t before_ms;  /* PURGE */
-            uint32_t batch_max; /* PURGE */
+            int64_t before_ms;   /* PURGE */
+            uint32_t batch_max;  /* PURGE */
+            uint32_t batch_last; /* PURGE: what the batch in the open transaction deleted */
         } purge;
         cw_store_claim_t claim;       /* CLAIM: deep copy */
         cw_store_attempt_t attempt;   /* RECORD: deep copy */

@@ -250,7 +250,7 @@ typedef struct cw_sqlite {
     int sstop;                           /* the writer is done: sync, answer, exit */
     atomic_uint_least64_t commit_begun;  /* commits the writer began, counted */
     atomic_uint_least64_t commit_synced; /* commits known to be in the WAL on disk */
-    atomic_int sync_failed;              /* an fdatasync failed: CW_EIO from now on */
+    atomic_int sync_failed;              /* a flush failed (store_fail): CW_EIO from now on */
     uint32_t busy_timeout_ms;            /* for them */
 } cw_sqlite_t;
 
@@ -782,6 +782,7 @@ static int op_purge(cw_sqlite_t *be, cw_store_req_t *req)
     int changes;
     int rc = 0;
 
+    req->in.purge.batch_last = 0;
     st = stmt_get(be, S_PURGE, &rc);
     if (st == NULL) {
         goto out;
@@ -790,6 +791,8 @@ static int op_purge(cw_sqlite_t *be, cw_store_req_t *req)
     (void)sqlite3_bind_int64(st, 2, req->in.purge.batch_max);
     CW_TRY(step_done(be, st));
     changes = sqlite3_changes(be->db);
+    /* Counted now, taken back if the transaction does not commit. */
+    req->in.purge.batch_last = (uint32_t)changes;
     req->out.purged += (uint64_t)changes;
     /* A full batch means there may be more: go to the back of the queue. */
     req->again = (uint32_t)changes == req->in.purge.batch_max;
@@ -1204,6 +1207,11 @@ static int run_writes(cw_store_t *store, cw_sqlite_t *be, cw_store_req_t **batch
     CW_LOG_ERROR(CW_STORE_MOD, "transaction of %zu write(s) not committed: %s", writes,
                  cw_err_name(rc));
     for (i = 0; i < n; i++) {
+        if (batch[i]->kind == CW_STORE_REQ_PURGE) {
+            /* Only the batches committed before count (store.h). */
+            batch[i]->out.purged -= batch[i]->in.purge.batch_last;
+            batch[i]->in.purge.batch_last = 0;
+        }
         if (cw_store__req_is_write(batch[i])) {
             batch[i]->again = 0;
             if (batch[i]->status == 0 || batch[i]->status == CW_EBUSY) {
@@ -1261,6 +1269,39 @@ static void enqueue(cw_sqlite_t *be, cw_store_req_t *req)
 }
 
 /* Completes req with status (if it has none worse) now. */
+/*
+ * A flush failed, the WAL's or a checkpoint's: what it covered may not be
+ * on disk, and Linux reports such an error once, so a later flush of the
+ * same file can succeed over pages it lost. From now on nothing is
+ * acknowledged (CW_EIO), nothing is checkpointed and no connection
+ * checkpoints as it closes (db_close): the next open recovers the store
+ * from what its files hold. Any thread; the first failure is logged.
+ */
+static void store_fail(cw_store_t *store, cw_sqlite_t *be, const char *what, const char *why)
+{
+    if (atomic_exchange(&be->sync_failed, 1) == 0) {
+        CW_LOG_ERROR(CW_STORE_MOD,
+                     "store: %s: %s failed (%s): what it held may not be on disk, so nothing"
+                     " more is acknowledged; restart clearwayd to recover the store from its"
+                     " files",
+                     be->path, what, why);
+    }
+    atomic_store(&store->broken, 1);
+}
+
+/* Closes one of the store's connections; after a failed flush, without
+ * the checkpoint SQLite makes when the last one closes (store_fail). */
+static void db_close(cw_sqlite_t *be, sqlite3 *db)
+{
+    if (db == NULL) {
+        return;
+    }
+    if (atomic_load(&be->sync_failed)) {
+        (void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
+    (void)sqlite3_close_v2(db);
+}
+
 static void answer(cw_store_t *store, cw_store_req_t *req, int status)
 {
     if (status != 0) {
@@ -1392,14 +1433,8 @@ static void syncer_main(void *arg)
                 synced = atomic_load(&be->commit_synced);
                 uv_mutex_unlock(&be->lock);
             } else {
-                atomic_store(&be->sync_failed, 1);
-                atomic_store(&store->broken, 1);
                 failed = 1;
-                CW_LOG_ERROR(CW_STORE_MOD,
-                             "store: %s: fdatasync of the WAL failed (%s): what it held may not"
-                             " be on disk, so nothing more is acknowledged; restart clearwayd"
-                             " to recover the store from its file",
-                             be->path, strerror(-rc));
+                store_fail(store, be, "fdatasync of the WAL", strerror(-rc));
             }
         }
         /* Kept ones first: they waited longest. */
@@ -1526,7 +1561,7 @@ static void writer_main(void *arg)
         (void)sqlite3_finalize(be->stmts[i]);
         be->stmts[i] = NULL;
     }
-    (void)sqlite3_close_v2(be->db);
+    db_close(be, be->db);
     be->db = NULL;
     cw_store__backend_closed(store);
 }
@@ -1585,7 +1620,7 @@ static void reader_main(void *arg)
         answer_after(store, be, req, atomic_load(&be->commit_begun));
     }
     /* Its statements are finalized in release; close_v2 waits for them. */
-    (void)sqlite3_close_v2(be->rdb);
+    db_close(be, be->rdb);
     be->rdb = NULL;
 }
 
@@ -1598,11 +1633,25 @@ static int checkpoint_run(
     uint64_t t0 = cw_time_mono_ns();
     int src;
 
+    if (atomic_load(&be->sync_failed)) {
+        /* The WAL may not hold on disk what it holds in memory: copying
+         * it into the database could mix the two after a crash. */
+        return SQLITE_IOERR;
+    }
+    if (atomic_load(&store->fault) == CW_STORE_FAULT_CKPT_FAIL) {
+        store_fail(store, be, "a checkpoint", "injected fault");
+        return SQLITE_IOERR_FSYNC;
+    }
     atomic_fetch_add(&be->ckpt_seq, 1);
     src = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, log, done);
     atomic_fetch_add(&be->ckpt_seq, 1);
     atomic_fetch_add(&store->n_ckpt, 1);
     atomic_fetch_add(&store->n_ckpt_ns, cw_time_mono_ns() - t0);
+    if ((src & 0xff) == SQLITE_IOERR) {
+        /* Its writes or its fsync of the database failed: the pages it
+         * copied may not be there, and the WAL must not start over. */
+        store_fail(store, be, "a checkpoint", sqlite3_errstr(src));
+    }
     return src;
 }
 
@@ -1614,7 +1663,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int pages)
 
     /* The commit is written; a checkpoint's syncs are never deferred. */
     cw_store__walbuf_defer_pause();
-    if (pages >= CHECKPOINT_PAGES_WRITER) {
+    if (pages >= CHECKPOINT_PAGES_WRITER || (!be->cthread_started && pages >= CHECKPOINT_PAGES)) {
         (void)checkpoint_run(store, be, db, schema, NULL, NULL);
         return SQLITE_OK;
     }
@@ -1660,12 +1709,13 @@ static void checkpointer_main(void *arg)
         log_pages = 0;
         done_pages = 0;
         src = checkpoint_run(store, be, be->cdb, NULL, &log_pages, &done_pages);
-        if (src != SQLITE_OK && src != SQLITE_BUSY) {
+        if (src != SQLITE_OK && src != SQLITE_BUSY && (src & 0xff) != SQLITE_IOERR) {
+            /* (An I/O error was logged once, by store_fail.) */
             CW_LOG_WARN(CW_STORE_MOD, "checkpoint failed: %s", sqlite3_errmsg(be->cdb));
         }
         behind = src == SQLITE_BUSY || (src == SQLITE_OK && done_pages < log_pages);
     }
-    (void)sqlite3_close_v2(be->cdb);
+    db_close(be, be->cdb);
     be->cdb = NULL;
 }
 
@@ -1743,7 +1793,7 @@ out:
     uv_mutex_unlock(&be->lock);
     cw_store__ledger_free(ledger);
     if (db != NULL) {
-        (void)sqlite3_close_v2(db);
+        db_close(be, db);
     }
     return rc;
 }
@@ -1767,7 +1817,7 @@ static void lend_close(cw_sqlite_t *be)
     }
     for (i = 0; i < be->lend_idle; i++) {
         cw_store__ledger_free(be->lend_ledger[i]);
-        (void)sqlite3_close_v2(be->lend_db[i]);
+        db_close(be, be->lend_db[i]);
     }
     be->lend_idle = 0;
 }
@@ -1785,7 +1835,7 @@ static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error
                               opts->path,
                               be->rdb != NULL ? sqlite3_errmsg(be->rdb) : sqlite3_errstr(src));
 
-        (void)sqlite3_close_v2(be->rdb);
+        db_close(be, be->rdb);
         be->rdb = NULL;
         return rc;
     }
@@ -1799,7 +1849,7 @@ static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error
     if (src != SQLITE_OK) {
         CW_LOG_WARN(CW_STORE_MOD, "store: %s: no checkpointer connection: %s", opts->path,
                     be->cdb != NULL ? sqlite3_errmsg(be->cdb) : sqlite3_errstr(src));
-        (void)sqlite3_close_v2(be->cdb);
+        db_close(be, be->cdb);
         be->cdb = NULL;
     } else {
         (void)sqlite3_busy_timeout(be->cdb, (int)opts->busy_timeout_ms);
@@ -1813,7 +1863,7 @@ static int reader_open(cw_sqlite_t *be, const cw_store_options_t *opts, cw_error
             != SQLITE_OK) {
             CW_LOG_WARN(CW_STORE_MOD, "store: %s: no checkpointer connection: %s", opts->path,
                         sqlite3_errmsg(be->cdb));
-            (void)sqlite3_close_v2(be->cdb);
+            db_close(be, be->cdb);
             be->cdb = NULL;
         }
     }
@@ -1924,11 +1974,14 @@ static int sqlite_start(cw_store_t *store)
         rc = CW_ESYS;
         goto out;
     }
-    /* Without the checkpointer SQLite's automatic checkpoint stays on. */
+    /* Without the checkpointer the writer checkpoints, as SQLite's own
+     * automatic checkpoint would, but through on_wal_commit, which first
+     * stops deferring the WAL's sync: SQLite's hook would copy a commit
+     * into the database before the syncer flushed it to the WAL. */
     if (be->cdb != NULL && uv_thread_create(&be->cthread, checkpointer_main, store) == 0) {
         be->cthread_started = 1;
-        (void)sqlite3_wal_hook(be->db, on_wal_commit, store);
     }
+    (void)sqlite3_wal_hook(be->db, on_wal_commit, store);
     /* Without the syncer (synchronous=NORMAL, or the WAL not through
      * walbuf.c) nothing is deferred and the writer answers as before. */
     be->sync_fd = cw_store__walbuf_sync_fd(be->db);
@@ -2029,13 +2082,13 @@ static void sqlite_release(cw_store_t *store)
     cw_store__ledger_free(be->ledger);
     cw_store__ledger_free(be->rledger);
     if (be->db != NULL) {
-        (void)sqlite3_close_v2(be->db);
+        db_close(be, be->db);
     }
     if (be->rdb != NULL) {
-        (void)sqlite3_close_v2(be->rdb);
+        db_close(be, be->rdb);
     }
     if (be->cdb != NULL) {
-        (void)sqlite3_close_v2(be->cdb);
+        db_close(be, be->cdb);
     }
     if (be->lock_fd >= 0) {
         (void)close(be->lock_fd);

@@ -98,9 +98,9 @@ typedef struct cw_store_options {
  *
  * On success *out is a new store owned by the caller (cw_store_close). On
  * failure *out is NULL and err says why. Loop thread; never calls back.
- * The environment variable CW_STORE_FAULT=commit-fail (or read-fail, or
- * sync-fail) sets the fault hook (cw_store_fault_set) at open, for tests of
- * a whole daemon.
+ * The environment variable CW_STORE_FAULT=commit-fail (or read-fail,
+ * sync-fail or checkpoint-fail) sets the fault hook (cw_store_fault_set) at
+ * open, for tests of a whole daemon.
  */
 CW_MUST_CHECK int
 cw_store_open(cw_store_t **out, uv_loop_t *loop, const cw_store_options_t *opts, cw_error_t *err);
@@ -630,6 +630,8 @@ typedef enum cw_store_fault_e {
                                        and answers nothing while this is set */
     CW_STORE_FAULT_SYNC_FAIL = 4,   /* SQLite, synchronous=full: the syncer's next
                                        fdatasync fails as with EIO */
+    CW_STORE_FAULT_CKPT_FAIL = 5,   /* SQLite: the next checkpoint fails as with an
+                                       fsync's EIO, without running */
 } cw_store_fault_e;
 
 /* Sets the test fault hook; takes effect from the next transaction. Any thread. */

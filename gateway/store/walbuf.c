@@ -48,8 +48,14 @@
  * syncer"). Written is all SQLite needs to make the commit visible; its
  * durability is the syncer's. Only a WAL that has been synced once for
  * real defers: SQLite's first sync of a new file also syncs its
- * directory, which the syncer's flush would not. Every other sync, the
- * checkpoints' above all, flushes as before.
+ * directory, which the syncer's flush would not. Nor does the sync that
+ * follows a new header (the WAL starting over at offset 0): SQLite syncs
+ * that header before it writes the first frame after it, so that the new
+ * frames, overwriting the old ones, cannot reach the disk while the old
+ * header still does; after a power cut the old header would then take a
+ * valid prefix of the old frames for the log and bring back pages the
+ * database had already moved past (SQLite's ticket ff5be73dee). Every
+ * other sync, the checkpoints' above all, flushes as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +81,7 @@ typedef struct wb_file {
     sqlite3_int64 off; /* where the held run starts in the file */
     int sync_fd;       /* the gathered WAL opened again read-only, for the syncer; -1 if not */
     int synced;        /* a sync went to the file: later ones may be deferred */
+    int header;        /* the WAL's header (offset 0) was written since the last sync */
 } wb_file_t;
 
 _Static_assert(sizeof(wb_file_t) % 8 == 0, "the real file after wb_file_t stays aligned");
@@ -166,6 +173,9 @@ static int wb_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 of
     if (!p->gather) {
         return p->real->pMethods->xWrite(p->real, data, amt, off);
     }
+    if (off == 0) {
+        p->header = 1;
+    }
     atomic_fetch_add_explicit(&wb_writes_in, 1, memory_order_relaxed);
     if (p->len > 0 && off == p->off + (sqlite3_int64)p->len && n <= WB_CAP - p->len) {
         memcpy(p->buf + p->len, data, n);
@@ -206,7 +216,7 @@ static int wb_sync(sqlite3_file *f, int flags)
     if (rc != SQLITE_OK) {
         return rc;
     }
-    if (wb_defer && p->gather && p->synced && p->sync_fd >= 0) {
+    if (wb_defer && p->gather && p->synced && !p->header && p->sync_fd >= 0) {
         wb_deferred = 1;
         return SQLITE_OK;
     }
@@ -215,6 +225,7 @@ static int wb_sync(sqlite3_file *f, int flags)
     sync_record(p->is_wal ? CW_STORE_SYNC_WAL : CW_STORE_SYNC_DATABASE, cw_time_mono_ns() - t0);
     if (rc == SQLITE_OK) {
         p->synced = 1;
+        p->header = 0;
     }
     return rc;
 }

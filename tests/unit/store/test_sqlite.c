@@ -1157,6 +1157,15 @@ static void test_sqlite__purge_in_batches(void **state)
     m.next_attempt_at_ms = 999999;
     assert_int_equal(put_sync(store, &m).status, 0);
 
+    /* A batch whose transaction is rolled back is not counted. */
+    cw_store_fault_set(store, CW_STORE_FAULT_COMMIT_FAIL);
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(cw_store_msg_purge(store, 10000, 7, on_purge, &p), 0);
+    run_until(&p.done);
+    assert_int_equal(p.status, CW_EIO);
+    assert_int_equal(p.purged, 0);
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+
     cw_store_stats_get(store, &before);
     memset(&p, 0, sizeof(p));
     assert_int_equal(cw_store_msg_purge(store, 10000, 7, on_purge, &p), 0);
@@ -2665,6 +2674,128 @@ static void test_sqlite__failed_sync_answers_eio_until_reopened(void **state)
     store_close(store);
 }
 
+/*
+ * The WAL starting over: SQLite writes its new header and syncs it before
+ * the first frame after it, so that the new frames cannot reach the disk
+ * while the old header still does (walbuf.c). That sync is the writer's,
+ * at once, even inside a COMMIT whose own flush the syncer owns: with the
+ * syncer held, the commit that restarts the WAL still flushes the WAL once,
+ * and the next commit, which continues it, does not.
+ */
+static void test_sqlite__restarted_wal_header_synced_at_once(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t s0;
+    cw_store_stats_t s1;
+    cw_store_stats_t s2;
+    cw_store_msg_t m;
+    put_res_t pr;
+    put_res_t pr2;
+    sqlite3 *db = NULL;
+    uint32_t restarts;
+    int log = -1;
+    int done = -1;
+
+    (void)state;
+    msg_fill(&m, "hdr-first", 0x51, "r");
+    assert_int_equal(put_sync(store, &m).status, 0); /* the WAL's first sync is SQLite's */
+    msg_fill(&m, "hdr-second", 0x52, "r");
+    assert_int_equal(put_sync(store, &m).status, 0); /* the syncer's */
+    /* Every frame copied into the database: the next write starts over. */
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    /* (A connection learns that the file is in WAL mode by reading it.) */
+    assert_int_equal(pragma_int(db, "SELECT count(*) FROM messages"), 2);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                     SQLITE_OK);
+    (void)sqlite3_close(db);
+    assert_true(log > 0);
+    assert_int_equal(done, log);
+    restarts = wal_restarts();
+
+    cw_store_fault_set(store, CW_STORE_FAULT_SYNC_HOLD);
+    cw_store_stats_get(store, &s0);
+    memset(&pr, 0, sizeof(pr));
+    msg_fill(&m, "hdr-restart", 0x53, "r");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &pr), 0);
+    assert_false(run_until_or_ms(&pr.done, 300));
+    cw_store_stats_get(store, &s1);
+    assert_int_equal(wal_restarts(), restarts + 1);
+    assert_int_equal(s1.sync_count[CW_STORE_SYNC_WAL] - s0.sync_count[CW_STORE_SYNC_WAL], 1);
+
+    memset(&pr2, 0, sizeof(pr2));
+    msg_fill(&m, "hdr-next", 0x54, "r");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &pr2), 0);
+    assert_false(run_until_or_ms(&pr2.done, 200));
+    cw_store_stats_get(store, &s2);
+    assert_int_equal(s2.sync_count[CW_STORE_SYNC_WAL], s1.sync_count[CW_STORE_SYNC_WAL]);
+    assert_false(pr.done);
+
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    run_until(&pr.done);
+    run_until(&pr2.done);
+    assert_int_equal(pr.status, 0);
+    assert_int_equal(pr2.status, 0);
+    store_close(store);
+}
+
+/*
+ * A checkpoint that fails with an I/O error (its fsync of the database, as
+ * a rule) leaves unknown what of the database is on disk, as a failed
+ * flush of the WAL does, and Linux reports such an error once: the store
+ * stops checkpointing and acknowledging (CW_EIO, broken) instead of letting
+ * the WAL start over on the next checkpoint's word. Reopened, it has every
+ * message it acknowledged.
+ */
+static void test_sqlite__failed_checkpoint_answers_eio_until_reopened(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_stats_t st;
+    cw_store_msg_t m;
+    char *blob = cw_malloc(16384);
+    char id[32];
+    int acked = 0;
+    int i;
+
+    (void)state;
+    assert_non_null(blob);
+    memset(blob, 'c', 16384);
+    cw_store_fault_set(store, CW_STORE_FAULT_CKPT_FAIL);
+    /* Past 1,000 WAL pages the checkpointer is woken, and fails. */
+    for (i = 0; i < 600; i++) {
+        put_res_t r;
+
+        (void)snprintf(id, sizeof(id), "ckpt-%d", i);
+        msg_fill(&m, id, 0x61, "r");
+        m.received = blob;
+        m.received_len = 16384;
+        r = put_sync(store, &m);
+        if (r.status != 0) {
+            assert_int_equal(r.status, CW_EIO);
+            break;
+        }
+        acked++;
+    }
+    assert_true(acked > 0);
+    assert_true(acked < 600);
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    cw_store_stats_get(store, &st);
+    assert_int_equal(st.broken, 1);
+    msg_fill(&m, "ckpt-after", 0x62, "r");
+    assert_int_equal(put_sync(store, &m).status, CW_EIO);
+    store_close(store);
+
+    store = store_open();
+    cw_store_stats_get(store, &st);
+    assert_int_equal(st.broken, 0);
+    for (i = 0; i < acked; i++) {
+        (void)snprintf(id, sizeof(id), "ckpt-%d", i);
+        assert_int_equal(get_sync(store, id).status, 0);
+    }
+    assert_int_equal(get_sync(store, "ckpt-after").status, CW_ENOENT);
+    store_close(store);
+    cw_free(blob);
+}
+
 /* ==== Sub-journal spill ==== */
 
 /* A VFS over the default one that counts the sub-journal files SQLite
@@ -2838,6 +2969,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__syncs_are_timed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__answers_wait_for_the_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__restarted_wal_header_synced_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__failed_checkpoint_answers_eio_until_reopened,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__write_parts_show_where_the_time_went, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__failed_sync_answers_eio_until_reopened, setup,
