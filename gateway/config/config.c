@@ -628,3 +628,23 @@ out:
     cw_buf_fini(&b);
     return rc;
 }
+
+/* ==== Adapter names ==== */
+
+int cw_config_adapters_check(const cw_config_t *cfg,
+                             cw_config_adapter_sides_cb sides,
+                             void *arg,
+                             cw_config_errors_t *errs)
+{
+    cw_conf_load_t ld;
+
+    assert(cfg != NULL && sides != NULL);
+    memset(&ld, 0, sizeof(ld));
+    /* The snapshot keeps the name it was loaded as, so these lines name the
+     * file the way cw_config_load's do. */
+    ld.name = cfg->path;
+    ld.errs = errs;
+    ld.first = errs != NULL ? errs->count : 0;
+    cw_config__adapters_check(&ld, cfg, sides, arg);
+    return load_result(&ld, 0);
+}

@@ -176,6 +176,44 @@ CW_MUST_CHECK int cw_config_load(cw_config_t **out, const char *path, cw_config_
 CW_MUST_CHECK int cw_config_load_mem(
     cw_config_t **out, const char *name, const char *data, size_t len, cw_config_errors_t *errs);
 
+/* ==== Adapter names ==== */
+
+/* The sides an adapter kind has, as a bit set. */
+typedef enum cw_config_adapter_side_e {
+    CW_CONFIG_ADAPTER_IN = 0x1,  /* reads a partner's native format (POST /v1/inbound) */
+    CW_CONFIG_ADAPTER_OUT = 0x2, /* writes a destination's native format (route output) */
+} cw_config_adapter_side_e;
+
+/*
+ * Looks up the adapter kind called name. Returns its sides (a bit set of
+ * cw_config_adapter_side_e, possibly 0), or CW_ENOENT when there is no such
+ * kind. name is borrowed for the call. Called synchronously by
+ * cw_config_adapters_check on the caller's thread; arg is the caller's.
+ */
+typedef int (*cw_config_adapter_sides_cb)(const char *name, void *arg);
+
+/*
+ * Checks the adapter names of a loaded snapshot against the adapter kinds
+ * that exist: every partner's adapter must exist and read incoming
+ * messages, every route's adapter must exist and write outgoing ones.
+ *
+ * The kinds live in adapters/, which sits above config in the dependency
+ * order (STYLE.md rule 3), so the loader cannot see them; the caller that
+ * links both (clearwayd's start-up and --check) passes the lookup. Each
+ * problem is appended to errs as "FILE:LINE: message" with the line of the
+ * <partner> or <route>, like a problem found by cw_config_load.
+ *
+ * Returns 0, CW_ECONFIG when a problem was found, or CW_ENOMEM. cfg and
+ * sides are borrowed; errs may be NULL. Thread: any. Calls sides back
+ * synchronously, once per adapter named in cfg.
+ */
+CW_MUST_CHECK int cw_config_adapters_check(const cw_config_t *cfg,
+                                           cw_config_adapter_sides_cb sides,
+                                           void *arg,
+                                           cw_config_errors_t *errs);
+
+/* ==== The snapshot's lifecycle and look-ups ==== */
+
 /* Takes one more reference (returns cfg). Loop thread only. */
 cw_config_t *cw_config_ref(cw_config_t *cfg);
 /* Drops one reference; the last one frees the snapshot. NULL is allowed. */

@@ -274,6 +274,7 @@ typedef struct cw_conf_walk {
     size_t partner_cap;                            /* entries allocated in cfg->partners */
     size_t route_cap;                              /* entries allocated in cfg->routes */
     unsigned char seen[CW_ARRAY_SIZE(directives)]; /* directive given at least once */
+    long node_line;                                /* line of <node>; 0 before it is seen */
     int rc;                                        /* CW_ENOMEM from libxml2 accessors */
 } cw_conf_walk_t;
 
@@ -882,6 +883,9 @@ static void walk_element(cw_conf_walk_t *w, const xmlNode *node, const char *par
         structure_problem(w, line, "element", (const char *)node->name);
         return;
     }
+    if (strcmp(path, "node") == 0) {
+        w->node_line = line;
+    }
     list = list_record(path);
     if (list != CW_CONF_RECORD_CONFIG) {
         entry = list_entry_start(w, list, line);
@@ -1115,6 +1119,12 @@ static void check_routes(cw_conf_walk_t *w)
             cw_config__problem(w->ld, r->line, "route '%s': max-delay-ms is below base-delay-ms",
                                r->to);
         }
+        if (r->adapter_sign != 0 && r->adapter[0] == '\0') {
+            cw_config__problem(w->ld, r->line,
+                               "route '%s': adapter-sign needs adapter (it signs the output of "
+                               "the route's adapter)",
+                               r->to);
+        }
     }
     /* The store lives next to the configuration unless told otherwise. */
     if (cfg->store.path[0] == '\0'
@@ -1159,7 +1169,8 @@ static void check_partners(cw_conf_walk_t *w)
     size_t j;
 
     if ((cfg->node_key_path[0] == '\0') != (cfg->node_cert_path[0] == '\0')) {
-        cw_config__problem(w->ld, 0, "node: key and cert go together: give both or neither");
+        cw_config__problem(w->ld, w->node_line,
+                           "node: key and cert go together: give both or neither");
     }
     for (i = 1; i < cfg->partner_count; i++) {
         for (j = 0; j < i; j++) {
@@ -1222,4 +1233,52 @@ int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root)
     check_routes(&w);
 out:
     return rc;
+}
+
+/* ==== Adapter names (cw_config_adapters_check) ==== */
+
+void cw_config__adapters_check(cw_conf_load_t *ld,
+                               const cw_config_t *cfg,
+                               cw_config_adapter_sides_cb sides,
+                               void *arg)
+{
+    size_t i;
+    int got;
+
+    for (i = 0; i < cfg->partner_count; i++) {
+        const cw_conf_partner_t *p = &cfg->partners[i];
+
+        if (p->adapter[0] == '\0') {
+            continue;
+        }
+        got = sides(p->adapter, arg);
+        if (got < 0) {
+            cw_config__problem(ld, p->line,
+                               "partner '%s': no adapter called '%s' (clearway adapter list "
+                               "names them)",
+                               p->id, p->adapter);
+        } else if ((got & CW_CONFIG_ADAPTER_IN) == 0) {
+            cw_config__problem(ld, p->line,
+                               "partner '%s': adapter %s cannot read incoming messages", p->id,
+                               p->adapter);
+        }
+    }
+    for (i = 0; i < cfg->route_count; i++) {
+        const cw_conf_route_t *r = &cfg->routes[i];
+
+        if (r->adapter[0] == '\0') {
+            continue;
+        }
+        got = sides(r->adapter, arg);
+        if (got < 0) {
+            cw_config__problem(ld, r->line,
+                               "route '%s': no adapter called '%s' (clearway adapter list names "
+                               "them)",
+                               r->to, r->adapter);
+        } else if ((got & CW_CONFIG_ADAPTER_OUT) == 0) {
+            /* Every delivery to the route would be dead-lettered. */
+            cw_config__problem(ld, r->line, "route '%s': adapter %s cannot write outgoing messages",
+                               r->to, r->adapter);
+        }
+    }
 }

@@ -46,4 +46,14 @@ void cw_config__problem(cw_conf_load_t *ld, long line, const char *fmt, ...) CW_
  */
 CW_MUST_CHECK int cw_config__walk(cw_conf_load_t *ld, cw_config_t *cfg, const xmlNode *root);
 
+/*
+ * Records in ld a problem for every partner adapter that sides does not
+ * know or that cannot read, and every route adapter that it does not know
+ * or that cannot write (cw_config_adapters_check).
+ */
+void cw_config__adapters_check(cw_conf_load_t *ld,
+                               const cw_config_t *cfg,
+                               cw_config_adapter_sides_cb sides,
+                               void *arg);
+
 #endif /* CW_CONFIG_INTERNAL_H */

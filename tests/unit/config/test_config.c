@@ -485,8 +485,23 @@ static void test_config__partner_problems(void **state)
     assert_fails(f, HEAD NODE LISTEN "  <partner id=\"a\"/>\n" TAIL, 1);
     assert_error_contains(&f->errs, "test.xml:4:");
     assert_error_contains(&f->errs, "certs");
+}
+
+/* A node key without its certificate, or the reverse, is reported at the
+ * <node> element, wherever it is in the file. */
+static void test_config__node_key_and_cert_together(void **state)
+{
+    fixture_t *f = *state;
+
     assert_fails(f, HEAD "  <node id=\"n\" key=\"k.pem\"/>\n" LISTEN TAIL, 1);
-    assert_error_contains(&f->errs, "key and cert go together");
+    assert_error_line(&f->errs, "test.xml:2: node: key and cert go together: give both or neither");
+    assert_fails(f,
+                 HEAD "  <!-- This node's identity. -->\n"
+                      "\n"
+                      "  <node id=\"n\" cert=\"c.pem\"/>\n" LISTEN TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:4: node: key and cert go together: give both or neither");
+    assert_loads(f, HEAD "  <node id=\"n\" key=\"k.pem\" cert=\"c.pem\"/>\n" LISTEN TAIL);
 }
 
 /* A partner's adapter-transport-mode: one of the schema's modes, and only
@@ -580,6 +595,25 @@ static void test_config__route_problems(void **state)
                  "  <route to=\"a\" url=\"https://x/\" client-cert=\"c\"/>\n" TAIL,
                  1);
     assert_error_contains(&f->errs, "client-cert and client-key go together");
+}
+
+/* adapter-sign signs what the route's adapter writes: without an adapter
+ * there is nothing to sign, so it is refused rather than ignored. */
+static void test_config__route_adapter_sign_needs_adapter(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_fails(f,
+                 HEAD NODE LISTEN PARTNER_A
+                 "  <route to=\"a\" url=\"https://x/\" adapter-sign=\"ceb\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:5: route 'a': adapter-sign needs adapter (it signs the "
+                                "output of the route's adapter)");
+    assert_loads(f, HEAD NODE LISTEN PARTNER_A
+                 "  <route to=\"a\" url=\"https://x/\" adapter-sign=\"none\"/>\n" TAIL);
+    assert_loads(f, HEAD NODE LISTEN PARTNER_A "  <route to=\"a\" url=\"https://x/\" "
+                                               "adapter=\"ceb621\" adapter-sign=\"ceb\"/>\n" TAIL);
+    assert_int_equal(f->cfg->routes[0].adapter_sign, 1);
 }
 
 static void test_config__tls_listener_rules(void **state)
@@ -940,6 +974,120 @@ static void test_config__errs_may_be_null(void **state)
     assert_null(f->cfg);
 }
 
+/* ==== Adapter names ==== */
+
+/* A stand-in for the adapter registry (clearwayd passes the real one):
+ * counts its calls in the int that arg points to. */
+static int fake_sides(const char *name, void *arg)
+{
+    static const struct {
+        const char *name;
+        int sides;
+    } kinds[] = {
+        { "csv-manifest", CW_CONFIG_ADAPTER_IN },
+        { "ceb621", CW_CONFIG_ADAPTER_IN | CW_CONFIG_ADAPTER_OUT },
+        { "out-only", CW_CONFIG_ADAPTER_OUT },
+    };
+    size_t i;
+
+    (*(int *)arg)++;
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kinds[i].name, name) == 0) {
+            return kinds[i].sides;
+        }
+    }
+    return CW_ENOENT;
+}
+
+#define PARTNER_CARRIER(adapter) \
+    "  <partner id=\"carrier\" certs=\"c.pem\" adapter=\"" adapter "\" adapter-to=\"a\"/>\n"
+#define ROUTE_A(adapter) "  <route to=\"a\" url=\"https://x/\" adapter=\"" adapter "\"/>\n"
+
+/* Loads xml, which must be valid, then checks its adapter names. */
+static int load_and_check_adapters(fixture_t *f, const char *xml, int *calls)
+{
+    assert_loads(f, xml);
+    *calls = 0;
+    return cw_config_adapters_check(f->cfg, fake_sides, calls, &f->errs);
+}
+
+static void test_config__adapter_names_checked_with_lines(void **state)
+{
+    fixture_t *f = *state;
+    int calls;
+    int rc;
+
+    rc = load_and_check_adapters(
+        f, HEAD NODE LISTEN PARTNER_A PARTNER_CARRIER("csv-manifest") ROUTE_A("ceb621") TAIL,
+        &calls);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->errs.count, 0);
+    assert_int_equal(calls, 2);
+    /* A misspelt name: the partner's line, not a start-up failure. */
+    rc = load_and_check_adapters(f, HEAD NODE LISTEN PARTNER_A PARTNER_CARRIER("csv-manifst") TAIL,
+                                 &calls);
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 1);
+    assert_error_line(&f->errs, "test.xml:5: partner 'carrier': no adapter called 'csv-manifst' "
+                                "(clearway adapter list names them)");
+    rc = load_and_check_adapters(f, HEAD NODE LISTEN PARTNER_A ROUTE_A("ceb-621") TAIL, &calls);
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 1);
+    assert_error_line(&f->errs, "test.xml:5: route 'a': no adapter called 'ceb-621' (clearway "
+                                "adapter list names them)");
+}
+
+/* An adapter used on the side it does not have: a route's must write (or
+ * every delivery would be dead-lettered), a partner's must read. */
+static void test_config__adapter_sides_checked(void **state)
+{
+    fixture_t *f = *state;
+    int calls;
+    int rc;
+
+    rc =
+        load_and_check_adapters(f, HEAD NODE LISTEN PARTNER_A ROUTE_A("csv-manifest") TAIL, &calls);
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 1);
+    assert_error_line(&f->errs,
+                      "test.xml:5: route 'a': adapter csv-manifest cannot write outgoing messages");
+    rc = load_and_check_adapters(f, HEAD NODE LISTEN PARTNER_A PARTNER_CARRIER("out-only") TAIL,
+                                 &calls);
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 1);
+    assert_error_line(
+        &f->errs, "test.xml:5: partner 'carrier': adapter out-only cannot read incoming messages");
+    /* Every problem, in line order, appended after what errs held. */
+    rc = load_and_check_adapters(
+        f, HEAD NODE LISTEN PARTNER_A PARTNER_CARRIER("nope") ROUTE_A("csv-manifest") TAIL, &calls);
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 2);
+    assert_sorted_by_line(&f->errs);
+    assert_int_equal(cw_config_adapters_check(f->cfg, fake_sides, &calls, NULL), CW_ECONFIG);
+    assert_int_equal(f->errs.count, 2);
+}
+
+/* The messages of cw_config_adapters_check are allocated like the load's:
+ * a failure to store one is CW_ENOMEM, never a shorter list. */
+static void test_config__adapter_check_alloc_failure_loop(void **state)
+{
+    fixture_t *f = *state;
+    int calls = 0;
+    long n;
+    int rc = CW_ENOMEM;
+
+    assert_loads(f,
+                 HEAD NODE LISTEN PARTNER_A PARTNER_CARRIER("nope") ROUTE_A("csv-manifest") TAIL);
+    for (n = 0; n < 100 && rc == CW_ENOMEM; n++) {
+        cw_config_errors_fini(&f->errs);
+        cw_alloc_fail_after(n);
+        rc = cw_config_adapters_check(f->cfg, fake_sides, &calls, &f->errs);
+        cw_alloc_fail_reset();
+    }
+    assert_int_equal(rc, CW_ECONFIG);
+    assert_int_equal(f->errs.count, 2);
+}
+
 /* ==== Snapshot lifetime ==== */
 
 static void test_config__refcount(void **state)
@@ -1029,10 +1177,12 @@ int main(void)
         T(test_config__non_number_rejected),
         T(test_config__partners_and_node_keys),
         T(test_config__partner_problems),
+        T(test_config__node_key_and_cert_together),
         T(test_config__partner_transport_mode),
         T(test_config__routes_and_store),
         T(test_config__tls_listener_rules),
         T(test_config__route_problems),
+        T(test_config__route_adapter_sign_needs_adapter),
         T(test_config__unknown_element_reports_line),
         T(test_config__unknown_and_missing_attributes),
         T(test_config__missing_node_and_listen),
@@ -1050,6 +1200,9 @@ int main(void)
         T(test_config__size_cap),
         T(test_config__missing_file),
         T(test_config__errs_may_be_null),
+        T(test_config__adapter_names_checked_with_lines),
+        T(test_config__adapter_sides_checked),
+        T(test_config__adapter_check_alloc_failure_loop),
         T(test_config__refcount),
         T(test_config__alloc_failure_loop),
         T(test_config__alloc_failure_loop_with_errors),
