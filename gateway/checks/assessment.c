@@ -164,6 +164,14 @@ static int revenue_text(cw_buf_t *b, const cw_checks_assessment_t *a)
     CW_TRY(cw_buf_appendf(b, "declared:    %s %s\n", d, rv->declared_currency));
     CW_TRY(cw_buf_appendf(b, "fx rate:     %s (%s -> %s, table of %s)\n", fx, rv->declared_currency,
                           rv->currency, fxd));
+    if (!rv->computed) {
+        /* The XML has no room to say so (schemas/assessment.xsd): there the
+         * amounts read 0 and THR-001 or VAL-001 carries the reason. */
+        CW_TRY(cw_buf_appendf(b, "revenue:     not computed (a value cannot be converted or is "
+                                 "out of range; see THR-001, VAL-001)\n"));
+        CW_TRY(cw_buf_appendf(b, "collection:  %s\n", cw_checks_collection_name(rv->collection)));
+        goto out;
+    }
     CW_TRY(cw_buf_appendf(b, "intrinsic:   %s %s (low value: %s)\n", i, rv->currency,
                           rv->low_value ? "yes" : "no"));
     CW_TRY(cw_buf_appendf(b, "customs val: %s %s\n", cv, rv->currency));

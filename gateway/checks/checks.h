@@ -493,6 +493,10 @@ typedef struct cw_checks_revenue {
     int due_at_border;                    /* 1 when anything is payable at the border */
     int64_t due_at_border_minor;          /* what is payable at the border */
     int low_value;                        /* 1 inside the low-value regime (THR-001 green) */
+    int computed;                         /* 1: the amounts above were computed; 0: a value
+                                             could not be converted (no FX rate, THR-001) or
+                                             is out of range (VAL-001): every amount is 0 and
+                                             means nothing, low_value is 0 */
 } cw_checks_revenue_t;
 
 /* The outcome of cw_checks_run; caller-provided storage, no heap. */

@@ -240,10 +240,18 @@ struct cw_checks_rules {
 int cw_checks__currency_exponent(const cw_checks_rules_t *rules, const char *currency);
 /* 1 when country is an ISO 3166-1 alpha-2 code. */
 int cw_checks__country_known(const cw_checks_rules_t *rules, const char *country);
-/* Rate from -> to (× 10^6) in the newest table dated <= date; returns 0,
- * or CW_ENOENT when either currency has no rate. *table_date_out: its date. */
-CW_MUST_CHECK int cw_checks__fx_rate(int64_t *out_micro,
-                                     int32_t *table_date_out,
+/* An exact FX cross rate from -> to: to_micro / from_micro. */
+typedef struct cw_checks_fx {
+    int64_t from_micro; /* units of `from` per base unit × 10^6 (> 0) */
+    int64_t to_micro;   /* units of `to` per base unit × 10^6 (> 0) */
+    int32_t date;       /* date of the table (days) */
+} cw_checks_fx_t;
+
+/* The rate from -> to in the newest table dated <= date (the oldest table
+ * before the first). Returns 0, or CW_ENOENT when there is no table or
+ * either currency has no rate in it; out->date is the table's date
+ * whenever there is a table. */
+CW_MUST_CHECK int cw_checks__fx_find(cw_checks_fx_t *out,
                                      const cw_checks_rules_t *rules,
                                      const char *from,
                                      const char *to,
@@ -275,6 +283,29 @@ CW_MUST_CHECK int cw_checks__parse_scale4(int64_t *out, const char *s);
 int64_t cw_checks__scale4_to_minor(int64_t v4, int exponent);
 /* a / b rounded half-even (b > 0), in 128 bits. */
 int64_t cw_checks__div_half_even(__int128 a, __int128 b);
+/* a / b rounded half-even (b > 0), saturated at ±INT64_MAX (for comparisons). */
+int64_t cw_checks__ratio_sat(__int128 a, __int128 b);
+
+/*
+ * The largest magnitude, in minor units, of a line value, a sum of values
+ * or a converted amount: the largest Amount schemas/consignment.xsd allows
+ * at exponent 4 (999999999999.9999). Keeping values inside it keeps every
+ * duty and tax product inside int64 (rates are at most 100000 bp). A value
+ * beyond it is out of range: VAL-001 (red), revenue not computed.
+ */
+#define CW_CHECKS_AMOUNT_MAX ((int64_t)10000000000000000LL)
+
+/* amount converted exactly at fx (one 128-bit product, rounded half-even
+ * once). Returns 0, CW_EINVAL or CW_E2BIG (beyond CW_CHECKS_AMOUNT_MAX). */
+CW_MUST_CHECK int cw_checks__fx_convert(
+    int64_t *out_minor, int64_t amount_minor, int from_exp, const cw_checks_fx_t *fx, int to_exp);
+/* fx as a rate × 10^6, half-even: for display only, never to convert. */
+int64_t cw_checks__fx_micro(const cw_checks_fx_t *fx);
+/* Quantity × UnitValue, half-even: 0, or CW_E2BIG beyond CW_CHECKS_AMOUNT_MAX. */
+CW_MUST_CHECK int
+cw_checks__line_value(int64_t *out_minor, int64_t unit_minor, int64_t quantity_milli);
+/* *acc += v: 0, or CW_E2BIG (acc unchanged) beyond CW_CHECKS_AMOUNT_MAX. */
+CW_MUST_CHECK int cw_checks__amount_add(int64_t *acc_minor, int64_t v_minor);
 
 /* ==== One run ==== */
 
@@ -291,6 +322,8 @@ typedef struct cw_checks_line {
     int exponent;        /* item currency exponent (2 when unknown) */
     int64_t dest_minor;  /* value in the profile currency */
     int converted;       /* dest_minor is known */
+    int no_fx;           /* valued, but its currency has no FX rate (THR-001) */
+    int out_of_range;    /* its value is beyond CW_CHECKS_AMOUNT_MAX (VAL-001) */
 } cw_checks_line_t;
 
 /* State of one cw_checks_run, passed to every check family. */
@@ -309,7 +342,15 @@ typedef struct cw_checks_run {
     char excluded_chapter[3];                   /* the first such chapter */
     int collector_ok;                           /* a usable vendor/platform registration */
     int ioss_bad;                               /* TAX-001 found a problem */
-    int64_t fx_micro;                           /* doc -> profile currency */
+    cw_checks_fx_t fx;                          /* doc -> profile currency */
+    int has_fx;                                 /* fx is known */
+    int no_fx;                                  /* a value needed has no FX rate */
+    char no_fx_currency[4];                     /* the first such currency ("" none given) */
+    char no_fx_field[48];                       /* its field ("Item[2]/LineValue", ...) */
+    int32_t no_fx_date;                         /* the FX table looked in (days) */
+    int out_of_range;                           /* a total or header amount is beyond range */
+    char range_field[48];                       /* the first such field */
+    int64_t value_floor_minor;                  /* converted part of an unknown value */
 } cw_checks_run_t;
 
 /*

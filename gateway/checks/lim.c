@@ -5,8 +5,11 @@
  *            that year) plus this consignment exceeds the annual limit
  *            (CNY 26000): red.
  *   LIM-002  this consignment exceeds the single-transaction limit
- *            (CNY 5000): yellow (general trade rules apply).
+ *            (CNY 5000), or its value is unknown (not convertible, out
+ *            of range): yellow (general trade rules apply). LIM-001 then
+ *            adds the part that was converted, a floor.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "checks.h"
@@ -24,7 +27,13 @@ int cw_checks__lim(cw_checks_run_t *run)
     if (!p->has_limits) {
         return 0;
     }
-    if (me->value_minor > p->limit_single_minor) {
+    if (!run->out->revenue.computed) {
+        /* me->value_minor is only the converted part: a floor. */
+        cw_checks__finding(run, "LIM-002", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item/LineValue",
+                           NULL,
+                           "the value cannot be converted or is out of range: the "
+                           "single-transaction limit cannot be verified");
+    } else if (me->value_minor > p->limit_single_minor) {
         cw_checks__money_str(v, sizeof(v), me->value_minor, p);
         cw_checks__money_str(l, sizeof(l), p->limit_single_minor, p);
         cw_checks__finding(run, "LIM-002", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item/LineValue",
@@ -42,8 +51,11 @@ int cw_checks__lim(cw_checks_run_t *run)
             }
         }
     }
-    if (total + me->value_minor > p->limit_annual_minor) {
-        cw_checks__money_str(v, sizeof(v), total + me->value_minor, p);
+    if (__builtin_add_overflow(total, me->value_minor, &total)) {
+        total = INT64_MAX; /* a ledger that large is over any limit */
+    }
+    if (total > p->limit_annual_minor) {
+        cw_checks__money_str(v, sizeof(v), total, p);
         cw_checks__money_str(l, sizeof(l), p->limit_annual_minor, p);
         cw_checks__finding(run, "LIM-001", CW_CHECKS_LANE_RED, CW_CHECKS_HARD, "Buyer/Id", NULL,
                            "the buyer's %d total %s would exceed the annual limit %s", year, v, l);

@@ -156,30 +156,104 @@ void cw_checks_money_format(char *out, size_t size, int64_t minor, int exponent)
                    (unsigned long long)(mag / div), exponent, (unsigned long long)(mag % div));
 }
 
-int cw_checks_money_convert(
-    int64_t *out_minor, int64_t amount_minor, int from_exp, int64_t rate_micro, int to_exp)
+/*
+ * amount × num × 10^to_exp / (den × 10^from_exp), rounded half-even once,
+ * into *out_minor when its magnitude is at most max. Every product is
+ * checked, so no input can overflow. Returns 0, CW_EINVAL or CW_E2BIG.
+ */
+static int convert_ratio(int64_t *out_minor,
+                         int64_t amount_minor,
+                         int from_exp,
+                         int64_t num,
+                         int64_t den,
+                         int to_exp,
+                         int64_t max)
 {
-    __int128 num;
-    __int128 den;
-    __int128 q;
+    __int128 n, d, q;
 
-    if (from_exp < 0 || from_exp > 4 || to_exp < 0 || to_exp > 4 || rate_micro <= 0) {
+    if (from_exp < 0 || from_exp > 4 || to_exp < 0 || to_exp > 4 || num <= 0 || den <= 0) {
         return CW_EINVAL;
     }
-    if (amount_minor > CW_CHECKS_MINOR_MAX || amount_minor < -CW_CHECKS_MINOR_MAX) {
+    if (__builtin_mul_overflow((__int128)amount_minor, (__int128)num, &n)
+        || __builtin_mul_overflow(n, (__int128)pow10_tab[to_exp], &n)
+        || __builtin_mul_overflow((__int128)den, (__int128)pow10_tab[from_exp], &d)) {
         return CW_E2BIG;
     }
-    if (rate_micro > CW_CHECKS_MINOR_MAX) {
-        return CW_E2BIG;
-    }
-    num = (__int128)amount_minor * rate_micro * pow10_tab[to_exp];
-    den = (__int128)1000000 * pow10_tab[from_exp];
-    q = div_half_even128(num, den);
-    if (q > CW_CHECKS_MINOR_MAX || q < -CW_CHECKS_MINOR_MAX) {
+    q = div_half_even128(n, d);
+    if (q > max || q < -max) {
         return CW_E2BIG;
     }
     *out_minor = (int64_t)q;
     return 0;
+}
+
+int cw_checks_money_convert(
+    int64_t *out_minor, int64_t amount_minor, int from_exp, int64_t rate_micro, int to_exp)
+{
+    if (rate_micro <= 0) {
+        return CW_EINVAL;
+    }
+    if (amount_minor > CW_CHECKS_MINOR_MAX || amount_minor < -CW_CHECKS_MINOR_MAX
+        || rate_micro > CW_CHECKS_MINOR_MAX) {
+        return CW_E2BIG;
+    }
+    return convert_ratio(out_minor, amount_minor, from_exp, rate_micro, 1000000, to_exp,
+                         CW_CHECKS_MINOR_MAX);
+}
+
+int cw_checks__fx_convert(
+    int64_t *out_minor, int64_t amount_minor, int from_exp, const cw_checks_fx_t *fx, int to_exp)
+{
+    /* to per from = per_base(to) / per_base(from): one exact ratio, no
+     * intermediate rate rounded to 10^-6 (JPY 27076 is EUR 150.0055). */
+    return convert_ratio(out_minor, amount_minor, from_exp, fx->to_micro, fx->from_micro, to_exp,
+                         CW_CHECKS_AMOUNT_MAX);
+}
+
+int64_t cw_checks__fx_micro(const cw_checks_fx_t *fx)
+{
+    if (CW_NEVER(fx->from_micro <= 0)) {
+        return 0;
+    }
+    return cw_checks__div_half_even((__int128)fx->to_micro * 1000000, fx->from_micro);
+}
+
+int cw_checks__line_value(int64_t *out_minor, int64_t unit_minor, int64_t quantity_milli)
+{
+    __int128 q = div_half_even128((__int128)unit_minor * quantity_milli, 1000);
+
+    /* |unit| and quantity are int64: their product fits in 127 bits. */
+    if (q > CW_CHECKS_AMOUNT_MAX || q < -CW_CHECKS_AMOUNT_MAX) {
+        return CW_E2BIG;
+    }
+    *out_minor = (int64_t)q;
+    return 0;
+}
+
+int cw_checks__amount_add(int64_t *acc_minor, int64_t v_minor)
+{
+    int64_t sum;
+
+    if (__builtin_add_overflow(*acc_minor, v_minor, &sum) || sum > CW_CHECKS_AMOUNT_MAX
+        || sum < -CW_CHECKS_AMOUNT_MAX) {
+        return CW_E2BIG;
+    }
+    *acc_minor = sum;
+    return 0;
+}
+
+int64_t cw_checks__ratio_sat(__int128 a, __int128 b)
+{
+    __int128 q;
+
+    if (CW_NEVER(b <= 0)) {
+        return 0;
+    }
+    q = div_half_even128(a, b);
+    if (q > INT64_MAX) {
+        return INT64_MAX;
+    }
+    return q < -INT64_MAX ? -INT64_MAX : (int64_t)q;
 }
 
 int64_t cw_checks_money_percent(int64_t amount_minor, int32_t rate_bp)

@@ -1139,15 +1139,13 @@ int cw_checks__country_known(const cw_checks_rules_t *rules, const char *country
            != NULL;
 }
 
-int cw_checks__fx_rate(int64_t *out_micro,
-                       int32_t *table_date_out,
+int cw_checks__fx_find(cw_checks_fx_t *out,
                        const cw_checks_rules_t *rules,
                        const char *from,
                        const char *to,
                        int32_t date)
 {
     const cw_checks_fx_table_t *t = NULL;
-    int64_t pf, pt;
 
     for (size_t i = 0; i < rules->fx_len; i++) {
         if (rules->fx[i].date <= date) {
@@ -1160,19 +1158,17 @@ int cw_checks__fx_rate(int64_t *out_micro,
     if (t == NULL) {
         return CW_ENOENT;
     }
-    *table_date_out = t->date;
+    out->date = t->date;
     if (strcmp(from, to) == 0) {
-        *out_micro = 1000000;
+        out->from_micro = 1000000;
+        out->to_micro = 1000000;
         return 0;
     }
-    pf = per_base(t, from);
-    pt = per_base(t, to);
-    if (pf <= 0 || pt <= 0) {
-        return CW_ENOENT;
-    }
-    /* to per from = per_base(to) / per_base(from), × 10^6, half-even */
-    *out_micro = cw_checks__div_half_even((__int128)pt * 1000000, pf);
-    return *out_micro > 0 ? 0 : CW_ENOENT;
+    out->from_micro = per_base(t, from);
+    out->to_micro = per_base(t, to);
+    /* The ratio stays exact: rounding it to 10^-6 here would move values
+     * across a threshold (money.c converts with both terms). */
+    return out->from_micro > 0 && out->to_micro > 0 ? 0 : CW_ENOENT;
 }
 
 const cw_checks_duty_t *

@@ -5,7 +5,10 @@
  *            applies (by transport mode and dispatch country): inside ->
  *            green, simplified lane; above, an excluded chapter (excise
  *            goods), or a profile with no low-value regime (US from
- *            2025-08-29) -> yellow, full declaration required.
+ *            2025-08-29) -> yellow, full declaration required. A value
+ *            that cannot be converted (no FX rate for its currency on the
+ *            reference date) or is out of range is never inside: yellow,
+ *            naming the currency and the FX table's date.
  *   THR-002  the value sits within the profile's margin under the threshold
  *            (5 %) and the same seller had at least min-count - 1 such
  *            consignments within the window (30 days): yellow (soft);
@@ -16,12 +19,43 @@
 #include "checks.h"
 #include "internal.h"
 
+/*
+ * A value that cannot be converted (no FX rate, no currency) or is out of
+ * range is never low value: the intrinsic value is unknown, so a full
+ * declaration is required and revenue is not computed.
+ */
+static void thr001_unknown(cw_checks_run_t *run)
+{
+    const cw_checks_profile_t *p = run->profile;
+    char d[16], src[160];
+
+    if (!run->no_fx) {
+        cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item/LineValue",
+                           NULL,
+                           "the value is out of range (VAL-001): full declaration required; "
+                           "duty and tax not computed");
+        return;
+    }
+    cw_checks_date_format(d, sizeof(d), run->no_fx_date);
+    cw_checks__prov_format(src, sizeof(src), &run->rules->fx_prov);
+    cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, run->no_fx_field, src,
+                       "%s in %s cannot be converted to %s (no rate in the FX table of %s): "
+                       "value unknown, full declaration required; duty and tax not computed",
+                       run->no_fx_field,
+                       run->no_fx_currency[0] != '\0' ? run->no_fx_currency : "no currency",
+                       p->currency, d);
+}
+
 static void thr001(cw_checks_run_t *run)
 {
     const cw_checks_profile_t *p = run->profile;
     const cw_checks_revenue_t *rv = &run->out->revenue;
     char v[48], t[48];
 
+    if (!rv->computed) {
+        thr001_unknown(run);
+        return;
+    }
     cw_checks__money_str(v, sizeof(v), rv->intrinsic_minor, p);
     if (run->tier == NULL) {
         cw_checks__finding(run, "THR-001", CW_CHECKS_LANE_YELLOW, CW_CHECKS_HARD, "Item", NULL,

@@ -26,7 +26,7 @@ int cw_checks__wgt(cw_checks_run_t *run)
     if (weight_g <= 0 || run->out->revenue.intrinsic_minor <= 0) {
         return 0;
     }
-    per_kg = cw_checks__div_half_even((__int128)run->out->revenue.intrinsic_minor * 1000, weight_g);
+    per_kg = cw_checks__ratio_sat((__int128)run->out->revenue.intrinsic_minor * 1000, weight_g);
     if (per_kg < p->min_per_kg_minor || per_kg > p->max_per_kg_minor) {
         cw_checks__money_str(a, sizeof(a), per_kg, p);
         cw_checks__money_str(lo, sizeof(lo), p->min_per_kg_minor, p);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "checks.h"
+#include "checks/internal.h"
 
 typedef struct parse_case {
     const char *in; /* decimal string */
@@ -113,6 +114,60 @@ static void test_convert_errors(void **state)
                      CW_E2BIG);
 }
 
+/* The exact cross rate: one 128-bit product, rounded once (internal.h). */
+static void test_fx_convert_exact(void **state)
+{
+    /* EUR per JPY on the 2026-11-27 table: 1 / 180.50 */
+    const cw_checks_fx_t jpy_eur = { .from_micro = 180500000, .to_micro = 1000000 };
+    const cw_checks_fx_t usd_eur = { .from_micro = 1160000, .to_micro = 1000000 };
+    const cw_checks_fx_t eur_eur = { .from_micro = 1000000, .to_micro = 1000000 };
+    int64_t out = 0;
+
+    (void)state;
+    /* 27076 / 180.5 = 150.0055: 150.01 (the micro rate 0.005540 gave 150.00) */
+    assert_int_equal(cw_checks__fx_convert(&out, 27076, 0, &jpy_eur, 2), 0);
+    assert_int_equal(out, 15001);
+    assert_int_equal(cw_checks__fx_micro(&jpy_eur), 5540);
+    assert_int_equal(cw_checks__fx_convert(&out, 17400, 2, &usd_eur, 2), 0);
+    assert_int_equal(out, 15000);
+    assert_int_equal(cw_checks__fx_convert(&out, 17402, 2, &usd_eur, 2), 0);
+    assert_int_equal(out, 15002);
+    assert_int_equal(cw_checks__fx_micro(&usd_eur), 862069);
+    /* 0.125 -> half-even once at the end */
+    assert_int_equal(cw_checks__fx_convert(&out, 125, 3, &eur_eur, 2), 0);
+    assert_int_equal(out, 12);
+    /* bounds: never overflow, E2BIG beyond CW_CHECKS_AMOUNT_MAX */
+    assert_int_equal(cw_checks__fx_convert(&out, CW_CHECKS_AMOUNT_MAX, 2, &eur_eur, 2), 0);
+    assert_int_equal(cw_checks__fx_convert(&out, CW_CHECKS_AMOUNT_MAX + 1, 2, &eur_eur, 2),
+                     CW_E2BIG);
+    assert_int_equal(cw_checks__fx_convert(&out, INT64_MAX, 0, &jpy_eur, 4), CW_E2BIG);
+    assert_int_equal(cw_checks__fx_convert(&out, INT64_MIN, 0, &jpy_eur, 4), CW_E2BIG);
+}
+
+static void test_checked_arithmetic(void **state)
+{
+    int64_t v = 0, acc;
+
+    (void)state;
+    /* 100000 × 999999999999.00: above INT64_MAX, reported, not asserted */
+    assert_int_equal(cw_checks__line_value(&v, 99999999999900LL, 100000000LL), CW_E2BIG);
+    assert_int_equal(cw_checks__line_value(&v, INT64_MAX, INT64_MAX), CW_E2BIG);
+    assert_int_equal(cw_checks__line_value(&v, INT64_MIN, INT64_MAX), CW_E2BIG);
+    assert_int_equal(cw_checks__line_value(&v, 1250, 1500), 0); /* 18.75 */
+    assert_int_equal(v, 1875);
+    assert_int_equal(cw_checks__line_value(&v, 1, 500), 0); /* 0.005 -> 0 (even) */
+    assert_int_equal(v, 0);
+    acc = CW_CHECKS_AMOUNT_MAX - 1;
+    assert_int_equal(cw_checks__amount_add(&acc, 1), 0);
+    assert_int_equal(cw_checks__amount_add(&acc, 1), CW_E2BIG);
+    assert_int_equal(acc, CW_CHECKS_AMOUNT_MAX);
+    acc = INT64_MAX;
+    assert_int_equal(cw_checks__amount_add(&acc, INT64_MAX), CW_E2BIG);
+    assert_int_equal(cw_checks__ratio_sat((__int128)INT64_MAX * 1000, 1), INT64_MAX);
+    assert_int_equal(cw_checks__ratio_sat(-(__int128)INT64_MAX * 1000, 1), -INT64_MAX);
+    assert_int_equal(cw_checks__ratio_sat(5, 2), 2);
+}
+
 static void test_percent(void **state)
 {
     (void)state;
@@ -168,9 +223,14 @@ static void test_dates(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),   cmocka_unit_test(test_format),
-        cmocka_unit_test(test_convert), cmocka_unit_test(test_convert_errors),
-        cmocka_unit_test(test_percent), cmocka_unit_test(test_exponent),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_convert_errors),
+        cmocka_unit_test(test_percent),
+        cmocka_unit_test(test_exponent),
+        cmocka_unit_test(test_fx_convert_exact),
+        cmocka_unit_test(test_checked_arithmetic),
         cmocka_unit_test(test_dates),
     };
 

@@ -229,6 +229,350 @@ static void test_fx_reported(void **state)
     cw_free(a);
 }
 
+/* ==== Values that cannot be converted, out of range, negative; exact FX ==== */
+
+/* Runs c on date (sender "platform-x", untrusted); the caller frees. */
+static cw_checks_assessment_t *assess(const cw_checks_consignment_t *c, const char *date)
+{
+    cw_checks_assessment_t *a = cw_calloc(1, sizeof(*a));
+    cw_checks_context_t x;
+    cw_error_t err;
+
+    assert_non_null(a);
+    ct_ctx(&x, date, "platform-x");
+    assert_int_equal(cw_checks_run(a, rules, c, &x, NULL, &err), 0);
+    return a;
+}
+
+/* The finding with code in a has lane and its message contains each of
+ * the NULL-terminated words. */
+static void assert_finding(const cw_checks_assessment_t *a, const char *code, int lane, ...)
+{
+    const cw_checks_finding_t *f = ct_find(a, code);
+    const char *w;
+    va_list ap;
+
+    if (f == NULL) {
+        fail_msg("%s missing", code);
+    }
+    if ((int)f->lane != lane) {
+        fail_msg("%s is %s: %s", code, cw_checks_lane_name(f->lane), f->message);
+    }
+    va_start(ap, lane);
+    while ((w = va_arg(ap, const char *)) != NULL) {
+        if (strstr(f->message, w) == NULL) {
+            va_end(ap);
+            fail_msg("%s message lacks \"%s\": %s", code, w, f->message);
+        }
+    }
+    va_end(ap);
+}
+
+static void item_currency(cw_checks_consignment_t *c, size_t i, const char *cur)
+{
+    (void)cw_strlcpy(c->items[i].currency, cur, sizeof(c->items[i].currency));
+}
+
+static void doc_currency(cw_checks_consignment_t *c, const char *cur)
+{
+    (void)cw_strlcpy(c->currency, cur, sizeof(c->currency));
+    item_currency(c, 0, cur);
+}
+
+/* Revenue says nothing was computed: no amount, never low value. */
+static void assert_not_computed(const cw_checks_assessment_t *a)
+{
+    const cw_checks_revenue_t *rv = &a->revenue;
+    cw_buf_t b;
+
+    assert_int_equal(rv->computed, 0);
+    assert_int_equal(rv->low_value, 0);
+    assert_int_equal(rv->duty_minor, 0);
+    assert_int_equal(rv->tax_minor, 0);
+    assert_true(a->lane != CW_CHECKS_LANE_GREEN);
+    cw_buf_init(&b, 64 * 1024);
+    assert_int_equal(cw_checks_assessment_text(&b, a), 0);
+    assert_non_null(strstr(b.data, "revenue:     not computed"));
+    cw_buf_fini(&b);
+}
+
+/* SEK is ISO 4217 but has no rate in fx-rates.xml: the value is unknown,
+ * never "EUR 0.00 within" the regime. */
+static void test_no_fx_rate_not_low_value(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "5000.00");
+    doc_currency(&c, "SEK");
+    a = assess(&c, "2026-11-28");
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "SEK", "2026-11-27",
+                   "full declaration required", "Item[1]/LineValue", NULL);
+    assert_string_equal(ct_find(a, "THR-001")->fields, "Item[1]/LineValue");
+    assert_not_computed(a);
+    assert_int_equal(a->revenue.collection, CW_CHECKS_COLLECT_CARRIER);
+    assert_int_equal(a->revenue.due_at_border, 1);
+    assert_null(ct_find(a, "TAX-001"));
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* One item in an unconvertible currency among convertible ones: the sum of
+ * the others is not the value. */
+static void test_no_fx_rate_one_item(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "20.00");
+    ct_item_add(&c);
+    item_currency(&c, 1, "SEK");
+    a = assess(&c, "2026-05-01");
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "Item[2]/LineValue in SEK", "2025-01-02",
+                   NULL);
+    assert_not_computed(a);
+    /* the converted part is recorded as a floor */
+    assert_int_equal(a->fact.value_minor, 2000);
+    cw_checks_consignment_fini(&c);
+
+    /* a line with no currency at all */
+    ct_base(&c, "DE", "20.00");
+    doc_currency(&c, "");
+    cw_free(a);
+    a = assess(&c, "2026-05-01");
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "no currency", NULL);
+    assert_not_computed(a);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* CN: a value that cannot be converted cannot be checked against the
+ * single-transaction limit. */
+static void test_no_fx_rate_cn_limit(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "CN", "100000.00");
+    doc_currency(&c, "SEK");
+    a = assess(&c, "2026-05-01");
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "SEK", NULL);
+    assert_finding(a, "LIM-002", CW_CHECKS_LANE_YELLOW, "cannot be verified", NULL);
+    assert_not_computed(a);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* GoodsValue alone (no line value) in a currency without a rate. */
+static void test_no_fx_rate_goods_value(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "5000.00");
+    doc_currency(&c, "SEK");
+    c.items[0].has_line_value = 0;
+    c.items[0].has_unit_value = 0;
+    a = assess(&c, "2026-11-28");
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "GoodsValue in SEK", NULL);
+    assert_not_computed(a);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* Item i: Quantity qty_milli/1000 × UnitValue unit_minor, no LineValue. */
+static void
+item_product(cw_checks_consignment_t *c, size_t i, int64_t qty_milli, int64_t unit_minor)
+{
+    cw_checks_item_t *it = &c->items[i];
+
+    it->has_quantity = 1;
+    it->quantity_milli = qty_milli;
+    it->has_unit_value = 1;
+    it->unit_value_minor = unit_minor;
+    it->has_line_value = 0;
+    c->has_goods_value = 0;
+    c->has_payment_amount = 0;
+}
+
+#define UNIT_MAX_MINOR ((int64_t)99999999999900LL) /* 999999999999.00 */
+
+/* Out of range values: red VAL-001, never an abort, never low value. */
+static void assert_out_of_range(const cw_checks_consignment_t *c)
+{
+    cw_checks_assessment_t *a = assess(c, "2026-05-01");
+
+    assert_finding(a, "VAL-001", CW_CHECKS_LANE_RED, "out of range", NULL);
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "out of range", NULL);
+    assert_int_equal(a->lane, CW_CHECKS_LANE_RED);
+    assert_not_computed(a);
+    cw_free(a);
+}
+
+static void test_line_product_overflow(void **state)
+{
+    cw_checks_consignment_t c;
+
+    (void)state;
+    /* 100000 × 999999999999: the product is above INT64_MAX */
+    ct_base(&c, "DE", "20.00");
+    item_product(&c, 0, 100000000, UNIT_MAX_MINOR);
+    assert_out_of_range(&c);
+    /* 50000 × 999999999999: fits int64, beyond what a conversion takes */
+    item_product(&c, 0, 50000000, UNIT_MAX_MINOR);
+    assert_out_of_range(&c);
+    cw_checks_consignment_fini(&c);
+}
+
+/* With a LineValue the value is known; VAL-001's own check of
+ * Quantity × UnitValue must not overflow either. */
+static void test_line_product_overflow_checked(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "20.00");
+    item_product(&c, 0, 100000000, UNIT_MAX_MINOR);
+    c.items[0].has_line_value = 1;
+    c.items[0].line_value_minor = 100;
+    a = assess(&c, "2026-05-01");
+    assert_finding(a, "VAL-001", CW_CHECKS_LANE_RED, "Item[1]/LineValue", "out of range", NULL);
+    assert_int_equal(a->revenue.computed, 1);
+    assert_int_equal(a->revenue.intrinsic_minor, 100);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+static void test_sum_overflow(void **state)
+{
+    cw_checks_consignment_t c;
+
+    (void)state;
+    /* ten items of 10000 × 999999999999 */
+    ct_base(&c, "DE", "20.00");
+    item_product(&c, 0, 10000000, UNIT_MAX_MINOR);
+    for (int i = 1; i < 10; i++) {
+        ct_item_add(&c);
+    }
+    c.has_goods_value = 0;
+    c.has_payment_amount = 0;
+    assert_out_of_range(&c);
+    cw_checks_consignment_fini(&c);
+    /* two lines each in range whose sum is not: 2 × 60 × 999999999999 */
+    ct_base(&c, "DE", "20.00");
+    item_product(&c, 0, 60000, UNIT_MAX_MINOR);
+    ct_item_add(&c);
+    c.has_goods_value = 0;
+    c.has_payment_amount = 0;
+    assert_out_of_range(&c);
+    cw_checks_consignment_fini(&c);
+}
+
+/* Negative freight or insurance never lowers the customs value, VAT or duty. */
+static void test_negative_freight(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "41.80");
+    c.freight_minor = -4000;
+    c.insurance_minor = -100;
+    c.discount_minor = -50;
+    ct_totals(&c);
+    a = assess(&c, "2026-05-01");
+    assert_int_equal(a->revenue.computed, 1);
+    assert_int_equal(a->revenue.customs_value_minor, 4180);
+    assert_int_equal(a->revenue.tax_minor, 794);
+    assert_finding(a, "VAL-002", CW_CHECKS_LANE_YELLOW, "Freight", NULL);
+    assert_string_equal(ct_find(a, "VAL-002")->fields, "Freight,Insurance,Discount");
+    assert_int_equal(a->lane, CW_CHECKS_LANE_YELLOW);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+
+    /* a huge negative freight above the duty-free value: no negative duty */
+    ct_base(&c, "DE", "200.00");
+    c.freight_minor = -100000000;
+    ct_totals(&c);
+    a = assess(&c, "2026-05-01");
+    assert_int_equal(a->revenue.customs_value_minor, 20000);
+    assert_int_equal(a->revenue.duty_minor, 2400);
+    assert_true(a->revenue.tax_minor > 0);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* A gift of 500 and -460 is worth 500, not 40: no gift allowance. */
+static void test_negative_line_gift(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+    cw_checks_context_t x;
+    cw_error_t err;
+
+    (void)state;
+    ct_base(&c, "DE", "500.00");
+    c.content = CW_CHECKS_CONTENT_GIFT;
+    c.platform.present = 0;
+    c.order_number[0] = '\0';
+    c.payment_reference[0] = '\0';
+    memset(&c.tax_registration, 0, sizeof(c.tax_registration));
+    ct_item_add(&c);
+    ct_item_value(&c, 1, "1", "-460.00");
+    c.has_payment_amount = 0; /* C2C: no payment */
+    a = assess(&c, "2026-05-01");
+    assert_int_equal(a->revenue.intrinsic_minor, 50000);
+    assert_int_equal(a->revenue.low_value, 0);
+    assert_true(a->revenue.duty_minor > 0);
+    assert_true(a->revenue.tax_minor > 0);
+    assert_finding(a, "VAL-002", CW_CHECKS_LANE_YELLOW, NULL);
+    assert_non_null(strstr(ct_find(a, "VAL-002")->fields, "Item[2]/UnitValue"));
+    assert_finding(a, "GFT-001", CW_CHECKS_LANE_YELLOW, "500.00", NULL);
+    cw_free(a);
+
+    /* a trusted sender does not skip it: the line was left out of the value */
+    a = cw_calloc(1, sizeof(*a));
+    assert_non_null(a);
+    ct_ctx(&x, "2026-05-01", "platform-x");
+    x.sender = "carrier-trusted";
+    assert_int_equal(cw_checks_run(a, rules, &c, &x, NULL, &err), 0);
+    assert_int_equal(a->trusted, 1);
+    assert_finding(a, "VAL-002", CW_CHECKS_LANE_YELLOW, NULL);
+    assert_non_null(strstr(ct_find(a, "VAL-002")->fields, "Item[2]/UnitValue"));
+    assert_int_equal(a->lane, CW_CHECKS_LANE_YELLOW);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
+/* JPY 27076 at 180.50 JPY/EUR is EUR 150.0055: 150.01, above 150 (the
+ * rate rounded to 0.005540 gave 150.00, inside, with IOSS allowed). */
+static void test_fx_exact_cross_rate(void **state)
+{
+    cw_checks_consignment_t c;
+    cw_checks_assessment_t *a;
+
+    (void)state;
+    ct_base(&c, "DE", "20.00");
+    doc_currency(&c, "JPY");
+    c.currency_exponent = 0;
+    c.items[0].unit_value_minor = 27076;
+    c.items[0].line_value_minor = 27076;
+    ct_totals(&c);
+    a = assess(&c, "2026-11-28");
+    assert_int_equal(a->revenue.intrinsic_minor, 15001);
+    assert_int_equal(a->revenue.low_value, 0);
+    assert_int_equal(a->revenue.fx_rate_micro, 5540); /* display only */
+    assert_finding(a, "THR-001", CW_CHECKS_LANE_YELLOW, "150.01", NULL);
+    assert_finding(a, "TAX-001", CW_CHECKS_LANE_RED, NULL);
+    cw_checks_consignment_fini(&c);
+    cw_free(a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -248,6 +592,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revenue),
         cmocka_unit_test(test_fx_reported),
+        cmocka_unit_test(test_no_fx_rate_not_low_value),
+        cmocka_unit_test(test_no_fx_rate_one_item),
+        cmocka_unit_test(test_no_fx_rate_cn_limit),
+        cmocka_unit_test(test_no_fx_rate_goods_value),
+        cmocka_unit_test(test_line_product_overflow),
+        cmocka_unit_test(test_line_product_overflow_checked),
+        cmocka_unit_test(test_sum_overflow),
+        cmocka_unit_test(test_negative_freight),
+        cmocka_unit_test(test_negative_line_gift),
+        cmocka_unit_test(test_fx_exact_cross_rate),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
