@@ -86,8 +86,55 @@ on_inbound_done(int http_status, const char *json, size_t json_len, const char *
     (void)cw_http_respond(req, http_status, "application/json", NULL, json, json_len);
 }
 
+/* The longest media type an envelope carries (envelope.xsd, MediaType). */
+#define MEDIA_TYPE_BYTES_MAX 255
+
+/* RFC 9110 §5.6.2 tchar. */
+static int is_tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * Whether a Content-Type can be sealed as the evidence's MediaType: at most
+ * 255 bytes of printable ASCII, "type/subtype" tokens (RFC 9110 §8.3.1),
+ * then nothing or parameters. Anything else would make an envelope that the
+ * next node's schema check refuses after this one answered 200.
+ */
+static int media_type_sealable(const char *ctype)
+{
+    size_t len = strlen(ctype);
+    size_t i;
+    size_t n = 0;
+
+    if (len == 0 || len > MEDIA_TYPE_BYTES_MAX) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)ctype[i];
+
+        if (c < 0x20 || c > 0x7e) {
+            return 0;
+        }
+    }
+    while (is_tchar(ctype[n])) {
+        n++;
+    }
+    if (n == 0 || ctype[n] != '/') {
+        return 0;
+    }
+    ctype += n + 1;
+    n = 0;
+    while (is_tchar(ctype[n])) {
+        n++;
+    }
+    return n > 0 && (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+}
+
 void cw_api__inbound_submit(cw_api_t *api, cw_http_request_t *req, const char *adapter)
 {
+    const char *ctype = cw_http_request_header(req, "content-type");
     int rc;
 
     if (!req->tls || req->peer_party[0] == '\0') {
@@ -97,9 +144,14 @@ void cw_api__inbound_submit(cw_api_t *api, cw_http_request_t *req, const char *a
                                       "certificate");
         return;
     }
+    if (ctype != NULL && !media_type_sealable(ctype)) {
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNSUPPORTED_MEDIA_TYPE,
+                                      "Content-Type must be type/subtype with optional parameters, "
+                                      "in at most 255 bytes of printable ASCII");
+        return;
+    }
     rc = cw_pipeline_inbound_submit(api->pipeline, req->cfg, req->peer_party, adapter, req->body,
-                                    req->body_len, cw_http_request_header(req, "content-type"),
-                                    on_inbound_done, req);
+                                    req->body_len, ctype, on_inbound_done, req);
     if (rc == CW_EPERM) {
         (void)cw_http_respond_problem_slug(req, 403, "not-authorized", "Not authorized",
                                            "this partner has no such adapter");

@@ -418,6 +418,14 @@ static void stats_route(cw_api_t *api, cw_http_request_t *req)
     }
 }
 
+/* A 405 is a problem document like every other error (docs/http.md), with
+ * the Allow header RFC 9110 §15.5.6 requires; the detail is api.c's. */
+static void respond_method_not_allowed(cw_http_request_t *req, const char *allow_header)
+{
+    (void)cw_http_respond_problem_ex(req, CW_PROBLEM_METHOD_NOT_ALLOWED,
+                                     "this resource does not support the method", allow_header);
+}
+
 int cw_api__status_route(cw_api_t *api, cw_http_request_t *req)
 {
     static const char inbound[] = "/v1/inbound/";
@@ -427,7 +435,7 @@ int cw_api__status_route(cw_api_t *api, cw_http_request_t *req)
 
         req->route = "/v1/inbound/{adapter}";
         if (strcmp(req->method, "POST") != 0) {
-            (void)cw_http_respond(req, 405, NULL, "Allow: POST\r\n", NULL, 0);
+            respond_method_not_allowed(req, "Allow: POST\r\n");
         } else if (name[0] == '\0' || strlen(name) > 63 || strchr(name, '/') != NULL) {
             (void)cw_http_respond_problem(req, CW_PROBLEM_NOT_FOUND, "no such adapter");
         } else {
@@ -438,7 +446,7 @@ int cw_api__status_route(cw_api_t *api, cw_http_request_t *req)
     if (strcmp(req->path, "/v1/stats") == 0) {
         req->route = "/v1/stats";
         if (strcmp(req->method, "GET") != 0) {
-            (void)cw_http_respond(req, 405, NULL, "Allow: GET\r\n", NULL, 0);
+            respond_method_not_allowed(req, "Allow: GET\r\n");
             return 1;
         }
         stats_route(api, req);
@@ -471,8 +479,7 @@ static int messages_route(cw_api_t *api, cw_http_request_t *req)
         return 1;
     }
     if (strcmp(req->method, retry ? "POST" : "GET") != 0) {
-        (void)cw_http_respond(req, 405, NULL, retry ? "Allow: POST\r\n" : "Allow: GET\r\n", NULL,
-                              0);
+        respond_method_not_allowed(req, retry ? "Allow: POST\r\n" : "Allow: GET\r\n");
         return 1;
     }
     if (req->listen_kind != CW_LISTEN_ADMIN && (retry || strcmp(from, req->peer_party) != 0)) {

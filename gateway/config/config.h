@@ -111,7 +111,7 @@ typedef struct cw_conf_limits {
     uint32_t header_timeout_ms;      /* from first byte to end of headers */
     uint32_t body_timeout_ms;        /* from end of headers to end of body */
     uint32_t idle_timeout_ms;        /* keep-alive wait for the next request */
-    uint32_t write_timeout_ms;       /* a stalled reader is cut after this */
+    uint32_t write_timeout_ms;       /* limit on each answer's write, from its start */
     uint32_t drain_timeout_ms;       /* SIGTERM: time allowed for in-flight work */
     uint32_t write_buffer_bytes_max; /* queued response bytes before reads pause */
     uint32_t xml_bytes_max;          /* untrusted XML larger than this is refused unparsed */

@@ -149,6 +149,15 @@ static ssize_t chunk_prescan(cw_http_conn_t *conn, const char *data, size_t len)
             conn->error_detail = "NUL byte or bare LF in the chunked framing";
             return -1;
         }
+        if (conn->chunk_scan == CW_CHUNK_SIZE_START || conn->chunk_scan == CW_CHUNK_SIZE
+            || conn->chunk_scan == CW_CHUNK_EXT) {
+            /* Leading zeros and extensions could otherwise run on for as
+             * long as the body deadline allows. */
+            if (++conn->chunk_line_bytes > CW_NET_CHUNK_LINE_BYTES_MAX) {
+                conn->error_detail = "chunk-size line too long";
+                return -1;
+            }
+        }
         switch (conn->chunk_scan) {
         case CW_CHUNK_SIZE_START:
         case CW_CHUNK_SIZE:
@@ -182,6 +191,7 @@ static ssize_t chunk_prescan(cw_http_conn_t *conn, const char *data, size_t len)
                 conn->error_detail = "bare CR in the chunked framing";
                 return -1;
             }
+            conn->chunk_line_bytes = 0;
             if (conn->chunk_scan == CW_CHUNK_END_LF) {
                 conn->chunk_scan = CW_CHUNK_DONE;
             } else if (conn->chunk_scan == CW_CHUNK_DATA_LF) {
@@ -490,6 +500,8 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     conn->phase = CW_PHASE_BODY;
+    /* The body deadline runs from here and is not extended by bytes. */
+    conn->body_start_ns = cw_time_mono_ns();
     cw_buf_init(&conn->body, req->cfg->limits.body_bytes_max);
     if (conn->expect_continue) {
         cw_net__write_continue(conn);
@@ -548,6 +560,7 @@ void cw_net__parse_reset(cw_http_conn_t *conn)
     conn->chunked = 0;
     conn->chunk_scan = CW_CHUNK_SIZE_START;
     conn->chunk_left = 0;
+    conn->chunk_line_bytes = 0;
     cw_buf_reset(&conn->hdrs);
     conn->hdrs.max_len = conn->server->cfg->limits.header_bytes_max;
     conn->hdr_count = 0;

@@ -150,6 +150,7 @@ void cw_net__flush(cw_http_conn_t *conn)
         return;
     }
     conn->writing = 1;
+    conn->write_start_ns = cw_time_mono_ns(); /* the write deadline counts from here */
     conn->write_bytes_pending += req->out.len;
     cw_net__conn_arm_timer(conn);
 }

@@ -177,80 +177,149 @@ void cw_net__conn_close(cw_http_conn_t *conn)
     uv_close((uv_handle_t *)&conn->timer, on_conn_closed);
 }
 
+/* ==== Deadlines ==== */
+
+/* The deadline a connection's timer waits for. */
+typedef enum cw_deadline_e {
+    CW_DEADLINE_NONE = 0,
+    CW_DEADLINE_HANDSHAKE = 1, /* accept to end of the TLS handshake */
+    CW_DEADLINE_HEADERS = 2,   /* first byte to end of headers */
+    CW_DEADLINE_BODY = 3,      /* end of headers to end of body */
+    CW_DEADLINE_WRITE = 4,     /* start to end of the response write in flight */
+    CW_DEADLINE_IDLE = 5,      /* keep-alive wait for the next request */
+} cw_deadline_e;
+
+static uint64_t after_ms(uint64_t start_ns, uint64_t ms)
+{
+    return start_ns + ms * 1000000u;
+}
+
+/*
+ * The earliest deadline that applies to conn now, in monotonic ns (0 with
+ * CW_DEADLINE_NONE). Every deadline counts from a fixed start that bytes
+ * arriving do not move, so a client cannot hold a connection by trickling
+ * bytes, partial TLS records or chunk extensions; and a response stuck
+ * behind a client that does not read never extends the deadline of the
+ * request being received, and the other way round.
+ */
+static cw_deadline_e next_deadline(cw_http_conn_t *conn, uint64_t now_ns, uint64_t *out_ns)
+{
+    const cw_conf_limits_t *lim = conn_limits(conn);
+    cw_deadline_e kind = CW_DEADLINE_NONE;
+    uint64_t at = 0;
+
+    if (conn->writing) {
+        /* flush() stamps each write as it starts (http_response.c). */
+        kind = CW_DEADLINE_WRITE;
+        at = after_ms(conn->write_start_ns, lim->write_timeout_ms);
+    }
+    if (conn->ssl != NULL && !conn->tls_ready) {
+        uint64_t t = after_ms(conn->accepted_ns, lim->handshake_timeout_ms);
+
+        if (kind == CW_DEADLINE_NONE || t < at) {
+            kind = CW_DEADLINE_HANDSHAKE;
+            at = t;
+        }
+    } else if (conn->phase == CW_PHASE_HEADERS && conn->cur != NULL) {
+        uint64_t t = after_ms(conn->cur->start_ns, lim->header_timeout_ms);
+
+        if (kind == CW_DEADLINE_NONE || t < at) {
+            kind = CW_DEADLINE_HEADERS;
+            at = t;
+        }
+    } else if (conn->phase == CW_PHASE_BODY) {
+        uint64_t t = after_ms(conn->body_start_ns, lim->body_timeout_ms);
+
+        if (kind == CW_DEADLINE_NONE || t < at) {
+            kind = CW_DEADLINE_BODY;
+            at = t;
+        }
+    }
+    /* Idle: nothing received, nothing to answer. The wait counts from when
+     * the connection fell idle; only plaintext (a request) ends it. */
+    if (kind == CW_DEADLINE_NONE && conn->phase == CW_PHASE_IDLE && conn->queue == NULL) {
+        if (conn->idle_start_ns == 0) {
+            conn->idle_start_ns = now_ns;
+        }
+        kind = CW_DEADLINE_IDLE;
+        at = after_ms(conn->idle_start_ns, lim->idle_timeout_ms);
+    } else {
+        conn->idle_start_ns = 0;
+    }
+    *out_ns = at;
+    return kind;
+}
+
 static void on_timer(uv_timer_t *timer)
 {
     cw_http_conn_t *conn = cw_container_of(timer, cw_http_conn_t, timer);
+    uint64_t now_ns = cw_time_mono_ns();
+    uint64_t at_ns;
+    cw_deadline_e kind;
+    cw_http_request_t *req;
 
     if (conn->closing) {
         return;
     }
-    if (conn->writing) {
+    kind = next_deadline(conn, now_ns, &at_ns);
+    if (kind == CW_DEADLINE_NONE) {
+        return;
+    }
+    if (at_ns > now_ns) {
+        /* The loop's clock lags the monotonic one: not yet. */
+        cw_net__conn_arm_timer(conn);
+        return;
+    }
+    switch (kind) {
+    case CW_DEADLINE_NONE:
+        return;
+    case CW_DEADLINE_WRITE:
         CW_LOG_INFO("net", "%s: write timeout, closing", conn->peer);
         cw_net__conn_close(conn);
         return;
-    }
-    if (conn->ssl != NULL && !conn->tls_ready) {
+    case CW_DEADLINE_HANDSHAKE:
         CW_LOG_INFO("net", "%s: TLS handshake timeout, closing", conn->peer);
         cw_net__conn_close(conn);
         return;
-    }
-    switch (conn->phase) {
-    case CW_PHASE_HEADERS:
-    case CW_PHASE_BODY:
+    case CW_DEADLINE_IDLE:
+        cw_net__conn_close(conn);
+        return;
+    case CW_DEADLINE_HEADERS:
+    case CW_DEADLINE_BODY:
         CW_LOG_INFO("net", "%s: %s timeout", conn->peer,
-                    conn->phase == CW_PHASE_HEADERS ? "header" : "body");
-        {
-            cw_http_request_t *req = conn->cur;
-            const char *detail = conn->phase == CW_PHASE_HEADERS
-                                     ? "the request headers did not arrive in time"
-                                     : "the request body did not arrive in time";
-
-            (void)uv_read_stop((uv_stream_t *)&conn->tcp);
-            conn->reading = 0;
-            conn->cur = NULL;
-            conn->phase = CW_PHASE_IDLE;
-            cw_net__respond_error(conn, req, CW_PROBLEM_REQUEST_TIMEOUT, detail);
-            return;
-        }
-    case CW_PHASE_IDLE:
-        if (conn->queue == NULL) {
-            cw_net__conn_close(conn);
-        }
+                    kind == CW_DEADLINE_HEADERS ? "header" : "body");
+        req = conn->cur;
+        (void)uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = 0;
+        conn->cur = NULL;
+        conn->phase = CW_PHASE_IDLE;
+        /* Queued behind any answer in flight; if the client does not read
+         * that one, the write deadline closes the connection. */
+        cw_net__respond_error(conn, req, CW_PROBLEM_REQUEST_TIMEOUT,
+                              kind == CW_DEADLINE_HEADERS
+                                  ? "the request headers did not arrive in time"
+                                  : "the request body did not arrive in time");
         return;
     }
 }
 
 void cw_net__conn_arm_timer(cw_http_conn_t *conn)
 {
-    const cw_conf_limits_t *lim = conn_limits(conn);
-    uint64_t timeout_ms = 0;
+    uint64_t now_ns;
+    uint64_t at_ns;
+    uint64_t timeout_ms;
 
     if (conn->closing) {
         return;
     }
-    if (conn->writing) {
-        timeout_ms = lim->write_timeout_ms;
-    } else if (conn->ssl != NULL && !conn->tls_ready) {
-        uint64_t elapsed_ms = (cw_time_mono_ns() - conn->accepted_ns) / 1000000u;
-
-        timeout_ms =
-            elapsed_ms >= lim->handshake_timeout_ms ? 1 : lim->handshake_timeout_ms - elapsed_ms;
-    } else if (conn->phase == CW_PHASE_HEADERS && conn->cur != NULL) {
-        /* The header deadline runs from the first byte and is not extended
-         * by further bytes: a client trickling one byte at a time is cut. */
-        uint64_t elapsed_ms = (cw_time_mono_ns() - conn->cur->start_ns) / 1000000u;
-
-        timeout_ms = elapsed_ms >= lim->header_timeout_ms ? 1 : lim->header_timeout_ms - elapsed_ms;
-    } else if (conn->phase == CW_PHASE_BODY) {
-        timeout_ms = lim->body_timeout_ms;
-    } else if (conn->queue == NULL) {
-        timeout_ms = lim->idle_timeout_ms;
-    }
-    if (timeout_ms == 0) {
+    now_ns = cw_time_mono_ns();
+    if (next_deadline(conn, now_ns, &at_ns) == CW_DEADLINE_NONE) {
         (void)uv_timer_stop(&conn->timer);
         return;
     }
-    (void)uv_timer_start(&conn->timer, on_timer, timeout_ms, 0);
+    /* Rounded up, so that the timer does not fire just before. */
+    timeout_ms = at_ns > now_ns ? (at_ns - now_ns + 999999u) / 1000000u : 0;
+    (void)uv_timer_start(&conn->timer, on_timer, timeout_ms > 0 ? timeout_ms : 1, 0);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -300,11 +369,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         /* A half-closed client still gets the responses it asked for. */
-        if (conn->phase != CW_PHASE_IDLE || conn->queue == NULL) {
-            cw_net__conn_close(conn);
-            return;
-        }
-        conn->close_after = 1;
+        cw_net__conn_update(conn);
         return;
     }
     conn->server->metrics.bytes_in += (uint64_t)nread;
@@ -323,15 +388,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             cw_net__conn_arm_timer(conn);
         }
         if (conn->tls_closed) {
-            /* close_notify: like a half-close after what was read. */
+            /* close_notify: like a half-close after what was read. The
+             * requests that arrived with it are parsed below and answered
+             * before the connection closes (cw_net__conn_update). */
             (void)uv_read_stop(stream);
             conn->reading = 0;
             conn->read_eof = 1;
-            if (conn->phase != CW_PHASE_IDLE || (conn->queue == NULL && conn->inbuf.len == 0)) {
-                cw_net__conn_close(conn);
-                return;
-            }
-            conn->close_after = 1;
         }
     } else if (cw_buf_append(&conn->inbuf, buf->base, (size_t)nread) < 0) {
         cw_net__conn_close(conn);
@@ -366,6 +428,32 @@ static int want_more_input(const cw_http_conn_t *conn, const cw_conf_limits_t *l
  * or stop reading (pipeline depth and write back-pressure), close when done,
  * and re-arm the deadline.
  */
+/*
+ * After end of input (EOF or close_notify): a request cut short can never
+ * complete and is dropped; the ones received whole are answered, then the
+ * connection closes. Requests still buffered behind back-pressure wait
+ * until the pipeline drains.
+ */
+static void settle_eof(cw_http_conn_t *conn)
+{
+    if (conn->phase == CW_PHASE_IDLE && conn->inbuf.len > 0 && !conn->close_after) {
+        return;
+    }
+    if (conn->cur != NULL) {
+        conn->server->metrics.requests_in_flight--;
+        cw_net__request_free(conn->cur);
+        conn->cur = NULL;
+        cw_net__parse_reset(conn);
+        cw_buf_reset(&conn->inbuf);
+    }
+    conn->close_after = 1;
+}
+
+/*
+ * Re-evaluates a connection after a change: parse what is buffered, start
+ * or stop reading (pipeline depth and write back-pressure), close when done,
+ * and re-arm the deadline.
+ */
 void cw_net__conn_update(cw_http_conn_t *conn)
 {
     const cw_conf_limits_t *lim;
@@ -380,7 +468,7 @@ void cw_net__conn_update(cw_http_conn_t *conn)
         return;
     }
     want_read = want_more_input(conn, lim);
-    if (want_read && conn->inbuf.len > 0 && conn->phase == CW_PHASE_IDLE) {
+    if ((want_read || conn->read_eof) && conn->inbuf.len > 0 && conn->phase == CW_PHASE_IDLE) {
         /* Pipelined requests already read wait in inbuf. */
         if (cw_net__parse_input(conn) < 0) {
             cw_net__conn_close(conn);
@@ -389,8 +477,11 @@ void cw_net__conn_update(cw_http_conn_t *conn)
         if (conn->closing) {
             return;
         }
-        want_read = want_more_input(conn, lim);
     }
+    if (conn->read_eof) {
+        settle_eof(conn);
+    }
+    want_read = want_more_input(conn, lim);
     if (want_read && !conn->reading) {
         if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) == 0) {
             conn->reading = 1;

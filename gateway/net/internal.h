@@ -12,6 +12,11 @@
 
 /* Bytes read from a socket in one go. */
 #define CW_NET_READ_CHUNK 65536
+/* The longest chunk-size line of a chunked body (size and extensions,
+ * before the CRLF). No extension is defined for HTTP/1.1 and this node uses
+ * none; the cap stops a client from holding a request open with an endless
+ * extension (nginx and h2o refuse far shorter lines). */
+#define CW_NET_CHUNK_LINE_BYTES_MAX 4096
 
 /* Where a connection is in its current request. */
 typedef enum cw_conn_phase_e {
@@ -84,9 +89,13 @@ struct cw_http_conn {
     char scan_tail[10]; /* the last bytes scanned, to check the request line */
     int chunked;        /* the current request's body is chunked */
     cw_chunk_scan_e chunk_scan;
-    uint64_t chunk_left;  /* data bytes of the current chunk not yet scanned */
-    uv_write_t write_req; /* the one response write in flight */
-    uint64_t accepted_ns; /* when the connection was accepted (handshake deadline) */
+    uint64_t chunk_left;     /* data bytes of the current chunk not yet scanned */
+    size_t chunk_line_bytes; /* bytes of the current chunk-size line so far */
+    uv_write_t write_req;    /* the one response write in flight */
+    uint64_t accepted_ns;    /* when the connection was accepted (handshake deadline) */
+    uint64_t body_start_ns;  /* when the current request's headers completed */
+    uint64_t write_start_ns; /* when the write in flight started (flush) */
+    uint64_t idle_start_ns;  /* when the connection last fell idle; 0: it is busy */
 
     /* TLS (NULL ssl on a plain listener). */
     SSL *ssl;

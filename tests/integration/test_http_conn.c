@@ -3,6 +3,8 @@
  * 100-continue, chunked bodies, slow clients, back-pressure, many
  * connections, and draining on SIGTERM and reloading on SIGHUP.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -314,6 +316,62 @@ static void test_http_conn__slow_body_is_408(void **state)
     close(fd);
 }
 
+/* Sends tail one byte every 100 ms after head until an answer can be read
+ * (or 2.5 s pass); returns the ms from the end of head to the answer. */
+static long long trickle_until_answer(int fd, const char *head, const char *tail)
+{
+    long long start;
+    size_t i = 0;
+
+    assert_int_equal(cw_test_send(fd, head, strlen(head)), 0);
+    start = cw_test_now_ms();
+    while (cw_test_now_ms() - start < 2500) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+
+        if (poll(&pfd, 1, 100) > 0) {
+            break;
+        }
+        if (tail[i] != '\0' && cw_test_send(fd, tail + i, 1) == 0) {
+            i++;
+        }
+    }
+    return cw_test_now_ms() - start;
+}
+
+static void test_http_conn__trickled_body_is_cut_at_body_timeout(void **state)
+{
+    /* The body deadline runs from the end of the headers: each trickled
+     * byte used to restart it, so a client sending a byte every 100 ms
+     * (or a chunk extension, byte by byte) held the request open. */
+    static const char *const heads[] = {
+        ("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+         "Content-Length: 100\r\n\r\n"),
+        ("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n1;"),
+    };
+    static const char tail[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    cw_test_response_t r;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < CW_ARRAY_SIZE(heads); i++) {
+        int fd = cw_test_connect(daemon_.port);
+        long long ms;
+
+        assert_true(fd >= 0);
+        ms = trickle_until_answer(fd, heads[i], tail);
+        assert_int_equal(cw_test_read_response(fd, &r, 3000), 0);
+        assert_int_equal(r.status, 408);
+        assert_true(r.closed);
+        cw_test_response_fini(&r);
+        /* body-timeout-ms is 600 here. */
+        if (ms < 500 || ms > 1300) {
+            fail_msg("body %zu: 408 after %lld ms, not about 600", i, ms);
+        }
+        close(fd);
+    }
+}
+
 static void test_http_conn__idle_keep_alive_is_closed(void **state)
 {
     int fd = cw_test_connect(daemon_.port);
@@ -564,6 +622,127 @@ static void test_http_conn__late_answer_ahead_of_close_keeps_alive(void **state)
     assert_int_equal(uv_loop_close(&f.loop), 0);
 }
 
+/* ==== In process: a client that reads nothing while it trickles ==== */
+
+typedef struct stuck_fx {
+    uv_loop_t loop;
+    cw_http_server_t *server;
+    int requests;
+    int closed;
+} stuck_fx_t;
+
+static void stuck_on_request(cw_http_request_t *req, void *arg)
+{
+    /* Larger than the socket buffers can hold, so that the write stays in
+     * flight while the client does not read. */
+    enum { BIG = 12 << 20 };
+    stuck_fx_t *f = arg;
+    char *body = cw_calloc(1, BIG);
+
+    f->requests++;
+    assert_non_null(body);
+    assert_int_equal(cw_http_respond(req, 200, "text/plain", NULL, body, BIG), 0);
+    cw_free(body);
+}
+
+static void stuck_on_closed(cw_http_server_t *server, void *arg)
+{
+    stuck_fx_t *f = arg;
+
+    (void)server;
+    f->closed = 1;
+}
+
+static void test_http_conn__stuck_write_does_not_extend_header_deadline(void **state)
+{
+    /* The first answer is stuck (the client reads nothing) while the next
+     * request's headers trickle in. The write deadline used to replace the
+     * header deadline and restart with every byte read, so the connection
+     * lived as long as the client kept trickling. Now the header deadline
+     * queues a 408, and the write deadline, counted from the start of the
+     * write, closes the connection. */
+    static const char config_xml[] =
+        "<clearway xmlns=\"urn:clearway:config:1\">\n"
+        "  <node id=\"stuck\"/>\n"
+        "  <listen name=\"public\" address=\"127.0.0.1\" port=\"0\"/>\n"
+        "  <limits>\n"
+        "    <header-timeout-ms>300</header-timeout-ms>\n"
+        "    <write-timeout-ms>1000</write-timeout-ms>\n"
+        "    <body-bytes-max>16777216</body-bytes-max>\n"
+        "    <write-buffer-bytes-max>33554432</write-buffer-bytes-max>\n"
+        "  </limits>\n"
+        "</clearway>\n";
+    static const char first[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char next[] = "GET /next HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa";
+    stuck_fx_t f;
+    cw_config_t *cfg = NULL;
+    cw_config_errors_t errs;
+    cw_http_server_options_t opts = { 0 };
+    cw_error_t err = { 0 };
+    struct sockaddr_in sin;
+    int rcvbuf = 4096;
+    long long start;
+    long long next_byte;
+    size_t sent = 0;
+    int fd;
+
+    (void)state;
+    memset(&f, 0, sizeof(f));
+    cw_config_errors_init(&errs);
+    assert_int_equal(cw_config_load_mem(&cfg, "stuck.xml", config_xml, strlen(config_xml), &errs),
+                     0);
+    cw_config_errors_fini(&errs);
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    opts.listen = &cfg->listens[0];
+    opts.cfg = cfg;
+    opts.on_request = stuck_on_request;
+    opts.arg = &f;
+    assert_int_equal(cw_http_server_new(&f.server, &f.loop, &opts, &err), 0);
+
+    /* A small receive window: the answer cannot all land in the client. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(cw_http_server_port(f.server));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(cw_test_send(fd, first, strlen(first)), 0);
+    start = cw_test_now_ms();
+    while (f.requests < 1 && cw_test_now_ms() - start < 5000) {
+        (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(f.requests, 1);
+
+    start = cw_test_now_ms();
+    next_byte = start;
+    while (cw_http_server_metrics(f.server)->connections_open > 0
+           && cw_test_now_ms() - start < 3000) {
+        (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+        if (cw_test_now_ms() >= next_byte && sent < strlen(next)) {
+            if (send(fd, next + sent, 1, MSG_NOSIGNAL) == 1) {
+                sent++;
+            }
+            next_byte += 100;
+        }
+        sleep_ms(1);
+    }
+    if (cw_http_server_metrics(f.server)->connections_open > 0) {
+        fail_msg("still open after %lld ms of trickled headers", cw_test_now_ms() - start);
+    }
+    /* Closed at the write deadline, 1 s after the write started. */
+    assert_true(cw_test_now_ms() - start < 1800);
+    close(fd);
+
+    cw_http_server_close(f.server, 0, stuck_on_closed, &f);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.closed, 1);
+    cw_http_server_free(f.server);
+    cw_config_unref(cfg);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,12 +757,14 @@ int main(void)
         cmocka_unit_test(test_http_conn__chunked_body_is_read),
         cmocka_unit_test(test_http_conn__slowloris_is_cut_at_header_timeout),
         cmocka_unit_test(test_http_conn__slow_body_is_408),
+        cmocka_unit_test(test_http_conn__trickled_body_is_cut_at_body_timeout),
         cmocka_unit_test(test_http_conn__idle_keep_alive_is_closed),
         cmocka_unit_test(test_http_conn__thousand_concurrent_connections),
         cmocka_unit_test(test_http_conn__sighup_with_broken_config_keeps_serving),
         cmocka_unit_test(test_http_conn__sighup_applies_new_limits),
         cmocka_unit_test(test_http_conn__sigterm_finishes_in_flight_request),
         cmocka_unit_test(test_http_conn__late_answer_ahead_of_close_keeps_alive),
+        cmocka_unit_test(test_http_conn__stuck_write_does_not_extend_header_deadline),
     };
 
     return cmocka_run_group_tests_name("integration_http_conn", tests, group_setup, group_teardown);

@@ -133,19 +133,29 @@ static void test_http_server__metrics_count_requests(void **state)
     cw_test_response_fini(&r);
 }
 
-static void test_http_server__not_found_and_method(void **state)
+/* Expects a 405 problem document for raw, with the Allow header allow. */
+static void expect_405(const char *raw, const char *allow)
 {
     cw_test_response_t r;
-    const char *req = "DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    char allow[64];
+    char value[64];
 
+    expect_problem(raw, 405, "method-not-allowed");
+    assert_int_equal(cw_test_roundtrip(daemon_.port, raw, strlen(raw), &r), 0);
+    assert_int_equal(cw_test_response_header(&r, "allow", value, sizeof(value)), 0);
+    assert_string_equal(value, allow);
+    cw_test_response_fini(&r);
+}
+
+static void test_http_server__not_found_and_method(void **state)
+{
     (void)state;
     expect_problem("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not-found");
-    assert_int_equal(cw_test_roundtrip(daemon_.port, req, strlen(req), &r), 0);
-    assert_int_equal(r.status, 405);
-    assert_int_equal(cw_test_response_header(&r, "allow", allow, sizeof(allow)), 0);
-    assert_string_equal(allow, "GET, HEAD");
-    cw_test_response_fini(&r);
+    expect_405("DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET, HEAD");
+    /* The routes of api/status.c answered these with an empty body. */
+    expect_405("GET /v1/inbound/x HTTP/1.1\r\nHost: x\r\n\r\n", "POST");
+    expect_405("POST /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "GET");
+    expect_405("PUT /v1/messages/id?from=p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+               "GET");
 }
 
 static void test_http_server__problem_xml_by_accept(void **state)
@@ -359,6 +369,22 @@ static void test_http_server__lenient_chunk_framing_is_refused(void **state)
     expect_problem(CHUNKED_HEAD "5;a\nb\r\nhello\r\n0\r\n\r\n", 400, "bad-request");
     expect_problem(CHUNKED_HEAD "0\r\nX-A: a\nX-B: b\r\n\r\n", 400, "bad-request");
     expect_problem(CHUNKED_HEAD "0\r\nX-A: a\r\n folded\r\n\r\n", 400, "bad-request");
+    /* An endless chunk extension (or run of leading zeros) would hold the
+     * request open: a chunk-size line is at most 4 KiB. */
+    {
+        char raw[8192];
+        size_t n = (size_t)snprintf(raw, sizeof(raw), "%s1;", CHUNKED_HEAD);
+
+        memset(raw + n, 'e', 5000);
+        memcpy(raw + n + 5000, "\r\nx\r\n0\r\n\r\n", 10);
+        raw[n + 5010] = '\0';
+        expect_problem(raw, 400, "bad-request");
+        n = (size_t)snprintf(raw, sizeof(raw), "%s", CHUNKED_HEAD);
+        memset(raw + n, '0', 5000);
+        memcpy(raw + n + 5000, "1\r\nx\r\n0\r\n\r\n", 11);
+        raw[n + 5011] = '\0';
+        expect_problem(raw, 400, "bad-request");
+    }
     /* The strict shapes, extension and trailer included, still pass. */
     expect_problem(CHUNKED_HEAD "5;ext=1\r\nhello\r\n0\r\nX-A: a\r\n\r\n", 405,
                    "method-not-allowed");

@@ -6,6 +6,7 @@
  * with a small OpenSSL client written here.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -29,13 +30,15 @@
 #include "util.h"
 
 static cw_test_daemon_t daemon_;
-static char pki[256]; /* the node's PKI; pki/other holds a second CA */
+static char pki[256];        /* the node's PKI; pki/other holds a second CA */
+static char node_xml[1024];  /* the daemon's <node> */
+static char extra_xml[4096]; /* its listeners, limits and partners */
 
 static int group_setup(void **state)
 {
     const char *src = getenv("CLEARWAY_SRC");
-    char node[1024];
-    char extra[4096];
+    char *node = node_xml;
+    char *extra = extra_xml;
     char fp[256];
     char cmd[1024];
 
@@ -64,10 +67,10 @@ static int group_setup(void **state)
     if (cw_test_sh_out(fp, sizeof(fp), cmd) != 0 || strlen(fp) != 95) {
         return -1;
     }
-    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
-             pki);
+    snprintf(node, sizeof(node_xml), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>",
+             pki, pki);
     snprintf(
-        extra, sizeof(extra),
+        extra, sizeof(extra_xml),
         "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
         "          cert=\"%s/tls.pem\" key=\"%s/tls.key\" client-ca=\"%s/ca.pem\"/>\n"
         "  <limits><handshake-timeout-ms>1500</handshake-timeout-ms></limits>\n"
@@ -132,8 +135,9 @@ typedef struct tls_client {
     int fd;
 } tls_client_t;
 
-/* Connects as name (its cert and key from the PKI; NULL: no client cert). */
-static int tls_connect(tls_client_t *c, const char *name, SSL_SESSION *resume)
+/* Connects as name (its cert and key from the PKI; NULL: no client cert)
+ * to port. */
+static int tls_connect_to(tls_client_t *c, const char *name, SSL_SESSION *resume, int port)
 {
     char cert[512];
     char key[512];
@@ -158,7 +162,7 @@ static int tls_connect(tls_client_t *c, const char *name, SSL_SESSION *resume)
             return -1;
         }
     }
-    c->fd = cw_test_connect(tls_port());
+    c->fd = cw_test_connect(port);
     c->ssl = SSL_new(c->ctx);
     if (c->fd < 0 || c->ssl == NULL) {
         return -1;
@@ -169,6 +173,17 @@ static int tls_connect(tls_client_t *c, const char *name, SSL_SESSION *resume)
         SSL_set_session(c->ssl, resume);
     }
     return SSL_connect(c->ssl) == 1 ? 0 : -1;
+}
+
+/* Connects as name to the TLS listener. */
+static int tls_connect(tls_client_t *c, const char *name, SSL_SESSION *resume)
+{
+    return tls_connect_to(c, name, resume, tls_port());
+}
+
+static int tls_connect_port(tls_client_t *c, const char *name, int port)
+{
+    return tls_connect_to(c, name, NULL, port);
 }
 
 static void tls_close(tls_client_t *c)
@@ -185,8 +200,8 @@ static void tls_close(tls_client_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Sends req and reads one Content-Length framed response; returns the status. */
-static int tls_request(tls_client_t *c, const char *req, char *body, size_t body_size)
+/* Reads one Content-Length framed response; returns the status. */
+static int tls_read_response(tls_client_t *c, char *body, size_t body_size)
 {
     char buf[65536];
     size_t len = 0;
@@ -194,9 +209,6 @@ static int tls_request(tls_client_t *c, const char *req, char *body, size_t body
     long clen = 0;
     int status = -1;
 
-    if (SSL_write(c->ssl, req, (int)strlen(req)) != (int)strlen(req)) {
-        return -1;
-    }
     for (;;) {
         int n = SSL_read(c->ssl, buf + len, (int)(sizeof(buf) - 1 - len));
 
@@ -220,6 +232,15 @@ static int tls_request(tls_client_t *c, const char *req, char *body, size_t body
         cw_strlcpy(body, end + 4, body_size);
     }
     return status;
+}
+
+/* Sends req and reads one Content-Length framed response; returns the status. */
+static int tls_request(tls_client_t *c, const char *req, char *body, size_t body_size)
+{
+    if (SSL_write(c->ssl, req, (int)strlen(req)) != (int)strlen(req)) {
+        return -1;
+    }
+    return tls_read_response(c, body, body_size);
 }
 
 /* A signed envelope from from (signed with signer's key) to hub. */
@@ -491,6 +512,134 @@ static void test_tls__thousand_keep_alive_connections(void **state)
     assert_int_equal(ok, 2 * N);
 }
 
+static void test_tls__request_with_close_notify_is_answered(void **state)
+{
+    /* The request and the client's close_notify arrive in one read. The
+     * close used to be applied before the request was parsed, and the
+     * request was dropped unanswered. */
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    tls_client_t c;
+    BIO *mem;
+    char wire[4096];
+    char body[256];
+    int n;
+
+    (void)state;
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    /* Both records go to memory first, then to the socket in one send. */
+    mem = BIO_new(BIO_s_mem());
+    assert_non_null(mem);
+    SSL_set0_wbio(c.ssl, mem);
+    assert_int_equal(SSL_write(c.ssl, req, (int)strlen(req)), (int)strlen(req));
+    assert_int_equal(SSL_shutdown(c.ssl), 0);
+    n = BIO_read(mem, wire, (int)sizeof(wire));
+    assert_true(n > 0);
+    assert_int_equal(BIO_pending(mem), 0);
+    assert_int_equal(cw_test_send(c.fd, wire, (size_t)n), 0);
+    assert_int_equal(tls_read_response(&c, body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "{\"status\":\"ok\"}"));
+    /* Then the server closes. */
+    assert_int_equal(cw_test_wait_closed(c.fd, 3000), 0);
+    SSL_free(c.ssl);
+    c.ssl = NULL;
+    tls_close(&c);
+}
+
+static void test_tls__inbound_content_type_must_be_sealable(void **state)
+{
+    /* The Content-Type of an inbound document is sealed as the evidence's
+     * MediaType (at most 255 bytes of printable ASCII): a longer one made
+     * an envelope the next node refused, after a 200 here. */
+    char ctype[301];
+    char req[1024];
+    char body[4096];
+    tls_client_t c;
+    int status;
+
+    (void)state;
+    memset(ctype, 'a', sizeof(ctype) - 1);
+    memcpy(ctype, "text/", 5);
+    ctype[sizeof(ctype) - 1] = '\0';
+    snprintf(req, sizeof(req),
+             "POST /v1/inbound/x HTTP/1.1\r\nHost: hub\r\nContent-Type: %s\r\n"
+             "Content-Length: 2\r\n\r\nhi",
+             ctype);
+    assert_int_equal(tls_connect(&c, "alice", NULL), 0);
+    status = tls_request(&c, req, body, sizeof(body));
+    if (status != 415 || strstr(body, "urn:clearway:problem:unsupported-media-type") == NULL) {
+        fail_msg("a 300-byte Content-Type got %d %s", status, body);
+    }
+    /* Bytes above 0x7f and a bare word are refused the same way. */
+    assert_int_equal(tls_request(&c,
+                                 "POST /v1/inbound/x HTTP/1.1\r\nHost: hub\r\n"
+                                 "Content-Type: text/csv; name=\xc3\xa9\r\n"
+                                 "Content-Length: 2\r\n\r\nhi",
+                                 body, sizeof(body)),
+                     415);
+    assert_int_equal(tls_request(&c,
+                                 "POST /v1/inbound/x HTTP/1.1\r\nHost: hub\r\n"
+                                 "Content-Type: csv\r\nContent-Length: 2\r\n\r\nhi",
+                                 body, sizeof(body)),
+                     415);
+    /* A well-formed one goes on to the adapter check (alice has none). */
+    assert_int_equal(tls_request(&c,
+                                 "POST /v1/inbound/x HTTP/1.1\r\nHost: hub\r\n"
+                                 "Content-Type: text/csv; charset=utf-8\r\n"
+                                 "Content-Length: 2\r\n\r\nhi",
+                                 body, sizeof(body)),
+                     403);
+    tls_close(&c);
+}
+
+static void test_tls__partial_records_do_not_extend_idle(void **state)
+{
+    /* A second daemon with a 1 s idle timeout. Bytes of a TLS record that
+     * never completes decrypt to nothing: they used to restart the idle
+     * timer, one byte at a time. */
+    static const unsigned char record[] = { 0x17, 0x03, 0x03, 0x00, 0x40, 0, 0, 0, 0, 0, 0, 0,
+                                            0,    0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0 };
+    cw_test_daemon_t d;
+    char extra[sizeof(extra_xml) + 64];
+    const char *limits = strstr(extra_xml, "<limits>");
+    tls_client_t c;
+    long long start;
+    size_t i = 0;
+    int closed = 0;
+    int port;
+
+    (void)state;
+    assert_non_null(limits);
+    snprintf(extra, sizeof(extra), "%.*s<limits><idle-timeout-ms>1000</idle-timeout-ms>%s",
+             (int)(limits - extra_xml), extra_xml, limits + strlen("<limits>"));
+    assert_int_equal(cw_test_daemon_start_as(&d, node_xml, extra), 0);
+    port = cw_test_daemon_listener_port(&d, "tls");
+    assert_true(port > 0);
+    assert_int_equal(tls_connect_port(&c, "alice", port), 0);
+    start = cw_test_now_ms();
+    while (!closed && cw_test_now_ms() - start < 3000) {
+        struct pollfd pfd = { c.fd, POLLIN, 0 };
+        char buf[4096];
+
+        if (i < sizeof(record) && send(c.fd, record + i, 1, MSG_NOSIGNAL) == 1) {
+            i++;
+        }
+        if (poll(&pfd, 1, 150) > 0) {
+            ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+
+            closed = n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+        }
+    }
+    if (!closed) {
+        fail_msg("still open after %lld ms of partial records", cw_test_now_ms() - start);
+    }
+    assert_true(cw_test_now_ms() - start < 2000);
+    SSL_free(c.ssl);
+    c.ssl = NULL;
+    tls_close(&c);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+}
+
 /* The subject CN of the certificate the TLS listener presents now. */
 static void served_cn(char *out, size_t size)
 {
@@ -550,6 +699,9 @@ int main(void)
         cmocka_unit_test(test_tls__session_resumption),
         cmocka_unit_test(test_tls__alpn_is_http11),
         cmocka_unit_test(test_tls__thousand_keep_alive_connections),
+        cmocka_unit_test(test_tls__request_with_close_notify_is_answered),
+        cmocka_unit_test(test_tls__inbound_content_type_must_be_sealable),
+        cmocka_unit_test(test_tls__partial_records_do_not_extend_idle),
         cmocka_unit_test(test_tls__sighup_reloads_the_certificate),
     };
 
