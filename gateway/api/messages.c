@@ -155,6 +155,11 @@ void cw_api__inbound_submit(cw_api_t *api, cw_http_request_t *req, const char *a
     if (rc == CW_EPERM) {
         (void)cw_http_respond_problem_slug(req, 403, "not-authorized", "Not authorized",
                                            "this partner has no such adapter");
+    } else if (rc == CW_EBUSY) {
+        (void)cw_http_respond_problem_ex(req, CW_PROBLEM_UNAVAILABLE,
+                                         "too many documents are waiting for a worker;"
+                                         " send it again later",
+                                         "Retry-After: 5\r\n");
     } else if (rc < 0) {
         (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE, "cannot queue the document");
     }

@@ -1209,6 +1209,11 @@ static size_t inbound_turns(const cw_config_t *cfg)
     return n > 0 ? n : 1;
 }
 
+/* Inputs that may wait for a turn, each holding its body (at most
+ * body-bytes-max): past this many per turn a new one is refused (503)
+ * instead of growing the queue, and so the memory, without bound. */
+#define INBOUND_WAITING_PER_TURN 4
+
 static int inbound_start(inbound_job_t *job)
 {
     int rc = cw_pipeline_work_submit(job->pl, inbound_work, inbound_prepared, job);
@@ -1279,6 +1284,10 @@ int cw_pipeline_inbound_submit(cw_pipeline_t *pl,
     if (i == cfg->partner_count || strcmp(cfg->partners[i].adapter, adapter) != 0
         || pl->keys == NULL) {
         return CW_EPERM;
+    }
+    if (pl->inbound_running >= inbound_turns(cfg)
+        && pl->inbound_waiting >= INBOUND_WAITING_PER_TURN * inbound_turns(cfg)) {
+        return CW_EBUSY;
     }
     job = cw_calloc(1, sizeof(*job));
     if (job == NULL) {

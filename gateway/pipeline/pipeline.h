@@ -87,8 +87,14 @@ void cw_pipeline_trust_set(cw_pipeline_t *pl, cw_sec_keys_t *keys, const cw_sec_
 /*
  * Gives the pipeline the store (intake persists there), the delivery
  * scheduler (notified of new work) and the HTTP client (deliveries). All
- * borrowed; they must outlive the pipeline's work. store may be NULL in
- * tests that only exercise verification. Loop thread.
+ * borrowed; each must stay valid until it is attached again in its place.
+ * store may be NULL in tests that only exercise verification. Called again
+ * to replace any of them: a scheduler created by a reload, and NULL for the
+ * client and the scheduler before they close at shutdown (a delivery that
+ * finishes preparing after that ends as CW_EGRESS_RETRY_LOCAL, nothing
+ * sent). The environment variable CW_DELIVERY_FAULT=translate-slow holds
+ * each output adapter's translation for 3 s on its worker (tests of a
+ * whole daemon). Loop thread.
  */
 void cw_pipeline_attach(cw_pipeline_t *pl,
                         cw_store_t *store,
@@ -163,7 +169,8 @@ typedef void (*cw_inbound_done_cb)(
  * done. An input holds about 9 KB per consignment while it is processed
  * (bench/README.md, "A manifest's puts in a window"), so at most one input per CPU worker
  * (<workers>) runs at a time and the others wait, in order, holding only
- * their body.
+ * their body; at most four per worker wait, and past that a new input is
+ * refused with CW_EBUSY (nothing of it taken).
  * Loop thread.
  */
 CW_MUST_CHECK int cw_pipeline_inbound_submit(cw_pipeline_t *pl,

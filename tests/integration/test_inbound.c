@@ -439,21 +439,21 @@ static void *posts_main(void *arg)
     return NULL;
 }
 
-/* Writes three manifests of rows rows named tag-K.csv into path[] and
+/* Writes nposts manifests of rows rows named tag-K.csv into path[] and
  * posts them at once on a thread (posts_main); returns that thread. */
-static pthread_t posts_start(char path[3][512], const char *tag, int rows)
+static pthread_t posts_start(char path[][512], int nposts, const char *tag, int rows)
 {
     size_t n = 0;
     pthread_t thread;
 
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nposts; k++) {
         char prefix[8];
 
         snprintf(path[k], 512, "%s/%s-%d.csv", pki, tag, k);
         snprintf(prefix, sizeof(prefix), "%.3s%d", tag, k);
         manifest_write(path[k], prefix, rows);
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nposts; k++) {
         n += (size_t)snprintf(posts.cmd + n, sizeof(posts.cmd) - n,
                               "curl -sS --max-time 60 --cacert '%s/ca.pem' --cert '%s/carrier.pem'"
                               " --key '%s/carrier.key' -H 'Content-Type: text/csv'"
@@ -505,7 +505,7 @@ static void test_inbound__inputs_take_turns(void **state)
     int most_waiting;
 
     (void)state;
-    thread = posts_start(path, "turns", 400);
+    thread = posts_start(path, 3, "turns", 400);
     most_waiting = waiting_seen(1);
     pthread_join(thread, NULL);
     assert_int_equal(posts.rc, 0);
@@ -541,7 +541,7 @@ static void test_inbound__stopping_answers_the_waiting_503(void **state)
     int logged;
 
     (void)state;
-    thread = posts_start(path, "stop", 1500);
+    thread = posts_start(path, 3, "stop", 1500);
     /* All three in: one running, two waiting. */
     assert_int_equal(waiting_seen(2), 2);
     assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 30000), 0);
@@ -567,6 +567,42 @@ static void test_inbound__stopping_answers_the_waiting_503(void **state)
     assert_true(unavailable >= 1);
     assert_int_equal(ok + unavailable, 3);
     assert_int_equal(logged, 1);
+}
+
+/*
+ * Waiting inputs hold their bodies, so their number is bounded: four per
+ * worker. Nine manifests posted at once on a one-worker node: one runs,
+ * four wait, and the rest are refused 503 with Retry-After at once
+ * instead of queueing without bound; every one accepted is answered in
+ * full.
+ */
+static void test_inbound__too_many_waiting_are_refused(void **state)
+{
+    static char body[1 << 20];
+    char path[9][512];
+    pthread_t thread;
+    int ok = 0;
+    int busy = 0;
+
+    (void)state;
+    thread = posts_start(path, 9, "busy", 1500);
+    pthread_join(thread, NULL);
+    assert_int_equal(posts.rc, 0);
+    for (int k = 0; k < 9; k++) {
+        read_text(path[k], ".code", body, sizeof(body));
+        if (strcmp(body, "200") == 0) {
+            read_text(path[k], ".out", body, sizeof(body));
+            ok += count(body, "\"item\":") == 1500;
+        } else if (strcmp(body, "503") == 0) {
+            read_text(path[k], ".out", body, sizeof(body));
+            busy += strstr(body, "waiting for a worker") != NULL;
+        }
+    }
+    /* One running and four waiting at least; the rest refused, unless a
+     * turn came free while they arrived. */
+    assert_true(ok >= 5);
+    assert_true(busy >= 1);
+    assert_int_equal(ok + busy, 9);
 }
 
 static void test_inbound__bad_rows_are_reported_by_line(void **state)
@@ -772,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_inbound__large_manifest_gets_its_whole_answer),
         cmocka_unit_test(test_inbound__inputs_take_turns),
         cmocka_unit_test(test_inbound__stopping_answers_the_waiting_503),
+        cmocka_unit_test(test_inbound__too_many_waiting_are_refused),
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),
