@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "adapters.h"
 #include "api.h"
 #include "checks.h"
 #include "config.h"
@@ -99,6 +100,26 @@ static void print_config_errors(const cw_config_errors_t *errs)
     }
 }
 
+/* The adapter registry, as cw_config_adapters_check asks for it: config
+ * sits below adapters (STYLE.md rule 3) and cannot look names up itself. */
+static int adapter_sides(const char *name, void *arg)
+{
+    const struct cw_adapter_ops *ops = cw_adapters_registry_find(name);
+    int sides = 0;
+
+    (void)arg;
+    if (ops == NULL) {
+        return CW_ENOENT;
+    }
+    if (ops->translate_in != NULL) {
+        sides |= CW_CONFIG_ADAPTER_IN;
+    }
+    if (ops->translate_out != NULL) {
+        sides |= CW_CONFIG_ADAPTER_OUT;
+    }
+    return sides;
+}
+
 /*
  * Builds the TLS context of every TLS listener of cfg into tls[] (NULL for
  * plain ones). Reads certificate files: start-up or a worker thread.
@@ -174,6 +195,10 @@ static void on_egress_closed(void *arg)
     cw_node_t *node = arg;
 
     node->egress = NULL;
+    if (node->pipeline != NULL) {
+        /* Freed: an admin retry or a late commit must not notify it. */
+        cw_pipeline_attach(node->pipeline, node->store, NULL, NULL);
+    }
     if (node->store != NULL) {
         cw_store_close(node->store, on_store_closed, node);
         return;
@@ -199,6 +224,12 @@ static void services_close(cw_node_t *node)
         return;
     }
     node->services_closing = 1;
+    if (node->pipeline != NULL) {
+        /* Deliveries still being prepared (an output translation on a
+         * worker) finish after the client is freed: they must find none,
+         * and end as local retries with nothing sent. */
+        cw_pipeline_attach(node->pipeline, node->store, node->egress, NULL);
+    }
     if (node->client != NULL) {
         cw_http_client_close(node->client, on_client_closed, node);
         return;
@@ -253,6 +284,111 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
     node_stop(node, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* ==== Routes for the scheduler ==== */
+
+/*
+ * The scheduler's routes (name = destination party) and retry policies from
+ * cfg: *out (cw_free; NULL when cfg has no routes), and in *idle_max the
+ * connections the HTTP client should keep, one per delivery slot.
+ */
+static int egress_routes_build(cw_egress_route_t **out, uint32_t *idle_max, const cw_config_t *cfg)
+{
+    cw_egress_route_t *routes = NULL;
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    *idle_max = 0;
+    if (cfg->route_count == 0) {
+        goto out;
+    }
+    routes = cw_calloc(cfg->route_count, sizeof(*routes));
+    CW_CHECK_ALLOC(routes);
+    for (i = 0; i < cfg->route_count; i++) {
+        const cw_conf_route_t *r = &cfg->routes[i];
+
+        *idle_max += r->concurrency;
+        routes[i].name = r->to;
+        routes[i].policy.max_attempts = r->max_attempts;
+        routes[i].policy.max_age_ms = (uint64_t)r->max_age_s * 1000u;
+        routes[i].policy.base_delay_ms = r->base_delay_ms;
+        routes[i].policy.max_delay_ms = r->max_delay_ms;
+        routes[i].policy.concurrency = r->concurrency;
+        /* Above concurrency it is clamped: concurrency="2" alone works. */
+        routes[i].policy.initial_concurrency = r->initial_concurrency;
+        /* The lease outlasts the longest the POST may take (egress.h). */
+        routes[i].policy.attempt_ms_max = (uint64_t)r->connect_timeout_ms + r->timeout_ms;
+    }
+    *out = routes;
+    routes = NULL;
+out:
+    cw_free(routes);
+    return rc;
+}
+
+/* The scheduler, created for cfg's routes; the node has none yet. */
+static int egress_start(cw_node_t *node,
+                        const cw_config_t *cfg,
+                        const cw_egress_route_t *routes,
+                        cw_error_t *err)
+{
+    cw_egress_options_t eopts = CW_EGRESS_OPTIONS_INIT;
+    int rc;
+
+    eopts.routes = routes;
+    eopts.route_count = cfg->route_count;
+    eopts.deliver = cw_pipeline_deliver;
+    eopts.deliver_arg = node->pipeline;
+    eopts.start_paused = cfg->delivery_paused;
+    rc = cw_egress_new(&node->egress, &node->loop, node->store, &eopts, err);
+    if (rc == 0) {
+        cw_pipeline_attach(node->pipeline, node->store, node->egress, node->client);
+    }
+    return rc;
+}
+
+/*
+ * A reload's routes go to the scheduler too: policies of known routes
+ * change in place, new routes are claimed from at once (the scheduler is
+ * created if the node had none), and a removed route's deliveries stay
+ * queued. Before anything else is swapped: on failure (logged) the
+ * running configuration stays whole.
+ */
+static int egress_reload(cw_node_t *node, const cw_config_t *cfg)
+{
+    cw_egress_route_t *routes = NULL;
+    cw_error_t err = { 0 };
+    uint32_t idle_max = 0;
+    int rc = 0;
+
+    rc = egress_routes_build(&routes, &idle_max, cfg);
+    if (rc < 0) {
+        (void)cw_error_set(&err, rc, "main", "out of memory");
+        goto out;
+    }
+    if (node->egress != NULL) {
+        rc = cw_egress_routes_set(node->egress, routes, cfg->route_count, &err);
+    } else if (cfg->route_count > 0) {
+        rc = egress_start(node, cfg, routes, &err);
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    if (idle_max > 0 && cw_http_client_set_idle_connections_max(node->client, idle_max) < 0) {
+        CW_LOG_WARN("main", "cannot keep %u idle connections; keeping the previous number",
+                    (unsigned)idle_max);
+    }
+out:
+    if (rc < 0) {
+        CW_LOG_ERROR("main",
+                     "reload refused: the routes cannot be applied: %s; the running "
+                     "configuration stays",
+                     err.msg);
+    }
+    cw_free(routes);
+    return rc;
+}
+
 /* ==== Reload ==== */
 
 static void reload_work(void *arg)
@@ -260,6 +396,10 @@ static void reload_work(void *arg)
     cw_reload_t *r = arg;
 
     r->rc = cw_config_load(&r->cfg, r->path, &r->errs);
+    if (r->rc == 0) {
+        /* As at start: adapter names and sides, with their lines. */
+        r->rc = cw_config_adapters_check(r->cfg, adapter_sides, NULL, &r->errs);
+    }
     if (r->rc == 0) {
         /* SIGHUP reloads trust too: certificates are read again. */
         r->rc = cw_pipeline_trust_load(&r->keys, r->cfg, &r->err);
@@ -317,6 +457,9 @@ static void reload_done(int status, void *arg)
     if (strcmp(r->cfg->node_id, node->cfg->node_id) != 0) {
         CW_LOG_ERROR("main", "reload refused: node id changed from %s to %s; restart instead",
                      node->cfg->node_id, r->cfg->node_id);
+        goto out;
+    }
+    if (egress_reload(node, r->cfg) < 0) {
         goto out;
     }
     if (!listeners_equal(node->cfg, r->cfg)) {
@@ -480,11 +623,9 @@ static void on_retention(uv_timer_t *timer)
 static int services_start(cw_node_t *node)
 {
     cw_store_options_t sopts = CW_STORE_OPTIONS_INIT;
-    cw_egress_options_t eopts = CW_EGRESS_OPTIONS_INIT;
     cw_egress_route_t *routes = NULL;
     cw_error_t err = { 0 };
     uint32_t idle_max = 0;
-    size_t i;
     int rc = 0;
 
     sopts.path = node->cfg->store.path;
@@ -500,14 +641,8 @@ static int services_start(cw_node_t *node)
         CW_LOG_ERROR("main", "%s", err.msg);
         goto out;
     }
+    CW_TRY(egress_routes_build(&routes, &idle_max, node->cfg));
     if (node->cfg->route_count > 0) {
-        routes = cw_calloc(node->cfg->route_count, sizeof(*routes));
-        CW_CHECK_ALLOC(routes);
-        for (i = 0; i < node->cfg->route_count; i++) {
-            const cw_conf_route_t *r = &node->cfg->routes[i];
-
-            idle_max += r->concurrency;
-        }
         /* Every delivery slot keeps its connection between deliveries
          * (net.h); at most 1024 routes of at most 256 each. */
         rc = cw_http_client_set_idle_connections_max(node->client, idle_max);
@@ -516,24 +651,7 @@ static int services_start(cw_node_t *node)
                          cw_strerror(rc));
             goto out;
         }
-        for (i = 0; i < node->cfg->route_count; i++) {
-            const cw_conf_route_t *r = &node->cfg->routes[i];
-
-            routes[i].name = r->to;
-            routes[i].policy.max_attempts = r->max_attempts;
-            routes[i].policy.max_age_ms = (uint64_t)r->max_age_s * 1000u;
-            routes[i].policy.base_delay_ms = r->base_delay_ms;
-            routes[i].policy.max_delay_ms = r->max_delay_ms;
-            routes[i].policy.concurrency = r->concurrency;
-            /* Above concurrency it is clamped: concurrency="2" alone works. */
-            routes[i].policy.initial_concurrency = r->initial_concurrency;
-        }
-        eopts.routes = routes;
-        eopts.route_count = node->cfg->route_count;
-        eopts.deliver = cw_pipeline_deliver;
-        eopts.deliver_arg = node->pipeline;
-        eopts.start_paused = node->cfg->delivery_paused;
-        rc = cw_egress_new(&node->egress, &node->loop, node->store, &eopts, &err);
+        rc = egress_start(node, node->cfg, routes, &err);
         if (rc < 0) {
             CW_LOG_ERROR("main", "%s", err.msg);
             goto out;
@@ -727,6 +845,11 @@ int main(int argc, char **argv)
     memset(&node, 0, sizeof(node));
     cw_config_errors_init(&errs);
     rc = cw_config_load(&node.cfg, path, &errs);
+    if (rc == 0) {
+        /* Adapter names are checked here, with their lines, rather than
+         * found wrong when the adapters are built below (no line there). */
+        rc = cw_config_adapters_check(node.cfg, adapter_sides, NULL, &errs);
+    }
     print_config_errors(&errs);
     cw_config_errors_fini(&errs);
     if (rc == 0) {

@@ -31,12 +31,23 @@ typedef struct cw_egress_policy {
     uint32_t concurrency;         /* the most deliveries in flight on the route, 1..1000 */
     uint32_t initial_concurrency; /* the limit the route starts at, 1..concurrency; 0:
                                      concurrency (no ramp). See "The window" below */
+    uint64_t attempt_ms_max;      /* the longest one attempt may wait for its peer (the
+                                     route's connect + total timeouts); the route's claims
+                                     are leased for at least this + CW_EGRESS_LEASE_MARGIN_MS.
+                                     0: the options' lease_ms alone */
 } cw_egress_policy_t;
 
-#define CW_EGRESS_POLICY_INIT                                 \
-    {                                                         \
-        10, 24u * 3600u * 1000u, 1000, 5u * 60u * 1000u, 4, 0 \
+#define CW_EGRESS_POLICY_INIT                                    \
+    {                                                            \
+        10, 24u * 3600u * 1000u, 1000, 5u * 60u * 1000u, 4, 0, 0 \
     }
+
+/*
+ * What a lease covers beyond the POST itself: the wait for a worker before
+ * (an output adapter's translation) and after it (the receipt check), and
+ * the record on the store's writer.
+ */
+#define CW_EGRESS_LEASE_MARGIN_MS (60u * 1000u)
 
 /*
  * The window: how many deliveries a route may have in flight adapts to the
@@ -83,19 +94,24 @@ typedef struct cw_egress_job {
     uint64_t claim_asked_ns;       /* cw_time_mono_ns() when its claim was asked for */
     uint64_t claimed_ns;           /* ... and when the claim came back */
     /* Private to egress. */
-    cw_egress_t *egress; /* the scheduler that made it */
-    size_t route_index;  /* index of its route in the scheduler */
-    uint32_t epoch;      /* its route's window epoch when it was claimed */
-    int done;            /* cw_egress_job_done was called */
+    cw_egress_t *egress;                  /* the scheduler that made it */
+    size_t route_index;                   /* index of its route in the scheduler */
+    uint32_t epoch;                       /* its route's window epoch when it was claimed */
+    int done;                             /* cw_egress_job_done was called */
+    struct cw_egress_job *in_flight_next; /* its route's jobs handed out, not yet done */
+    struct cw_egress_job *in_flight_prev;
 } cw_egress_job_t;
 
 typedef enum cw_egress_outcome_e {
     CW_EGRESS_DELIVERED = 0,   /* 2xx and the receiver's signed receipt verified */
     CW_EGRESS_RETRY = 1,       /* 5xx, timeout, refused, missing or invalid receipt */
     CW_EGRESS_FAILED = 2,      /* negative receipt or another 4xx: dead letter now */
-    CW_EGRESS_RETRY_LOCAL = 3, /* retried as RETRY, but the failure was this node's (out
-                                  of memory, a queue full, no route after a reload): the
-                                  peer's window is left as it is */
+    CW_EGRESS_RETRY_LOCAL = 3, /* the failure was this node's, not the peer's (out of
+                                  memory, a queue full, no route after a reload, the
+                                  node's own shutdown cancelling the request): retried
+                                  after the backoff like RETRY, but the peer's window is
+                                  left as it is and it never dead-letters (see
+                                  cw_egress_job_done) */
 } cw_egress_outcome_e;
 
 /* Runs on the loop thread; must eventually call cw_egress_job_done(job, ...)
@@ -108,12 +124,13 @@ typedef int64_t (*cw_egress_clock_cb)(void *arg);
 /*
  * Reports the outcome of job. RETRY becomes a dead letter when the route's
  * max_attempts or max_age_ms is reached, else a retry after a full-jitter
- * backoff. http_status is 0 when there was no HTTP answer; error (borrowed,
- * may be NULL) is the reason kept for the status API; receipt (borrowed,
- * receipt_len bytes) is the receiver's receipt for DELIVERED. The record is
- * written asynchronously; if it cannot be (store failing), the lease expires
- * and the delivery is attempted again (at-least-once; the receiver dedupes).
- * Loop thread; never calls back synchronously.
+ * backoff. RETRY_LOCAL is always a retry: the peer was not asked, so
+ * neither limit applies to it (the store still counts it among the
+ * attempts; the next attempt that reaches the peer applies both). http_status is 0 when there was
+ * no HTTP answer; error (borrowed, may be NULL) is the reason kept for the status API; receipt
+ * (borrowed, receipt_len bytes) is the receiver's receipt for DELIVERED. The record is written
+ * asynchronously; if it cannot be (store failing), the lease expires and the delivery is attempted
+ * again (at-least-once; the receiver dedupes). Loop thread; never calls back synchronously.
  */
 void cw_egress_job_done(cw_egress_job_t *job,
                         cw_egress_outcome_e outcome,
@@ -129,7 +146,8 @@ typedef struct cw_egress_options {
     const cw_egress_route_t *routes; /* the routes to deliver; copied */
     size_t route_count;              /* entries in routes, 1..256 */
     uint64_t poll_interval_ms;       /* how often due deliveries are looked for (1000) */
-    uint64_t lease_ms;               /* claim lease; longer than any delivery (300000) */
+    uint64_t lease_ms;               /* claim lease, at least (300000); a route whose
+                                        policy.attempt_ms_max needs more gets more */
     uint64_t seed;                   /* jitter PRNG seed; 0: from the clock */
     int start_paused;                /* 1: claim nothing until cw_egress_resume */
     cw_egress_deliver_cb deliver;    /* required */
@@ -168,6 +186,22 @@ typedef void (*cw_egress_close_cb)(void *arg);
  */
 void cw_egress_close(cw_egress_t *eg, cw_egress_close_cb cb, void *arg);
 
+/*
+ * Takes the routes of a reloaded configuration (copied): a route already
+ * known by name gets the new policy in place (its window is clamped to the
+ * new concurrency; initial_concurrency applies to new routes only), a new
+ * one is added and claimed from at once, and a known route missing from
+ * routes is no longer claimed from: its queued deliveries stay queued (and
+ * are logged) until a later reload brings it back; its jobs in flight
+ * finish. All or nothing: 0, or CW_EINVAL (a bad policy, more than 256
+ * routes in all: message in err, nothing changed) / CW_ENOMEM. route_count
+ * may be 0. Loop thread; never calls back synchronously.
+ */
+CW_MUST_CHECK int cw_egress_routes_set(cw_egress_t *eg,
+                                       const cw_egress_route_t *routes,
+                                       size_t route_count,
+                                       cw_error_t *err);
+
 /* Stops claiming new deliveries (those in flight finish). Loop thread. */
 void cw_egress_pause(cw_egress_t *eg);
 /* Claims again, at once. Loop thread. */
@@ -199,7 +233,8 @@ typedef struct cw_egress_route_stats {
     uint64_t dead_lettered; /* attempts that ended failed (refused, or past the limits) */
 } cw_egress_route_stats_t;
 
-/* How many routes the scheduler has. Loop thread. */
+/* How many routes the scheduler has (those a reload removed included: their
+ * counters stay). Loop thread. */
 size_t cw_egress_route_count(const cw_egress_t *eg);
 /* Copies route i's counters (i < cw_egress_route_count; the order of the
  * options' routes). Loop thread. */

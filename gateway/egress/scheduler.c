@@ -36,6 +36,9 @@ typedef struct egress_route {
     uint64_t delivered;          /* attempts that ended delivered */
     uint64_t retried;            /* attempts that ended with a retry due later */
     uint64_t dead_lettered;      /* attempts that ended failed */
+    size_t index;                /* its place in the scheduler's routes, for jobs */
+    int removed;                 /* a reload dropped it: nothing more is claimed */
+    cw_egress_job_t *jobs;       /* its jobs handed out and not yet done */
     cw_egress_t *egress;         /* owner (claim callbacks get the route) */
 } egress_route_t;
 
@@ -43,7 +46,8 @@ struct cw_egress {
     uv_loop_t *loop;              /* the loop everything runs on */
     uv_timer_t timer;             /* poll and kick timer */
     cw_store_t *store;            /* borrowed */
-    egress_route_t *routes;       /* owned array */
+    egress_route_t **routes;      /* owned array of owned routes; a route never moves,
+                                     since a pending claim holds its address */
     size_t route_count;           /* entries in routes */
     char owner[OWNER_BYTES];      /* lease owner */
     uint64_t poll_interval_ms;    /* timer repeat */
@@ -158,7 +162,7 @@ static void window_shrink(egress_route_t *route, const cw_egress_job_t *job, int
     route->epoch++;
 }
 
-/* ==== Lifecycle ==== */
+/* ==== Policies and the timer ==== */
 
 static int64_t default_clock(void *arg)
 {
@@ -193,6 +197,182 @@ static int policy_check(const cw_egress_route_t *r, cw_error_t *err)
     return 0;
 }
 
+/* ==== Routes ==== */
+
+static void routes_free(cw_egress_t *eg)
+{
+    size_t i;
+
+    for (i = 0; i < eg->route_count; i++) {
+        cw_free(eg->routes[i]);
+    }
+    cw_free_null(eg->routes);
+    eg->route_count = 0;
+}
+
+static egress_route_t *route_find(const cw_egress_t *eg, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < eg->route_count; i++) {
+        if (strcmp(eg->routes[i]->name, name) == 0) {
+            return eg->routes[i];
+        }
+    }
+    return NULL;
+}
+
+/* How many of routes the scheduler does not know yet. */
+static size_t
+routes_new_count(const cw_egress_t *eg, const cw_egress_route_t *routes, size_t route_count)
+{
+    size_t n = 0;
+    size_t i;
+
+    for (i = 0; i < route_count; i++) {
+        if (route_find(eg, routes[i].name) == NULL) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* A known route takes a reloaded policy: the window it has earned stays,
+ * within the new concurrency. */
+static void route_update(egress_route_t *route, const cw_egress_policy_t *policy)
+{
+    uint32_t max = policy->concurrency * WINDOW_UNIT;
+
+    if (route->removed) {
+        CW_LOG_INFO(EGRESS_MOD, "route %s is back: its queued deliveries are claimed again",
+                    route->name);
+    }
+    route->removed = 0;
+    route->policy = *policy;
+    if (route->window_milli > max) {
+        route->window_milli = max;
+    }
+}
+
+static void route_init(egress_route_t *route, cw_egress_t *eg, const cw_egress_route_t *from)
+{
+    uint32_t start = from->policy.initial_concurrency;
+
+    (void)cw_strlcpy(route->name, from->name, ROUTE_NAME_BYTES);
+    route->policy = from->policy;
+    route->egress = eg;
+    if (start == 0 || start > from->policy.concurrency) {
+        start = from->policy.concurrency;
+    }
+    route->window_milli = start * WINDOW_UNIT;
+}
+
+static int routes_name(const cw_egress_route_t *routes, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(routes[i].name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Known routes that routes no longer names stop being claimed from. */
+static void routes_mark_removed(cw_egress_t *eg, const cw_egress_route_t *routes, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < eg->route_count; i++) {
+        egress_route_t *route = eg->routes[i];
+
+        if (!route->removed && !routes_name(routes, n, route->name)) {
+            route->removed = 1;
+            CW_LOG_WARN(EGRESS_MOD,
+                        "route %s removed from the configuration: its queued deliveries stay "
+                        "queued until a route to it comes back",
+                        route->name);
+        }
+    }
+}
+
+/* cw_egress_routes_set without the kick (cw_egress_new has no timer yet). */
+static int
+routes_apply(cw_egress_t *eg, const cw_egress_route_t *routes, size_t route_count, cw_error_t *err)
+{
+    egress_route_t **grown = NULL;
+    size_t added = 0;
+    size_t i;
+    size_t j;
+    int rc = 0;
+
+    for (i = 0; i < route_count; i++) {
+        CW_TRY(policy_check(&routes[i], err));
+        if (routes_name(routes, i, routes[i].name)) {
+            rc = cw_error_set(err, CW_EINVAL, EGRESS_MOD, "egress: route %s given twice",
+                              routes[i].name);
+            goto out;
+        }
+    }
+    added = routes_new_count(eg, routes, route_count);
+    if (eg->route_count + added > ROUTES_MAX) {
+        rc = cw_error_set(err, CW_EINVAL, EGRESS_MOD,
+                          "egress: at most %u routes in all (removed ones included)", ROUTES_MAX);
+        goto out;
+    }
+    /* Everything that can fail comes first, so that a failure changes nothing. */
+    grown = cw_calloc(eg->route_count + added + 1, sizeof(*grown));
+    CW_CHECK_ALLOC(grown);
+    for (i = 0; i < added; i++) {
+        grown[eg->route_count + i] = cw_calloc(1, sizeof(**grown));
+        CW_CHECK_ALLOC(grown[eg->route_count + i]);
+    }
+    if (eg->route_count > 0) {
+        memcpy(grown, eg->routes, eg->route_count * sizeof(*grown));
+    }
+    routes_mark_removed(eg, routes, route_count);
+    j = eg->route_count;
+    for (i = 0; i < route_count; i++) {
+        egress_route_t *known = route_find(eg, routes[i].name);
+
+        if (known != NULL) {
+            route_update(known, &routes[i].policy);
+        } else {
+            route_init(grown[j], eg, &routes[i]);
+            grown[j]->index = j;
+            j++;
+        }
+    }
+    cw_free(eg->routes);
+    eg->routes = grown;
+    eg->route_count = j;
+    grown = NULL;
+out:
+    if (grown != NULL) {
+        for (i = 0; i < added; i++) {
+            cw_free(grown[eg->route_count + i]);
+        }
+        cw_free(grown);
+    }
+    return rc;
+}
+
+int cw_egress_routes_set(cw_egress_t *eg,
+                         const cw_egress_route_t *routes,
+                         size_t route_count,
+                         cw_error_t *err)
+{
+    int rc = routes_apply(eg, routes, route_count, err);
+
+    if (rc == 0) {
+        kick(eg);
+    }
+    return rc;
+}
+
+/* ==== Lifecycle ==== */
+
 int cw_egress_new(cw_egress_t **out,
                   uv_loop_t *loop,
                   cw_store_t *store,
@@ -201,8 +381,6 @@ int cw_egress_new(cw_egress_t **out,
 {
     cw_egress_t *eg = NULL;
     char host[128];
-    uint32_t start;
-    size_t i;
     int rc = 0;
 
     *out = NULL;
@@ -213,24 +391,9 @@ int cw_egress_new(cw_egress_t **out,
                           ROUTES_MAX);
         goto out;
     }
-    for (i = 0; i < opts->route_count; i++) {
-        CW_TRY(policy_check(&opts->routes[i], err));
-    }
     eg = cw_calloc(1, sizeof(*eg));
     CW_CHECK_ALLOC(eg);
-    eg->routes = cw_calloc(opts->route_count, sizeof(*eg->routes));
-    CW_CHECK_ALLOC(eg->routes);
-    eg->route_count = opts->route_count;
-    for (i = 0; i < opts->route_count; i++) {
-        (void)cw_strlcpy(eg->routes[i].name, opts->routes[i].name, ROUTE_NAME_BYTES);
-        eg->routes[i].policy = opts->routes[i].policy;
-        eg->routes[i].egress = eg;
-        start = opts->routes[i].policy.initial_concurrency;
-        if (start == 0 || start > opts->routes[i].policy.concurrency) {
-            start = opts->routes[i].policy.concurrency;
-        }
-        eg->routes[i].window_milli = start * WINDOW_UNIT;
-    }
+    CW_TRY(routes_apply(eg, opts->routes, opts->route_count, err));
     eg->loop = loop;
     eg->store = store;
     eg->poll_interval_ms = opts->poll_interval_ms;
@@ -262,7 +425,7 @@ int cw_egress_new(cw_egress_t **out,
     eg = NULL;
 out:
     if (eg != NULL) {
-        cw_free(eg->routes);
+        routes_free(eg);
         cw_free(eg);
     }
     return rc;
@@ -274,7 +437,7 @@ static void on_timer_close(uv_handle_t *handle)
     cw_egress_close_cb cb = eg->close_cb;
     void *arg = eg->close_arg;
 
-    cw_free(eg->routes);
+    routes_free(eg);
     cw_free(eg);
     if (cb != NULL) {
         cb(arg);
@@ -321,7 +484,7 @@ void cw_egress_notify(cw_egress_t *eg)
     /* A claim in progress may have read the table before the new row was
      * committed: look again when it completes. */
     for (i = 0; i < eg->route_count; i++) {
-        if (eg->routes[i].claim_limit > 0) {
+        if (eg->routes[i]->claim_limit > 0) {
             eg->rescan = 1;
         }
     }
@@ -347,7 +510,7 @@ void cw_egress_route_stats_get(const cw_egress_t *eg, size_t i, cw_egress_route_
         out->route = "";
         return;
     }
-    r = &eg->routes[i];
+    r = eg->routes[i];
     out->route = r->name;
     out->concurrency = r->policy.concurrency;
     out->limit = window_limit(r);
@@ -363,6 +526,62 @@ int cw_egress_paused_get(const cw_egress_t *eg)
 }
 
 /* ==== Claiming ==== */
+
+/*
+ * A claim must outlast the attempt it hands out, or the row comes due again
+ * while the first POST is still waiting for its peer and this process (or
+ * another) sends it a second time: the route's longest attempt and the
+ * margin, never less than the configured lease. Clamped far below int64.
+ */
+static uint64_t route_lease_ms(const cw_egress_t *eg, const egress_route_t *route)
+{
+    uint64_t need = route->policy.attempt_ms_max;
+
+    if (need == 0) {
+        return eg->lease_ms;
+    }
+    if (need > (uint64_t)INT64_MAX / 4) {
+        need = (uint64_t)INT64_MAX / 4;
+    }
+    need += CW_EGRESS_LEASE_MARGIN_MS;
+    return need > eg->lease_ms ? need : eg->lease_ms;
+}
+
+static int route_job_held(const egress_route_t *route, int64_t delivery_id)
+{
+    const cw_egress_job_t *j;
+
+    for (j = route->jobs; j != NULL; j = j->in_flight_next) {
+        if (j->delivery_id == delivery_id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void route_job_link(egress_route_t *route, cw_egress_job_t *job)
+{
+    job->in_flight_prev = NULL;
+    job->in_flight_next = route->jobs;
+    if (route->jobs != NULL) {
+        route->jobs->in_flight_prev = job;
+    }
+    route->jobs = job;
+}
+
+static void route_job_unlink(egress_route_t *route, cw_egress_job_t *job)
+{
+    if (job->in_flight_prev != NULL) {
+        job->in_flight_prev->in_flight_next = job->in_flight_next;
+    } else {
+        route->jobs = job->in_flight_next;
+    }
+    if (job->in_flight_next != NULL) {
+        job->in_flight_next->in_flight_prev = job->in_flight_prev;
+    }
+    job->in_flight_next = NULL;
+    job->in_flight_prev = NULL;
+}
 
 /* Copies a claimed row into one allocation that the caller borrows. */
 static cw_egress_job_t *job_new(const cw_store_delivery_t *d)
@@ -424,6 +643,15 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
         goto out;
     }
     for (i = 0; i < claimed->count && !eg->closing; i++) {
+        if (route_job_held(route, claimed->items[i].id)) {
+            /* Its lease ran out while the attempt is still ours and on the
+             * wire: never a second send from here. The claim renewed the
+             * lease; the attempt's record clears it. */
+            CW_LOG_WARN(EGRESS_MOD,
+                        "delivery %" PRId64 " of %s/%s claimed again while in flight; skipped",
+                        claimed->items[i].id, claimed->items[i].from, claimed->items[i].message_id);
+            continue;
+        }
         job = job_new(&claimed->items[i]);
         if (job == NULL) {
             /* The lease expires and the delivery comes back then. */
@@ -432,10 +660,11 @@ static void on_claimed(int status, const cw_store_claimed_t *claimed, void *arg)
             continue;
         }
         job->egress = eg;
-        job->route_index = (size_t)(route - eg->routes);
+        job->route_index = route->index;
         job->epoch = route->claim_epoch;
         job->claim_asked_ns = route->claim_asked_ns;
         job->claimed_ns = claimed_ns;
+        route_job_link(route, job);
         route->in_flight++;
         eg->stats.in_flight++;
         eg->stats.claimed++;
@@ -467,7 +696,10 @@ static void on_tick(uv_timer_t *timer)
     }
     now_ms = eg->clock(eg->clock_arg);
     for (i = 0; i < eg->route_count; i++) {
-        route = &eg->routes[i];
+        route = eg->routes[i];
+        if (route->removed) {
+            continue;
+        }
         if (route->hold_until_ms > now_ms) {
             if (wake_ms < 0 || route->hold_until_ms - now_ms < wake_ms) {
                 wake_ms = route->hold_until_ms - now_ms;
@@ -483,7 +715,7 @@ static void on_tick(uv_timer_t *timer)
         claim.route = route->name;
         claim.limit = free_slots;
         claim.now_ms = eg->clock(eg->clock_arg);
-        claim.lease_ms = (int64_t)eg->lease_ms;
+        claim.lease_ms = (int64_t)route_lease_ms(eg, route);
         route->claim_asked_ns = cw_time_mono_ns();
         rc = cw_store_delivery_claim(eg->store, &claim, on_claimed, route);
         if (rc < 0) {
@@ -528,7 +760,7 @@ void cw_egress_job_done(cw_egress_job_t *job,
                         size_t receipt_len)
 {
     cw_egress_t *eg = job->egress;
-    egress_route_t *route = &eg->routes[job->route_index];
+    egress_route_t *route = eg->routes[job->route_index];
     const cw_egress_policy_t *policy = &route->policy;
     cw_store_attempt_t a;
     char reason[ERROR_BYTES];
@@ -568,7 +800,11 @@ void cw_egress_job_done(cw_egress_job_t *job,
         delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
         a.outcome = CW_STORE_OUTCOME_RETRY;
         a.next_attempt_at_ms = now_ms + (int64_t)delay_ms;
-        if (job->attempt >= policy->max_attempts) {
+        if (outcome == CW_EGRESS_RETRY_LOCAL) {
+            /* The peer was never asked (the node's own shutdown, say): a
+             * limit reached now would dead-letter a message nobody refused.
+             * The next attempt that reaches the peer applies them. */
+        } else if (job->attempt >= policy->max_attempts) {
             (void)snprintf(reason, sizeof(reason), "max attempts (%" PRIu32 ") reached: %s",
                            policy->max_attempts, a.error);
             a.outcome = CW_STORE_OUTCOME_FAILED;
@@ -596,6 +832,7 @@ void cw_egress_job_done(cw_egress_job_t *job,
      * row as still due) and both usually share one group commit, instead of
      * the claim waiting for the record's own fsync. */
     route->in_flight--;
+    route_job_unlink(route, job);
     rc = cw_store_delivery_record(eg->store, &a, on_recorded, job);
     if (rc < 0) {
         /* Nothing was written; the lease expires and the row comes back. */

@@ -6,12 +6,17 @@
  * and the outcome goes back to the scheduler, which records it durably.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 /* A receipt is small; anything bigger is not one. */
 #define RECEIPT_BYTES_MAX (256u * 1024u)
+
+/* CW_DELIVERY_FAULT=translate-slow holds each output translation this long on
+ * its worker, so that a test can stop the node while one runs. */
+#define TRANSLATE_SLOW_MS 3000u
 
 typedef struct cw_delivery {
     cw_pipeline_t *pl;
@@ -231,6 +236,15 @@ static void on_posted(const cw_http_client_result_t *res, void *arg)
         finish(d);
         return;
     }
+    if (res->status == CW_ECLOSED) {
+        /* Our own client closed under it (shutdown): the peer was not
+         * asked, so this is no failure of its. */
+        d->outcome = CW_EGRESS_RETRY_LOCAL;
+        (void)snprintf(d->error, sizeof(d->error), "cancelled by this node: %.200s",
+                       res->error.msg);
+        finish(d);
+        return;
+    }
     if (res->status < 0) {
         /* Refused, reset, timed out, TLS failure: the next hop may be back later. */
         d->outcome = CW_EGRESS_RETRY;
@@ -299,6 +313,11 @@ static void translate_work(void *arg)
     int rc;
 
     d->outcome = CW_EGRESS_FAILED;
+    if (d->pl->translate_delay_ms > 0) {
+        CW_LOG_WARN("pipeline", "test hook: translation of %s/%s held for %u ms", d->job->from,
+                    d->job->message_id, d->pl->translate_delay_ms);
+        uv_sleep(d->pl->translate_delay_ms);
+    }
     rc = cw_sec_xml_parse(&env, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
     business = rc == 0 ? cw_msg_business_doc(env) : NULL;
     if (business == NULL) {
@@ -373,7 +392,7 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
     d->keys = cw_sec_keys_ref(pl->keys);
     cw_strlcpy(d->to, job->to, sizeof(d->to));
     route = cw_config_route_find(d->cfg, d->to);
-    if (route == NULL || pl->client == NULL) {
+    if (route == NULL) {
         /* The route went away in a reload; it may come back. */
         d->outcome = CW_EGRESS_RETRY_LOCAL;
         (void)snprintf(d->error, sizeof(d->error), "no route to %s", d->to);
@@ -412,6 +431,14 @@ static void post(cw_delivery_t *d, const cw_conf_route_t *route)
     opts.client_key_file = route->client_key_path[0] != '\0' ? route->client_key_path : NULL;
     opts.pinned_pubkey = route->pinned_pubkey[0] != '\0' ? route->pinned_pubkey : NULL;
     opts.allow_plain_http = route->insecure_http;
+    if (d->pl->client == NULL) {
+        /* The client closed (shutdown) while this attempt was being
+         * prepared, an output translation on a worker say: nothing was sent. */
+        d->outcome = CW_EGRESS_RETRY_LOCAL;
+        cw_strlcpy(d->error, "not sent: the node is stopping", sizeof(d->error));
+        finish(d);
+        return;
+    }
     d->posted_ns = cw_time_mono_ns();
     rc = cw_http_client_post(d->pl->client, &opts, on_posted, d);
     if (rc < 0) {
@@ -428,9 +455,15 @@ void cw_pipeline_attach(cw_pipeline_t *pl,
                         cw_egress_t *egress,
                         cw_http_client_t *client)
 {
+    const char *fault = getenv("CW_DELIVERY_FAULT");
+
     pl->store = store;
     pl->egress = egress;
     pl->client = client;
+    pl->translate_delay_ms = 0;
+    if (fault != NULL && strcmp(fault, "translate-slow") == 0) {
+        pl->translate_delay_ms = TRANSLATE_SLOW_MS;
+    }
 }
 
 cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl)

@@ -67,7 +67,8 @@ struct cw_pipeline {
     const cw_sec_schemas_t *schemas;  /* compiled schemas (borrowed) */
     cw_store_t *store;                /* message store (borrowed); NULL: not persisted */
     cw_egress_t *egress;              /* delivery scheduler (borrowed) */
-    cw_http_client_t *client;         /* outbound HTTP (borrowed) */
+    cw_http_client_t *client;         /* outbound HTTP (borrowed); NULL once it closes */
+    unsigned translate_delay_ms;      /* test hook: CW_DELIVERY_FAULT=translate-slow */
     cw_config_t *cfg;                 /* snapshot for deliveries (referenced) */
     cw_checks_rules_t *rules;         /* facilitation rules (referenced); NULL: core off */
     cw_pipeline_adapters_t *adapters; /* adapter instances (referenced) */

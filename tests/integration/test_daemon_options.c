@@ -116,6 +116,75 @@ static void test_daemon_options__check_reports_every_error_with_lines(void **sta
     unlink(path);
 }
 
+/* Adapter names are checked against the adapters clearwayd has, before
+ * anything is built: a misspelt name, or an adapter on a side it does not
+ * have, is a FILE:LINE error of --check (exit 78), not a start-up failure. */
+static void test_daemon_options__check_reports_adapter_names_with_lines(void **state)
+{
+    char dir[] = "/tmp/cw-opt-XXXXXX";
+    const char *src = getenv("CLEARWAY_SRC");
+    char path[64];
+    char want[256];
+    char args[1024];
+    char out[8192];
+
+    (void)state;
+    /* Real certificates, so that the only thing wrong is the adapters. */
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(cw_test_sh("'%s/certs/make-dev-pki' '%s/pki' carrier customs-cn >/dev/null "
+                                "2>&1",
+                                src, dir),
+                     0);
+    snprintf(path, sizeof(path), "%s/clearway.xml", dir);
+    snprintf(args, sizeof(args), "--config '%s' --check", path);
+    write_file(path, "<clearway xmlns=\"urn:clearway:config:1\">\n"
+                     "  <node id=\"n\"/>\n"
+                     "  <listen name=\"a\" address=\"127.0.0.1\" port=\"0\"/>\n"
+                     "  <partner id=\"carrier\" certs=\"pki/carrier.pem\"\n"
+                     "           adapter=\"csv-manifest\" adapter-to=\"customs-cn\"/>\n"
+                     "  <partner id=\"customs-cn\" certs=\"pki/customs-cn.pem\"/>\n"
+                     "  <route to=\"customs-cn\" url=\"https://127.0.0.1:9/\" adapter=\"ceb621\"\n"
+                     "         adapter-sign=\"ceb\"/>\n"
+                     "</clearway>\n");
+    if (run(args, out, sizeof(out)) != 0) {
+        fail_msg("a valid file is refused: %s", out);
+    }
+    /* A misspelt name. libxml2 numbers an element by the line its start
+     * tag ends on. */
+    write_file(path, "<clearway xmlns=\"urn:clearway:config:1\">\n"
+                     "  <node id=\"n\"/>\n"
+                     "  <listen name=\"a\" address=\"127.0.0.1\" port=\"0\"/>\n"
+                     "  <partner id=\"carrier\" certs=\"pki/carrier.pem\"\n"
+                     "           adapter=\"csv-manifst\" adapter-to=\"customs-cn\"/>\n"
+                     "  <partner id=\"customs-cn\" certs=\"pki/customs-cn.pem\"/>\n"
+                     "</clearway>\n");
+    assert_int_equal(run(args, out, sizeof(out)), 78);
+    snprintf(want, sizeof(want),
+             "%s:5: partner 'carrier': no adapter called 'csv-manifst' (clearway adapter list "
+             "names them)\n",
+             path);
+    if (strstr(out, want) == NULL) {
+        fail_msg("no \"%s\" in: %s", want, out);
+    }
+    /* An adapter without an output side on a route: every delivery to it
+     * would be dead-lettered. */
+    write_file(path, "<clearway xmlns=\"urn:clearway:config:1\">\n"
+                     "  <node id=\"n\"/>\n"
+                     "  <listen name=\"a\" address=\"127.0.0.1\" port=\"0\"/>\n"
+                     "  <partner id=\"customs-cn\" certs=\"pki/customs-cn.pem\"/>\n"
+                     "  <route to=\"customs-cn\" url=\"https://127.0.0.1:9/\"\n"
+                     "         adapter=\"csv-manifest\"/>\n"
+                     "</clearway>\n");
+    assert_int_equal(run(args, out, sizeof(out)), 78);
+    snprintf(want, sizeof(want),
+             "%s:6: route 'customs-cn': adapter csv-manifest cannot write outgoing messages\n",
+             path);
+    if (strstr(out, want) == NULL) {
+        fail_msg("no \"%s\" in: %s", want, out);
+    }
+    assert_int_equal(cw_test_sh("rm -rf '%s'", dir), 0);
+}
+
 static void test_daemon_options__missing_file_is_a_config_error(void **state)
 {
     char out[4096];
@@ -239,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_daemon_options__version_and_help),
         cmocka_unit_test(test_daemon_options__check_accepts_the_example),
         cmocka_unit_test(test_daemon_options__check_reports_every_error_with_lines),
+        cmocka_unit_test(test_daemon_options__check_reports_adapter_names_with_lines),
         cmocka_unit_test(test_daemon_options__missing_file_is_a_config_error),
         cmocka_unit_test(test_daemon_options__port_in_use_fails_to_start),
         cmocka_unit_test(test_daemon_options__store_not_ours_fails_to_start),

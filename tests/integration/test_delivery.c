@@ -4,7 +4,9 @@
  * A commits, seals, delivers over mutual TLS and verifies B's receipts. Duplicates,
  * conflicts, a receiver that is down, kill -9 of the sender mid-burst, a
  * receiver that answers 500, hangs, sends garbage or refuses, and a failing
- * store are all checked against what each node's status API says.
+ * store are all checked against what each node's status API says. A node
+ * stopped while a delivery is being translated or is on the wire keeps the
+ * message queued, and a reload that adds a route delivers on it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -32,6 +34,7 @@
 static char pki[256];
 static cw_test_daemon_t node_a; /* "hub": alice's entry point, forwards */
 static cw_test_daemon_t node_b; /* "customs": the destination */
+static int b_tls_port;          /* B's mutual-TLS listener, stable across restarts */
 
 /* ==== A fake receiver: answers deliveries as told ==== */
 
@@ -161,32 +164,24 @@ static int fake_start(void)
 
 /* ==== Helpers ==== */
 
-/* A fresh envelope signed by alice for party to; its MessageId in id. */
-static char *envelope(const char *to, const char *content, char *id, size_t id_size)
+/* An envelope signed by alice for party to around the payload in file
+ * path; its MessageId in id. */
+static char *envelope_of(const char *to, const char *path, char *id, size_t id_size)
 {
-    static unsigned serial;
-    char path[512];
     FILE *f;
     char *out;
     size_t n;
     const char *p;
+    char env[512];
 
-    snprintf(path, sizeof(path), "%s/payload.xml", pki);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "<c:Consignment xmlns:c=\"urn:clearway:consignment:1\"><c:Id>%s-%u</c:Id>"
-            "</c:Consignment>",
-            content, ++serial);
-    fclose(f);
     assert_int_equal(
         cw_test_sh("'%s' sign --key '%s/alice.key' --cert '%s/alice.pem' --from alice "
                    "--to %s --service ecommerce --action order %s%s '%s' > '%s/env.xml'",
                    getenv("CLEARWAY_CLI"), pki, pki, to, id[0] != '\0' ? "--message-id " : "", id,
                    path, pki),
         0);
-    snprintf(path, sizeof(path), "%s/env.xml", pki);
-    f = fopen(path, "r");
+    snprintf(env, sizeof(env), "%s/env.xml", pki);
+    f = fopen(env, "r");
     assert_non_null(f);
     out = cw_malloc(1u << 16);
     assert_non_null(out);
@@ -201,6 +196,24 @@ static char *envelope(const char *to, const char *content, char *id, size_t id_s
     memcpy(id, p, n);
     id[n] = '\0';
     return out;
+}
+
+/* A fresh envelope signed by alice for party to; its MessageId in id. */
+static char *envelope(const char *to, const char *content, char *id, size_t id_size)
+{
+    static unsigned serial;
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/payload.xml", pki);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "<c:Consignment xmlns:c=\"urn:clearway:consignment:1\"><c:Id>%s-%u</c:Id>"
+            "</c:Consignment>",
+            content, ++serial);
+    fclose(f);
+    return envelope_of(to, path, id, id_size);
 }
 
 /* POSTs xml to port; returns the status and keeps the body in body. */
@@ -250,8 +263,9 @@ static int admin_get(const cw_test_daemon_t *d, const char *target, char *out, s
     return status;
 }
 
-/* The state of alice's message id at node A ("" when unknown). */
-static const char *state_at_a(const char *id, char *state, size_t size, unsigned *attempts)
+/* The state of alice's message id at node d ("" when unknown). */
+static const char *
+state_at(const cw_test_daemon_t *d, const char *id, char *state, size_t size, unsigned *attempts)
 {
     static char body[1u << 17];
     char target[512];
@@ -262,7 +276,7 @@ static const char *state_at_a(const char *id, char *state, size_t size, unsigned
         >= sizeof(target)) {
         return state;
     }
-    if (admin_get(&node_a, target, body, sizeof(body)) != 200) {
+    if (admin_get(d, target, body, sizeof(body)) != 200) {
         return state;
     }
     p = strstr(body, "\"state\":\"");
@@ -277,17 +291,44 @@ static const char *state_at_a(const char *id, char *state, size_t size, unsigned
     return state;
 }
 
-/* Waits until alice's message at A is in state want; returns 1 if so. */
-static int wait_state(const char *id, const char *want, int timeout_ms)
+/* The state of alice's message id at node A ("" when unknown). */
+static const char *state_at_a(const char *id, char *state, size_t size, unsigned *attempts)
+{
+    return state_at(&node_a, id, state, size, attempts);
+}
+
+/* Waits until alice's message at d is in state want; returns 1 if so. */
+static int
+wait_state_at(const cw_test_daemon_t *d, const char *id, const char *want, int timeout_ms)
 {
     long long deadline = cw_test_now_ms() + timeout_ms;
     char state[32];
 
     while (cw_test_now_ms() < deadline) {
-        if (strcmp(state_at_a(id, state, sizeof(state), NULL), want) == 0) {
+        if (strcmp(state_at(d, id, state, sizeof(state), NULL), want) == 0) {
             return 1;
         }
         cw_test_sleep_ms(50);
+    }
+    return 0;
+}
+
+/* Waits until alice's message at A is in state want; returns 1 if so. */
+static int wait_state(const char *id, const char *want, int timeout_ms)
+{
+    return wait_state_at(&node_a, id, want, timeout_ms);
+}
+
+/* Waits until d's log has a line with needle; returns 1 if so. */
+static int wait_log(const cw_test_daemon_t *d, const char *needle, int timeout_ms)
+{
+    long long deadline = cw_test_now_ms() + timeout_ms;
+
+    while (cw_test_now_ms() < deadline) {
+        if (cw_test_log_count(d, needle) > 0) {
+            return 1;
+        }
+        cw_test_sleep_ms(20);
     }
     return 0;
 }
@@ -332,6 +373,7 @@ static int group_setup(void **state)
              "<node id=\"customs\" key=\"%s/customs.key\" cert=\"%s/customs.pem\"/>", pki, pki);
     /* B takes deliveries over mutual TLS on a port that survives restarts. */
     tls_port = cw_test_free_port();
+    b_tls_port = tls_port;
     snprintf(extra, sizeof(extra),
              "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
              "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"%d\" tls=\"true\"\n"
@@ -892,6 +934,150 @@ static void test_delivery__failed_flush_is_503_and_not_ready(void **state)
     cw_free(xml);
 }
 
+/* Starts another "hub" (a store of its own), alice its partner, with its
+ * admin listener and the routes given (XML, may be ""). */
+static void hub_start_with_routes(cw_test_daemon_t *d, const char *routes)
+{
+    char node[1024];
+    char extra[4096];
+
+    snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
+             pki);
+    assert_true((size_t)snprintf(
+                    extra, sizeof(extra),
+                    "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+                    "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" "
+                    "destinations=\"*\"/>\n"
+                    "  <partner id=\"customs\" certs=\"%s/customs.pem\"/>\n"
+                    "  <partner id=\"fake\" certs=\"%s/customs.pem\"/>\n"
+                    "  <partner id=\"cn\" certs=\"%s/customs.pem\"/>\n%s",
+                    pki, pki, pki, pki, routes)
+                < sizeof(extra));
+    assert_int_equal(cw_test_daemon_start_as(d, node, extra), 0);
+}
+
+/* Waits until the fake receiver has read n requests; returns 1 if so. */
+static int wait_fake_requests(int n, int timeout_ms)
+{
+    long long deadline = cw_test_now_ms() + timeout_ms;
+
+    while (fake.requests < n) {
+        if (cw_test_now_ms() >= deadline) {
+            return 0;
+        }
+        cw_test_sleep_ms(20);
+    }
+    return 1;
+}
+
+/*
+ * SIGTERM while an output adapter's translation runs on a worker: the
+ * translation ends after the HTTP client has been freed. It must find
+ * none (no use after free: the daemon exits 0 under ASan), send nothing,
+ * and leave the message queued (max-attempts 1: an attempt counted
+ * against the peer would have dead-lettered it); the next start delivers it.
+ */
+static void test_delivery__stop_mid_translation_keeps_the_message(void **state)
+{
+    cw_test_daemon_t d;
+    char routes[1024];
+    char path[512];
+    char id[128] = "";
+    char *xml;
+
+    (void)state;
+    snprintf(routes, sizeof(routes),
+             "  <route to=\"cn\" url=\"http://127.0.0.1:%d/ceb\" insecure-http=\"true\"\n"
+             "         adapter=\"ceb621\" max-attempts=\"1\" base-delay-ms=\"50\" "
+             "max-delay-ms=\"100\"/>\n",
+             fake.port);
+    setenv("CW_DELIVERY_FAULT", "translate-slow", 1);
+    hub_start_with_routes(&d, routes);
+    unsetenv("CW_DELIVERY_FAULT");
+    /* A 200: delivered, on a route with an output adapter. */
+    fake.mode = FAKE_GARBAGE;
+    fake.requests = 0;
+    snprintf(path, sizeof(path), "%s/tests/data/consignments/cn-cbec-formula.xml",
+             getenv("CLEARWAY_SRC"));
+    xml = envelope_of("cn", path, id, sizeof(id));
+    assert_int_equal(post(d.port, xml, NULL, 0), 200);
+    assert_true(wait_log(&d, "test hook: translation", 10000));
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 20000), 0);
+    assert_int_equal(cw_test_log_count(&d, "AddressSanitizer"), 0);
+    assert_int_equal(cw_test_log_count(&d, "not sent: the node is stopping"), 1);
+    assert_int_equal(fake.requests, 0);
+    assert_int_equal(cw_test_daemon_restart(&d), 0);
+    assert_true(wait_state_at(&d, id, "delivered", 15000));
+    assert_int_equal(fake.requests, 1);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
+/*
+ * SIGTERM while a POST waits for its peer: the node's own client cancels
+ * it, which is no failure of the peer's. On the last allowed attempt the
+ * message stays queued instead of being dead-lettered.
+ */
+static void test_delivery__stop_mid_post_is_no_peer_failure(void **state)
+{
+    cw_test_daemon_t d;
+    char routes[1024];
+    char id[128] = "";
+    char st[32];
+    char *xml;
+
+    (void)state;
+    snprintf(routes, sizeof(routes),
+             "  <route to=\"fake\" url=\"http://127.0.0.1:%d/v1/messages\" "
+             "insecure-http=\"true\"\n"
+             "         max-attempts=\"1\" timeout-ms=\"30000\"/>\n",
+             fake.port);
+    hub_start_with_routes(&d, routes);
+    fake.mode = FAKE_HANG;
+    fake.requests = 0;
+    xml = envelope("fake", "cancelled", id, sizeof(id));
+    assert_int_equal(post(d.port, xml, NULL, 0), 200);
+    assert_true(wait_fake_requests(1, 10000));
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    assert_int_equal(cw_test_daemon_restart(&d), 0);
+    assert_string_equal(state_at(&d, id, st, sizeof(st), NULL), "queued");
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    fake.mode = FAKE_500;
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
+/* A node started without routes gets one by SIGHUP: a message for it is
+ * accepted and delivered (the scheduler takes the reloaded routes). */
+static void test_delivery__reload_adds_a_route(void **state)
+{
+    cw_test_daemon_t d;
+    char routes[2048];
+    char extra[8192];
+    char id[128] = "";
+    char *xml;
+
+    (void)state;
+    hub_start_with_routes(&d, "");
+    snprintf(routes, sizeof(routes),
+             "  <route to=\"customs\" url=\"https://127.0.0.1:%d/v1/messages\" ca=\"%s/ca.pem\"\n"
+             "         client-cert=\"%s/hub.pem\" client-key=\"%s/hub.key\"/>\n",
+             b_tls_port, pki, pki, pki);
+    assert_true((size_t)snprintf(extra, sizeof(extra), "%s%s", d.extra, routes) < sizeof(extra));
+    cw_strlcpy(d.extra, extra, sizeof(d.extra));
+    assert_int_equal(cw_test_daemon_write_config(&d, d.extra, 1), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    assert_true(wait_log(&d, "configuration reloaded", 10000));
+    xml = envelope("customs", "reloaded", id, sizeof(id));
+    assert_int_equal(post(d.port, xml, NULL, 0), 200);
+    assert_true(wait_state_at(&d, id, "delivered", 15000));
+    assert_int_equal(count_at_b(id), 1);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +1091,9 @@ int main(void)
         cmocka_unit_test(test_delivery__4xx_fails_at_once_and_admin_retry),
         cmocka_unit_test(test_delivery__status_api_and_cli),
         cmocka_unit_test(test_delivery__metrics_count_outcomes_per_route),
+        cmocka_unit_test(test_delivery__stop_mid_translation_keeps_the_message),
+        cmocka_unit_test(test_delivery__stop_mid_post_is_no_peer_failure),
+        cmocka_unit_test(test_delivery__reload_adds_a_route),
         cmocka_unit_test(test_delivery__failing_store_is_503_and_nothing_acked),
         cmocka_unit_test(test_delivery__failed_flush_is_503_and_not_ready),
     };

@@ -2,7 +2,8 @@
  * egress: the delivery scheduler on a real loop and a real SQLite store,
  * with a test clock: full-jitter bounds, delivery, per-route concurrency,
  * retries into a dead letter, max age, pause and resume, and resuming after
- * a restart.
+ * a restart; local failures that never dead-letter, leases that outlast the
+ * longest attempt, and routes that change under a running scheduler.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ typedef enum mode_e {
     MODE_RETRY = 1,   /* RETRY at once (HTTP 500) */
     MODE_FAIL = 2,    /* FAILED at once (HTTP 400) */
     MODE_HOLD = 3,    /* keep the job in held[] */
+    MODE_LOCAL = 4,   /* RETRY_LOCAL at once (this node's failure: cancelled) */
 } mode_e;
 
 static mode_e mode;
@@ -66,6 +68,9 @@ static void on_deliver(cw_egress_job_t *job, void *arg)
         break;
     case MODE_FAIL:
         cw_egress_job_done(job, CW_EGRESS_FAILED, 400, "HTTP 400: bad", NULL, 0);
+        break;
+    case MODE_LOCAL:
+        cw_egress_job_done(job, CW_EGRESS_RETRY_LOCAL, 0, "cancelled by this node", NULL, 0);
         break;
     case MODE_HOLD:
         assert_true(held_count < 64);
@@ -182,6 +187,18 @@ static info_t get_info(const char *id)
     return r;
 }
 
+static cw_egress_t *egress_new(const cw_egress_route_t *routes, size_t n, int paused);
+
+/* Routes taken from a reload; fails the test on an error. */
+static void routes_set(cw_egress_t *eg, const cw_egress_route_t *routes, size_t n)
+{
+    cw_error_t err;
+
+    if (cw_egress_routes_set(eg, routes, n, &err) != 0) {
+        fail_msg("routes: %s", err.msg);
+    }
+}
+
 static cw_egress_t *egress_new(const cw_egress_route_t *routes, size_t n, int paused)
 {
     cw_egress_options_t opts = CW_EGRESS_OPTIONS_INIT;
@@ -292,7 +309,7 @@ static int teardown(void **state)
 
 static void test_scheduler__backoff_full_jitter_bounds(void **state)
 {
-    cw_egress_policy_t p = { 10, 0, 100, 5000, 1, 0 };
+    cw_egress_policy_t p = { 10, 0, 100, 5000, 1, 0, 0 };
     uint64_t seed = 7;
     uint64_t cap;
     uint64_t d;
@@ -501,7 +518,7 @@ static cw_egress_t *start_failing(const cw_egress_route_t *r, int n)
 
 static void test_scheduler__failures_of_one_claim_halve_once(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 4 } };
+    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 4, 0 } };
     cw_egress_stats_t s;
     cw_egress_t *eg;
 
@@ -520,7 +537,7 @@ static void test_scheduler__failures_of_one_claim_halve_once(void **state)
 
 static void test_scheduler__peer_down_holds_the_route(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 1 } };
+    cw_egress_route_t r = { "to-customs", { 100, 0, 1000, 4000, 4, 1, 0 } };
     cw_egress_t *eg;
 
     (void)state;
@@ -548,7 +565,7 @@ static void test_scheduler__peer_down_holds_the_route(void **state)
 
 static void test_scheduler__retries_then_dead_letters(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 3, 0, 10, 1000, 1, 0 } };
+    cw_egress_route_t r = { "to-customs", { 3, 0, 10, 1000, 1, 0, 0 } };
     cw_egress_stats_t s;
     cw_egress_t *eg;
     info_t info;
@@ -578,7 +595,7 @@ static void test_scheduler__retries_then_dead_letters(void **state)
 
 static void test_scheduler__backoff_delays_next_attempt(void **state)
 {
-    cw_egress_route_t r = { "to-customs", { 5, 0, 60000, 60000, 1, 0 } };
+    cw_egress_route_t r = { "to-customs", { 5, 0, 60000, 60000, 1, 0, 0 } };
     cw_egress_t *eg;
 
     (void)state;
@@ -595,7 +612,7 @@ static void test_scheduler__backoff_delays_next_attempt(void **state)
 
 static void test_scheduler__max_age_and_refusal_dead_letter(void **state)
 {
-    cw_egress_route_t routes[2] = { { "old", { 100, 500, 1000, 1000, 1, 0 } },
+    cw_egress_route_t routes[2] = { { "old", { 100, 500, 1000, 1000, 1, 0, 0 } },
                                     { "refused", CW_EGRESS_POLICY_INIT } };
     cw_egress_t *eg;
     info_t info;
@@ -688,6 +705,149 @@ static void test_scheduler__restart_resumes_leased_work(void **state)
     assert_int_equal(get_info("to-customs-2").state, CW_STORE_STATE_DELIVERED);
 }
 
+/* A failure of this node's own (the node stopping under an attempt) on
+ * the last allowed attempt, and past the maximum age, is retried: it never
+ * dead-letters a message its peer was never asked about. */
+static void test_scheduler__local_failure_never_dead_letters(void **state)
+{
+    cw_egress_route_t r = { "to-customs", { 1, 500, 10, 10, 1, 0, 0 } };
+    cw_egress_stats_t s;
+    cw_egress_t *eg;
+    info_t info;
+
+    (void)state;
+    put_queued(1, "to-customs", clock_now_ms - 400);
+    clock_step_ms = 200;
+    mode = MODE_LOCAL;
+    eg = egress_new(&r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, retried), 3);
+    while (cw_egress_stats_get(eg, &s), s.in_flight > 0) {
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(s.dead_lettered, 0);
+    info = get_info("to-customs-0");
+    assert_int_equal(info.state, CW_STORE_STATE_QUEUED);
+    assert_string_equal(info.last_error, "cancelled by this node");
+    /* The next answer from the peer applies the limits again. */
+    mode = MODE_RETRY;
+    run_until_stat(eg, offsetof(cw_egress_stats_t, dead_lettered), 1);
+    egress_close(eg);
+    info = get_info("to-customs-0");
+    assert_int_equal(info.state, CW_STORE_STATE_FAILED);
+}
+
+static int other_claimed;
+
+static void on_other_claim(int status, const cw_store_claimed_t *c, void *arg)
+{
+    (void)arg;
+    assert_int_equal(status, 0);
+    other_claimed = (int)c->count;
+}
+
+/* How many due rows another process could claim at at_ms. */
+static int claimable_by_other(int64_t at_ms)
+{
+    cw_store_claim_t c = { "other-process", NULL, 10, 0, 1000 };
+
+    c.now_ms = at_ms;
+    other_claimed = -1;
+    assert_int_equal(cw_store_delivery_claim(store, &c, on_other_claim, NULL), 0);
+    while (other_claimed < 0) {
+        (void)uv_run(&loop, UV_RUN_ONCE);
+    }
+    return other_claimed;
+}
+
+/* A route whose attempt may take two minutes leases its claims for longer
+ * than that, whatever the configured lease (60 s here). */
+static void test_scheduler__lease_outlasts_the_longest_attempt(void **state)
+{
+    cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
+    cw_egress_t *eg;
+
+    (void)state;
+    r.policy.attempt_ms_max = 120000;
+    put_queued(1, "to-customs", clock_now_ms);
+    mode = MODE_HOLD;
+    eg = egress_new(&r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 1);
+    /* Past the configured lease and the attempt's timeout: still ours. */
+    assert_int_equal(claimable_by_other(clock_now_ms + 121000), 0);
+    /* Past the attempt and the margin: another process may take it. */
+    assert_int_equal(claimable_by_other(clock_now_ms + 120000 + CW_EGRESS_LEASE_MARGIN_MS + 1000),
+                     1);
+    release_held(CW_EGRESS_DELIVERED);
+    egress_close(eg);
+}
+
+/* A row whose lease ran out while its attempt is still on the wire here is
+ * claimed again, but never handed out a second time. */
+static void test_scheduler__in_flight_row_not_sent_twice(void **state)
+{
+    cw_egress_route_t r = { "to-customs", CW_EGRESS_POLICY_INIT };
+    cw_egress_t *eg;
+
+    (void)state;
+    put_queued(1, "to-customs", clock_now_ms);
+    mode = MODE_HOLD;
+    eg = egress_new(&r, 1, 0);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, claimed), 1);
+    clock_now_ms += 61000;
+    cw_egress_notify(eg);
+    run_for_ms(30);
+    assert_int_equal(deliver_calls, 1);
+    assert_int_equal(held_count, 1);
+    /* The one attempt's outcome is recorded (the lease is still this
+     * process's). */
+    release_held(CW_EGRESS_DELIVERED);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 1);
+    egress_close(eg);
+    assert_int_equal(get_info("to-customs-0").state, CW_STORE_STATE_DELIVERED);
+}
+
+/* A reload adds a route (claimed at once), changes a policy in place, and
+ * removes a route (its deliveries stay queued until it comes back). */
+static void test_scheduler__routes_change_on_reload(void **state)
+{
+    cw_egress_route_t first = { "a", CW_EGRESS_POLICY_INIT };
+    cw_egress_route_t reloaded[2] = { { "a", { 1, 0, 10, 10, 4, 0, 0 } },
+                                      { "b", CW_EGRESS_POLICY_INIT } };
+    cw_egress_stats_t s;
+    cw_egress_t *eg;
+
+    (void)state;
+    put_queued(1, "b", clock_now_ms);
+    eg = egress_new(&first, 1, 0);
+    run_for_ms(30);
+    cw_egress_stats_get(eg, &s);
+    assert_int_equal(s.claimed, 0);
+    assert_int_equal(get_info("b-0").state, CW_STORE_STATE_QUEUED);
+    /* b is new: delivered. */
+    routes_set(eg, reloaded, 2);
+    assert_int_equal(cw_egress_route_count(eg), 2);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 1);
+    assert_int_equal(get_info("b-0").state, CW_STORE_STATE_DELIVERED);
+    /* a's max attempts is 1 now: its first retry is a dead letter. */
+    mode = MODE_RETRY;
+    put_queued(1, "a", clock_now_ms);
+    cw_egress_notify(eg);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, dead_lettered), 1);
+    assert_int_equal(get_info("a-1").state, CW_STORE_STATE_FAILED);
+    /* b removed: nothing of it is claimed; back again, it is. */
+    mode = MODE_DELIVER;
+    routes_set(eg, &reloaded[0], 1);
+    put_queued(1, "b", clock_now_ms);
+    cw_egress_notify(eg);
+    run_for_ms(30);
+    assert_int_equal(get_info("b-2").state, CW_STORE_STATE_QUEUED);
+    routes_set(eg, reloaded, 2);
+    assert_int_equal(cw_egress_route_count(eg), 2);
+    run_until_stat(eg, offsetof(cw_egress_stats_t, delivered), 2);
+    assert_int_equal(get_info("b-2").state, CW_STORE_STATE_DELIVERED);
+    egress_close(eg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +870,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scheduler__pause_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler__restart_resumes_leased_work, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__local_failure_never_dead_letters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__lease_outlasts_the_longest_attempt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__in_flight_row_not_sent_twice, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler__routes_change_on_reload, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("egress_scheduler", tests, NULL, NULL);
