@@ -64,6 +64,14 @@
  * and its date part used). Returns 0 or CW_EPARSE.
  */
 CW_MUST_CHECK int cw_checks_date_parse(int32_t *out_days, const char *s);
+/*
+ * The UTC calendar day of an RFC 3339 instant, "YYYY-MM-DDTHH:MM:SS" with
+ * optional fraction and "Z" or "+HH:MM"/"-HH:MM": its offset applied, so
+ * that the same instant written with any offset falls on the same day (a
+ * message Timestamp's, whose offset its sender chooses). Returns 0 or
+ * CW_EPARSE (a bare date included).
+ */
+CW_MUST_CHECK int cw_checks_instant_day(int32_t *out_days, const char *s);
 /* Formats days as "YYYY-MM-DD" into out (at least 11 bytes). */
 void cw_checks_date_format(char *out, size_t size, int32_t days);
 /* The calendar year of days (for per-year ledgers). */

@@ -119,7 +119,8 @@ static int reference_date(int32_t *out, const assess_args_t *a, const cw_msg_hea
     if (a->date != NULL) {
         return cw_checks_date_parse(out, a->date);
     }
-    if (hdr->timestamp[0] != '\0' && cw_checks_date_parse(out, hdr->timestamp) == 0) {
+    /* As the daemon: the UTC day of the Timestamp's instant. */
+    if (hdr->timestamp[0] != '\0' && cw_checks_instant_day(out, hdr->timestamp) == 0) {
         return 0;
     }
     cw_time_format_utc(today, sizeof(today), cw_time_wall_s());

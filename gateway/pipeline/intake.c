@@ -268,7 +268,9 @@ static void assess_prepare(cw_intake_job_t *job, const cw_msg_header_t *hdr)
     job->ctx.sender = hdr->original_sender[0] != '\0' ? hdr->original_sender : hdr->from;
     job->ctx.message_id = hdr->message_id;
     job->ctx.reference_date = -1;
-    if (cw_checks_date_parse(&job->ctx.reference_date, hdr->timestamp) < 0) {
+    /* The UTC day of the Timestamp's instant, not the date as written:
+     * its sender chooses the offset, and so could choose the day. */
+    if (cw_checks_instant_day(&job->ctx.reference_date, hdr->timestamp) < 0) {
         job->ctx.reference_date = (int32_t)(cw_time_wall_s() / 86400);
     }
     if (cw_checks_consignment_validate(job->rules, business, &err) < 0) {

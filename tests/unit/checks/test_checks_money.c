@@ -220,6 +220,51 @@ static void test_dates(void **state)
     assert_int_equal(cw_checks_date_year(20453), 2025); /* 2025-12-31 */
 }
 
+/*
+ * A message Timestamp's day is its instant's UTC day: the same instant
+ * written with +14:00 and with -10:00 (two literal dates a day apart, which
+ * a sender could use to put two parcels on two days) is one day.
+ */
+static void test_instant_day(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        const char *day;
+    } cases[] = {
+        { "2025-06-11T02:00:00+14:00", 0, "2025-06-10" },
+        { "2025-06-10T02:00:00-10:00", 0, "2025-06-10" },
+        { "2025-06-10T12:00:00Z", 0, "2025-06-10" },
+        { "2025-06-10T23:30:00.250-01:00", 0, "2025-06-11" },
+        { "2025-01-01T00:30:00+01:00", 0, "2024-12-31" },
+        { "1970-01-01T00:00:00+00:01", 0, "1969-12-31" },
+        { "2025-06-10", CW_EPARSE, NULL },
+        { "2025-06-10T12:00:00", CW_EPARSE, NULL },
+        { "2025-06-10T24:00:00Z", CW_EPARSE, NULL },
+        { "2025-06-10T12:00:00+24:00", CW_EPARSE, NULL },
+        { "2025-06-10T12:00:00+01:00x", CW_EPARSE, NULL },
+        { "2025-06-10T12:00:00.Z", CW_EPARSE, NULL },
+        { "2025-02-29T12:00:00Z", CW_EPARSE, NULL },
+    };
+    char buf[16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int32_t d = -12345;
+        int rc = cw_checks_instant_day(&d, cases[i].in);
+
+        if (rc != cases[i].rc) {
+            fail_msg("instant \"%s\": rc %d", cases[i].in, rc);
+        }
+        if (rc == 0) {
+            cw_checks_date_format(buf, sizeof(buf), d);
+            if (strcmp(buf, cases[i].day) != 0) {
+                fail_msg("instant \"%s\": day %s, not %s", cases[i].in, buf, cases[i].day);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_fx_convert_exact),
         cmocka_unit_test(test_checked_arithmetic),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_instant_day),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
