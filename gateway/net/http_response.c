@@ -138,6 +138,12 @@ void cw_net__flush(cw_http_conn_t *conn)
     buf = uv_buf_init(req->out.data, (unsigned)req->out.len);
     if (conn->ssl != NULL) {
         cw_buf_reset(&conn->cipher);
+        /* Room for this answer's records: the answer was bounded by the
+         * limits when its request began, which a reload may have raised
+         * since this connection was accepted. */
+        if (conn->cipher.max_len < cw_net__cipher_room(req->out.len)) {
+            conn->cipher.max_len = cw_net__cipher_room(req->out.len);
+        }
         if (cw_net__tls_encrypt(conn, req->out.data, req->out.len, &conn->cipher) < 0) {
             cw_net__conn_close(conn);
             return;

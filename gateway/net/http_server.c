@@ -28,6 +28,12 @@ static size_t answer_cap(const cw_conf_limits_t *lim)
     return (size_t)cap + 65536u;
 }
 
+size_t cw_net__cipher_room(size_t plain_len)
+{
+    /* TLS records add at most a few dozen bytes per 16 KiB. */
+    return plain_len + plain_len / 64u + 131072u;
+}
+
 static void on_server_handle_closed(uv_handle_t *handle);
 
 /* ==== Requests ==== */
@@ -610,7 +616,7 @@ static void on_connection(uv_stream_t *listener, int status)
      * record. Sized for the write buffer alone, an inbound answer of 181 KB
      * behind a 4 KiB write buffer failed to encrypt and the client got an
      * empty reply. */
-    cw_buf_init(&conn->cipher, answer_cap(lim) + answer_cap(lim) / 64u + 131072u);
+    cw_buf_init(&conn->cipher, cw_net__cipher_room(answer_cap(lim)));
     conn->accepted_ns = cw_time_mono_ns();
     conn->next = server->conns;
     if (server->conns != NULL) {

@@ -171,6 +171,9 @@ int cw_net__tls_drain(cw_http_conn_t *conn, cw_buf_t *b);
 int cw_net__tls_on_read(cw_http_conn_t *conn, const char *data, size_t len);
 /* Encrypts data and appends the TLS records to cipher. */
 int cw_net__tls_encrypt(cw_http_conn_t *conn, const char *data, size_t len, cw_buf_t *cipher);
+/* The TLS records' room for an answer of plain_len bytes (conn->cipher's
+ * maximum). */
+size_t cw_net__cipher_room(size_t plain_len);
 /* Sends close_notify if the socket takes it at once. */
 void cw_net__tls_shutdown(cw_http_conn_t *conn);
 
