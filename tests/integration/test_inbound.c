@@ -447,7 +447,7 @@ static pthread_t posts_start(char path[][512], int nposts, const char *tag, int 
     pthread_t thread;
 
     for (int k = 0; k < nposts; k++) {
-        char prefix[8];
+        char prefix[16];
 
         snprintf(path[k], 512, "%s/%s-%d.csv", pki, tag, k);
         snprintf(prefix, sizeof(prefix), "%.3s%d", tag, k);
