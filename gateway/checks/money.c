@@ -353,38 +353,11 @@ int cw_checks_date_parse(int32_t *out_days, const char *s)
 
 int cw_checks_instant_day(int32_t *out_days, const char *s)
 {
-    uint64_t h, mi, sec, oh = 0, om = 0;
     int64_t t;
-    int32_t days;
-    size_t i = 19;
-    int sign = 0;
 
-    if (s == NULL || strlen(s) < 20 || (s[10] != 'T' && s[10] != 't')
-        || cw_checks_date_parse(&days, s) < 0 || cw_parse_uintn(s + 11, 2, 0, 23, &h) < 0
-        || s[13] != ':' || cw_parse_uintn(s + 14, 2, 0, 59, &mi) < 0 || s[16] != ':'
-        || cw_parse_uintn(s + 17, 2, 0, 60, &sec) < 0) {
+    if (cw_time_parse_rfc3339(s, &t) < 0) {
         return CW_EPARSE;
     }
-    if (s[i] == '.') {
-        i++;
-        if (s[i] < '0' || s[i] > '9') {
-            return CW_EPARSE;
-        }
-        while (s[i] >= '0' && s[i] <= '9') {
-            i++;
-        }
-    }
-    if ((s[i] == 'Z' || s[i] == 'z') && s[i + 1] == '\0') {
-        sign = 0;
-    } else if ((s[i] == '+' || s[i] == '-') && strlen(s + i) == 6
-               && cw_parse_uintn(s + i + 1, 2, 0, 23, &oh) == 0 && s[i + 3] == ':'
-               && cw_parse_uintn(s + i + 4, 2, 0, 59, &om) == 0) {
-        sign = s[i] == '+' ? 1 : -1;
-    } else {
-        return CW_EPARSE;
-    }
-    t = (int64_t)days * 86400 + (int64_t)(h * 3600 + mi * 60 + sec)
-        - (int64_t)sign * (int64_t)(oh * 3600 + om * 60);
     /* Floor division: an instant before 1970 still falls on its own day. */
     *out_days = (int32_t)(t >= 0 ? t / 86400 : -((-t + 86399) / 86400));
     return 0;

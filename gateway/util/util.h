@@ -246,6 +246,13 @@ int64_t cw_time_wall_s(void);
 void cw_time_format_utc(char *out, size_t size, int64_t t);
 /* Formats now as 2026-11-29T10:00:00.123Z into out (at least 25 bytes). */
 void cw_time_format_now_ms(char *out, size_t size);
+/*
+ * Parses an RFC 3339 / xs:dateTime instant, YYYY-MM-DDTHH:MM:SS with an
+ * optional fraction (ignored) and Z or +HH:MM / -HH:MM, into seconds since
+ * the epoch, its offset applied. 0 or CW_EPARSE (a day its month does not
+ * have, a bare date, no zone).
+ */
+CW_MUST_CHECK int cw_time_parse_rfc3339(const char *s, int64_t *out);
 
 /* ==== Threads ==== */
 

@@ -338,6 +338,44 @@ static void test_alloc__fault_hook_fails_nth(void **state)
     cw_free(a);
 }
 
+/* RFC 3339 instants: offsets applied, fractions ignored, days checked
+ * against their month (leap years included), anything else CW_EPARSE. */
+static void test_time__parse_rfc3339(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        int64_t t;
+    } cases[] = {
+        { "1970-01-01T00:00:00Z", 0, 0 },
+        { "2026-11-29T10:00:00Z", 0, 1795946400 },
+        { "2026-11-29T11:00:00+01:00", 0, 1795946400 },
+        { "2026-11-29T00:30:00.999-09:30", 0, 1795946400 },
+        { "2024-02-29T00:00:00Z", 0, 1709164800 },
+        { "2000-02-29T00:00:00z", 0, 951782400 },
+        { "2025-02-29T00:00:00Z", CW_EPARSE, 0 },
+        { "1900-02-29T00:00:00Z", CW_EPARSE, 0 },
+        { "2026-04-31T00:00:00Z", CW_EPARSE, 0 },
+        { "2026-11-29", CW_EPARSE, 0 },
+        { "2026-11-29T10:00:00", CW_EPARSE, 0 },
+        { "2026-11-29T10:00:00+1:00", CW_EPARSE, 0 },
+        { "2026-11-29T10:00:00.Z", CW_EPARSE, 0 },
+        { "2026-11-29T24:00:00Z", CW_EPARSE, 0 },
+        { "2026-11-29T10:00:00Zjunk", CW_EPARSE, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t t = -1;
+        int rc = cw_time_parse_rfc3339(cases[i].in, &t);
+
+        if (rc != cases[i].rc || (rc == 0 && t != cases[i].t)) {
+            fail_msg("\"%s\": rc %d, t %lld", cases[i].in, rc, (long long)t);
+        }
+    }
+    assert_int_equal(cw_time_parse_rfc3339(NULL, NULL), CW_EPARSE);
+}
+
 static void test_time__format(void **state)
 {
     char out[32];
@@ -514,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_error__names_and_messages),
         cmocka_unit_test(test_alloc__fault_hook_fails_nth),
         cmocka_unit_test(test_time__format),
+        cmocka_unit_test(test_time__parse_rfc3339),
         cmocka_unit_test(test_log__gathered_until_flush),
         cmocka_unit_test(test_log__gathered_lines_stay_under_pipe_buf),
     };
