@@ -57,7 +57,9 @@ static int revenue_xml(xmlNode *a, xmlNs *ns, const cw_checks_assessment_t *as)
     char buf[48];
 
     if (r == NULL
-        || xmlNewProp(r, (const xmlChar *)"currency", (const xmlChar *)rv->currency) == NULL) {
+        || xmlNewProp(r, (const xmlChar *)"currency", (const xmlChar *)rv->currency) == NULL
+        || (!rv->computed
+            && xmlNewProp(r, (const xmlChar *)"computed", (const xmlChar *)"false") == NULL)) {
         return CW_ENOMEM;
     }
     n = money_el(r, ns, "DeclaredValue", rv->declared_minor, dexp);
@@ -165,8 +167,8 @@ static int revenue_text(cw_buf_t *b, const cw_checks_assessment_t *a)
     CW_TRY(cw_buf_appendf(b, "fx rate:     %s (%s -> %s, table of %s)\n", fx, rv->declared_currency,
                           rv->currency, fxd));
     if (!rv->computed) {
-        /* The XML has no room to say so (schemas/assessment.xsd): there the
-         * amounts read 0 and THR-001 or VAL-001 carries the reason. */
+        /* The XML says so with Revenue/@computed="false"; THR-001 or
+         * VAL-001 carries the reason. */
         CW_TRY(cw_buf_appendf(b, "revenue:     not computed (a value cannot be converted or is "
                                  "out of range; see THR-001, VAL-001)\n"));
         CW_TRY(cw_buf_appendf(b, "collection:  %s\n", cw_checks_collection_name(rv->collection)));

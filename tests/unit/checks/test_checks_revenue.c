@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
 
 #include "checks.h"
 #include "support.h"
@@ -280,6 +282,49 @@ static void doc_currency(cw_checks_consignment_t *c, const char *cur)
 }
 
 /* Revenue says nothing was computed: no amount, never low value. */
+/* The assessment as XML is valid against schemas/assessment.xsd, and its
+ * Revenue/@computed is want (NULL: absent, the default true). */
+static void assert_revenue_xml(const cw_checks_assessment_t *a, const char *want)
+{
+    char path[1024];
+    xmlSchemaParserCtxt *p;
+    xmlSchemaValidCtxt *v;
+    xmlSchema *xsd;
+    xmlNode *node = NULL;
+    xmlNode *r;
+    xmlChar *got;
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+
+    assert_non_null(doc);
+    assert_int_equal(cw_checks_assessment_to_xml(&node, a, "t", doc, NULL), 0);
+    xmlDocSetRootElement(doc, node);
+    ct_path(path, sizeof(path), "schemas/assessment.xsd");
+    p = xmlSchemaNewParserCtxt(path);
+    xsd = p != NULL ? xmlSchemaParse(p) : NULL;
+    xmlSchemaFreeParserCtxt(p);
+    assert_non_null(xsd);
+    v = xmlSchemaNewValidCtxt(xsd);
+    assert_non_null(v);
+    assert_int_equal(xmlSchemaValidateDoc(v, doc), 0);
+    xmlSchemaFreeValidCtxt(v);
+    xmlSchemaFree(xsd);
+    for (r = node->children; r != NULL; r = r->next) {
+        if (r->type == XML_ELEMENT_NODE && xmlStrcmp(r->name, (const xmlChar *)"Revenue") == 0) {
+            break;
+        }
+    }
+    assert_non_null(r);
+    got = xmlGetProp(r, (const xmlChar *)"computed");
+    if (want == NULL) {
+        assert_null(got);
+    } else {
+        assert_non_null(got);
+        assert_string_equal((const char *)got, want);
+    }
+    xmlFree(got);
+    xmlFreeDoc(doc);
+}
+
 static void assert_not_computed(const cw_checks_assessment_t *a)
 {
     const cw_checks_revenue_t *rv = &a->revenue;
@@ -294,6 +339,7 @@ static void assert_not_computed(const cw_checks_assessment_t *a)
     assert_int_equal(cw_checks_assessment_text(&b, a), 0);
     assert_non_null(strstr(b.data, "revenue:     not computed"));
     cw_buf_fini(&b);
+    assert_revenue_xml(a, "false");
 }
 
 /* SEK is ISO 4217 but has no rate in fx-rates.xml: the value is unknown,
@@ -492,6 +538,7 @@ static void test_negative_freight(void **state)
     assert_finding(a, "VAL-002", CW_CHECKS_LANE_YELLOW, "Freight", NULL);
     assert_string_equal(ct_find(a, "VAL-002")->fields, "Freight,Insurance,Discount");
     assert_int_equal(a->lane, CW_CHECKS_LANE_YELLOW);
+    assert_revenue_xml(a, NULL);
     cw_checks_consignment_fini(&c);
     cw_free(a);
 
