@@ -68,44 +68,20 @@ static int query_get(const char *query, const char *name, char *out, size_t size
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe;
-    unsigned doy;
-    unsigned doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* "since" is RFC 3339 UTC (2026-11-29T10:00:00Z) or epoch seconds. */
+/* "since" is an RFC 3339 instant (2026-11-29T10:00:00Z) or epoch seconds. */
 static int parse_since_ms(const char *s, int64_t *out)
 {
     uint64_t v;
-    unsigned y;
-    unsigned mo;
-    unsigned d;
-    unsigned h;
-    unsigned mi;
-    unsigned se;
-    char z;
+    int64_t t;
 
     if (cw_parse_uint(s, 0, 32503680000u, &v) == 0) {
         *out = (int64_t)v * 1000;
         return 0;
     }
-    if (strlen(s) != 20
-        || sscanf(s, "%4u-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &se, &z) != 7 || z != 'Z'
-        || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
+    if (cw_time_parse_rfc3339(s, &t) < 0 || t < 0 || t > 32503680000) {
         return -1;
     }
-    *out = ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + se) * 1000;
+    *out = t * 1000;
     return 0;
 }
 
@@ -556,8 +532,9 @@ void cw_api__status_list(cw_api_t *api, cw_http_request_t *req)
     }
     if (query_get(req->query, "since", since, sizeof(since)) == 1
         && parse_since_ms(since, &filter.since_ms) < 0) {
-        (void)cw_http_respond_problem(req, CW_PROBLEM_BAD_REQUEST,
-                                      "since is 2026-11-29T10:00:00Z or epoch seconds");
+        (void)cw_http_respond_problem(
+            req, CW_PROBLEM_BAD_REQUEST,
+            "since is an RFC 3339 instant (2026-11-29T10:00:00Z) or epoch seconds");
         return;
     }
     if (query_get(req->query, "limit", limit, sizeof(limit)) == 1) {

@@ -290,19 +290,9 @@ int cw_checks_currency_exponent(const char *currency)
 
 /* ==== Dates ==== */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil algorithm). */
 int32_t cw_checks__days_from_civil(int y, int m, int d)
 {
-    int era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int32_t)(era * 146097 + (int)doe - 719468);
+    return (int32_t)cw_time_days_from_civil(y, m, d);
 }
 
 static void civil_from_days(int32_t z, int *y_out, int *m_out, int *d_out)

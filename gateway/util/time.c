@@ -66,8 +66,7 @@ static int time_digits(const char *s, size_t n, int *out)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t time_days_from_civil(int64_t y, int m, int d)
+int64_t cw_time_days_from_civil(int64_t y, int m, int d)
 {
     int64_t era;
     int64_t yoe;
@@ -121,7 +120,7 @@ int cw_time_parse_rfc3339(const char *s, int64_t *out)
     } else {
         return CW_EPARSE;
     }
-    t = time_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
+    t = cw_time_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
     t -= (int64_t)sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
     *out = t;
     return 0;

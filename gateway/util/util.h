@@ -253,6 +253,9 @@ void cw_time_format_now_ms(char *out, size_t size);
  * have, a bare date, no zone).
  */
 CW_MUST_CHECK int cw_time_parse_rfc3339(const char *s, int64_t *out);
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1..12,
+ * d 1..31; not checked against the month). */
+int64_t cw_time_days_from_civil(int64_t y, int m, int d);
 
 /* ==== Threads ==== */
 

@@ -737,6 +737,26 @@ static void test_delivery__status_api_and_cli(void **state)
     assert_null(strstr(body, "\"state\":\"delivered\""));
     assert_non_null(strstr(body, "\"next_cursor\":\""));
     assert_int_equal(admin_get(&node_a, "/v1/messages?state=bogus", body, sizeof(body)), 400);
+    /* since: an RFC 3339 instant with any offset, or epoch seconds. */
+    assert_int_equal(admin_get(&node_a, "/v1/messages?state=failed&since=2000-01-01T00:00:00Z",
+                               body, sizeof(body)),
+                     200);
+    assert_non_null(strstr(body, "\"state\":\"failed\""));
+    assert_int_equal(admin_get(&node_a,
+                               "/v1/messages?state=failed&since=2000-01-01T01:00:00.5%2B01:00",
+                               body, sizeof(body)),
+                     200);
+    assert_non_null(strstr(body, "\"state\":\"failed\""));
+    assert_int_equal(
+        admin_get(&node_a, "/v1/messages?state=failed&since=946684800", body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "\"state\":\"failed\""));
+    assert_int_equal(admin_get(&node_a, "/v1/messages?state=failed&since=2999-01-01T00:00:00Z",
+                               body, sizeof(body)),
+                     200);
+    assert_null(strstr(body, "\"state\":\"failed\""));
+    assert_int_equal(
+        admin_get(&node_a, "/v1/messages?since=2026-02-30T00:00:00Z", body, sizeof(body)), 400);
+    assert_int_equal(admin_get(&node_a, "/v1/messages?since=2026-11-29", body, sizeof(body)), 400);
     snprintf(cmd, sizeof(cmd),
              "'%s' messages list --url http://127.0.0.1:%d --state delivered --limit 1 "
              "| grep -q '\"state\":\"delivered\"'",
