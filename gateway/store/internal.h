@@ -129,6 +129,10 @@ struct cw_store_ops {
 };
 
 extern const struct cw_store_ops cw_store__sqlite_ops;
+extern const struct cw_store_ops cw_store__pg_ops;
+
+/* Does path name a PostgreSQL database (postgres.c)? */
+int cw_store__pg_is_url(const char *path);
 
 struct cw_store {
     uv_loop_t *loop;                 /* the loop every callback runs on */
@@ -149,6 +153,7 @@ struct cw_store {
     atomic_uint_least64_t n_reads;   /* stats: read operations */
     atomic_uint_least64_t n_failed;  /* stats: commit failures */
     atomic_int broken;               /* stats: a WAL flush failed, CW_EIO until reopened */
+    atomic_int unreachable;          /* stats: PostgreSQL: the writer's connection is down */
     atomic_uint_least64_t n_group;   /* stats: largest group */
     atomic_uint_least64_t n_pending; /* stats: queued operations */
     atomic_uint_least64_t n_ckpt;    /* stats: checkpoints run (either thread) */

@@ -200,6 +200,11 @@ static void on_done_async(uv_async_t *handle)
 
 /* ==== Open, close, stats ==== */
 
+int cw_store_path_is_postgres(const char *path)
+{
+    return cw_store__pg_is_url(path);
+}
+
 int cw_store_open(cw_store_t **out,
                   uv_loop_t *loop,
                   const cw_store_options_t *opts,
@@ -221,7 +226,7 @@ int cw_store_open(cw_store_t **out,
     store = cw_calloc(1, sizeof(*store));
     CW_CHECK_ALLOC(store);
     store->loop = loop;
-    store->ops = &cw_store__sqlite_ops;
+    store->ops = cw_store__pg_is_url(opts->path) ? &cw_store__pg_ops : &cw_store__sqlite_ops;
     fault = getenv("CW_STORE_FAULT");
     if (fault != NULL && strcmp(fault, "commit-fail") == 0) {
         atomic_store(&store->fault, CW_STORE_FAULT_COMMIT_FAIL);
@@ -291,6 +296,7 @@ void cw_store_stats_get(cw_store_t *store, cw_store_stats_t *out)
     out->reads = atomic_load(&store->n_reads);
     out->commit_failures = atomic_load(&store->n_failed);
     out->broken = atomic_load(&store->broken);
+    out->unreachable = atomic_load(&store->unreachable);
     out->group_max_seen = atomic_load(&store->n_group);
     out->pending = atomic_load(&store->n_pending);
     out->checkpoints = atomic_load(&store->n_ckpt);

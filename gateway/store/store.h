@@ -26,9 +26,9 @@
  * The operations are dispatched through an ops table (struct cw_store_ops,
  * store/internal.h); SQLite (sqlite.c) is the first backend and the default:
  * one file, WAL, one writer thread with group commit, fit for one node.
- *
- * The interface is shaped for the PostgreSQL backend that comes next, where
- * several nodes of one organisation share one database:
+ * PostgreSQL (postgres.c, postgres_ledger.c) is the second, selected by a
+ * postgres:// URL as the path, where several nodes of one organisation
+ * share one database:
  *  - nothing in the interface assumes one process: the dedupe key
  *    (from, message_id) is a unique index, so two nodes accepting the same
  *    message race on the index and the loser sees DUPLICATE or CONFLICT;
@@ -96,6 +96,16 @@ typedef struct cw_store_options {
  * Leases left by a previous process of this node are released, because the
  * lock proves that process is gone.
  *
+ * A path that is a PostgreSQL URL (cw_store_path_is_postgres) opens the
+ * PostgreSQL backend instead, which several processes may open at once:
+ * no lock; the server unreachable: CW_EIO; a database whose schema holds
+ * other tables but no clearway_store table: CW_ECONFIG ("not a Clearway
+ * store"); an empty one is migrated, under an advisory lock so that one
+ * node at a time does it; a newer schema version: CW_ECONFIG. Leases are
+ * left alone (another node may hold them); a dead node's expire.
+ * synchronous NORMAL there means synchronous_commit off; page_count_max
+ * does not apply.
+ *
  * On success *out is a new store owned by the caller (cw_store_close). On
  * failure *out is NULL and err says why. Loop thread; never calls back.
  * The environment variable CW_STORE_FAULT=commit-fail (or read-fail,
@@ -104,6 +114,10 @@ typedef struct cw_store_options {
  */
 CW_MUST_CHECK int
 cw_store_open(cw_store_t **out, uv_loop_t *loop, const cw_store_options_t *opts, cw_error_t *err);
+
+/* Does path name a PostgreSQL database ("postgres://" or "postgresql://")
+ * rather than a SQLite file? Such a URL may hold a password: log it never. */
+int cw_store_path_is_postgres(const char *path);
 
 typedef void (*cw_store_close_cb)(void *arg);
 
@@ -589,6 +603,8 @@ typedef struct cw_store_stats {
     uint64_t commit_failures; /* transactions rolled back because a commit failed */
     int broken;               /* a flush of the WAL failed: every operation fails with
                                  CW_EIO until the store is opened again (SQLite) */
+    int unreachable;          /* PostgreSQL: the writer's connection is lost and not back
+                                 yet: writes fail with CW_EIO until it is (0 on SQLite) */
     uint64_t group_max_seen;  /* largest group committed in one transaction */
     uint64_t pending;         /* operations queued for the backend now */
     uint64_t checkpoints;     /* WAL checkpoints run (by the checkpointer thread, or by the

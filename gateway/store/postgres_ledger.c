@@ -1,0 +1,618 @@
+/*
+ * The facilitation ledger on PostgreSQL: the same facts, totals and
+ * statistics as the SQLite ledger (sqlite_ledger.c), over libpq. A fact is
+ * written in its message's transaction (postgres.c opens it), read by the
+ * stateful checks in one snapshot of its own, and summed by the
+ * statistics.
+ *
+ * Choices that differ from SQLite, and why:
+ *  - No buyer_days table and no triggers: the buyer's totals are summed
+ *    from facts itself, through facts_buyer, an index on (buyer_key, date)
+ *    that carries the columns the sums read, so a buyer's year of facts is
+ *    one index-only range scan. Under MVCC the sum of the snapshot's facts
+ *    is right by construction, while a per-day table would be one more row
+ *    that every node's intake updates (a hot row under the buyer's lock)
+ *    and one more thing a purge's cascade must keep in step.
+ *  - The resend exclusions (the same consignment id, or transport
+ *    document) are subtracted inside the totals' statements, from the
+ *    facts the exclusion indexes find, instead of in C after a third read.
+ *  - Every string column is NOT NULL (a NULL string of a fact is stored
+ *    as '', as the SQLite ledger binds it) and COLLATE "C": keys compare
+ *    byte for byte, as they do in SQLite, so the statistics come out in
+ *    SQLite's order (BINARY) whatever the database's locale, and the
+ *    indexes on hex keys compare with memcmp.
+ *  - The codes of a fact go in with the fact, in one statement.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+/* Bytes of the text of any int64 ("-9223372036854775808") with its NUL. */
+#define I64_TEXT 24
+
+/* The bands as two bigint[] literals, "{lo,lo,...}": CW_STORE_BANDS_MAX
+ * values of at most 20 characters, their commas and braces. */
+#define BANDS_TEXT (CW_STORE_BANDS_MAX * (I64_TEXT - 3) + 8)
+
+/* ==== Schema ==== */
+
+const char *const cw_store__pg_ledger_schema[] = {
+    /* One row per assessed consignment; its id is its message's. */
+    "CREATE TABLE facts ("
+    " id BIGINT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,"
+    " consignment_id TEXT COLLATE \"C\" NOT NULL,"
+    " sender TEXT COLLATE \"C\" NOT NULL,"
+    " buyer_key TEXT COLLATE \"C\" NOT NULL,"
+    " seller_key TEXT COLLATE \"C\" NOT NULL,"
+    " business_key TEXT COLLATE \"C\" NOT NULL,"
+    " content_digest TEXT COLLATE \"C\" NOT NULL,"
+    " order_number TEXT COLLATE \"C\" NOT NULL,"
+    " transport_doc TEXT COLLATE \"C\" NOT NULL,"
+    " destination TEXT COLLATE \"C\" NOT NULL,"
+    " currency TEXT COLLATE \"C\" NOT NULL,"
+    " value_minor BIGINT NOT NULL,"
+    " date INTEGER NOT NULL,"
+    " amendment INTEGER NOT NULL,"
+    " lane TEXT COLLATE \"C\" NOT NULL,"
+    " collection TEXT COLLATE \"C\" NOT NULL,"
+    " duty_minor BIGINT NOT NULL,"
+    " tax_minor BIGINT NOT NULL,"
+    " due_minor BIGINT NOT NULL,"
+    " at_ms BIGINT NOT NULL)",
+    /* The finding codes, in the order given; the key serves the codes
+     * read, the statistics' join and the cascade. */
+    "CREATE TABLE fact_codes ("
+    " fact BIGINT NOT NULL REFERENCES facts (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " code TEXT COLLATE \"C\" NOT NULL,"
+    " PRIMARY KEY (fact, seq))",
+    /* The rows of the facts read: by business key, and by seller and
+     * order number (only facts with an order number are ever sought). */
+    "CREATE INDEX facts_business ON facts (business_key)",
+    "CREATE INDEX facts_seller_order ON facts (seller_key, order_number)"
+    " WHERE order_number <> ''",
+    /* The seller's value bands, counted from the index alone. */
+    "CREATE INDEX facts_seller_band ON facts (seller_key, currency, value_minor, date)",
+    /* The buyer's year and window totals, summed from the index alone. */
+    "CREATE INDEX facts_buyer ON facts (buyer_key, date)"
+    " INCLUDE (currency, destination, lane, value_minor)",
+    /* The resend exclusions. A consignment id of '' is sought like any
+     * other (as in SQLite); a transport document of '' never is. */
+    "CREATE INDEX facts_consignment ON facts (consignment_id)",
+    "CREATE INDEX facts_transport ON facts (transport_doc) WHERE transport_doc <> ''",
+    /* The statistics' time range. */
+    "CREATE INDEX facts_at ON facts (at_ms)",
+    NULL,
+};
+
+/* ==== Statements ==== */
+
+/*
+ * The fact and its codes in one statement (one round trip in the
+ * writer's transaction). The codes are split on single spaces as the
+ * SQLite ledger splits them: runs of spaces make no empty code, and seq
+ * counts the codes kept from 1. A data-modifying WITH always runs to
+ * completion, so the fact is written even without codes.
+ */
+static const char fact_insert_sql[] =
+    "WITH f AS (INSERT INTO facts (id, consignment_id, sender, buyer_key, seller_key,"
+    " business_key, content_digest, order_number, transport_doc, destination, currency,"
+    " value_minor, date, amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+    " $19, $20) RETURNING id)"
+    " INSERT INTO fact_codes (fact, seq, code)"
+    " SELECT f.id, row_number() OVER (ORDER BY c.o), c.code"
+    " FROM f, unnest(string_to_array($21::text, ' ')) WITH ORDINALITY AS c (code, o)"
+    " WHERE c.code <> ''";
+
+#define FACT_FIELDS 19
+
+/* The rows: by seller and order number, or by business key; "" matches
+ * nothing. The codes column is rebuilt from fact_codes, in seq order. */
+static const char facts_sql[] =
+    "SELECT consignment_id, sender, buyer_key, seller_key, business_key, content_digest,"
+    " order_number, transport_doc, destination, currency, value_minor, date, amendment, lane,"
+    " coalesce((SELECT string_agg(c.code, ' ' ORDER BY c.seq) FROM fact_codes c"
+    " WHERE c.fact = f.id), ''),"
+    " collection, duty_minor, tax_minor, due_minor FROM facts f"
+    " WHERE ($1::text <> '' AND $2::text <> '' AND f.order_number <> ''"
+    " AND f.seller_key = $1 AND f.order_number = $2)"
+    " OR ($3::text <> '' AND f.business_key = $3)"
+    " LIMIT $4::bigint";
+
+/*
+ * The buyer's totals (cw_store_facts_t), in one pass over the buyer's
+ * facts from the earlier of the two starts: the year's for the
+ * destination outside the red lane, and the window's in the currency.
+ * From the window's are taken the facts of this shipment (the same
+ * consignment id, or the same transport document when there is one),
+ * found through their own indexes; without a currency there is no
+ * window total and nothing is sought.
+ *   $1 buyer_key, $2 destination, $3 year_start, $4 until_date,
+ *   $5 split_since_date, $6 currency, $7 consignment_id, $8 transport_doc
+ */
+static const char buyer_sql[] =
+    "SELECT t.year_minor, t.n - s.n, t.total_minor - s.total_minor FROM"
+    " (SELECT coalesce(sum(value_minor) FILTER (WHERE destination = $2::text"
+    " AND date >= $3::integer AND lane <> 'red'), 0)::bigint AS year_minor,"
+    " count(*) FILTER (WHERE currency = $6::text AND date >= $5::integer) AS n,"
+    " coalesce(sum(value_minor) FILTER (WHERE currency = $6 AND date >= $5), 0)::bigint"
+    " AS total_minor"
+    " FROM facts WHERE buyer_key = $1::text AND date BETWEEN least($3, $5) AND $4::integer) t,"
+    " (SELECT count(*) AS n, coalesce(sum(value_minor), 0)::bigint AS total_minor FROM facts"
+    " WHERE $6 <> '' AND (consignment_id = $7::text"
+    " OR ($8::text <> '' AND transport_doc <> '' AND transport_doc = $8))"
+    " AND buyer_key = $1 AND currency = $6 AND date BETWEEN $5 AND $4) s";
+
+/*
+ * The seller's facts per value band, in the bands' order, less those of
+ * this consignment id (its own earlier facts, read once).
+ *   $1 seller_key, $2 currency, $3 lo[], $4 hi[], $5 cluster_since_date,
+ *   $6 until_date, $7 consignment_id
+ */
+static const char bands_sql[] =
+    "WITH s AS MATERIALIZED (SELECT value_minor FROM facts WHERE consignment_id = $7::text"
+    " AND seller_key = $1::text AND currency = $2::text"
+    " AND date BETWEEN $5::integer AND $6::integer)"
+    " SELECT (SELECT count(*) FROM facts f WHERE f.seller_key = $1 AND f.currency = $2"
+    " AND f.value_minor BETWEEN b.lo AND b.hi AND f.date BETWEEN $5 AND $6)"
+    " - (SELECT count(*) FROM s WHERE s.value_minor BETWEEN b.lo AND b.hi)"
+    " FROM unnest($3::bigint[], $4::bigint[]) WITH ORDINALITY AS b (lo, hi, i)"
+    " ORDER BY b.i";
+
+/* Sums per group and currency in [$1, $2), at most $3 lines; the order is
+ * that of bytes (every text column is COLLATE "C"). */
+#define STATS_SQL(col, from)                                                            \
+    "SELECT " col ", f.currency, count(*), sum(f.value_minor)::bigint,"                 \
+    " sum(f.duty_minor)::bigint, sum(f.tax_minor)::bigint, sum(f.due_minor)::bigint"    \
+    " FROM " from " WHERE f.at_ms >= $1::bigint AND f.at_ms < $2::bigint GROUP BY 1, 2" \
+    " ORDER BY 1, 2 LIMIT $3::bigint"
+
+#define STATS_FIELDS 7
+
+static const char *const stats_sql[] = {
+    [CW_STORE_GROUP_DESTINATION] = STATS_SQL("f.destination", "facts f"),
+    [CW_STORE_GROUP_LANE] = STATS_SQL("f.lane", "facts f"),
+    [CW_STORE_GROUP_CODE] = STATS_SQL("c.code", "facts f JOIN fact_codes c ON c.fact = f.id"),
+    [CW_STORE_GROUP_SENDER] = STATS_SQL("f.sender", "facts f"),
+    [CW_STORE_GROUP_COLLECTION] = STATS_SQL("f.collection", "facts f"),
+};
+
+/* ==== Values in and out ==== */
+
+static const char *text_or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+static int is_set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+static void i64_text(char out[I64_TEXT], int64_t v)
+{
+    (void)snprintf(out, I64_TEXT, "%" PRId64, v);
+}
+
+/* The bands' lows or highs as a bigint[] literal: 0 or CW_EINTERNAL. */
+static int bands_text(char out[BANDS_TEXT], const cw_store_facts_query_t *q, int high)
+{
+    size_t len = 0;
+    size_t n = q->bands_len < CW_STORE_BANDS_MAX ? q->bands_len : CW_STORE_BANDS_MAX;
+
+    out[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + len, BANDS_TEXT - len, "%s%" PRId64, i > 0 ? "," : "",
+                         high ? q->bands[i].hi : q->bands[i].lo);
+
+        if (CW_NEVER(w < 0 || (size_t)w >= BANDS_TEXT - len - 1)) {
+            return CW_EINTERNAL;
+        }
+        len += (size_t)w;
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return 0;
+}
+
+/* Does res have the shape a statement of ours promised? */
+static int shape_ok(const PGresult *res, int fields, const char *what)
+{
+    if (PQnfields(res) != fields) {
+        CW_LOG_ERROR(CW_STORE_MOD, "store: PostgreSQL: %s: %d columns, not %d", what,
+                     PQnfields(res), fields);
+        return 0;
+    }
+    return 1;
+}
+
+/* Column c of row r as an integer in [min, max]: 0, or CW_EINTERNAL for a
+ * NULL or anything but a whole decimal number in range. */
+static int col_int(const PGresult *res, int r, int c, int64_t min, int64_t max, int64_t *out)
+{
+    const char *s = PQgetvalue(res, r, c);
+    char *end = NULL;
+    long long v;
+
+    if (PQgetisnull(res, r, c) || s == NULL || s[0] == '\0') {
+        goto bad;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        goto bad;
+    }
+    *out = (int64_t)v;
+    return 0;
+bad:
+    CW_LOG_ERROR(CW_STORE_MOD, "store: PostgreSQL: malformed integer in column %d: \"%.32s\"", c,
+                 s != NULL ? s : "(null)");
+    return CW_EINTERNAL;
+}
+
+static int col_i64(const PGresult *res, int r, int c, int64_t *out)
+{
+    return col_int(res, r, c, INT64_MIN, INT64_MAX, out);
+}
+
+static int col_i32(const PGresult *res, int r, int c, int32_t *out)
+{
+    int64_t v = 0;
+    int rc = col_int(res, r, c, INT32_MIN, INT32_MAX, &v);
+
+    *out = rc == 0 ? (int32_t)v : 0;
+    return rc;
+}
+
+/* Column c of row r copied into pool ("" for a NULL); NULL on OOM. */
+static const char *col_str(cw_pool_t *pool, const PGresult *res, int r, int c)
+{
+    return cw_pool_strndup(pool, PQgetvalue(res, r, c), (size_t)PQgetlength(res, r, c));
+}
+
+/* Runs a statement without parameters or rows (BEGIN, COMMIT). */
+static int command(PGconn *conn, const char *sql)
+{
+    int rc = 0;
+    PGresult *res = cw_store__pg_exec(conn, sql, 0, NULL, NULL, NULL, 0, &rc);
+
+    if (res != NULL) {
+        PQclear(res);
+        rc = 0;
+    }
+    return rc;
+}
+
+/* ==== Writing ==== */
+
+int cw_store__pg_fact_insert(PGconn *conn, int64_t msg_row, const cw_store_fact_t *f, int64_t at_ms)
+{
+    char row[I64_TEXT];
+    char value[I64_TEXT];
+    char date[I64_TEXT];
+    char amendment[I64_TEXT];
+    char duty[I64_TEXT];
+    char tax[I64_TEXT];
+    char due[I64_TEXT];
+    char at[I64_TEXT];
+    const char *values[21];
+    PGresult *res;
+    int rc = 0;
+
+    i64_text(row, msg_row);
+    i64_text(value, f->value_minor);
+    i64_text(date, f->date);
+    i64_text(amendment, f->amendment);
+    i64_text(duty, f->duty_minor);
+    i64_text(tax, f->tax_minor);
+    i64_text(due, f->due_minor);
+    i64_text(at, at_ms);
+    values[0] = row;
+    values[1] = text_or_empty(f->consignment_id);
+    values[2] = text_or_empty(f->sender);
+    values[3] = text_or_empty(f->buyer_key);
+    values[4] = text_or_empty(f->seller_key);
+    values[5] = text_or_empty(f->business_key);
+    values[6] = text_or_empty(f->content_digest);
+    values[7] = text_or_empty(f->order_number);
+    values[8] = text_or_empty(f->transport_doc);
+    values[9] = text_or_empty(f->destination);
+    values[10] = text_or_empty(f->currency);
+    values[11] = value;
+    values[12] = date;
+    values[13] = amendment;
+    values[14] = text_or_empty(f->lane);
+    values[15] = text_or_empty(f->collection);
+    values[16] = duty;
+    values[17] = tax;
+    values[18] = due;
+    values[19] = at;
+    values[20] = text_or_empty(f->codes);
+    res = cw_store__pg_exec(conn, fact_insert_sql, 21, values, NULL, NULL, 0, &rc);
+    if (res != NULL) {
+        PQclear(res);
+        rc = 0;
+    }
+    return rc;
+}
+
+/* ==== The facts read ==== */
+
+/* Row r of res into f, its strings in pool. */
+static int fact_from_row(cw_store_fact_t *f, const PGresult *res, int r, cw_pool_t *pool)
+{
+    const char **strs[] = {
+        [0] = &f->consignment_id, [1] = &f->sender,        [2] = &f->buyer_key,
+        [3] = &f->seller_key,     [4] = &f->business_key,  [5] = &f->content_digest,
+        [6] = &f->order_number,   [7] = &f->transport_doc, [8] = &f->destination,
+        [9] = &f->currency,       [13] = &f->lane,         [14] = &f->codes,
+        [15] = &f->collection,
+    };
+    int64_t amendment = 0;
+    int rc = 0;
+
+    for (int c = 0; c < (int)CW_ARRAY_SIZE(strs); c++) {
+        if (strs[c] != NULL) {
+            *strs[c] = col_str(pool, res, r, c);
+            CW_CHECK_ALLOC(*strs[c]);
+        }
+    }
+    CW_TRY(col_i64(res, r, 10, &f->value_minor));
+    CW_TRY(col_i32(res, r, 11, &f->date));
+    CW_TRY(col_int(res, r, 12, INT32_MIN, INT32_MAX, &amendment));
+    f->amendment = (int)amendment;
+    CW_TRY(col_i64(res, r, 16, &f->duty_minor));
+    CW_TRY(col_i64(res, r, 17, &f->tax_minor));
+    CW_TRY(col_i64(res, r, 18, &f->due_minor));
+out:
+    return rc;
+}
+
+/* The rows of the facts read (cw_store_facts_query_t). */
+static int
+fact_rows(PGconn *conn, const cw_store_facts_query_t *q, cw_pool_t *pool, cw_store_facts_t *out)
+{
+    char limit[I64_TEXT];
+    const char *values[4];
+    cw_store_fact_t *items = NULL;
+    PGresult *res = NULL;
+    int n;
+    int rc = 0;
+
+    /* Nothing to match: no round trip for the empty answer. */
+    if (!(is_set(q->seller_key) && is_set(q->order_number)) && !is_set(q->business_key)) {
+        return 0;
+    }
+    i64_text(limit, (int64_t)CW_STORE_FACTS_MAX);
+    values[0] = text_or_empty(q->seller_key);
+    values[1] = text_or_empty(q->order_number);
+    values[2] = text_or_empty(q->business_key);
+    values[3] = limit;
+    res = cw_store__pg_exec(conn, facts_sql, 4, values, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        goto out;
+    }
+    n = PQntuples(res);
+    if (!shape_ok(res, FACT_FIELDS, "facts") || CW_NEVER(n < 0 || n > (int)CW_STORE_FACTS_MAX)) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    if (n > 0) {
+        items = cw_pool_alloc(pool, (size_t)n * sizeof(*items));
+        CW_CHECK_ALLOC(items);
+    }
+    for (int r = 0; r < n; r++) {
+        CW_TRY(fact_from_row(&items[r], res, r, pool));
+    }
+    out->items = items;
+    out->count = (size_t)n;
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* The buyer's year total and window totals (cw_store_facts_t). */
+static int buyer_totals(PGconn *conn, const cw_store_facts_query_t *q, cw_store_facts_t *out)
+{
+    char year_start[I64_TEXT];
+    char until[I64_TEXT];
+    char since[I64_TEXT];
+    const char *values[8];
+    PGresult *res = NULL;
+    int64_t year = 0;
+    int64_t count = 0;
+    int64_t total = 0;
+    int rc = 0;
+
+    i64_text(year_start, q->year_start);
+    i64_text(until, q->until_date);
+    i64_text(since, q->split_since_date);
+    values[0] = text_or_empty(q->buyer_key);
+    values[1] = text_or_empty(q->destination);
+    values[2] = year_start;
+    values[3] = until;
+    values[4] = since;
+    values[5] = text_or_empty(q->currency);
+    values[6] = text_or_empty(q->consignment_id);
+    values[7] = text_or_empty(q->transport_doc);
+    res = cw_store__pg_exec(conn, buyer_sql, 8, values, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        goto out;
+    }
+    if (!shape_ok(res, 3, "buyer totals") || PQntuples(res) != 1) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    CW_TRY(col_i64(res, 0, 0, &year));
+    CW_TRY(col_i64(res, 0, 1, &count));
+    CW_TRY(col_i64(res, 0, 2, &total));
+    out->buyer_year_total_minor = year;
+    /* Without a currency there is no window total. */
+    if (is_set(q->currency)) {
+        out->buyer_count = count;
+        out->buyer_total_minor = total;
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* The seller's facts per value band (cw_store_facts_t.band_count). */
+static int band_counts(PGconn *conn, const cw_store_facts_query_t *q, cw_store_facts_t *out)
+{
+    char lo[BANDS_TEXT];
+    char hi[BANDS_TEXT];
+    char since[I64_TEXT];
+    char until[I64_TEXT];
+    const char *values[7];
+    size_t n = q->bands_len < CW_STORE_BANDS_MAX ? q->bands_len : CW_STORE_BANDS_MAX;
+    PGresult *res = NULL;
+    int rc = 0;
+
+    CW_TRY(bands_text(lo, q, 0));
+    CW_TRY(bands_text(hi, q, 1));
+    i64_text(since, q->cluster_since_date);
+    i64_text(until, q->until_date);
+    values[0] = text_or_empty(q->seller_key);
+    values[1] = text_or_empty(q->currency);
+    values[2] = lo;
+    values[3] = hi;
+    values[4] = since;
+    values[5] = until;
+    values[6] = text_or_empty(q->consignment_id);
+    res = cw_store__pg_exec(conn, bands_sql, 7, values, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        goto out;
+    }
+    if (!shape_ok(res, 1, "band counts") || PQntuples(res) != (int)n) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        CW_TRY(col_i64(res, (int)i, 0, &out->band_count[i]));
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+static int
+facts_read(PGconn *conn, const cw_store_facts_query_t *q, cw_pool_t *pool, cw_store_facts_t *out)
+{
+    int rc = 0;
+
+    CW_TRY(fact_rows(conn, q, pool, out));
+    if (is_set(q->buyer_key)) {
+        CW_TRY(buyer_totals(conn, q, out));
+    }
+    if (is_set(q->seller_key) && q->bands_len > 0) {
+        CW_TRY(band_counts(conn, q, out));
+    }
+out:
+    return rc;
+}
+
+/*
+ * The rows and every total of one consignment in one read-only
+ * REPEATABLE READ transaction: one snapshot for all of them, even while
+ * other connections commit. The connection must be idle (pg.h): a BEGIN
+ * inside a caller's transaction would end it with our COMMIT.
+ */
+int cw_store__pg_facts(PGconn *conn,
+                       const cw_store_facts_query_t *q,
+                       cw_pool_t *pool,
+                       cw_store_facts_t *out)
+{
+    PGTransactionStatusType tx = PQtransactionStatus(conn);
+    int began = 0;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (CW_NEVER(tx == PQTRANS_ACTIVE || tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR)) {
+        return CW_EINTERNAL;
+    }
+    CW_TRY(command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    began = 1;
+    CW_TRY(facts_read(conn, q, pool, out));
+    CW_TRY(command(conn, "COMMIT"));
+out:
+    if (rc < 0) {
+        memset(out, 0, sizeof(*out));
+        tx = PQtransactionStatus(conn);
+        /* A lost connection (PQTRANS_UNKNOWN) has nothing to roll back. */
+        if (began && (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR)) {
+            (void)command(conn, "ROLLBACK");
+        }
+    }
+    return rc;
+}
+
+/* ==== The statistics ==== */
+
+int cw_store__pg_stats(PGconn *conn, cw_store_req_t *req)
+{
+    const cw_store_stats_query_t *q = &req->in.stats;
+    cw_store_tallies_t *out = &req->out.stats;
+    cw_store_tally_t *items = NULL;
+    char from[I64_TEXT];
+    char to[I64_TEXT];
+    char limit[I64_TEXT];
+    const char *values[3];
+    PGresult *res = NULL;
+    int n;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (CW_NEVER((size_t)q->group_by >= CW_ARRAY_SIZE(stats_sql))) {
+        return CW_EINVAL;
+    }
+    i64_text(from, q->from_ms);
+    i64_text(to, q->to_ms);
+    /* Groups are few; a bound all the same. */
+    i64_text(limit, (int64_t)CW_STORE_FACTS_MAX);
+    values[0] = from;
+    values[1] = to;
+    values[2] = limit;
+    res = cw_store__pg_exec(conn, stats_sql[q->group_by], 3, values, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        goto out;
+    }
+    n = PQntuples(res);
+    if (!shape_ok(res, STATS_FIELDS, "stats") || CW_NEVER(n < 0 || n > (int)CW_STORE_FACTS_MAX)) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    if (n > 0) {
+        items = cw_pool_alloc(req->pool, (size_t)n * sizeof(*items));
+        CW_CHECK_ALLOC(items);
+    }
+    for (int r = 0; r < n; r++) {
+        cw_store_tally_t *t = &items[r];
+        int64_t count = 0;
+
+        t->group = col_str(req->pool, res, r, 0);
+        t->currency = col_str(req->pool, res, r, 1);
+        CW_CHECK_ALLOC(t->group);
+        CW_CHECK_ALLOC(t->currency);
+        CW_TRY(col_int(res, r, 2, 0, INT64_MAX, &count));
+        t->count = (uint64_t)count;
+        CW_TRY(col_i64(res, r, 3, &t->declared_minor));
+        CW_TRY(col_i64(res, r, 4, &t->duty_minor));
+        CW_TRY(col_i64(res, r, 5, &t->tax_minor));
+        CW_TRY(col_i64(res, r, 6, &t->due_minor));
+    }
+    out->items = items;
+    out->count = (size_t)n;
+out:
+    if (rc < 0) {
+        memset(out, 0, sizeof(*out));
+    }
+    PQclear(res);
+    return rc;
+}
