@@ -633,7 +633,9 @@ static int services_start(cw_node_t *node)
     sopts.group_max = node->cfg->store.group_max;
     rc = cw_store_open(&node->store, &node->loop, &sopts, &err);
     if (rc < 0) {
-        CW_LOG_ERROR("main", "store %s: %s", sopts.path, err.msg);
+        /* A PostgreSQL URL may hold a password; err names the database. */
+        CW_LOG_ERROR("main", "store %s: %s",
+                     cw_store_path_is_postgres(sopts.path) ? "(PostgreSQL)" : sopts.path, err.msg);
         goto out;
     }
     rc = cw_http_client_new(&node->client, &node->loop, &err);

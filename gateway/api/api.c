@@ -42,6 +42,12 @@ static void on_readyz(cw_api_t *api, cw_http_request_t *req)
                                           " accepts nothing more; restart clearwayd");
             return;
         }
+        if (st.unreachable) {
+            (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                          "the store's PostgreSQL server cannot be reached;"
+                                          " writes are refused until it is back");
+            return;
+        }
     }
     respond_json(req, 200, "{\"status\":\"ready\"}\n");
 }

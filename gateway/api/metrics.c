@@ -278,12 +278,17 @@ static int render_store(cw_store_t *store, cw_buf_t *out)
         "# HELP clearway_store_broken 1 once a flush of the WAL failed: the store answers "
         "nothing but errors until clearwayd is restarted.\n"
         "# TYPE clearway_store_broken gauge\n"
-        "clearway_store_broken %d\n",
+        "clearway_store_broken %d\n"
+        "# HELP clearway_store_unreachable 1 while the PostgreSQL store's server cannot be "
+        "reached: writes fail until it is back (always 0 on SQLite).\n"
+        "# TYPE clearway_store_unreachable gauge\n"
+        "clearway_store_unreachable %d\n",
         (unsigned long long)st.transactions, (unsigned long long)st.writes,
         (unsigned long long)st.pages_written, (double)st.exec_ns / 1e9, (double)st.commit_ns / 1e9,
         (unsigned long long)st.commit_failures, (unsigned long long)st.checkpoints,
         (double)st.checkpoint_ns / 1e9, (unsigned long long)st.transactions_beside_checkpoint,
-        (double)st.commit_beside_checkpoint_ns / 1e9, (unsigned long long)st.pending, st.broken);
+        (double)st.commit_beside_checkpoint_ns / 1e9, (unsigned long long)st.pending, st.broken,
+        st.unreachable);
 }
 
 /* Appends value as a Prometheus label value: quoted, with \\, \" and \n escaped. */

@@ -56,6 +56,9 @@ typedef struct cw_conf_keyword {
 
 /* A directive flag: the walk reports the attribute as missing. */
 #define CW_CONF_REQUIRED 0x1u
+/* CW_CONF_PATH: a PostgreSQL URL ("postgres://", "postgresql://") is taken
+ * as written, not resolved as a path (store/@path). */
+#define CW_CONF_PG_URL 0x2u
 
 typedef struct cw_conf_directive {
     const char *path;        /* "limits/url-bytes-max", or "listen/@port" for an attribute */
@@ -66,7 +69,7 @@ typedef struct cw_conf_directive {
     uint64_t min;            /* numbers: inclusive bounds */
     uint64_t max;            /* numbers: inclusive bounds */
     const cw_conf_keyword_t *keywords; /* CW_CONF_KEYWORD only */
-    unsigned flags;                    /* CW_CONF_REQUIRED */
+    unsigned flags;                    /* CW_CONF_REQUIRED, CW_CONF_PG_URL */
 } cw_conf_directive_t;
 
 /* Elements that may repeat; each occurrence fills a new record. */
@@ -214,7 +217,7 @@ static const cw_conf_directive_t directives[] = {
     { "partner/@adapter-transport-mode", CW_CONF_KEYWORD, PARTNER_FIELD(adapter_transport_mode), 0,
       0, transport_modes, 0 },
 
-    { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, 0 },
+    { "store/@path", CW_CONF_PATH, CONFIG_FIELD(store.path), 0, 0, NULL, CW_CONF_PG_URL },
     { "rules/@path", CW_CONF_PATH, CONFIG_FIELD(rules_path), 0, 0, NULL, 0 },
     { "delivery/@paused", CW_CONF_BOOL, CONFIG_FIELD(delivery_paused), 0, 0, NULL, 0 },
     { "store/@synchronous", CW_CONF_KEYWORD, CONFIG_FIELD(store.synchronous_full), 0, 0, sync_modes,
@@ -536,6 +539,14 @@ static void apply_path(cw_conf_walk_t *w,
 {
     char *field = (char *)record + d->offset;
 
+    if ((d->flags & CW_CONF_PG_URL) != 0
+        && ((n > 11 && memcmp(s, "postgres://", 11) == 0)
+            || (n > 13 && memcmp(s, "postgresql://", 13) == 0))
+        && n < d->size && memchr(s, '\0', n) == NULL) {
+        memcpy(field, s, n);
+        field[n] = '\0';
+        return;
+    }
     if (resolve_path(w, s, n, field, d->size) < 0) {
         field[0] = '\0';
         cw_config__problem(w->ld, line, "%s: '%.*s%s' is empty or longer than %zu bytes", d->path,
