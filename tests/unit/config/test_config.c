@@ -535,6 +535,33 @@ static void test_config__partner_transport_mode(void **state)
                       "mode of the consignments its adapter makes)");
 }
 
+static void test_config__store_path_may_be_a_postgresql_url(void **state)
+{
+    fixture_t *f = *state;
+    const char *xml = HEAD NODE LISTEN
+        "  <store "
+        "path=\"postgresql://cw@db.example/clearway?sslmode=verify-full&amp;x=1\"/>\n" TAIL;
+    const char *rel = HEAD NODE LISTEN "  <store path=\"postgres.db\"/>\n" TAIL;
+    int rc;
+
+    cw_config_unref(f->cfg);
+    f->cfg = NULL;
+    rc = cw_config_load_mem(&f->cfg, "/srv/cw/node.xml", xml, strlen(xml), &f->errs);
+    if (rc != 0) {
+        dump_errors(&f->errs);
+    }
+    assert_int_equal(rc, 0);
+    /* Taken as written, not resolved from the configuration's folder. */
+    assert_string_equal(f->cfg->store.path,
+                        "postgresql://cw@db.example/clearway?sslmode=verify-full&x=1");
+    cw_config_unref(f->cfg);
+    f->cfg = NULL;
+    /* A file whose name merely starts like one is still a path. */
+    rc = cw_config_load_mem(&f->cfg, "/srv/cw/node.xml", rel, strlen(rel), &f->errs);
+    assert_int_equal(rc, 0);
+    assert_string_equal(f->cfg->store.path, "/srv/cw/postgres.db");
+}
+
 static void test_config__routes_and_store(void **state)
 {
     fixture_t *f = *state;
@@ -1180,6 +1207,7 @@ int main(void)
         T(test_config__node_key_and_cert_together),
         T(test_config__partner_transport_mode),
         T(test_config__routes_and_store),
+        T(test_config__store_path_may_be_a_postgresql_url),
         T(test_config__tls_listener_rules),
         T(test_config__route_problems),
         T(test_config__route_adapter_sign_needs_adapter),
