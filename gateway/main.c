@@ -350,9 +350,9 @@ static int egress_start(cw_node_t *node,
 /*
  * A reload's routes go to the scheduler too: policies of known routes
  * change in place, new routes are claimed from at once (the scheduler is
- * created if the node had none), and a removed route's deliveries stay
- * queued. Before anything else is swapped: on failure (logged) the
- * running configuration stays whole.
+ * created if the node had none), a removed route's deliveries stay
+ * queued, and <delivery paused> pauses or resumes claiming. Before anything else is swapped: on
+ * failure (logged) the running configuration stays whole.
  */
 static int egress_reload(cw_node_t *node, const cw_config_t *cfg)
 {
@@ -373,6 +373,18 @@ static int egress_reload(cw_node_t *node, const cw_config_t *cfg)
     }
     if (rc < 0) {
         goto out;
+    }
+    /* <delivery paused> too: a maintenance window opens and closes by
+     * SIGHUP, without a restart. */
+    if (node->egress != NULL
+        && (cfg->delivery_paused != 0) != (cw_egress_paused_get(node->egress) != 0)) {
+        if (cfg->delivery_paused) {
+            cw_egress_pause(node->egress);
+            CW_LOG_INFO("main", "delivery paused by the reloaded configuration");
+        } else {
+            cw_egress_resume(node->egress);
+            CW_LOG_INFO("main", "delivery resumed by the reloaded configuration");
+        }
     }
     if (idle_max > 0 && cw_http_client_set_idle_connections_max(node->client, idle_max) < 0) {
         CW_LOG_WARN("main", "cannot keep %u idle connections; keeping the previous number",

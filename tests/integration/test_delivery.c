@@ -1098,6 +1098,52 @@ static void test_delivery__reload_adds_a_route(void **state)
     cw_free(xml);
 }
 
+/* <delivery paused="true"/> and back by SIGHUP: queued while paused,
+ * delivered once the reloaded configuration resumes. */
+static void test_delivery__reload_pauses_and_resumes_delivery(void **state)
+{
+    cw_test_daemon_t d;
+    char routes[2048];
+    char base[8192];
+    char extra[8192];
+    char id[128] = "";
+    char st[32];
+    char *xml;
+    char *partner;
+
+    (void)state;
+    snprintf(routes, sizeof(routes),
+             "  <route to=\"customs\" url=\"https://127.0.0.1:%d/v1/messages\" ca=\"%s/ca.pem\"\n"
+             "         client-cert=\"%s/hub.pem\" client-key=\"%s/hub.key\"/>\n",
+             b_tls_port, pki, pki, pki);
+    hub_start_with_routes(&d, routes);
+    cw_strlcpy(base, d.extra, sizeof(base));
+    /* <delivery> goes before the partners (schemas/config.xsd). */
+    partner = strstr(base, "  <partner ");
+    assert_non_null(partner);
+    assert_true((size_t)snprintf(extra, sizeof(extra), "%.*s  <delivery paused=\"true\"/>\n%s",
+                                 (int)(partner - base), base, partner)
+                < sizeof(extra));
+    cw_strlcpy(d.extra, extra, sizeof(d.extra));
+    assert_int_equal(cw_test_daemon_write_config(&d, d.extra, 1), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    assert_true(wait_log(&d, "delivery paused by the reloaded configuration", 10000));
+    xml = envelope("customs", "paused", id, sizeof(id));
+    assert_int_equal(post(d.port, xml, NULL, 0), 200);
+    cw_test_sleep_ms(1500);
+    assert_string_equal(state_at(&d, id, st, sizeof(st), NULL), "queued");
+    assert_int_equal(count_at_b(id), 0);
+    cw_strlcpy(d.extra, base, sizeof(d.extra));
+    assert_int_equal(cw_test_daemon_write_config(&d, d.extra, 1), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    assert_true(wait_log(&d, "delivery resumed by the reloaded configuration", 10000));
+    assert_true(wait_state_at(&d, id, "delivered", 15000));
+    assert_int_equal(count_at_b(id), 1);
+    assert_int_equal(cw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+    cw_test_daemon_cleanup(&d);
+    cw_free(xml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1114,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_delivery__stop_mid_translation_keeps_the_message),
         cmocka_unit_test(test_delivery__stop_mid_post_is_no_peer_failure),
         cmocka_unit_test(test_delivery__reload_adds_a_route),
+        cmocka_unit_test(test_delivery__reload_pauses_and_resumes_delivery),
         cmocka_unit_test(test_delivery__failing_store_is_503_and_nothing_acked),
         cmocka_unit_test(test_delivery__failed_flush_is_503_and_not_ready),
     };
