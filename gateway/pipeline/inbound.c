@@ -912,6 +912,7 @@ typedef struct put_ctx {
 } put_ctx_t;
 
 static void puts_next(inbound_job_t *job);
+static void inbound_done(int status, void *arg);
 
 static void on_item_stored(int status, const cw_store_put_result_t *put, void *arg)
 {
@@ -919,22 +920,46 @@ static void on_item_stored(int status, const cw_store_put_result_t *put, void *a
     inbound_job_t *job = ctx->job;
     inbound_item_t *it = ctx->it;
 
-    if (it != NULL) {
+    if (it == NULL) {
+        /* The batch record, alone before any item: the consignments'
+         * evidence is its bytes, so none is stored without it. */
+        cw_free(ctx);
+        job->pending--;
         if (status < 0) {
-            cw_strlcpy(it->status, "error", sizeof(it->status));
-            cw_strlcpy(it->detail, "the message store failed; send it again", sizeof(it->detail));
-        } else if (put->kind == CW_STORE_PUT_DUPLICATE) {
-            cw_strlcpy(it->status, "duplicate", sizeof(it->status));
-        } else if (put->kind == CW_STORE_PUT_CONFLICT) {
-            cw_strlcpy(it->status, "conflict", sizeof(it->status));
-            cw_strlcpy(it->detail, "this consignment id was sent before with other content",
-                       sizeof(it->detail));
-        } else if (it->queued && job->pl->egress != NULL) {
-            cw_egress_notify(job->pl->egress);
+            job->whole_rc = CW_EIO;
+            cw_strlcpy(job->whole_error,
+                       "the message store failed; nothing of this document was stored; send"
+                       " it again",
+                       sizeof(job->whole_error));
+            inbound_done(0, job);
+            return;
         }
-        if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->outcome != NULL) {
-            cw_pipeline__measure(job->pl, outcome_expand(job, it->outcome), it->codes);
+        /* pending starts at 1 so that no callback answers before the
+         * first window of puts is submitted; the last decrement below
+         * answers if all were synchronous failures. The rest go as the
+         * first complete. */
+        job->pending = 1;
+        job->next_put = 0;
+        puts_next(job);
+        if (--job->pending == 0) {
+            inbound_answer(job);
         }
+        return;
+    }
+    if (status < 0) {
+        cw_strlcpy(it->status, "error", sizeof(it->status));
+        cw_strlcpy(it->detail, "the message store failed; send it again", sizeof(it->detail));
+    } else if (put->kind == CW_STORE_PUT_DUPLICATE) {
+        cw_strlcpy(it->status, "duplicate", sizeof(it->status));
+    } else if (put->kind == CW_STORE_PUT_CONFLICT) {
+        cw_strlcpy(it->status, "conflict", sizeof(it->status));
+        cw_strlcpy(it->detail, "this consignment id was sent before with other content",
+                   sizeof(it->detail));
+    } else if (it->queued && job->pl->egress != NULL) {
+        cw_egress_notify(job->pl->egress);
+    }
+    if (status == 0 && put->kind == CW_STORE_PUT_NEW && it->outcome != NULL) {
+        cw_pipeline__measure(job->pl, outcome_expand(job, it->outcome), it->codes);
     }
     cw_free(ctx);
     /* This put still counts in pending while the next are submitted, so
@@ -1182,17 +1207,15 @@ static void inbound_done(int status, void *arg)
         inbound_answer(job);
         return;
     }
-    /* pending starts at 1 so that no callback answers before the first
-     * window of puts is submitted; the last decrement below answers if all
-     * were synchronous failures. The rest go as the first complete. */
-    job->pending = 1;
+    /* The batch record first; its callback puts the items
+     * (on_item_stored). */
+    job->pending = 0;
     job->next_put = 0;
     if (put_item(job, NULL) < 0) {
-        puts_fail_from(job, 0);
-    }
-    puts_next(job);
-    if (--job->pending == 0) {
-        inbound_answer(job);
+        job->whole_rc = CW_EIO;
+        cw_strlcpy(job->whole_error, "the message store refused the document; send it again",
+                   sizeof(job->whole_error));
+        inbound_done(0, job);
     }
 }
 

@@ -605,6 +605,43 @@ static void test_inbound__too_many_waiting_are_refused(void **state)
     assert_int_equal(ok + busy, 9);
 }
 
+/*
+ * A store that cannot commit: the manifest is refused whole with 503 (the
+ * batch record, whose bytes are every consignment's evidence, is stored
+ * before any consignment, and none without it), not answered 200 with
+ * per-item errors; once the store works the same file is all processed.
+ */
+static void test_inbound__store_failure_refuses_the_whole_document(void **state)
+{
+    static char body[1 << 18];
+    char path[512];
+    int status;
+    int said;
+
+    (void)state;
+    /* A manifest of its own, never sent before. */
+    snprintf(path, sizeof(path), "%s/store-fail.csv", pki);
+    manifest_write(path, "SF", 3);
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    setenv("CW_STORE_FAULT", "commit-fail", 1);
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    unsetenv("CW_STORE_FAULT");
+    status = post_path_as("carrier", "csv-manifest", path, "text/csv", body, sizeof(body));
+    said = strstr(body, "nothing of this document was stored") != NULL;
+    /* The store works again before asserting, so that a failure here does
+     * not take the next tests with it. */
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    assert_int_equal(status, 503);
+    assert_true(said);
+    assert_int_equal(post_path_as("carrier", "csv-manifest", path, "text/csv", body, sizeof(body)),
+                     200);
+    /* Each of the three assessed and stored (this row's old date makes it
+     * red: refused, which is stored too), none an error. */
+    assert_int_equal(count(body, "\"item\":"), 3);
+    assert_int_equal(count(body, "\"status\":\"error\""), 0);
+}
+
 static void test_inbound__bad_rows_are_reported_by_line(void **state)
 {
     static char body[1 << 18];
@@ -810,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_inbound__stopping_answers_the_waiting_503),
         cmocka_unit_test(test_inbound__too_many_waiting_are_refused),
         cmocka_unit_test(test_inbound__bad_rows_are_reported_by_line),
+        cmocka_unit_test(test_inbound__store_failure_refuses_the_whole_document),
         cmocka_unit_test(test_inbound__refusals),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_files_and_within_one),
         cmocka_unit_test(test_inbound__split_shipment_is_seen_across_chunks),
