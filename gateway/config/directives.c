@@ -541,8 +541,14 @@ static void apply_path(cw_conf_walk_t *w,
 
     if ((d->flags & CW_CONF_PG_URL) != 0
         && ((n > 11 && memcmp(s, "postgres://", 11) == 0)
-            || (n > 13 && memcmp(s, "postgresql://", 13) == 0))
-        && n < d->size && memchr(s, '\0', n) == NULL) {
+            || (n > 13 && memcmp(s, "postgresql://", 13) == 0))) {
+        if (n >= d->size || memchr(s, '\0', n) != NULL) {
+            /* Not quoted back: a URL may hold a password. */
+            field[0] = '\0';
+            cw_config__problem(w->ld, line, "%s: the PostgreSQL URL is longer than %zu bytes",
+                               d->path, d->size - 1);
+            return;
+        }
         memcpy(field, s, n);
         field[n] = '\0';
         return;

@@ -263,6 +263,8 @@ typedef struct cw_pg {
     pg_prepared_t rprep;      /* on rconn */
     int wdown;                /* the writer's connection is down (logged once) */
     int rdown;                /* the reader's */
+    uint64_t wretry_at_ns;    /* while down, the writer's next reset not before */
+    uint64_t rretry_at_ns;    /* the reader's */
     uv_thread_t wthread;
     uv_thread_t rthread;
     int wthread_started;
@@ -350,12 +352,15 @@ PGresult *cw_store__pg_exec(PGconn *conn,
         (void)snprintf(name, sizeof(name), "cw%u", i);
         if (i == prep->n && i < PG_PREPARED_MAX) {
             res = PQprepare(conn, name, sql, n, NULL);
-            if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
-                prep->sql[prep->n++] = sql;
-            } else {
-                i = PG_PREPARED_MAX;
+            if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                /* Its own error, not the one a second try would get in
+                 * the transaction it aborted. */
+                *rc = cw_store__pg_err(conn, res, sql);
+                PQclear(res);
+                return NULL;
             }
             PQclear(res);
+            prep->sql[prep->n++] = sql;
         }
     }
     if (i < PG_PREPARED_MAX) {
@@ -1165,23 +1170,46 @@ static void on_notice(void *arg, const char *message)
     CW_LOG_DEBUG(CW_STORE_MOD, "store: PostgreSQL: %s", message);
 }
 
+/*
+ * The session's settings, on every new connection and after every reset
+ * (a reset is a new session): commits wait for the server's WAL flush or
+ * not, locks wait busy_timeout_ms, bytea comes back as hex (col_bytes),
+ * text as UTF-8, whatever the role's or the database's defaults. 0 or
+ * CW_EIO.
+ */
+static int session_setup(cw_pg_t *be, PGconn *conn)
+{
+    char sql[192];
+    PGresult *res;
+    int rc = 0;
+
+    (void)PQsetNoticeProcessor(conn, on_notice, NULL);
+    (void)snprintf(sql, sizeof(sql),
+                   "SET synchronous_commit = %s; SET lock_timeout = %" PRIu32
+                   "; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'",
+                   be->sync_normal ? "off" : "on", be->busy_timeout_ms);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = cw_store__pg_err(conn, res, "the session's settings");
+        rc = rc == CW_EIO ? rc : CW_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* Opens a connection with the session settings every one uses. */
 static int conn_open(cw_pg_t *be, PGconn **out, cw_error_t *err)
 {
-    char sql[128];
+    /* Defaults first: what the URL says wins (expand_dbname). A server
+     * that stops answering is noticed in about a minute, not in hours:
+     * keepalives while idle, tcp_user_timeout while data is unanswered. */
+    static const char *const keys[] = { "connect_timeout",  "application_name",
+                                        "keepalives_idle",  "keepalives_interval",
+                                        "keepalives_count", "tcp_user_timeout",
+                                        "dbname",           NULL };
+    const char *values[] = { "10", "clearwayd", "30", "10", "3", "60000", be->url, NULL };
     PGconn *conn;
     int rc = 0;
-
-    /* Defaults first: what the URL says wins (expand_dbname). A server
-     * that stops answering is noticed in about a minute, not in hours. */
-    static const char *const keys[] = { "connect_timeout",
-                                        "application_name",
-                                        "keepalives_idle",
-                                        "keepalives_interval",
-                                        "keepalives_count",
-                                        "dbname",
-                                        NULL };
-    const char *values[] = { "10", "clearwayd", "30", "10", "3", be->url, NULL };
 
     *out = NULL;
     conn = PQconnectdbParams(keys, values, 1);
@@ -1196,21 +1224,10 @@ static int conn_open(cw_pg_t *be, PGconn **out, cw_error_t *err)
                           (int)(n > 0 && msg[n - 1] == '\n' ? n - 1 : n), msg);
         goto out;
     }
-    (void)PQsetNoticeProcessor(conn, on_notice, NULL);
-    (void)snprintf(sql, sizeof(sql),
-                   "SET synchronous_commit = %s; SET lock_timeout = %" PRIu32
-                   "; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'",
-                   be->sync_normal ? "off" : "on", be->busy_timeout_ms);
-    {
-        PGresult *res = PQexec(conn, sql);
-
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            rc = cw_error_set(err, CW_EIO, CW_STORE_MOD, "store: PostgreSQL: %s",
-                              PQresultErrorMessage(res));
-            PQclear(res);
-            goto out;
-        }
-        PQclear(res);
+    if (session_setup(be, conn) < 0) {
+        rc = cw_error_set(err, CW_EIO, CW_STORE_MOD,
+                          "store: PostgreSQL: the session's settings were refused (see the log)");
+        goto out;
     }
     *out = conn;
     conn = NULL;
@@ -1220,55 +1237,68 @@ out:
 }
 
 /*
- * Makes sure *conn is up before a batch: a lost connection is reset
- * (blocking, libpq's connect timeout). 0, or CW_EIO while the server
- * cannot be reached; the loss and the recovery are logged once each.
+ * One of the store's own connections (the writer's or the reader's) and
+ * what goes with it: the statements prepared on it, whether it is down,
+ * and when it may be tried again.
  */
-static int conn_ready(cw_pg_t *be, PGconn **conn, pg_prepared_t *prep, int *down, const char *who)
+typedef struct pg_link {
+    PGconn **conn;
+    pg_prepared_t *prep;
+    int *down;
+    uint64_t *retry_at_ns;
+    const char *who;
+} pg_link_t;
+
+/*
+ * Makes sure a connection is up for the next operation: one that libpq
+ * knows lost is reset (blocking, connect_timeout), at most once every
+ * PG_RETRY_NS while the server stays out of reach; in between, or when the
+ * reset fails, CW_EIO at once, so that a queue fails fast instead of each
+ * request waiting for its own attempt. The loss and the return are logged
+ * once each.
+ */
+static int conn_ready(cw_pg_t *be, const pg_link_t *l)
 {
-    if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK
-        && PQtransactionStatus(*conn) == PQTRANS_IDLE) {
-        if (*down) {
-            *down = 0;
-            CW_LOG_INFO(CW_STORE_MOD, "store: %s: the %s connection is back", be->where, who);
-        }
-        return 0;
+    uint64_t now = cw_time_mono_ns();
+
+    if (*l->conn != NULL && PQstatus(*l->conn) == CONNECTION_OK
+        && PQtransactionStatus(*l->conn) == PQTRANS_IDLE) {
+        goto up;
+    }
+    if (*l->down && now < *l->retry_at_ns) {
+        return CW_EIO;
     }
     /* A new session: nothing is prepared on it. */
-    prep->n = 0;
-    if (*conn != NULL) {
-        PQreset(*conn);
+    l->prep->n = 0;
+    if (*l->conn != NULL) {
+        PQreset(*l->conn);
     } else {
         cw_error_t err;
 
         memset(&err, 0, sizeof(err));
-
-        (void)conn_open(be, conn, &err);
+        (void)conn_open(be, l->conn, &err);
         cw_error_clear(&err);
     }
-    if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) {
-        char sql[128];
-        PGresult *res;
-
-        /* A reset connection starts a new session: the settings again. */
-        (void)snprintf(sql, sizeof(sql), "SET synchronous_commit = %s; SET lock_timeout = %" PRIu32,
-                       be->sync_normal ? "off" : "on", be->busy_timeout_ms);
-        res = PQexec(*conn, sql);
-        PQclear(res);
-        if (*down) {
-            *down = 0;
-            CW_LOG_INFO(CW_STORE_MOD, "store: %s: the %s connection is back", be->where, who);
-        }
-        return 0;
+    if (*l->conn != NULL && PQstatus(*l->conn) == CONNECTION_OK
+        && session_setup(be, *l->conn) == 0) {
+        goto up;
     }
-    if (!*down) {
-        *down = 1;
+    *l->retry_at_ns = cw_time_mono_ns() + PG_RETRY_NS;
+    if (!*l->down) {
+        *l->down = 1;
         CW_LOG_ERROR(CW_STORE_MOD,
                      "store: %s: the %s connection is lost (%s); every operation fails with"
                      " 503 until it is back",
-                     be->where, who, *conn != NULL ? PQerrorMessage(*conn) : "cannot connect");
+                     be->where, l->who,
+                     *l->conn != NULL ? PQerrorMessage(*l->conn) : "cannot connect");
     }
     return CW_EIO;
+up:
+    if (*l->down) {
+        *l->down = 0;
+        CW_LOG_INFO(CW_STORE_MOD, "store: %s: the %s connection is back", be->where, l->who);
+    }
+    return 0;
 }
 
 /* ==== The writer (its own thread) ==== */
@@ -1299,6 +1329,7 @@ static void enqueue_on(
 
 /* Undoes what a write's run put into req, for running it again. */
 static void write_reset(cw_store_req_t *req);
+static int writer_ready(cw_store_t *store, cw_pg_t *be);
 
 /* Keeps req's own failure but undoes what it counted or claimed. */
 static void status_keep(cw_store_req_t *req)
@@ -1324,20 +1355,55 @@ static void write_reset(cw_store_req_t *req)
 }
 
 /*
+ * A refusal (the delivery's lease is someone else's, the message is not
+ * failed, no such row) is the operation's answer and wrote nothing: every
+ * operation refuses before its first write, and the transaction is still
+ * good, so the rest of the group goes on.
+ */
+static int refused(PGconn *conn, int status)
+{
+    return (status == CW_ESTALE || status == CW_EPERM || status == CW_ENOENT)
+           && PQtransactionStatus(conn) == PQTRANS_INTRANS;
+}
+
+/* COMMIT, and that it committed: of a transaction already aborted,
+ * PostgreSQL answers COMMIT with success and the tag ROLLBACK. */
+static int commit(PGconn *conn)
+{
+    PGresult *res;
+    int rc = 0;
+
+    res = cw_store__pg_exec(conn, "COMMIT", 0, NULL, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        CW_LOG_ERROR(CW_STORE_MOD, "store: PostgreSQL: COMMIT answered %s", PQcmdStatus(res));
+        rc = CW_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
  * Runs writes batch[0..n) in one transaction: 0 when it committed (each
- * req->status 0), else < 0 with nothing of it kept. *failed is the index
- * of the write that failed, or n when COMMIT (or BEGIN) did.
+ * req->status 0, or a refusal), else < 0 with nothing of it kept. *failed
+ * is the index of the write that failed, n when COMMIT did, n + 1 when
+ * BEGIN did (nothing was sent).
  */
 static int tx_run(cw_store_t *store, PGconn *conn, cw_store_req_t **batch, size_t n, size_t *failed)
 {
     size_t i;
     int rc;
 
-    *failed = n;
+    *failed = n + 1;
     rc = exec_plain(conn, "BEGIN");
+    if (rc == 0) {
+        *failed = n;
+    }
     for (i = 0; rc == 0 && i < n; i++) {
         batch[i]->status = op_exec(conn, batch[i]);
-        if (batch[i]->status < 0) {
+        if (batch[i]->status < 0 && !refused(conn, batch[i]->status)) {
             rc = batch[i]->status;
             *failed = i;
         }
@@ -1346,7 +1412,7 @@ static int tx_run(cw_store_t *store, PGconn *conn, cw_store_req_t **batch, size_
         rc = CW_EIO;
     }
     if (rc == 0) {
-        rc = exec_plain(conn, "COMMIT");
+        rc = commit(conn);
     }
     if (rc < 0 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
         (void)exec_plain(conn, "ROLLBACK");
@@ -1372,6 +1438,12 @@ static void run_writes(cw_store_t *store, cw_pg_t *be, cw_store_req_t **batch, s
     int rc;
 
     rc = tx_run(store, be->wconn, batch, n, &failed);
+    if (rc < 0 && failed == n + 1 && PQstatus(be->wconn) != CONNECTION_OK
+        && writer_ready(store, be) == 0) {
+        /* The server restarted since the last group (libpq learns of it
+         * only now) and nothing of this one was sent: once more. */
+        rc = tx_run(store, be->wconn, batch, n, &failed);
+    }
     if (rc == 0) {
         atomic_fetch_add(&store->n_tx, 1);
         atomic_fetch_add(&store->n_writes, n);
@@ -1448,7 +1520,8 @@ static size_t batch_take(cw_pg_t *be, int down, int *stop)
  * store reachable)? Resets it when not; writer thread. */
 static int writer_ready(cw_store_t *store, cw_pg_t *be)
 {
-    int rc = conn_ready(be, &be->wconn, &be->wprep, &be->wdown, "writer");
+    pg_link_t l = { &be->wconn, &be->wprep, &be->wdown, &be->wretry_at_ns, "writer" };
+    int rc = conn_ready(be, &l);
 
     atomic_store(&store->unreachable, rc < 0);
     return rc;
@@ -1481,6 +1554,10 @@ static void writer_main(void *arg)
         }
         for (i = 0; i < n; i++) {
             be->batch[i]->status = 0;
+            if (be->batch[i]->kind == CW_STORE_REQ_PURGE) {
+                /* Its earlier batches committed: counted for good. */
+                be->batch[i]->in.purge.batch_last = 0;
+            }
         }
         if (n > 0) {
             run_writes(store, be, be->batch, n);
@@ -1525,10 +1602,32 @@ static cw_store_req_t *reader_take(cw_pg_t *be)
     return req;
 }
 
+/* A read on the reader's connection; a status lookup's row and history
+ * in one snapshot, as the SQLite reader sees them. */
+static int read_run(PGconn *conn, cw_store_req_t *req)
+{
+    int rc;
+
+    if (req->kind != CW_STORE_REQ_GET) {
+        return op_exec(conn, req);
+    }
+    rc = exec_plain(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc == 0) {
+        rc = op_exec(conn, req);
+        if (PQstatus(conn) == CONNECTION_OK) {
+            int end = exec_plain(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
+
+            rc = rc == 0 ? end : rc;
+        }
+    }
+    return rc;
+}
+
 static void reader_main(void *arg)
 {
     cw_store_t *store = arg;
     cw_pg_t *be = backend_of(store);
+    pg_link_t l = { &be->rconn, &be->rprep, &be->rdown, &be->rretry_at_ns, "reader" };
     cw_store_req_t *req;
 
     cw_thread_name_set("cw-store-read");
@@ -1536,10 +1635,17 @@ static void reader_main(void *arg)
     while ((req = reader_take(be)) != NULL) {
         if (facts_faulted(store, req)) {
             req->status = CW_EIO;
-        } else if (conn_ready(be, &be->rconn, &be->rprep, &be->rdown, "reader") < 0) {
+        } else if (conn_ready(be, &l) < 0) {
             req->status = CW_EIO;
         } else {
-            req->status = op_exec(be->rconn, req);
+            req->status = read_run(be->rconn, req);
+            /* The server restarted since the last read (libpq learns of it
+             * only now): a read is safe to run again, once. */
+            if (req->status < 0 && PQstatus(be->rconn) != CONNECTION_OK
+                && conn_ready(be, &l) == 0) {
+                memset(&req->out, 0, sizeof(req->out));
+                req->status = read_run(be->rconn, req);
+            }
         }
         atomic_fetch_add(&store->n_reads, 1);
         answer(store, req, 0);
@@ -1565,6 +1671,11 @@ static int pg_facts_here(cw_store_t *store,
     if (atomic_load(&store->fault) == CW_STORE_FAULT_READ_FAIL) {
         return CW_EIO;
     }
+    if (atomic_load(&store->unreachable)) {
+        /* The writer cannot reach the server: fail at once rather than
+         * hold a pool thread for a connection attempt. */
+        return CW_EIO;
+    }
     uv_mutex_lock(&be->lock);
     while (!be->stopping && be->lend_idle == 0 && be->lend_out >= PG_LEND_MAX) {
         uv_cond_wait(&be->lwake, &be->lock);
@@ -1585,8 +1696,13 @@ static int pg_facts_here(cw_store_t *store,
     if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
         prep.n = 0;
         PQreset(conn);
+        if (PQstatus(conn) == CONNECTION_OK && session_setup(be, conn) < 0) {
+            PQfinish(conn);
+            conn = NULL;
+            rc = CW_EIO;
+        }
     }
-    if (conn == NULL) {
+    if (conn == NULL && rc == 0) {
         rc = conn_open(be, &conn, &err);
         if (rc < 0) {
             CW_LOG_WARN(CW_STORE_MOD, "%s", err.msg);
@@ -1597,6 +1713,16 @@ static int pg_facts_here(cw_store_t *store,
     if (rc == 0) {
         tls_prepared = &prep;
         rc = PQstatus(conn) == CONNECTION_OK ? cw_store__pg_facts(conn, q, pool, out) : CW_EIO;
+        if (rc < 0 && PQstatus(conn) != CONNECTION_OK) {
+            /* Lost since it was last used (a restarted server): the read
+             * is safe to run again, once, on the connection reset. */
+            prep.n = 0;
+            PQreset(conn);
+            if (PQstatus(conn) == CONNECTION_OK && session_setup(be, conn) == 0) {
+                memset(out, 0, sizeof(*out));
+                rc = cw_store__pg_facts(conn, q, pool, out);
+            }
+        }
         tls_prepared = NULL;
     }
 
@@ -1609,8 +1735,10 @@ static int pg_facts_here(cw_store_t *store,
         be->lend_idle++;
         conn = NULL;
     }
-    uv_mutex_unlock(&be->lock);
+    /* Under the lock: once lend_out is 0 and the lock free, lend_close may
+     * let the store be freed, condition variable and all. */
     uv_cond_signal(&be->lwake);
+    uv_mutex_unlock(&be->lock);
     PQfinish(conn);
     return rc;
 }

@@ -500,6 +500,30 @@ static void test_cluster__database_out_of_reach_is_503_until_it_is_back(void **s
     assert_int_equal(count_at_eu(id), 1);
 }
 
+/* Connections the server cut (a restart, a failover, an administrator)
+ * are found out at their next use and made again: no 503 for it. */
+static void test_cluster__cut_connections_are_made_again_without_a_503(void **state)
+{
+    static char body[1 << 16];
+    char sql[512];
+    char id[128];
+    int round;
+
+    (void)state;
+    for (round = 0; round < 3; round++) {
+        char *xml = consignment(id, sizeof(id));
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                 " WHERE datname = '%s'",
+                 db_name);
+        assert_true(pg_int(admin_url, sql) > 0);
+        assert_int_equal(post(&one, xml, body, sizeof(body)), 200);
+        cw_free(xml);
+        assert_true(wait_state(&two, "shop", id, "delivered", 30000));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_cluster__one_message_sent_to_both_nodes_is_one_message),
         cmocka_unit_test(test_cluster__what_a_killed_node_accepted_the_other_delivers),
         cmocka_unit_test(test_cluster__database_out_of_reach_is_503_until_it_is_back),
+        cmocka_unit_test(test_cluster__cut_connections_are_made_again_without_a_503),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -556,6 +556,27 @@ static void test_config__store_path_may_be_a_postgresql_url(void **state)
                         "postgresql://cw@db.example/clearway?sslmode=verify-full&x=1");
     cw_config_unref(f->cfg);
     f->cfg = NULL;
+    /* Too long: refused at its line, without quoting it (a password). */
+    {
+        static char big[6000];
+        size_t n;
+
+        n = (size_t)snprintf(big, sizeof(big), HEAD NODE LISTEN "  <store path=\"postgresql://u:");
+        memset(big + n, 's', 1200);
+        n += 1200;
+        (void)snprintf(big + n, sizeof(big) - n, "@db/x\"/>\n" TAIL);
+        cw_config_unref(f->cfg);
+        f->cfg = NULL;
+        rc = cw_config_load_mem(&f->cfg, "/srv/cw/node.xml", big, strlen(big), &f->errs);
+        assert_int_not_equal(rc, 0);
+        assert_error_line(&f->errs, "/srv/cw/node.xml:4: store/@path: the PostgreSQL URL is longer "
+                                    "than 1023 bytes");
+        for (size_t i = 0; i < f->errs.count; i++) {
+            assert_null(strstr(f->errs.lines[i], "ssss"));
+        }
+        cw_config_errors_fini(&f->errs);
+        cw_config_errors_init(&f->errs);
+    }
     /* A file whose name merely starts like one is still a path. */
     rc = cw_config_load_mem(&f->cfg, "/srv/cw/node.xml", rel, strlen(rel), &f->errs);
     assert_int_equal(rc, 0);
