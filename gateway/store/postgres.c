@@ -195,9 +195,20 @@ static const char SQL_GET[] =
     " ORDER BY (m.state = 'rejected'), m.id DESC LIMIT 1";
 static const char SQL_HISTORY[] =
     "SELECT state, at_ms, note FROM message_states WHERE message = $1 ORDER BY seq";
-static const char SQL_LIST[] = "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.id < $1" LIST_STATES
-                               " AND ($3::text IS NULL OR m.to_party = $3)"
-                               " AND m.created_at_ms >= $4 ORDER BY m.id DESC LIMIT $5";
+/* Three shapes of a page, as with SQLite, so that each prepared plan can
+ * use its index: every message newest first (the primary key), one
+ * destination's (messages_to), failed and rejected only
+ * (messages_attention). $3 is the destination in the second only. */
+static const char SQL_LIST[] =
+    "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.id < $1" LIST_STATES " AND $3::text IS NULL"
+    " AND m.created_at_ms >= $4 ORDER BY m.id DESC LIMIT $5";
+static const char SQL_LIST_TO[] =
+    "SELECT " INFO_COLUMNS INFO_JOIN " WHERE m.to_party = $3 AND m.id < $1" LIST_STATES
+    " AND m.created_at_ms >= $4 ORDER BY m.id DESC LIMIT $5";
+static const char SQL_LIST_ATTENTION[] =
+    "SELECT " INFO_COLUMNS INFO_JOIN
+    " WHERE m.id < $1 AND m.state IN ('failed', 'rejected')" LIST_STATES " AND $3::text IS NULL"
+    " AND m.created_at_ms >= $4 ORDER BY m.id DESC LIMIT $5";
 static const char SQL_KEY_STATE[] = "SELECT id, state FROM messages"
                                     " WHERE from_party = $1 AND message_id = $2"
                                     " AND state <> 'rejected' FOR UPDATE";
@@ -742,6 +753,20 @@ static void states_csv(uint32_t mask, char *out, size_t size)
     }
 }
 
+/* The page's statement for f (see SQL_LIST). */
+static const char *list_sql(const cw_store_filter_t *f)
+{
+    const uint32_t attention = (1u << CW_STORE_STATE_FAILED) | (1u << CW_STORE_STATE_REJECTED);
+
+    if (f->to != NULL) {
+        return SQL_LIST_TO;
+    }
+    if (f->states_mask != 0 && (f->states_mask & ~attention) == 0) {
+        return SQL_LIST_ATTENTION;
+    }
+    return SQL_LIST;
+}
+
 static int op_list(PGconn *conn, cw_store_req_t *req)
 {
     const cw_store_filter_t *f = &req->in.list.filter;
@@ -773,7 +798,7 @@ static int op_list(PGconn *conn, cw_store_req_t *req)
     v[2] = f->to;
     v[3] = since;
     v[4] = limit;
-    r = cw_store__pg_exec(conn, SQL_LIST, 5, v, NULL, NULL, 0, &rc);
+    r = cw_store__pg_exec(conn, list_sql(f), 5, v, NULL, NULL, 0, &rc);
     if (r == NULL) {
         return rc;
     }
