@@ -41,6 +41,37 @@ PGresult *cw_store__pg_exec(PGconn *conn,
                             int binary_result,
                             int *rc);
 
+/* Room for a decimal int64 and its terminator. */
+#define CW_STORE_PG_I64_SIZE 24
+
+/* Runs a statement without parameters or results: 0 or CW_E*. */
+int cw_store__pg_exec_plain(PGconn *conn, const char *sql);
+/* The same with n text parameters; the rows it changed in *changed (may
+ * be NULL). */
+CW_MUST_CHECK int cw_store__pg_exec_n(
+    PGconn *conn, const char *sql, int n, const char *const *values, int64_t *changed);
+/* v in decimal, for a text parameter. */
+void cw_store__pg_i64(char out[CW_STORE_PG_I64_SIZE], int64_t v);
+/* A column as int64 (0 for NULL); CW_EINTERNAL when it is not a number. */
+CW_MUST_CHECK int cw_store__pg_col_i64(const PGresult *res, int row, int col, int64_t *out);
+
+/* ==== The operations (postgres_sql.c) ==== */
+
+/* Runs req (any kind) on conn, inside the caller's transaction for a
+ * write: 0, a refusal (CW_ESTALE, CW_EPERM, CW_ENOENT: nothing written),
+ * or another CW_E*. Results in req->out, memory in req->pool. */
+CW_MUST_CHECK int cw_store__pg_op(PGconn *conn, cw_store_req_t *req);
+
+/* ==== The schema (postgres_schema.c) ==== */
+
+/*
+ * Checks that conn's database is a Clearway store or empty and migrates it
+ * to this binary's version; where names the database in messages. 0, or
+ * CW_ECONFIG (not a Clearway store, newer schema, server too old) / CW_EIO
+ * with err set. Blocking; at open.
+ */
+CW_MUST_CHECK int cw_store__pg_schema_check(PGconn *conn, const char *where, cw_error_t *err);
+
 /* ==== The ledger (postgres_ledger.c) ==== */
 
 /*
