@@ -176,6 +176,24 @@ void cw_store__req_done(cw_store_t *store, cw_store_req_t *req);
 /* Reports that the backend finished closing. Any thread; call once. */
 void cw_store__backend_closed(cw_store_t *store);
 
+/*
+ * The sealed envelope a claim hands out when the store kept it without its
+ * evidence (store.c, outgoing_copy): kept (kept_len bytes) with the base64
+ * of raw (the message's received bytes) put back at offset at, in pool. A
+ * row that does not add up (altered by hand) is logged and gives NULL and
+ * 0: its attempt then fails at the receiver, visibly, and the rows after it
+ * are still delivered. 0 or CW_ENOMEM. Any thread.
+ */
+CW_MUST_CHECK int cw_store__outgoing_whole(cw_pool_t *pool,
+                                           int64_t id,
+                                           const char *kept,
+                                           size_t kept_len,
+                                           int64_t at,
+                                           const void *raw,
+                                           size_t raw_len,
+                                           const char **out,
+                                           size_t *out_len);
+
 /* ==== SQLite helpers shared by sqlite.c and schema.c ==== */
 
 /* Maps a SQLite result code onto CW_E* (SQLITE_FULL and I/O errors: CW_EIO). */

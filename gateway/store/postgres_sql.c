@@ -606,13 +606,9 @@ out:
     return rc;
 }
 
-/*
- * A claimed envelope kept without its evidence: the stored bytes (column 5)
- * with the base64 of the message's received bytes (column 12) put back at
- * evidence_at (column 11). A row that does not add up (altered by hand) is
- * logged and claimed with no envelope, as with SQLite: its attempt fails at
- * the receiver, visibly, and the rows after it are still delivered.
- */
+/* A claimed envelope kept without its evidence: the stored bytes (column
+ * 5) with the base64 of the message's received bytes (column 12) put back
+ * at evidence_at (column 11). */
 static int outgoing_whole(cw_pool_t *pool, const PGresult *r, int k, cw_store_delivery_t *d)
 {
     const char *kept = NULL;
@@ -620,29 +616,13 @@ static int outgoing_whole(cw_pool_t *pool, const PGresult *r, int k, cw_store_de
     size_t kept_len = 0;
     size_t raw_len = 0;
     int64_t at = 0;
-    size_t n;
-    char *whole;
     int rc = 0;
 
     CW_TRY(col_bytes(pool, r, k, 5, &kept, &kept_len));
     CW_TRY(col_bytes(pool, r, k, 12, &raw, &raw_len));
     CW_TRY(cw_store__pg_col_i64(r, k, 11, &at));
-    if (kept == NULL || raw == NULL || raw_len == 0 || at <= 0 || (uint64_t)at > kept_len
-        || raw_len > (SIZE_MAX - kept_len) / 2) {
-        CW_LOG_ERROR(CW_STORE_MOD, "delivery %lld: its envelope's evidence cannot be restored",
-                     (long long)d->id);
-        d->outgoing = NULL;
-        d->outgoing_len = 0;
-        return 0;
-    }
-    n = CW_BASE64_LEN(raw_len);
-    whole = cw_pool_alloc(pool, kept_len + n);
-    CW_CHECK_ALLOC(whole);
-    memcpy(whole, kept, (size_t)at);
-    (void)cw_base64_encode(whole + at, raw, raw_len);
-    memcpy(whole + at + n, kept + at, kept_len - (size_t)at);
-    d->outgoing = whole;
-    d->outgoing_len = kept_len + n;
+    rc = cw_store__outgoing_whole(pool, d->id, kept, kept_len, at, raw, raw_len, &d->outgoing,
+                                  &d->outgoing_len);
 out:
     return rc;
 }

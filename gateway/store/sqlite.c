@@ -803,40 +803,14 @@ out:
 /*
  * A claimed envelope kept without its evidence (schema version 10): the
  * stored bytes (column 5) with the base64 of the message's received bytes
- * (column 11) put back at evidence_at (column 10). A row that does not add
- * up (altered by hand) is logged and claimed with no envelope, as an empty
- * one was before: its attempt fails at the receiver, visibly, and the
- * rows after it are still delivered.
+ * (column 11) put back at evidence_at (column 10).
  */
 static int outgoing_whole(cw_pool_t *pool, sqlite3_stmt *st, cw_store_delivery_t *d)
 {
-    const char *kept = sqlite3_column_blob(st, 5);
-    size_t kept_len = (size_t)sqlite3_column_bytes(st, 5);
-    sqlite3_int64 at = sqlite3_column_int64(st, 10);
-    const void *raw = sqlite3_column_blob(st, 11);
-    size_t raw_len = (size_t)sqlite3_column_bytes(st, 11);
-    size_t n;
-    char *whole;
-
-    if (kept == NULL || raw == NULL || raw_len == 0 || at <= 0 || (uint64_t)at > kept_len
-        || raw_len > (SIZE_MAX - kept_len) / 2) {
-        CW_LOG_ERROR(CW_STORE_MOD, "delivery %lld: its envelope's evidence cannot be restored",
-                     (long long)d->id);
-        d->outgoing = NULL;
-        d->outgoing_len = 0;
-        return 0;
-    }
-    n = CW_BASE64_LEN(raw_len);
-    whole = cw_pool_alloc(pool, kept_len + n);
-    if (whole == NULL) {
-        return CW_ENOMEM;
-    }
-    memcpy(whole, kept, (size_t)at);
-    (void)cw_base64_encode(whole + at, raw, raw_len);
-    memcpy(whole + at + n, kept + at, kept_len - (size_t)at);
-    d->outgoing = whole;
-    d->outgoing_len = kept_len + n;
-    return 0;
+    return cw_store__outgoing_whole(
+        pool, d->id, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
+        sqlite3_column_int64(st, 10), sqlite3_column_blob(st, 11),
+        (size_t)sqlite3_column_bytes(st, 11), &d->outgoing, &d->outgoing_len);
 }
 
 static int claim_row(cw_store_req_t *req, sqlite3_stmt *st, cw_store_delivery_t *d)

@@ -198,6 +198,42 @@ static void on_done_async(uv_async_t *handle)
     }
 }
 
+/* ==== Shared by the backends ==== */
+
+int cw_store__outgoing_whole(cw_pool_t *pool,
+                             int64_t id,
+                             const char *kept,
+                             size_t kept_len,
+                             int64_t at,
+                             const void *raw,
+                             size_t raw_len,
+                             const char **out,
+                             size_t *out_len)
+{
+    size_t n;
+    char *whole;
+
+    *out = NULL;
+    *out_len = 0;
+    if (kept == NULL || raw == NULL || raw_len == 0 || at <= 0 || (uint64_t)at > kept_len
+        || raw_len > (SIZE_MAX - kept_len) / 2) {
+        CW_LOG_ERROR(CW_STORE_MOD, "delivery %lld: its envelope's evidence cannot be restored",
+                     (long long)id);
+        return 0;
+    }
+    n = CW_BASE64_LEN(raw_len);
+    whole = cw_pool_alloc(pool, kept_len + n);
+    if (whole == NULL) {
+        return CW_ENOMEM;
+    }
+    memcpy(whole, kept, (size_t)at);
+    (void)cw_base64_encode(whole + at, raw, raw_len);
+    memcpy(whole + at + n, kept + at, kept_len - (size_t)at);
+    *out = whole;
+    *out_len = kept_len + n;
+    return 0;
+}
+
 /* ==== Open, close, stats ==== */
 
 int cw_store_path_is_postgres(const char *path)
