@@ -460,25 +460,6 @@ out:
     return rc;
 }
 
-/* Builds ",queued,failed," from the mask ("" for every state). */
-static void states_csv(uint32_t mask, char *out, size_t size)
-{
-    size_t used = 0;
-    unsigned i;
-
-    out[0] = '\0';
-    for (i = 0; mask != 0 && i < CW_STORE_STATE_COUNT; i++) {
-        if ((mask & (1u << i)) != 0) {
-            used += (size_t)snprintf(out + used, size - used, ",%s",
-                                     cw_store_state_name((cw_store_state_e)i));
-        }
-    }
-    if (used > 0 && used + 2 <= size) {
-        out[used] = ',';
-        out[used + 1] = '\0';
-    }
-}
-
 /* The page's statement for f (see SQL_LIST). */
 static const char *list_sql(const cw_store_filter_t *f)
 {
@@ -514,7 +495,7 @@ static int op_list(PGconn *conn, cw_store_req_t *req)
         return CW_ENOMEM;
     }
     page->items = items;
-    states_csv(f->states_mask, states, sizeof(states));
+    cw_store__states_csv(f->states_mask, states, sizeof(states));
     cw_store__pg_i64(cursor_row, req->in.list.cursor_row);
     cw_store__pg_i64(since, f->since_ms);
     /* One row more than the page tells whether another page follows. */

@@ -639,25 +639,6 @@ out:
     return rc;
 }
 
-/* Builds ",queued,failed," from the mask ("" for every state). */
-static void states_csv(uint32_t mask, char *out, size_t size)
-{
-    size_t used = 0;
-    unsigned i;
-
-    out[0] = '\0';
-    for (i = 0; mask != 0 && i < CW_STORE_STATE_COUNT; i++) {
-        if ((mask & (1u << i)) != 0) {
-            used += (size_t)snprintf(out + used, size - used, ",%s",
-                                     cw_store_state_name((cw_store_state_e)i));
-        }
-    }
-    if (used > 0 && used + 2 <= size) {
-        out[used] = ',';
-        out[used + 1] = '\0';
-    }
-}
-
 /* The list statement for f: by destination, or failed and rejected only
  * through their own index, or the walk of every message. */
 static stmt_e list_stmt(const cw_store_filter_t *f)
@@ -698,7 +679,7 @@ static int op_list(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
     if (st == NULL) {
         goto out;
     }
-    states_csv(f->states_mask, states, sizeof(states));
+    cw_store__states_csv(f->states_mask, states, sizeof(states));
     (void)sqlite3_bind_int64(st, 1, req->in.list.cursor_row);
     bind_str(st, 2, states);
     if (f->to != NULL) {

@@ -200,6 +200,24 @@ static void on_done_async(uv_async_t *handle)
 
 /* ==== Shared by the backends ==== */
 
+void cw_store__states_csv(uint32_t mask, char *out, size_t size)
+{
+    size_t used = 0;
+    unsigned i;
+
+    out[0] = '\0';
+    for (i = 0; mask != 0 && i < CW_STORE_STATE_COUNT; i++) {
+        if ((mask & (1u << i)) != 0) {
+            used += (size_t)snprintf(out + used, size - used, ",%s",
+                                     cw_store_state_name((cw_store_state_e)i));
+        }
+    }
+    if (used > 0 && used + 2 <= size) {
+        out[used] = ',';
+        out[used + 1] = '\0';
+    }
+}
+
 int cw_store__outgoing_whole(cw_pool_t *pool,
                              int64_t id,
                              const char *kept,

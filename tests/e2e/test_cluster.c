@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "cw_test.h"
+#include "e2e.h"
 #include "util.h"
 
 static char pki[256];
@@ -92,91 +93,14 @@ static long long pg_int(const char *url, const char *sql)
 
 /* ==== Messages ==== */
 
-/* A consignment signed by shop for customs-eu with its own ids; the
- * envelope (heap; cw_free) and its MessageId in id. */
+/* A consignment signed by shop for customs-eu with its own ids (e2e.c). */
 static char *consignment(char *id, size_t id_size)
 {
-    static unsigned serial;
-    char path[512];
-    char *xml;
-    const char *p;
-    size_t n;
-    FILE *f;
-
-    serial++;
-    assert_int_equal(
-        cw_test_sh("sed -e 's/CW-2026-000101/CW-CL-%d-%u/' -e 's/SQ-88812/SQ-CL-%d-%u/' "
-                   "'%s/tests/data/consignments/eu-ioss-tshirts.xml' > '%s/c.xml' && '%s' sign "
-                   "--key '%s/shop.key' --cert '%s/shop.pem' --from shop --to customs-eu "
-                   "--service ecommerce --action consignment '%s/c.xml' > '%s/env.xml'",
-                   (int)getpid(), serial, (int)getpid(), serial, getenv("CLEARWAY_SRC"), pki,
-                   getenv("CLEARWAY_CLI"), pki, pki, pki, pki),
-        0);
-    snprintf(path, sizeof(path), "%s/env.xml", pki);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    xml = cw_malloc(1u << 18);
-    assert_non_null(xml);
-    n = fread(xml, 1, (1u << 18) - 1, f);
-    xml[n] = '\0';
-    fclose(f);
-    p = strstr(xml, "<MessageId>");
-    assert_non_null(p);
-    p += strlen("<MessageId>");
-    n = strcspn(p, "<");
-    assert_true(n > 0 && n < id_size);
-    memcpy(id, p, n);
-    id[n] = '\0';
-    return xml;
+    return e2e_consignment(pki, "shop", "customs-eu", "", id, id_size);
 }
 
-/* POSTs an envelope to a node's plain listener: the HTTP status (-1: no
- * answer) and the body. */
-static int post(const cw_test_daemon_t *d, const char *xml, char *body, size_t size)
-{
-    cw_test_response_t r;
-    cw_buf_t b;
-    int status = -1;
-
-    body[0] = '\0';
-    cw_buf_init(&b, 1u << 20);
-    assert_int_equal(
-        cw_buf_appendf(&b,
-                       "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
-                       strlen(xml), xml),
-        0);
-    if (cw_test_roundtrip(d->port, b.data, b.len, &r) == 0) {
-        status = r.status;
-        cw_strlcpy(body, r.body != NULL ? r.body : "", size);
-        cw_test_response_fini(&r);
-    }
-    cw_buf_fini(&b);
-    return status;
-}
-
-/* Waits until message id from party from is in state want, as node d's
- * status API tells it. */
-static int
-wait_state(const cw_test_daemon_t *d, const char *from, const char *id, const char *want, int ms)
-{
-    static char body[1u << 17];
-    long long deadline = cw_test_now_ms() + ms;
-    char target[512];
-    char needle[64];
-
-    snprintf(target, sizeof(target), "/v1/messages/%s?from=%s", id, from);
-    snprintf(needle, sizeof(needle), "\"state\":\"%s\"", want);
-    while (cw_test_now_ms() < deadline) {
-        if (cw_test_admin_get(d, target, body, sizeof(body)) == 200
-            && strstr(body, needle) != NULL) {
-            return 1;
-        }
-        cw_test_sleep_ms(50);
-    }
-    print_message("%s: %s from %s is not %s: %s\n", d->node, id, from, want, body);
-    return 0;
-}
+#define post       e2e_post
+#define wait_state e2e_wait_state
 
 /* How many accepted messages from platform with conversation conv
  * customs-eu holds: rows of its own SQLite store, so a duplicate would show. */
