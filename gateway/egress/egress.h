@@ -125,8 +125,9 @@ typedef int64_t (*cw_egress_clock_cb)(void *arg);
  * Reports the outcome of job. RETRY becomes a dead letter when the route's
  * max_attempts or max_age_ms is reached, else a retry after a full-jitter
  * backoff. RETRY_LOCAL is always a retry: the peer was not asked, so
- * neither limit applies to it (the store still counts it among the
- * attempts; the next attempt that reaches the peer applies both). http_status is 0 when there was
+ * neither limit applies to it, and the store records it without counting
+ * it among the delivery's attempts (CW_STORE_OUTCOME_RETRY_LOCAL); the next
+ * attempt that reaches the peer applies both. http_status is 0 when there was
  * no HTTP answer; error (borrowed, may be NULL) is the reason kept for the status API; receipt
  * (borrowed, receipt_len bytes) is the receiver's receipt for DELIVERED. The record is written
  * asynchronously; if it cannot be (store failing), the lease expires and the delivery is attempted

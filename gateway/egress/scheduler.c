@@ -798,7 +798,8 @@ void cw_egress_job_done(cw_egress_job_t *job,
             window_shrink(route, job, now_ms);
         }
         delay_ms = cw_egress_backoff_ms(policy, job->attempt - 1, rng_next(&eg->rng));
-        a.outcome = CW_STORE_OUTCOME_RETRY;
+        a.outcome = outcome == CW_EGRESS_RETRY_LOCAL ? CW_STORE_OUTCOME_RETRY_LOCAL
+                                                     : CW_STORE_OUTCOME_RETRY;
         a.next_attempt_at_ms = now_ms + (int64_t)delay_ms;
         if (outcome == CW_EGRESS_RETRY_LOCAL) {
             /* The peer was never asked (the node's own shutdown, say): a

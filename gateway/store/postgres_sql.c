@@ -105,7 +105,7 @@ static const char SQL_DELIV_GET[] = "SELECT message, state, lease_owner FROM del
 static const char SQL_ATTEMPT[] = "INSERT INTO attempts (delivery, at_ms, owner, outcome,"
                                   " http_status, error) VALUES ($1, $2, $3, $4, $5, $6)";
 static const char SQL_DELIV_DONE[] =
-    "UPDATE deliveries SET state = $2, attempts = attempts + 1,"
+    "UPDATE deliveries SET state = $2, attempts = attempts + $5::int,"
     " lease_owner = NULL, lease_until_ms = 0, last_error = $3,"
     " next_attempt_at_ms = coalesce($4::bigint, next_attempt_at_ms) WHERE id = $1";
 static const char SQL_DELIVERED[] = "UPDATE messages SET state = 'delivered',"
@@ -742,6 +742,8 @@ static const char *outcome_name(cw_store_outcome_e outcome)
         return "retry";
     case CW_STORE_OUTCOME_FAILED:
         return "failed";
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
+        return "local";
     }
     return "unknown";
 }
@@ -811,8 +813,12 @@ static int op_record(PGconn *conn, cw_store_req_t *req)
            : a->outcome == CW_STORE_OUTCOME_FAILED  ? "failed"
                                                     : "queued";
     v[2] = a->outcome == CW_STORE_OUTCOME_DELIVERED ? "" : error;
-    v[3] = a->outcome == CW_STORE_OUTCOME_RETRY ? next : NULL;
-    CW_TRY(cw_store__pg_exec_n(conn, SQL_DELIV_DONE, 4, v, NULL));
+    v[3] = a->outcome == CW_STORE_OUTCOME_RETRY || a->outcome == CW_STORE_OUTCOME_RETRY_LOCAL
+               ? next
+               : NULL;
+    /* An attempt that never reached the peer is not counted. */
+    v[4] = a->outcome == CW_STORE_OUTCOME_RETRY_LOCAL ? "0" : "1";
+    CW_TRY(cw_store__pg_exec_n(conn, SQL_DELIV_DONE, 5, v, NULL));
 
     switch (a->outcome) {
     case CW_STORE_OUTCOME_DELIVERED:
@@ -835,6 +841,7 @@ static int op_record(PGconn *conn, cw_store_req_t *req)
         CW_TRY(history_add(conn, msg_row, CW_STORE_STATE_FAILED, a->at_ms, error));
         break;
     case CW_STORE_OUTCOME_RETRY:
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
         break;
     }
 out:

@@ -179,7 +179,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DELIV_GET] = "SELECT message, state, lease_owner FROM deliveries WHERE id = ?1",
     [S_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery, at_ms, owner, outcome, http_status,"
                          " error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_DELIV_DONE] = "UPDATE deliveries SET state = ?2, attempts = attempts + 1,"
+    /* ?5: 1, or 0 for an attempt that never reached the peer (RETRY_LOCAL). */
+    [S_DELIV_DONE] = "UPDATE deliveries SET state = ?2, attempts = attempts + ?5,"
                      " lease_owner = NULL, lease_until_ms = 0, last_error = ?3,"
                      " next_attempt_at_ms = coalesce(?4, next_attempt_at_ms) WHERE id = ?1",
     [S_MSG_DELIVERED] = "UPDATE messages SET state = 'delivered', receipt_received = ?2,"
@@ -891,6 +892,8 @@ static const char *outcome_name(cw_store_outcome_e outcome)
         return "retry";
     case CW_STORE_OUTCOME_FAILED:
         return "failed";
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
+        return "local";
     }
     return "unknown";
 }
@@ -959,9 +962,10 @@ static int op_record(cw_sqlite_t *be, cw_store_req_t *req)
              : a->outcome == CW_STORE_OUTCOME_FAILED  ? "failed"
                                                       : "queued");
     bind_str(st, 3, a->outcome == CW_STORE_OUTCOME_DELIVERED ? "" : a->error);
-    if (a->outcome == CW_STORE_OUTCOME_RETRY) {
+    if (a->outcome == CW_STORE_OUTCOME_RETRY || a->outcome == CW_STORE_OUTCOME_RETRY_LOCAL) {
         (void)sqlite3_bind_int64(st, 4, a->next_attempt_at_ms);
     }
+    (void)sqlite3_bind_int(st, 5, a->outcome != CW_STORE_OUTCOME_RETRY_LOCAL);
     CW_TRY(step_done(be, st));
 
     switch (a->outcome) {
@@ -982,6 +986,7 @@ static int op_record(cw_sqlite_t *be, cw_store_req_t *req)
         CW_TRY(history_add(be, msg_row, CW_STORE_STATE_FAILED, a->at_ms, a->error));
         break;
     case CW_STORE_OUTCOME_RETRY:
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
         break;
     }
 out:

@@ -835,7 +835,8 @@ int cw_store_delivery_record(cw_store_t *store,
     cw_store_attempt_t *a;
     int rc = 0;
 
-    if (cb == NULL || attempt == NULL || attempt->owner == NULL || attempt->delivery_id <= 0) {
+    if (cb == NULL || attempt == NULL || attempt->owner == NULL || attempt->delivery_id <= 0
+        || (unsigned)attempt->outcome > CW_STORE_OUTCOME_RETRY_LOCAL) {
         rc = CW_EINVAL;
         goto out;
     }

@@ -411,9 +411,13 @@ CW_MUST_CHECK int cw_store_delivery_claim(cw_store_t *store,
                                           void *arg);
 
 typedef enum cw_store_outcome_e {
-    CW_STORE_OUTCOME_DELIVERED = 0, /* receipt verified: the message is delivered */
-    CW_STORE_OUTCOME_RETRY = 1,     /* try again at next_attempt_at_ms */
-    CW_STORE_OUTCOME_FAILED = 2,    /* dead letter, with error as the reason */
+    CW_STORE_OUTCOME_DELIVERED = 0,   /* receipt verified: the message is delivered */
+    CW_STORE_OUTCOME_RETRY = 1,       /* try again at next_attempt_at_ms */
+    CW_STORE_OUTCOME_FAILED = 2,      /* dead letter, with error as the reason */
+    CW_STORE_OUTCOME_RETRY_LOCAL = 3, /* as RETRY, but the peer was never asked (this
+                                         node's shutdown cancelled it, say): recorded
+                                         (attempts row, outcome "local") and not
+                                         counted in the delivery's attempts */
 } cw_store_outcome_e;
 
 /* The outcome of one attempt; pointers borrowed for the call. */
@@ -426,15 +430,15 @@ typedef struct cw_store_attempt {
     const char *error;          /* why (RETRY/FAILED), or NULL */
     const char *receipt;        /* DELIVERED: the receiver's receipt bytes */
     size_t receipt_len;         /* bytes in receipt */
-    int64_t next_attempt_at_ms; /* RETRY: when the delivery is due again */
+    int64_t next_attempt_at_ms; /* RETRY, RETRY_LOCAL: when the delivery is due again */
 } cw_store_attempt_t;
 
 /*
  * Records an attempt (attempts row) and its outcome, clearing the lease, in
  * one transaction: DELIVERED stores the receipt and moves the message to
- * DELIVERED; RETRY counts the attempt and reschedules; FAILED dead-letters
- * the message. cb gets 0, CW_ESTALE (the lease is no longer owner's: it
- * expired and was claimed again, or the delivery is no longer queued;
+ * DELIVERED; RETRY counts the attempt and reschedules; RETRY_LOCAL
+ * reschedules without counting it; FAILED dead-letters the message. cb gets 0, CW_ESTALE (the lease
+ * is no longer owner's: it expired and was claimed again, or the delivery is no longer queued;
  * nothing was written), CW_ENOENT, or CW_EIO. Returns 0, or synchronously
  * CW_EINVAL / CW_ENOMEM / CW_ECLOSED. Loop thread.
  */

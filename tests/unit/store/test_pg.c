@@ -704,6 +704,7 @@ static int record_outcome(cw_store_t *store,
         a.receipt = "their-receipt";
         a.receipt_len = strlen(a.receipt);
         break;
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
     case CW_STORE_OUTCOME_RETRY:
         a.http_status = 503;
         a.error = "HTTP 503";
@@ -2187,6 +2188,19 @@ static void test_pg__record_outcomes(void **state)
     assert_string_equal(c->items[0].message_id, "o-0");
     assert_int_equal(c->items[0].attempts, 1);
     assert_int_equal(c->items[0].first_queued_at_ms, 1000); /* the age runs on */
+
+    /* RETRY_LOCAL (the peer never asked): rescheduled, not counted. */
+    assert_int_equal(
+        record_outcome(store, c->items[0].id, "A", CW_STORE_OUTCOME_RETRY_LOCAL, 3010, 3050), 0);
+    g = get_on(store, "o-0");
+    assert_int_equal(g.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g.attempts, 1);
+    assert_int_equal(g.next_attempt_at_ms, 3050);
+    cw_free(c);
+    c = claim_on(store, "A", 3100, 10, 1000);
+    assert_int_equal(c->count, 1);
+    assert_string_equal(c->items[0].message_id, "o-0");
+    assert_int_equal(c->items[0].attempts, 1);
 
     /* FAILED: a dead letter that never comes back. */
     assert_int_equal(

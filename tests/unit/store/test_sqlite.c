@@ -754,6 +754,25 @@ static void test_sqlite__claim_lease_and_expiry(void **state)
     assert_int_equal(c.count, 1);
     assert_int_equal(c.attempts[0], 1);
 
+    /* Cancelled before it reached the peer (RETRY_LOCAL, the node
+     * stopping): rescheduled, its lease cleared, not counted. */
+    a.delivery_id = c.ids[0];
+    a.owner = "C";
+    a.outcome = CW_STORE_OUTCOME_RETRY_LOCAL;
+    a.at_ms = 20010;
+    a.http_status = 0;
+    a.error = "cancelled: the node is stopping";
+    a.next_attempt_at_ms = 20050;
+    assert_int_equal(record_sync(store, &a), 0);
+    g = get_sync(store, "l-0");
+    assert_int_equal(g.state, CW_STORE_STATE_QUEUED);
+    assert_int_equal(g.attempts, 1);
+    assert_int_equal(g.next_attempt_at_ms, 20050);
+    assert_string_equal(g.last_error, "cancelled: the node is stopping");
+    c = claim_sync(store, "C", 20100, 10, 1000);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.attempts[0], 1);
+
     /* Delivered: the receipt is stored and the message leaves the queue. */
     a.delivery_id = c.ids[0];
     a.owner = "C";
