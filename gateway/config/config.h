@@ -82,6 +82,8 @@ typedef struct cw_conf_route {
     char pinned_pubkey[256];                   /* "sha256//base64..." or "" */
     char adapter[64];                          /* output adapter name, "" none */
     int adapter_sign;                          /* sign its output: 0 no, 1 the CEB profile */
+    char adapter_xslt_dir[CW_CONF_PATH_BYTES]; /* "xslt": folder of its stylesheet */
+    char adapter_xslt[128];                    /* "xslt": the output stylesheet in that folder */
     uint32_t connect_timeout_ms;               /* TCP + TLS connect */
     uint32_t timeout_ms;                       /* whole request */
     uint32_t max_attempts;                     /* then dead letter */

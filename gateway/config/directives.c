@@ -236,6 +236,8 @@ static const cw_conf_directive_t directives[] = {
     { "route/@pinned-pubkey", CW_CONF_TEXT, ROUTE_FIELD(pinned_pubkey), 0, 0, NULL, 0 },
     { "route/@adapter", CW_CONF_NAME, ROUTE_FIELD(adapter), 0, 0, NULL, 0 },
     { "route/@adapter-sign", CW_CONF_KEYWORD, ROUTE_FIELD(adapter_sign), 0, 0, sign_profiles, 0 },
+    { "route/@adapter-xslt-dir", CW_CONF_PATH, ROUTE_FIELD(adapter_xslt_dir), 0, 0, NULL, 0 },
+    { "route/@adapter-xslt", CW_CONF_TEXT, ROUTE_FIELD(adapter_xslt), 0, 0, NULL, 0 },
     { "route/@connect-timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(connect_timeout_ms),
       CW_LIMIT_TIMEOUT_MS_MIN, CW_LIMIT_TIMEOUT_MS_MAX, NULL, 0 },
     { "route/@timeout-ms", CW_CONF_UINT32, ROUTE_FIELD(timeout_ms), CW_LIMIT_TIMEOUT_MS_MIN,
@@ -1140,6 +1142,20 @@ static void check_routes(cw_conf_walk_t *w)
             cw_config__problem(w->ld, r->line,
                                "route '%s': adapter-sign needs adapter (it signs the output of "
                                "the route's adapter)",
+                               r->to);
+        }
+        if (strcmp(r->adapter, "xslt") == 0
+            && (r->adapter_xslt_dir[0] == '\0' || r->adapter_xslt[0] == '\0')) {
+            cw_config__problem(w->ld, r->line,
+                               "route '%s': adapter=\"xslt\" needs adapter-xslt-dir and "
+                               "adapter-xslt (the stylesheet that writes the destination's format)",
+                               r->to);
+        }
+        if ((r->adapter_xslt_dir[0] != '\0' || r->adapter_xslt[0] != '\0')
+            && strcmp(r->adapter, "xslt") != 0) {
+            cw_config__problem(w->ld, r->line,
+                               "route '%s': adapter-xslt-dir and adapter-xslt are for "
+                               "adapter=\"xslt\"",
                                r->to);
         }
     }

@@ -67,6 +67,7 @@ static int adapter_make(cw_adapter_t **out,
                         const char *catalog,
                         const char *xslt_dir,
                         const char *xslt_in,
+                        const char *xslt_out,
                         const char *transport_mode,
                         cw_error_t *err)
 {
@@ -77,6 +78,7 @@ static int adapter_make(cw_adapter_t **out,
     conf.catalog_path = catalog != NULL && catalog[0] != '\0' ? catalog : NULL;
     conf.xslt_dir = xslt_dir != NULL && xslt_dir[0] != '\0' ? xslt_dir : NULL;
     conf.xslt_in = xslt_in != NULL && xslt_in[0] != '\0' ? xslt_in : NULL;
+    conf.xslt_out = xslt_out != NULL && xslt_out[0] != '\0' ? xslt_out : NULL;
     conf.transport_mode = transport_mode;
     return cw_adapter_new(out, &conf, err);
 }
@@ -107,7 +109,7 @@ int cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *c
             continue;
         }
         rc = adapter_make(&set->items[set->count].adapter, p->adapter, p->id, p->adapter_catalog,
-                          p->adapter_xslt_dir, p->adapter_xslt,
+                          p->adapter_xslt_dir, p->adapter_xslt, NULL,
                           cw_config_transport_mode_name(p->adapter_transport_mode), err);
         if (rc == 0) {
             cw_strlcpy(set->items[set->count].partner, p->id, sizeof(set->items[0].partner));
@@ -120,8 +122,8 @@ int cw_pipeline_adapters_load(cw_pipeline_adapters_t **out, const cw_config_t *c
         if (r->adapter[0] == '\0') {
             continue;
         }
-        rc = adapter_make(&set->items[set->count].adapter, r->adapter, r->to, NULL, NULL, NULL,
-                          NULL, err);
+        rc = adapter_make(&set->items[set->count].adapter, r->adapter, r->to, NULL,
+                          r->adapter_xslt_dir, NULL, r->adapter_xslt, NULL, err);
         if (rc == 0) {
             cw_strlcpy(set->items[set->count].partner, r->to, sizeof(set->items[0].partner));
             set->items[set->count].outbound = 1;

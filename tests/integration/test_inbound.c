@@ -196,11 +196,24 @@ static int group_setup(void **state)
     signal(SIGPIPE, SIG_IGN);
     snprintf(pki, sizeof(pki), "/tmp/cw-inbound-XXXXXX");
     if (src == NULL || mkdtemp(pki) == NULL
-        || cw_test_sh(
-               "'%s/certs/make-dev-pki' '%s' hub carrier shop forwarder acme cn >/dev/null 2>&1",
-               src, pki)
+        || cw_test_sh("'%s/certs/make-dev-pki' '%s' hub carrier shop forwarder acme cn shipper "
+                      ">/dev/null 2>&1",
+                      src, pki)
                != 0
         || sink_start() < 0) {
+        return -1;
+    }
+    /* customs-xx's own format: a stylesheet of the test's, by configuration. */
+    if (cw_test_sh("printf '%%s\\n' '<xsl:stylesheet version=\"1.0\"'"
+                   " ' xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\"'"
+                   " ' xmlns:c=\"urn:clearway:consignment:1\" exclude-result-prefixes=\"c\">'"
+                   " '<xsl:output method=\"xml\" encoding=\"UTF-8\"/>'"
+                   " '<xsl:template match=\"/\"><Declaration xmlns=\"urn:example:xx:1\">'"
+                   " '<Ref><xsl:value-of select=\"//c:ConsignmentId\"/></Ref>'"
+                   " '<Lines><xsl:value-of select=\"count(//c:Item)\"/></Lines>'"
+                   " '</Declaration></xsl:template></xsl:stylesheet>' > '%s/xx-out.xsl'",
+                   pki)
+        != 0) {
         return -1;
     }
     snprintf(node, sizeof(node), "<node id=\"hub\" key=\"%s/hub.key\" cert=\"%s/hub.pem\"/>", pki,
@@ -228,10 +241,17 @@ static int group_setup(void **state)
         "           actions=\"*\" destinations=\"*\" adapter=\"xslt\" adapter-to=\"hub\"\n"
         "           adapter-xslt-dir=\"%s/adapters/xsl\" adapter-xslt=\"ubl-order.xsl\"/>\n"
         "  <partner id=\"customs-cn\" certs=\"%s/cn.pem\"/>\n"
+        "  <partner id=\"shipper\" certs=\"%s/shipper.pem\"\n"
+        "           tls-subject=\"CN=shipper,O=Clearway dev\" actions=\"*\" destinations=\"*\"\n"
+        "           adapter=\"csv-manifest\" adapter-to=\"customs-xx\"/>\n"
+        "  <partner id=\"customs-xx\" certs=\"%s/cn.pem\"/>\n"
         "  <route to=\"customs-cn\" url=\"http://127.0.0.1:%d/ceb\" insecure-http=\"true\"\n"
         "         adapter=\"ceb621\" adapter-sign=\"ceb\" base-delay-ms=\"100\" "
-        "max-delay-ms=\"200\"/>\n",
-        pki, pki, pki, src, pki, pki, src, pki, pki, src, pki, sink.port);
+        "max-delay-ms=\"200\"/>\n"
+        "  <route to=\"customs-xx\" url=\"http://127.0.0.1:%d/xx\" insecure-http=\"true\"\n"
+        "         adapter=\"xslt\" adapter-xslt-dir=\"%s\" adapter-xslt=\"xx-out.xsl\"\n"
+        "         base-delay-ms=\"100\" max-delay-ms=\"200\"/>\n",
+        pki, pki, pki, src, pki, pki, src, pki, pki, src, pki, pki, pki, sink.port, sink.port, pki);
     /* One worker: one input at a time (test_inbound__inputs_take_turns). */
     return cw_test_daemon_start_workers(&hub, node, extra, 1);
 }
@@ -837,6 +857,38 @@ static void test_inbound__consignments_go_out_as_ceb621(void **state)
     }
 }
 
+/* A destination's own XML format by configuration: the route's stylesheet
+ * (adapter="xslt" adapter-xslt=...) writes what is posted to it. */
+static void test_inbound__route_stylesheet_writes_the_destination_format(void **state)
+{
+    static char body[1 << 18];
+    long long deadline;
+
+    (void)state;
+    sink.requests = 0;
+    assert_int_equal(
+        post_as("shipper", "csv-manifest", "manifest-valid.csv", "text/csv", body, sizeof(body)),
+        200);
+    if (strstr(body, "\"status\":\"accepted\"") == NULL) {
+        fail_msg("nothing accepted: %s", body);
+    }
+    deadline = cw_test_now_ms() + 10000;
+    while (sink.requests == 0 && cw_test_now_ms() < deadline) {
+        struct timespec ts = { 0, 20 * 1000000L };
+
+        nanosleep(&ts, NULL);
+    }
+    assert_true(sink.requests >= 1);
+    pthread_mutex_lock(&sink.lock);
+    if (strstr(sink.body, "<Declaration xmlns=\"urn:example:xx:1\"><Ref>") == NULL
+        || strstr(sink.body, "</Ref><Lines>") == NULL || strstr(sink.body, "Envelope") != NULL) {
+        pthread_mutex_unlock(&sink.lock);
+        fail_msg("not the stylesheet's output: %s", sink.body);
+    }
+    assert_non_null(strstr(sink.content_type, "application/xml"));
+    pthread_mutex_unlock(&sink.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_inbound__shop_order_is_translated),
         cmocka_unit_test(test_inbound__new_xml_format_by_configuration),
         cmocka_unit_test(test_inbound__consignments_go_out_as_ceb621),
+        cmocka_unit_test(test_inbound__route_stylesheet_writes_the_destination_format),
     };
 
     return cmocka_run_group_tests_name("integration_inbound", tests, group_setup, group_teardown);

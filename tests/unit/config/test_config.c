@@ -664,6 +664,32 @@ static void test_config__route_adapter_sign_needs_adapter(void **state)
     assert_int_equal(f->cfg->routes[0].adapter_sign, 1);
 }
 
+/* A route's own stylesheet: adapter="xslt" needs it, and it is only for
+ * adapter="xslt". */
+static void test_config__route_xslt_needs_its_stylesheet(void **state)
+{
+    fixture_t *f = *state;
+
+    assert_fails(f,
+                 HEAD NODE LISTEN PARTNER_A
+                 "  <route to=\"a\" url=\"https://x/\" adapter=\"xslt\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:5: route 'a': adapter=\"xslt\" needs adapter-xslt-dir "
+                                "and adapter-xslt (the stylesheet that writes the destination's "
+                                "format)");
+    assert_fails(f,
+                 HEAD NODE LISTEN PARTNER_A "  <route to=\"a\" url=\"https://x/\" "
+                                            "adapter=\"ceb621\" adapter-xslt=\"x.xsl\"/>\n" TAIL,
+                 1);
+    assert_error_line(&f->errs, "test.xml:5: route 'a': adapter-xslt-dir and adapter-xslt are "
+                                "for adapter=\"xslt\"");
+    assert_loads(f, HEAD NODE LISTEN PARTNER_A
+                 "  <route to=\"a\" url=\"https://x/\" adapter=\"xslt\" adapter-xslt-dir=\"xsl\" "
+                 "adapter-xslt=\"a-out.xsl\"/>\n" TAIL);
+    assert_string_equal(f->cfg->routes[0].adapter_xslt, "a-out.xsl");
+    assert_non_null(strstr(f->cfg->routes[0].adapter_xslt_dir, "xsl"));
+}
+
 static void test_config__tls_listener_rules(void **state)
 {
     fixture_t *f = *state;
@@ -1232,6 +1258,7 @@ int main(void)
         T(test_config__tls_listener_rules),
         T(test_config__route_problems),
         T(test_config__route_adapter_sign_needs_adapter),
+        T(test_config__route_xslt_needs_its_stylesheet),
         T(test_config__unknown_element_reports_line),
         T(test_config__unknown_and_missing_attributes),
         T(test_config__missing_node_and_listen),
