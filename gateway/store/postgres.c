@@ -46,6 +46,10 @@
  * node holds up to this many plus two, against the server's
  * max_connections (100 by default). */
 #define PG_LEND_MAX 16
+/* The longest any statement may run: a server that hangs (a full disk
+ * being freed, a lock held by hand) holds a thread, and so a shutdown, for
+ * at most this long. Far above what any of the store's statements needs. */
+#define PG_STATEMENT_TIMEOUT_MS 300000
 /* How often a writer whose server is out of reach tries it again. */
 #define PG_RETRY_NS (1000ull * 1000 * 1000)
 /* Statements prepared on one connection at most (more run unprepared). */
@@ -220,15 +224,16 @@ static void on_notice(void *arg, const char *message)
  */
 static int session_setup(cw_pg_t *be, PGconn *conn)
 {
-    char sql[192];
+    char sql[256];
     PGresult *res;
     int rc = 0;
 
     (void)PQsetNoticeProcessor(conn, on_notice, NULL);
     (void)snprintf(sql, sizeof(sql),
                    "SET synchronous_commit = %s; SET lock_timeout = %" PRIu32
+                   "; SET statement_timeout = %d"
                    "; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'",
-                   be->sync_normal ? "off" : "on", be->busy_timeout_ms);
+                   be->sync_normal ? "off" : "on", be->busy_timeout_ms, PG_STATEMENT_TIMEOUT_MS);
     res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = cw_store__pg_err(conn, res, "the session's settings");
