@@ -87,7 +87,8 @@ CW_MUST_CHECK int
 cw_store__pg_fact_insert(PGconn *conn, int64_t msg_row, const cw_store_fact_t *fact, int64_t at_ms);
 
 /* The FACTS query of q: results in *out, every string and array in pool.
- * Outside any transaction (one consistent snapshot of its own). */
+ * Outside any transaction: its statements each read a snapshot of their
+ * own (postgres_ledger.c says why). */
 CW_MUST_CHECK int cw_store__pg_facts(PGconn *conn,
                                      const cw_store_facts_query_t *q,
                                      cw_pool_t *pool,
