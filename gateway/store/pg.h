@@ -82,9 +82,39 @@ CW_MUST_CHECK int cw_store__pg_schema_check(PGconn *conn, const char *where, cw_
  */
 extern const char *const cw_store__pg_ledger_schema[];
 
-/* Records fact for message row msg_row inside the open transaction. */
-CW_MUST_CHECK int
-cw_store__pg_fact_insert(PGconn *conn, int64_t msg_row, const cw_store_fact_t *fact, int64_t at_ms);
+/*
+ * A put's fact in the put's own statement (postgres_sql.c), one round trip
+ * for the message and its fact: a WITH item inserting the fact of message
+ * row m (the statement's first item) and one inserting its codes. Takes
+ * parameters $21 to $40 (cw_store__pg_fact_params); with $21 NULL nothing
+ * is inserted. The columns are those of the ledger's schema above.
+ */
+#define CW_STORE_PG_FACT_CTE                                                                     \
+    " f AS (INSERT INTO facts (id, consignment_id, sender, buyer_key, seller_key, business_key," \
+    " content_digest, order_number, transport_doc, destination, currency, value_minor, date,"    \
+    " amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms)"                     \
+    " SELECT id, $21::text, $22::text, $23::text, $24::text, $25::text, $26::text, $27::text,"   \
+    " $28::text, $29::text, $30::text, $31::bigint, $32::integer, $33::integer, $34::text,"      \
+    " $35::text, $36::bigint, $37::bigint, $38::bigint, $39::bigint FROM m"                      \
+    " WHERE $21::text IS NOT NULL RETURNING id),"                                                \
+    " fc AS (INSERT INTO fact_codes (fact, seq, code)"                                           \
+    " SELECT f.id, row_number() OVER (ORDER BY k.o), k.code"                                     \
+    " FROM f, unnest(string_to_array($40::text, ' ')) WITH ORDINALITY AS k (code, o)"            \
+    " WHERE k.code <> '')"
+
+/* Parameters of CW_STORE_PG_FACT_CTE, and room for the numbers among them. */
+#define CW_STORE_PG_FACT_PARAMS 20
+typedef struct cw_store_pg_fact_text {
+    char n[7][CW_STORE_PG_I64_SIZE];
+} cw_store_pg_fact_text_t;
+
+/* Fills values[0..CW_STORE_PG_FACT_PARAMS) for fact f recorded at at_ms
+ * (the numbers written into buf, which must outlive the call that sends
+ * them). */
+void cw_store__pg_fact_params(const cw_store_fact_t *f,
+                              int64_t at_ms,
+                              cw_store_pg_fact_text_t *buf,
+                              const char *values[CW_STORE_PG_FACT_PARAMS]);
 
 /* The FACTS query of q: results in *out, every string and array in pool.
  * Outside any transaction: its statements each read a snapshot of their

@@ -92,24 +92,6 @@ const char *const cw_store__pg_ledger_schema[] = {
 
 /* ==== Statements ==== */
 
-/*
- * The fact and its codes in one statement (one round trip in the
- * writer's transaction). The codes are split on single spaces as the
- * SQLite ledger splits them: runs of spaces make no empty code, and seq
- * counts the codes kept from 1. A data-modifying WITH always runs to
- * completion, so the fact is written even without codes.
- */
-static const char fact_insert_sql[] =
-    "WITH f AS (INSERT INTO facts (id, consignment_id, sender, buyer_key, seller_key,"
-    " business_key, content_digest, order_number, transport_doc, destination, currency,"
-    " value_minor, date, amendment, lane, collection, duty_minor, tax_minor, due_minor, at_ms)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-    " $19, $20) RETURNING id)"
-    " INSERT INTO fact_codes (fact, seq, code)"
-    " SELECT f.id, row_number() OVER (ORDER BY c.o), c.code"
-    " FROM f, unnest(string_to_array($21::text, ' ')) WITH ORDINALITY AS c (code, o)"
-    " WHERE c.code <> ''";
-
 #define FACT_FIELDS 19
 
 /* The rows: by seller and order number, or by business key; "" matches
@@ -278,55 +260,38 @@ static const char *col_str(cw_pool_t *pool, const PGresult *res, int r, int c)
 
 /* ==== Writing ==== */
 
-int cw_store__pg_fact_insert(PGconn *conn, int64_t msg_row, const cw_store_fact_t *f, int64_t at_ms)
+void cw_store__pg_fact_params(const cw_store_fact_t *f,
+                              int64_t at_ms,
+                              cw_store_pg_fact_text_t *buf,
+                              const char *values[CW_STORE_PG_FACT_PARAMS])
 {
-    char row[I64_TEXT];
-    char value[I64_TEXT];
-    char date[I64_TEXT];
-    char amendment[I64_TEXT];
-    char duty[I64_TEXT];
-    char tax[I64_TEXT];
-    char due[I64_TEXT];
-    char at[I64_TEXT];
-    const char *values[21];
-    PGresult *res;
-    int rc = 0;
-
-    i64_text(row, msg_row);
-    i64_text(value, f->value_minor);
-    i64_text(date, f->date);
-    i64_text(amendment, f->amendment);
-    i64_text(duty, f->duty_minor);
-    i64_text(tax, f->tax_minor);
-    i64_text(due, f->due_minor);
-    i64_text(at, at_ms);
-    values[0] = row;
-    values[1] = text_or_empty(f->consignment_id);
-    values[2] = text_or_empty(f->sender);
-    values[3] = text_or_empty(f->buyer_key);
-    values[4] = text_or_empty(f->seller_key);
-    values[5] = text_or_empty(f->business_key);
-    values[6] = text_or_empty(f->content_digest);
-    values[7] = text_or_empty(f->order_number);
-    values[8] = text_or_empty(f->transport_doc);
-    values[9] = text_or_empty(f->destination);
-    values[10] = text_or_empty(f->currency);
-    values[11] = value;
-    values[12] = date;
-    values[13] = amendment;
-    values[14] = text_or_empty(f->lane);
-    values[15] = text_or_empty(f->collection);
-    values[16] = duty;
-    values[17] = tax;
-    values[18] = due;
-    values[19] = at;
-    values[20] = text_or_empty(f->codes);
-    res = cw_store__pg_exec(conn, fact_insert_sql, 21, values, NULL, NULL, 0, &rc);
-    if (res != NULL) {
-        PQclear(res);
-        rc = 0;
-    }
-    return rc;
+    i64_text(buf->n[0], f->value_minor);
+    i64_text(buf->n[1], f->date);
+    i64_text(buf->n[2], f->amendment);
+    i64_text(buf->n[3], f->duty_minor);
+    i64_text(buf->n[4], f->tax_minor);
+    i64_text(buf->n[5], f->due_minor);
+    i64_text(buf->n[6], at_ms);
+    values[0] = text_or_empty(f->consignment_id);
+    values[1] = text_or_empty(f->sender);
+    values[2] = text_or_empty(f->buyer_key);
+    values[3] = text_or_empty(f->seller_key);
+    values[4] = text_or_empty(f->business_key);
+    values[5] = text_or_empty(f->content_digest);
+    values[6] = text_or_empty(f->order_number);
+    values[7] = text_or_empty(f->transport_doc);
+    values[8] = text_or_empty(f->destination);
+    values[9] = text_or_empty(f->currency);
+    values[10] = buf->n[0];
+    values[11] = buf->n[1];
+    values[12] = buf->n[2];
+    values[13] = text_or_empty(f->lane);
+    values[14] = text_or_empty(f->collection);
+    values[15] = buf->n[3];
+    values[16] = buf->n[4];
+    values[17] = buf->n[5];
+    values[18] = buf->n[6];
+    values[19] = text_or_empty(f->codes);
 }
 
 /* ==== The facts read ==== */

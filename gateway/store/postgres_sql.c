@@ -33,7 +33,7 @@
  * trip). An accepted message gives way to a stored one with the same key
  * (ON CONFLICT DO NOTHING: nothing is returned, and nothing else inserted);
  * a rejected one never takes the key. $15 (the route) is NULL unless the
- * message is queued.
+ * message is queued; $21 to $40 are the fact's (NULL: none).
  */
 #define PUT_SQL(conflict)                                                                         \
     "WITH m AS (INSERT INTO messages (from_party, message_id, digest, to_party, service, action," \
@@ -45,7 +45,7 @@
     " d AS (INSERT INTO deliveries (message, route, outgoing, state, next_attempt_at_ms,"         \
     " first_queued_at_ms, outgoing_id, outgoing_digest, evidence_at)"                             \
     " SELECT id, $15::text, $16::bytea, 'queued', $17::bigint, $13::bigint, $18::text,"           \
-    " $19::bytea, $20::bigint FROM m WHERE $15::text IS NOT NULL)"                                \
+    " $19::bytea, $20::bigint FROM m WHERE $15::text IS NOT NULL)," CW_STORE_PG_FACT_CTE          \
     " SELECT id FROM m"
 static const char SQL_PUT[] =
     PUT_SQL(" ON CONFLICT (from_party, message_id) WHERE state <> 'rejected' DO NOTHING");
@@ -295,9 +295,10 @@ static int op_put(PGconn *conn, cw_store_req_t *req)
     char created[CW_STORE_PG_I64_SIZE];
     char next[CW_STORE_PG_I64_SIZE];
     char evidence_at[CW_STORE_PG_I64_SIZE];
-    const char *v[20];
-    int len[20] = { 0 };
-    int fmt[20] = { 0 };
+    cw_store_pg_fact_text_t fact_text;
+    const char *v[20 + CW_STORE_PG_FACT_PARAMS] = { NULL };
+    int len[20 + CW_STORE_PG_FACT_PARAMS] = { 0 };
+    int fmt[20 + CW_STORE_PG_FACT_PARAMS] = { 0 };
     PGresult *r;
     int rc = 0;
 
@@ -334,8 +335,11 @@ static int op_put(PGconn *conn, cw_store_req_t *req)
     len[18] = has_id ? 32 : 0;
     fmt[18] = 1;
     v[19] = queued && m->outgoing_evidence_at > 0 ? evidence_at : NULL;
+    if (m->fact != NULL) {
+        cw_store__pg_fact_params(m->fact, m->created_at_ms, &fact_text, v + 20);
+    }
     r = cw_store__pg_exec(conn, m->state == CW_STORE_STATE_REJECTED ? SQL_PUT_REJECTED : SQL_PUT,
-                          20, v, len, fmt, 0, &rc);
+                          20 + CW_STORE_PG_FACT_PARAMS, v, len, fmt, 0, &rc);
     if (r == NULL) {
         return rc;
     }
@@ -353,11 +357,7 @@ static int op_put(PGconn *conn, cw_store_req_t *req)
     res->state = m->state;
     res->receipt = m->receipt;
     res->receipt_len = m->receipt_len;
-    if (m->fact != NULL) {
-        CW_TRY(cw_store__pg_fact_insert(conn, res->msg_row, m->fact, m->created_at_ms));
-    }
-out:
-    return rc;
+    return 0;
 }
 
 /* Fills info from row i of a result of INFO_COLUMNS. */
