@@ -176,6 +176,10 @@ void cw_store__req_done(cw_store_t *store, cw_store_req_t *req);
 /* Reports that the backend finished closing. Any thread; call once. */
 void cw_store__backend_closed(cw_store_t *store);
 
+/* An attempt's outcome as the attempts table stores it ("delivered",
+ * "retry", "failed", "local"). Never NULL. */
+const char *cw_store__outcome_name(cw_store_outcome_e outcome);
+
 /* A list filter's states as ",queued,failed," ("" for every state), for
  * the list statements of both backends; size 96 holds every state. */
 void cw_store__states_csv(uint32_t mask, char *out, size_t size);

@@ -733,21 +733,6 @@ static const char *text_clean(cw_pool_t *pool, const char *s)
     return out;
 }
 
-static const char *outcome_name(cw_store_outcome_e outcome)
-{
-    switch (outcome) {
-    case CW_STORE_OUTCOME_DELIVERED:
-        return "delivered";
-    case CW_STORE_OUTCOME_RETRY:
-        return "retry";
-    case CW_STORE_OUTCOME_FAILED:
-        return "failed";
-    case CW_STORE_OUTCOME_RETRY_LOCAL:
-        return "local";
-    }
-    return "unknown";
-}
-
 /* Locks the delivery's row and checks that it is queued and leased to
  * owner: the lock orders this against a claim by another node. */
 static int record_check(PGconn *conn, const cw_store_attempt_t *a, int64_t *msg_row)
@@ -802,7 +787,7 @@ static int op_record(PGconn *conn, cw_store_req_t *req)
     v[0] = id;
     v[1] = at;
     v[2] = a->owner;
-    v[3] = outcome_name(a->outcome);
+    v[3] = cw_store__outcome_name(a->outcome);
     v[4] = status;
     v[5] = error;
     CW_TRY(cw_store__pg_exec_n(conn, SQL_ATTEMPT, 6, v, NULL));

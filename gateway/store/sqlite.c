@@ -883,21 +883,6 @@ out:
     return rc;
 }
 
-static const char *outcome_name(cw_store_outcome_e outcome)
-{
-    switch (outcome) {
-    case CW_STORE_OUTCOME_DELIVERED:
-        return "delivered";
-    case CW_STORE_OUTCOME_RETRY:
-        return "retry";
-    case CW_STORE_OUTCOME_FAILED:
-        return "failed";
-    case CW_STORE_OUTCOME_RETRY_LOCAL:
-        return "local";
-    }
-    return "unknown";
-}
-
 /* Checks that the delivery is still queued and leased to owner. */
 static int record_check(cw_sqlite_t *be, const cw_store_attempt_t *a, int64_t *msg_row)
 {
@@ -947,7 +932,7 @@ static int op_record(cw_sqlite_t *be, cw_store_req_t *req)
     (void)sqlite3_bind_int64(st, 1, a->delivery_id);
     (void)sqlite3_bind_int64(st, 2, a->at_ms);
     bind_str(st, 3, a->owner);
-    bind_str(st, 4, outcome_name(a->outcome));
+    bind_str(st, 4, cw_store__outcome_name(a->outcome));
     (void)sqlite3_bind_int(st, 5, a->http_status);
     bind_str(st, 6, a->error);
     CW_TRY(step_done(be, st));

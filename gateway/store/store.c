@@ -200,6 +200,21 @@ static void on_done_async(uv_async_t *handle)
 
 /* ==== Shared by the backends ==== */
 
+const char *cw_store__outcome_name(cw_store_outcome_e outcome)
+{
+    switch (outcome) {
+    case CW_STORE_OUTCOME_DELIVERED:
+        return "delivered";
+    case CW_STORE_OUTCOME_RETRY:
+        return "retry";
+    case CW_STORE_OUTCOME_FAILED:
+        return "failed";
+    case CW_STORE_OUTCOME_RETRY_LOCAL:
+        return "local";
+    }
+    return "unknown";
+}
+
 void cw_store__states_csv(uint32_t mask, char *out, size_t size)
 {
     size_t used = 0;

@@ -805,10 +805,22 @@ static void test_inbound__new_xml_format_by_configuration(void **state)
     }
 }
 
+/* Waits until the receiver has had n requests; 1, or 0 after ms. */
+static int sink_wait(int n, int ms)
+{
+    long long deadline = cw_test_now_ms() + ms;
+
+    while (sink.requests < n && cw_test_now_ms() < deadline) {
+        struct timespec ts = { 0, 20 * 1000000L };
+
+        nanosleep(&ts, NULL);
+    }
+    return sink.requests >= n;
+}
+
 static void test_inbound__consignments_go_out_as_ceb621(void **state)
 {
     static char body[1 << 18];
-    long long deadline;
 
     (void)state;
     sink.requests = 0;
@@ -818,13 +830,7 @@ static void test_inbound__consignments_go_out_as_ceb621(void **state)
     if (strstr(body, "\"status\":\"accepted\"") == NULL) {
         fail_msg("order not accepted: %s", body);
     }
-    deadline = cw_test_now_ms() + 10000;
-    while (sink.requests == 0 && cw_test_now_ms() < deadline) {
-        struct timespec ts = { 0, 20 * 1000000L };
-
-        nanosleep(&ts, NULL);
-    }
-    assert_true(sink.requests >= 1);
+    assert_true(sink_wait(1, 10000));
     pthread_mutex_lock(&sink.lock);
     assert_non_null(strstr(sink.body, "http://www.chinaport.gov.cn/ceb"));
     assert_non_null(strstr(sink.body, "CEB621"));
@@ -862,7 +868,6 @@ static void test_inbound__consignments_go_out_as_ceb621(void **state)
 static void test_inbound__route_stylesheet_writes_the_destination_format(void **state)
 {
     static char body[1 << 18];
-    long long deadline;
 
     (void)state;
     sink.requests = 0;
@@ -872,13 +877,7 @@ static void test_inbound__route_stylesheet_writes_the_destination_format(void **
     if (strstr(body, "\"status\":\"accepted\"") == NULL) {
         fail_msg("nothing accepted: %s", body);
     }
-    deadline = cw_test_now_ms() + 10000;
-    while (sink.requests == 0 && cw_test_now_ms() < deadline) {
-        struct timespec ts = { 0, 20 * 1000000L };
-
-        nanosleep(&ts, NULL);
-    }
-    assert_true(sink.requests >= 1);
+    assert_true(sink_wait(1, 10000));
     pthread_mutex_lock(&sink.lock);
     if (strstr(sink.body, "<Declaration xmlns=\"urn:example:xx:1\"><Ref>") == NULL
         || strstr(sink.body, "</Ref><Lines>") == NULL || strstr(sink.body, "Envelope") != NULL) {
