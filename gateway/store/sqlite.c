@@ -1232,6 +1232,14 @@ static void store_fail(cw_store_t *store, cw_sqlite_t *be, const char *what, con
                      be->path, what, why);
     }
     atomic_store(&store->broken, 1);
+    if (be->sthread_started) {
+        /* The syncer may hold answers waiting for a flush that will never
+         * come now (a checkpoint failed on its own thread): they go, with
+         * CW_EIO. No caller holds the lock. */
+        uv_mutex_lock(&be->lock);
+        uv_cond_signal(&be->swake);
+        uv_mutex_unlock(&be->lock);
+    }
 }
 
 /* Closes one of the store's connections; after a failed flush, without
@@ -1338,9 +1346,11 @@ static void syncer_main(void *arg)
 
         uv_mutex_lock(&be->lock);
         /* Sleeps while nothing came, no flush is owed (after a failure none
-         * ever is) and none of the kept ones can go. */
+         * ever is) and none of the kept ones can go (after a failure, any
+         * kept one goes, with CW_EIO: no flush will ever cover it). */
         while (
             be->shead == NULL && !kept_can_go(keep, atomic_load(&be->commit_synced))
+            && !(keep != NULL && atomic_load(&be->sync_failed))
             && (be->sync_want <= atomic_load(&be->commit_synced) || atomic_load(&be->sync_failed))
             && !be->sstop) {
             uv_cond_wait(&be->swake, &be->lock);
