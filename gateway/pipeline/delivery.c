@@ -26,6 +26,7 @@ typedef struct cw_delivery {
     size_t native_len;
     const char *native_type; /* its media type (static) */
     int sign_ceb;            /* sign the native document (CEB profile) */
+    unsigned hold_ms;        /* test hook: the translation's delay, read on the loop */
     cw_egress_job_t *job;    /* borrowed from egress until cw_egress_job_done */
     cw_config_t *cfg;        /* referenced: the route and limits in force */
     cw_sec_keys_t *keys;     /* referenced: the receiver's registered certificates */
@@ -313,10 +314,10 @@ static void translate_work(void *arg)
     int rc;
 
     d->outcome = CW_EGRESS_FAILED;
-    if (d->pl->translate_delay_ms > 0) {
+    if (d->hold_ms > 0) {
         CW_LOG_WARN("pipeline", "test hook: translation of %s/%s held for %u ms", d->job->from,
-                    d->job->message_id, d->pl->translate_delay_ms);
-        uv_sleep(d->pl->translate_delay_ms);
+                    d->job->message_id, d->hold_ms);
+        uv_sleep(d->hold_ms);
     }
     rc = cw_sec_xml_parse(&env, d->job->body, d->job->body_len, &d->cfg->limits, &problem, &err);
     business = rc == 0 ? cw_msg_business_doc(env) : NULL;
@@ -403,6 +404,9 @@ void cw_pipeline_deliver(cw_egress_job_t *job, void *arg)
     d->sign_ceb = route->adapter_sign == 1;
     if (d->adapter != NULL) {
         d->adapters = cw_pipeline_adapters_ref(pl->adapters);
+        /* Copied here: a worker reads nothing of pl that the loop rewrites
+         * (cw_pipeline_attach runs again at shutdown). */
+        d->hold_ms = pl->translate_delay_ms;
         if (cw_pipeline_work_submit(pl, translate_work, translate_done, d) < 0) {
             d->outcome = CW_EGRESS_RETRY_LOCAL;
             cw_strlcpy(d->error, "cannot queue the translation", sizeof(d->error));
