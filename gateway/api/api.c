@@ -24,32 +24,47 @@ static void on_healthz(cw_api_t *api, cw_http_request_t *req)
     respond_json(req, 200, "{\"status\":\"ok\"}\n");
 }
 
-static void on_readyz(cw_api_t *api, cw_http_request_t *req)
+cw_api_readiness_e cw_api__readiness(const cw_api_t *api)
 {
     cw_store_t *store = api->pipeline != NULL ? cw_pipeline_store(api->pipeline) : NULL;
     cw_store_stats_t st;
 
     if (api->draining) {
-        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
-                                      "the node is draining and accepts no new work");
-        return;
+        return CW_API_DRAINING;
     }
     if (store != NULL) {
         cw_store_stats_get(store, &st);
         if (st.broken) {
-            (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
-                                          "the store could not flush its WAL to disk and"
-                                          " accepts nothing more; restart clearwayd");
-            return;
+            return CW_API_STORE_BROKEN;
         }
         if (st.unreachable) {
-            (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
-                                          "the store's PostgreSQL server cannot be reached;"
-                                          " writes are refused until it is back");
-            return;
+            return CW_API_STORE_UNREACHABLE;
         }
     }
-    respond_json(req, 200, "{\"status\":\"ready\"}\n");
+    return CW_API_READY;
+}
+
+static void on_readyz(cw_api_t *api, cw_http_request_t *req)
+{
+    switch (cw_api__readiness(api)) {
+    case CW_API_READY:
+        respond_json(req, 200, "{\"status\":\"ready\"}\n");
+        return;
+    case CW_API_DRAINING:
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                      "the node is draining and accepts no new work");
+        return;
+    case CW_API_STORE_BROKEN:
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                      "the store could not flush its WAL to disk and"
+                                      " accepts nothing more; restart clearwayd");
+        return;
+    case CW_API_STORE_UNREACHABLE:
+        (void)cw_http_respond_problem(req, CW_PROBLEM_UNAVAILABLE,
+                                      "the store's PostgreSQL server cannot be reached;"
+                                      " writes are refused until it is back");
+        return;
+    }
 }
 
 static void on_metrics(cw_api_t *api, cw_http_request_t *req)
@@ -132,6 +147,7 @@ static const route_t routes[] = {
     { "GET", "/readyz", "/readyz", on_readyz },
     { "GET", "/metrics", "/metrics", on_metrics },
     { "GET", "/v1/version", "/v1/version", on_version },
+    { "GET", "/dashboard", "/dashboard", cw_api__dashboard },
     { "POST", "/v1/messages", "/v1/messages", on_messages_post },
 };
 

@@ -1,5 +1,6 @@
 /*
- * api internals shared by api.c and metrics.c.
+ * api internals shared by api.c, metrics.c, status.c, messages.c and
+ * dashboard.c.
  */
 #ifndef CW_API_INTERNAL_H
 #define CW_API_INTERNAL_H
@@ -55,6 +56,19 @@ struct cw_api {
     uint64_t series_dropped;
     cw_api_hist_t hists[32];
 };
+
+/* Whether the node takes work, as /readyz answers (api.c). */
+typedef enum cw_api_readiness_e {
+    CW_API_READY = 0,
+    CW_API_DRAINING = 1,          /* SIGTERM: no new work */
+    CW_API_STORE_BROKEN = 2,      /* a WAL flush failed: nothing until a restart */
+    CW_API_STORE_UNREACHABLE = 3, /* PostgreSQL: the writer cannot reach the server */
+} cw_api_readiness_e;
+
+cw_api_readiness_e cw_api__readiness(const cw_api_t *api);
+
+/* GET /dashboard (dashboard.c): the operator's HTML page, admin only. */
+void cw_api__dashboard(cw_api_t *api, cw_http_request_t *req);
 
 /* The status API (status.c): returns 1 when it handled req. */
 int cw_api__status_route(cw_api_t *api, cw_http_request_t *req);

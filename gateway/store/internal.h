@@ -30,6 +30,7 @@ typedef enum cw_store_req_kind_e {
     CW_STORE_REQ_RECORD = 6,
     CW_STORE_REQ_FACTS = 7,
     CW_STORE_REQ_STATS = 8,
+    CW_STORE_REQ_COUNT = 9,
 } cw_store_req_kind_e;
 
 typedef struct cw_store_req cw_store_req_t;
@@ -63,6 +64,7 @@ struct cw_store_req {
         cw_store_claim_cb claim;
         cw_store_facts_cb facts;
         cw_store_stats_cb stats;
+        cw_store_count_cb count;
     } cb;      /* the caller's callback, by kind */
     void *arg; /* the caller's argument */
     union {
@@ -91,9 +93,10 @@ struct cw_store_req {
         cw_store_msg_info_t get;
         cw_store_page_t list;
         cw_store_claimed_t claim;
-        uint64_t purged;          /* PURGE: running total */
-        cw_store_facts_t facts;   /* FACTS */
-        cw_store_tallies_t stats; /* STATS */
+        uint64_t purged;                /* PURGE: running total */
+        cw_store_facts_t facts;         /* FACTS */
+        cw_store_tallies_t stats;       /* STATS */
+        cw_store_state_counts_t counts; /* COUNT */
     } out;
 };
 
@@ -101,7 +104,8 @@ struct cw_store_req {
 static inline int cw_store__req_is_write(const cw_store_req_t *req)
 {
     return req->kind != CW_STORE_REQ_GET && req->kind != CW_STORE_REQ_LIST
-           && req->kind != CW_STORE_REQ_FACTS && req->kind != CW_STORE_REQ_STATS;
+           && req->kind != CW_STORE_REQ_FACTS && req->kind != CW_STORE_REQ_STATS
+           && req->kind != CW_STORE_REQ_COUNT;
 }
 
 /*

@@ -111,6 +111,10 @@ static const char SQL_DELIV_DONE[] =
 static const char SQL_DELIVERED[] = "UPDATE messages SET state = 'delivered',"
                                     " receipt_received = $2, updated_at_ms = $3 WHERE id = $1";
 
+/* Every message is visited (no index holds the state); on the reader's
+ * connection, so no write waits for it. */
+static const char SQL_STATE_COUNTS[] = "SELECT state, count(*) FROM messages GROUP BY state";
+
 /* ==== Results ==== */
 
 /* Runs a statement without parameters or results. */
@@ -525,6 +529,34 @@ out:
     return rc;
 }
 
+static int op_count(PGconn *conn, cw_store_req_t *req)
+{
+    cw_store_state_counts_t *c = &req->out.counts;
+    cw_store_state_e state;
+    PGresult *r;
+    int64_t n;
+    int i;
+    int rc = 0;
+
+    r = cw_store__pg_exec(conn, SQL_STATE_COUNTS, 0, NULL, NULL, NULL, 0, &rc);
+    if (r == NULL) {
+        return rc;
+    }
+    if (PQnfields(r) != 2) {
+        rc = CW_EINTERNAL;
+        goto out;
+    }
+    for (i = 0; i < PQntuples(r); i++) {
+        CW_TRY(col_state(r, i, 0, &state));
+        CW_TRY(cw_store__pg_col_i64(r, i, 1, &n));
+        c->n[state] = n > 0 ? (uint64_t)n : 0;
+        c->total += c->n[state];
+    }
+out:
+    PQclear(r);
+    return rc;
+}
+
 static int op_retry(PGconn *conn, cw_store_req_t *req)
 {
     const char *v[2] = { req->in.key.from, req->in.key.message_id };
@@ -854,6 +886,8 @@ int cw_store__pg_op(PGconn *conn, cw_store_req_t *req)
         return cw_store__pg_facts(conn, &req->in.facts, req->pool, &req->out.facts);
     case CW_STORE_REQ_STATS:
         return cw_store__pg_stats(conn, req);
+    case CW_STORE_REQ_COUNT:
+        return op_count(conn, req);
     }
     return CW_EINTERNAL;
 }

@@ -11,6 +11,8 @@
  * (its rows reach past their blobs for created_at_ms), seconds to minutes
  * on a large store, and on the writer every commit waited behind it. The
  * reader sees every committed transaction, so every acknowledged write.
+ * The count of messages by state (the dashboard's) walks the whole table
+ * too, and goes to the reader for the same reason.
  *
  * Ledger reads on the reader: intake asks the ledger for a consignment's
  * history before it can assess it, on every message. Queued behind the
@@ -97,6 +99,7 @@ typedef enum stmt_e {
     S_ATTEMPT_INSERT,
     S_DELIV_DONE,
     S_MSG_DELIVERED,
+    S_STATE_COUNTS,
     S_COUNT
 } stmt_e;
 
@@ -185,6 +188,9 @@ static const char *const stmt_sql[S_COUNT] = {
                      " next_attempt_at_ms = coalesce(?4, next_attempt_at_ms) WHERE id = ?1",
     [S_MSG_DELIVERED] = "UPDATE messages SET state = 'delivered', receipt_received = ?2,"
                         " updated_at_ms = ?3 WHERE id = ?1",
+    /* No index holds the state, so this visits every message (the
+     * reader's connection does it: no commit waits for it). */
+    [S_STATE_COUNTS] = "SELECT state, count(*) FROM messages GROUP BY state",
 };
 
 /* ==== Backend state ==== */
@@ -711,6 +717,35 @@ out:
     return rc;
 }
 
+/* The messages by state, on db with its statement cache stmts (the
+ * reader's, or the writer's before the reader runs). */
+static int op_count(sqlite3 *db, sqlite3_stmt **stmts, cw_store_req_t *req)
+{
+    cw_store_state_counts_t *c = &req->out.counts;
+    cw_store_state_e state;
+    sqlite3_stmt *st;
+    int src;
+    int rc = 0;
+
+    st = stmt_of(db, stmts, S_STATE_COUNTS, &rc);
+    if (st == NULL) {
+        return rc;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 1);
+
+        CW_TRY(state_col(st, 0, &state));
+        c->n[state] = n > 0 ? (uint64_t)n : 0;
+        c->total += c->n[state];
+    }
+    if (src != SQLITE_DONE) {
+        rc = cw_store__err_from_sqlite(src);
+    }
+out:
+    (void)sqlite3_reset(st);
+    return rc;
+}
+
 static int op_retry(cw_sqlite_t *be, cw_store_req_t *req)
 {
     cw_store_state_e state = CW_STORE_STATE_RECEIVED;
@@ -1006,6 +1041,8 @@ static int op_exec(cw_sqlite_t *be, cw_store_req_t *req)
         return cw_store__ledger_facts(be->db, &be->ledger, req);
     case CW_STORE_REQ_STATS:
         return cw_store__ledger_stats(be->db, &be->ledger, req);
+    case CW_STORE_REQ_COUNT:
+        return op_count(be->db, be->stmts, req);
     }
     return CW_EINTERNAL;
 }
@@ -1521,7 +1558,7 @@ static void writer_main(void *arg)
     cw_store__backend_closed(store);
 }
 
-/* ==== The reader (reader thread): ledger queries, statistics, lists ==== */
+/* ==== The reader (reader thread): ledger queries, statistics, lists, counts ==== */
 
 /* What the reader serves: reads that may take long and need no view of
  * writes not yet acknowledged. A list filtered on a rare state or an old
@@ -1530,7 +1567,7 @@ static void writer_main(void *arg)
 static int is_reader_op(const cw_store_req_t *req)
 {
     return req->kind == CW_STORE_REQ_FACTS || req->kind == CW_STORE_REQ_STATS
-           || req->kind == CW_STORE_REQ_LIST;
+           || req->kind == CW_STORE_REQ_LIST || req->kind == CW_STORE_REQ_COUNT;
 }
 
 /* Takes the oldest read; NULL when stopping and drained. */
@@ -1565,6 +1602,8 @@ static void reader_main(void *arg)
             req->status = CW_EIO;
         } else if (req->kind == CW_STORE_REQ_LIST) {
             req->status = op_list(be->rdb, be->rstmts, req);
+        } else if (req->kind == CW_STORE_REQ_COUNT) {
+            req->status = op_count(be->rdb, be->rstmts, req);
         } else {
             req->status = req->kind == CW_STORE_REQ_FACTS
                               ? cw_store__ledger_facts(be->rdb, &be->rledger, req)

@@ -119,6 +119,9 @@ static void req_callback(cw_store_req_t *req)
     case CW_STORE_REQ_STATS:
         req->cb.stats(req->status, ok ? &req->out.stats : NULL, req->arg);
         break;
+    case CW_STORE_REQ_COUNT:
+        req->cb.count(req->status, ok ? &req->out.counts : NULL, req->arg);
+        break;
     }
 }
 
@@ -790,6 +793,22 @@ out:
     if (req != NULL) {
         req_free(req);
     }
+    return rc;
+}
+
+int cw_store_msg_count(cw_store_t *store, cw_store_count_cb cb, void *arg)
+{
+    cw_store_req_t *req = NULL;
+    int rc = 0;
+
+    if (cb == NULL) {
+        return CW_EINVAL;
+    }
+    CW_TRY(req_new(&req, store, CW_STORE_REQ_COUNT));
+    req->cb.count = cb;
+    req->arg = arg;
+    req_submit(store, req);
+out:
     return rc;
 }
 

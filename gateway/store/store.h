@@ -333,6 +333,26 @@ CW_MUST_CHECK int cw_store_msg_list(cw_store_t *store,
                                     cw_store_list_cb cb,
                                     void *arg);
 
+/* How many messages the store holds in each state. */
+typedef struct cw_store_state_counts {
+    uint64_t n[CW_STORE_STATE_COUNT]; /* indexed by cw_store_state_e */
+    uint64_t total;                   /* their sum */
+} cw_store_state_counts_t;
+
+/* counts is owned by the store and valid during the call; NULL when status < 0. */
+typedef void (*cw_store_count_cb)(int status, const cw_store_state_counts_t *counts, void *arg);
+
+/*
+ * Counts the messages in each state, in one read between transactions on
+ * the backend's reader (it neither waits behind a commit nor holds one
+ * up). No index has the state in it, so the read visits every message: its
+ * cost grows with what the store holds, which the purge of delivered
+ * messages bounds. cb gets 0 and the counts, or CW_EIO / CW_ENOMEM.
+ * Returns 0, or synchronously CW_EINVAL / CW_ENOMEM / CW_ECLOSED (cb never
+ * runs). Loop thread.
+ */
+CW_MUST_CHECK int cw_store_msg_count(cw_store_t *store, cw_store_count_cb cb, void *arg);
+
 /* status is 0 or a CW_E* code documented by the operation. */
 typedef void (*cw_store_done_cb)(int status, void *arg);
 

@@ -1748,6 +1748,95 @@ static void test_pg__retry_requeues_a_failed_message(void **state)
     store_close(store);
 }
 
+typedef struct count_res {
+    int done;
+    int status;
+    cw_store_state_counts_t counts;
+} count_res_t;
+
+static void on_count(int status, const cw_store_state_counts_t *counts, void *arg)
+{
+    count_res_t *r = arg;
+
+    r->status = status;
+    if (status == 0) {
+        r->counts = *counts;
+    } else {
+        assert_null(counts);
+    }
+    r->done++;
+}
+
+static count_res_t count_on(cw_store_t *store)
+{
+    count_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_msg_count(store, on_count, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+/*
+ * The messages by state, as the dashboard shows them: every state counted,
+ * a message moving on counted in its new state only, the sum in total, and
+ * the same counts from a second node on the same database.
+ */
+static void test_pg__count_by_state(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_t *other;
+    cw_store_msg_t m;
+    count_res_t r;
+    claim_res_t *c;
+    char id[16];
+    int i;
+
+    (void)state;
+    assert_int_equal(cw_store_msg_count(store, NULL, NULL), CW_EINVAL);
+    r = count_on(store);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.counts.total, 0);
+    for (i = 0; i < 2; i++) {
+        (void)snprintf(id, sizeof(id), "rcv-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        put_new(store, &m);
+    }
+    for (i = 0; i < 3; i++) {
+        (void)snprintf(id, sizeof(id), "q-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        msg_queue(&m, "to-customs", 1000 * (i + 1));
+        put_new(store, &m);
+    }
+    msg_fill(&m, "rej-1", 0x22, "negative");
+    m.state = CW_STORE_STATE_REJECTED;
+    m.problem = "bad";
+    put_new(store, &m);
+    r = count_on(store);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_RECEIVED], 2);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_QUEUED], 3);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_REJECTED], 1);
+    assert_int_equal(r.counts.total, 6);
+
+    fail_only_due(store, "q-0", 1000);
+    c = claim_on(store, "P", 2000, 10, 1000);
+    assert_int_equal(c->count, 1);
+    assert_int_equal(
+        record_outcome(store, c->items[0].id, "P", CW_STORE_OUTCOME_DELIVERED, 2000, 0), 0);
+    cw_free(c);
+    other = store_open();
+    r = count_on(other);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_RECEIVED], 2);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_QUEUED], 1);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_DELIVERED], 1);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_FAILED], 1);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_REJECTED], 1);
+    assert_int_equal(r.counts.total, 6);
+    store_close(other);
+    store_close(store);
+}
+
 typedef struct purge_res {
     int done;
     int status;
@@ -2844,6 +2933,7 @@ int main(void)
         PG_TEST(test_pg__get_with_history_after_delivery),
         PG_TEST(test_pg__list_pages_with_cursor_and_filters),
         PG_TEST(test_pg__retry_requeues_a_failed_message),
+        PG_TEST(test_pg__count_by_state),
         PG_TEST(test_pg__purge_in_batches),
         PG_TEST(test_pg__two_nodes_claim_each_delivery_once),
         PG_TEST(test_pg__two_nodes_race_on_the_dedupe_key),

@@ -1158,6 +1158,96 @@ static void deliver_all(cw_store_t *store, int64_t now_ms)
     } while (c.count > 0);
 }
 
+typedef struct count_res {
+    int done;
+    int status;
+    cw_store_state_counts_t counts;
+} count_res_t;
+
+static void on_count(int status, const cw_store_state_counts_t *counts, void *arg)
+{
+    count_res_t *r = arg;
+
+    r->done = 1;
+    r->status = status;
+    if (status == 0) {
+        r->counts = *counts;
+    } else {
+        assert_null(counts);
+    }
+}
+
+static count_res_t count_sync(cw_store_t *store)
+{
+    count_res_t r;
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(cw_store_msg_count(store, on_count, &r), 0);
+    run_until(&r.done);
+    return r;
+}
+
+/*
+ * The messages by state, as the dashboard shows them: every state counted,
+ * a message moving on counted in its new state only, the sum in total; a
+ * store that failed a flush answers CW_EIO instead of counts.
+ */
+static void test_sqlite__count_by_state(void **state)
+{
+    cw_store_t *store = store_open();
+    cw_store_msg_t m;
+    count_res_t r;
+    claim_res_t c;
+    char id[16];
+    int i;
+
+    (void)state;
+    assert_int_equal(cw_store_msg_count(store, NULL, NULL), CW_EINVAL);
+    r = count_sync(store);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.counts.total, 0);
+    for (i = 0; i < 2; i++) {
+        (void)snprintf(id, sizeof(id), "rcv-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    for (i = 0; i < 4; i++) {
+        (void)snprintf(id, sizeof(id), "q-%d", i);
+        msg_fill(&m, id, 0x11, "r");
+        msg_queue(&m, "to-customs", 1000 + i);
+        assert_int_equal(put_sync(store, &m).status, 0);
+    }
+    msg_fill(&m, "rej-1", 0x22, "negative");
+    m.state = CW_STORE_STATE_REJECTED;
+    m.problem = "bad";
+    assert_int_equal(put_sync(store, &m).status, 0);
+    r = count_sync(store);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_RECEIVED], 2);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_QUEUED], 4);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_REJECTED], 1);
+    assert_int_equal(r.counts.total, 7);
+
+    fail_one(store, "q-0", 5000); /* the oldest due: q-0 */
+    c = claim_sync(store, "P", 5000, 1, 1000);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(record_attempt(store, c.ids[0], "P", 5000, 0), 0);
+    r = count_sync(store);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_RECEIVED], 2);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_QUEUED], 2);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_DELIVERED], 1);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_FAILED], 1);
+    assert_int_equal(r.counts.n[CW_STORE_STATE_REJECTED], 1);
+    assert_int_equal(r.counts.total, 7);
+
+    cw_store_fault_set(store, CW_STORE_FAULT_SYNC_FAIL);
+    msg_fill(&m, "lost-1", 0x33, "r");
+    assert_int_equal(put_sync(store, &m).status, CW_EIO);
+    cw_store_fault_set(store, CW_STORE_FAULT_NONE);
+    assert_int_equal(count_sync(store).status, CW_EIO);
+    store_close(store);
+}
+
 static void test_sqlite__purge_in_batches(void **state)
 {
     cw_store_t *store = store_open();
@@ -2986,6 +3076,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite__ledger_reads_seek_their_indexes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__retry_semantics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite__count_by_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__purge_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__full_store_fails_with_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite__second_process_is_refused, setup, teardown),
