@@ -1,5 +1,6 @@
 /*
- * clearway: sign, verify and send Clearway envelopes from the shell.
+ * clearway: sign, verify and send Clearway envelopes from the shell, and
+ * look after a node's keys and partners.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -23,9 +24,22 @@ static void usage(FILE *f)
                "  messages  list, show or retry messages through a node's admin API\n"
                "  adapter   try a partner adapter on a file (list, test, out)\n"
                "  assess    run the facilitation checks on a consignment, no daemon\n"
+               "  keys      make a key and CSR, show a certificate or key, check a pair\n"
+               "  partners  list a config's node and partner certificates, flag expiry\n"
                "\n"
                "clearway COMMAND --help shows a command's options. Exit codes: docs/cli.md.\n");
 }
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command_t;
+
+static const command_t commands[] = {
+    { "sign", cw_cli_sign },         { "verify", cw_cli_verify },     { "send", cw_cli_send },
+    { "messages", cw_cli_messages }, { "adapter", cw_cli_adapter },   { "assess", cw_cli_assess },
+    { "keys", cw_cli_keys },         { "partners", cw_cli_partners },
+};
 
 static int cmd_version(int argc, char **argv)
 {
@@ -45,7 +59,9 @@ static int cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    const command_t *cmd = NULL;
     cw_error_t err;
+    size_t i;
     int rc;
 
     if (argc < 2) {
@@ -60,9 +76,12 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         return cmd_version(argc - 1, argv + 1);
     }
-    if (strcmp(argv[1], "sign") != 0 && strcmp(argv[1], "verify") != 0
-        && strcmp(argv[1], "send") != 0 && strcmp(argv[1], "messages") != 0
-        && strcmp(argv[1], "adapter") != 0 && strcmp(argv[1], "assess") != 0) {
+    for (i = 0; i < CW_ARRAY_SIZE(commands) && cmd == NULL; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            cmd = &commands[i];
+        }
+    }
+    if (cmd == NULL) {
         fprintf(stderr, "clearway: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return CW_CLI_USAGE;
@@ -77,19 +96,7 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return CW_CLI_INTERNAL;
     }
-    if (strcmp(argv[1], "sign") == 0) {
-        rc = cw_cli_sign(argc - 1, argv + 1);
-    } else if (strcmp(argv[1], "verify") == 0) {
-        rc = cw_cli_verify(argc - 1, argv + 1);
-    } else if (strcmp(argv[1], "assess") == 0) {
-        rc = cw_cli_assess(argc - 1, argv + 1);
-    } else if (strcmp(argv[1], "adapter") == 0) {
-        rc = cw_cli_adapter(argc - 1, argv + 1);
-    } else if (strcmp(argv[1], "messages") == 0) {
-        rc = cw_cli_messages(argc - 1, argv + 1);
-    } else {
-        rc = cw_cli_send(argc - 1, argv + 1);
-    }
+    rc = cmd->run(argc - 1, argv + 1);
     cw_sec_lib_fini();
     curl_global_cleanup();
     return rc;
