@@ -71,6 +71,17 @@
 #define CW_LIMIT_WRITE_BUFFER_MIN     4096u
 #define CW_LIMIT_WRITE_BUFFER_MAX     (256u * 1024u * 1024u)
 
+/*
+ * The largest answer the node itself may render, whatever the request and
+ * write buffer limits. An inbound document's answer lists each of its up to
+ * 10,000 consignments and 1,000 row errors; short or broken rows make it
+ * many times the size of the document (1,000 bad 5-byte rows: an 80 KB
+ * answer to a 5 KB body), so capping it at the body limit turned an
+ * accepted document into a 500. Nothing is allocated up to this size
+ * unless an answer is that large. Not configurable.
+ */
+#define CW_LIMIT_ANSWER_BYTES_FLOOR (64u * 1024u * 1024u)
+
 /* Untrusted XML is refused before parsing above this size. Equal to the
  * body limit by default: an envelope is the whole body, so a larger value
  * has no effect and the maximum is the body maximum. */

@@ -16,15 +16,20 @@ static const cw_conf_limits_t *conn_limits(const cw_http_conn_t *conn)
     return &conn->server->cfg->limits;
 }
 
-/* An answer may be as large as the largest request the node accepts (an
- * inbound manifest's per-item list grows with the manifest), or the write
- * buffer if that is larger, plus its head; beyond that it is a 500. */
+/* An answer may be as large as the largest request the node accepts, the
+ * write buffer, or the largest answer the node renders itself (an inbound
+ * document's per-item list: CW_LIMIT_ANSWER_BYTES_FLOOR), whichever is
+ * larger, plus its head; beyond that it is a 500. */
 static size_t answer_cap(const cw_conf_limits_t *lim)
 {
-    uint64_t cap = lim->body_bytes_max > lim->write_buffer_bytes_max
-                       ? lim->body_bytes_max
-                       : (uint64_t)lim->write_buffer_bytes_max;
+    uint64_t cap = CW_LIMIT_ANSWER_BYTES_FLOOR;
 
+    if (lim->body_bytes_max > cap) {
+        cap = lim->body_bytes_max;
+    }
+    if (lim->write_buffer_bytes_max > cap) {
+        cap = lim->write_buffer_bytes_max;
+    }
     return (size_t)cap + 65536u;
 }
 

@@ -899,7 +899,7 @@ static void inbound_answer(inbound_job_t *job)
     cw_buf_t b;
     int status = 200;
 
-    cw_buf_init(&b, 64u * 1024u * 1024u);
+    cw_buf_init(&b, CW_LIMIT_ANSWER_BYTES_FLOOR);
     if (render(&b, job) < 0) {
         status = 500;
     }

@@ -432,6 +432,60 @@ static void test_inbound__large_manifest_gets_its_whole_answer(void **state)
     }
 }
 
+/*
+ * An answer many times its document: 1,000 broken 5-byte rows each get a
+ * row error in the answer (about 80 KB) for a body under 8 KiB. With
+ * body-bytes-max 8192 the answer was capped at the larger of that and the
+ * write buffer plus 64 KiB, and the accepted document got a 500. The hub
+ * runs this test with a body limit of 8 KiB, then gets its own back.
+ */
+static void test_inbound__answer_larger_than_the_body_limit(void **state)
+{
+    static char body[1 << 18];
+    char extra[sizeof(hub.extra) + 128];
+    char saved[sizeof(hub.extra)];
+    char header[2048];
+    char row[2048];
+    char path[512];
+    const char *limits;
+    FILE *out;
+    int status;
+    int n;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/short-rows.csv", pki);
+    csv_head("manifest-valid.csv", header, sizeof(header), row, sizeof(row));
+    out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(header, out);
+    fprintf(out, "ANS000000XX%s", strchr(row, ','));
+    for (n = 0; n < 1000; n++) {
+        fprintf(out, "%04d\n", n);
+    }
+    assert_int_equal(fclose(out), 0);
+
+    cw_strlcpy(saved, hub.extra, sizeof(saved));
+    limits = strstr(saved, "<limits>");
+    assert_non_null(limits);
+    n = (int)(limits - saved) + (int)strlen("<limits>");
+    assert_true((size_t)snprintf(extra, sizeof(extra),
+                                 "%.*s<body-bytes-max>8192</body-bytes-max>%s", n, saved, saved + n)
+                < sizeof(hub.extra));
+    /* A restart writes the config from hub.extra. */
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    cw_strlcpy(hub.extra, extra, sizeof(hub.extra));
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    status = post_path_as("carrier", "csv-manifest", path, "text/csv", body, sizeof(body));
+    /* The hub's own limits back before asserting. */
+    assert_int_equal(cw_test_daemon_stop(&hub, SIGTERM, 10000), 0);
+    cw_strlcpy(hub.extra, saved, sizeof(hub.extra));
+    assert_int_equal(cw_test_daemon_restart(&hub), 0);
+    assert_int_equal(status, 200);
+    assert_true(strlen(body) > 8192 + 65536);
+    assert_int_equal(count(body, "\"message_id\":\"csv-manifest:ANS000000XX\""), 1);
+    assert_int_equal(count(body, "\"field\":"), 1000);
+}
+
 /* The text of the file path + suffix into out (cut to size). */
 static void read_text(const char *path, const char *suffix, char *out, size_t size)
 {
@@ -894,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_inbound__csv_manifest_is_translated_assessed_and_stored),
         cmocka_unit_test(test_inbound__manifest_transport_mode_reaches_the_rules),
         cmocka_unit_test(test_inbound__large_manifest_gets_its_whole_answer),
+        cmocka_unit_test(test_inbound__answer_larger_than_the_body_limit),
         cmocka_unit_test(test_inbound__inputs_take_turns),
         cmocka_unit_test(test_inbound__stopping_answers_the_waiting_503),
         cmocka_unit_test(test_inbound__too_many_waiting_are_refused),
