@@ -643,6 +643,9 @@ static int services_start(cw_node_t *node)
     sopts.path = node->cfg->store.path;
     sopts.sync = node->cfg->store.synchronous_full ? CW_STORE_SYNC_FULL : CW_STORE_SYNC_NORMAL;
     sopts.group_max = node->cfg->store.group_max;
+    /* After the drain, a statement the PostgreSQL server does not finish
+     * gets as long again before it is cancelled. */
+    sopts.close_grace_ms = node->cfg->limits.drain_timeout_ms;
     rc = cw_store_open(&node->store, &node->loop, &sopts, &err);
     if (rc < 0) {
         /* A PostgreSQL URL may hold a password; err names the database. */

@@ -31,9 +31,18 @@
  * A lost connection is reset before the next batch; until the server
  * answers again every operation fails with CW_EIO (the sender gets 503 and
  * retries; nothing already accepted is lost).
+ *
+ * Closing: the writer drains its queue and the reader its own, then both
+ * end. A statement the server does not finish (a COMMIT waiting for a
+ * synchronous standby that is down, a lock held by hand) would hold the
+ * shutdown until statement_timeout; a watchdog thread started by the close
+ * cancels whatever still runs close_grace_ms later (PQcancel, which is
+ * meant to be called from another thread), and every write not yet run
+ * then fails with CW_EIO instead of being tried against the same server.
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +56,9 @@
  * max_connections (100 by default). */
 #define PG_LEND_MAX 16
 /* The longest any statement may run: a server that hangs (a full disk
- * being freed, a lock held by hand) holds a thread, and so a shutdown, for
- * at most this long. Far above what any of the store's statements needs. */
+ * being freed, a lock held by hand) holds a thread for at most this long
+ * (a shutdown: close_grace_ms, watch_main). Far above what any of the
+ * store's statements needs. */
 #define PG_STATEMENT_TIMEOUT_MS 300000
 /* How often a writer whose server is out of reach tries it again. */
 #define PG_RETRY_NS (1000ull * 1000 * 1000)
@@ -77,6 +87,7 @@ typedef struct cw_pg {
     char *where;              /* "database D on H": for messages, without the password */
     int sync_normal;          /* synchronous_commit off */
     uint32_t busy_timeout_ms; /* lock_timeout */
+    uint32_t close_grace_ms;  /* at close, what still runs this long after is cancelled */
     uint32_t group_max;       /* writes per transaction */
     cw_store_req_t **batch;   /* group_max slots, writer thread only */
     PGconn *wconn;            /* the writer's; writer thread once started */
@@ -100,7 +111,15 @@ typedef struct cw_pg {
     cw_store_req_t *wtail;
     cw_store_req_t *rhead; /* the reader's */
     cw_store_req_t *rtail;
-    int stopping;                         /* close requested: drain, then exit */
+    int stopping;      /* close requested: drain, then exit */
+    PGcancel *wcancel; /* the writer's session, for the watchdog */
+    PGcancel *rcancel; /* the reader's */
+    int wdone;         /* the writer's loop has ended */
+    int rdone;         /* the reader's */
+    uv_cond_t xwake;   /* wdone or rdone was set */
+    uv_thread_t watch; /* the close's watchdog (watch_main) */
+    int watch_started;
+    atomic_int cancelled;                 /* the watchdog cancelled: run nothing more */
     PGconn *lend[PG_LEND_MAX];            /* idle connections for pg_facts_here */
     pg_prepared_t lend_prep[PG_LEND_MAX]; /* what is prepared on each */
     unsigned lend_idle;                   /* of them, idle */
@@ -292,8 +311,24 @@ typedef struct pg_link {
     pg_prepared_t *prep;
     int *down;
     uint64_t *retry_at_ns;
+    PGcancel **cancel; /* the session's cancel handle, under the lock */
     const char *who;
 } pg_link_t;
+
+/* Takes the cancel handle of the session conn now has into *slot, for the
+ * close's watchdog; the old one is freed. Under the lock, which the
+ * watchdog holds while it uses one. */
+static void cancel_refresh(cw_pg_t *be, PGconn *conn, PGcancel **slot)
+{
+    PGcancel *fresh = conn != NULL && PQstatus(conn) == CONNECTION_OK ? PQgetCancel(conn) : NULL;
+    PGcancel *old;
+
+    uv_mutex_lock(&be->lock);
+    old = *slot;
+    *slot = fresh;
+    uv_mutex_unlock(&be->lock);
+    PQfreeCancel(old);
+}
 
 /*
  * Makes sure a connection is up for the next operation: one that libpq
@@ -327,6 +362,8 @@ static int conn_ready(cw_pg_t *be, const pg_link_t *l)
     }
     if (*l->conn != NULL && PQstatus(*l->conn) == CONNECTION_OK
         && session_setup(be, *l->conn) == 0) {
+        /* A new session, with its own cancel key. */
+        cancel_refresh(be, *l->conn, l->cancel);
         goto up;
     }
     *l->retry_at_ns = cw_time_mono_ns() + PG_RETRY_NS;
@@ -345,6 +382,68 @@ up:
         CW_LOG_INFO(CW_STORE_MOD, "store: %s: the %s connection is back", be->where, l->who);
     }
     return 0;
+}
+
+/* ==== Closing: the watchdog (its own thread) ==== */
+
+/* Marks one of the store's threads as ended, for the watchdog. */
+static void thread_done(cw_pg_t *be, int *done)
+{
+    uv_mutex_lock(&be->lock);
+    *done = 1;
+    uv_mutex_unlock(&be->lock);
+    uv_cond_broadcast(&be->xwake);
+}
+
+/* Cancels the statement the session behind c runs, if any; under the lock. */
+static void cancel_send(cw_pg_t *be, PGcancel *c, const char *who)
+{
+    char why[256];
+
+    if (c == NULL) {
+        return;
+    }
+    if (!PQcancel(c, why, (int)sizeof(why))) {
+        CW_LOG_WARN(CW_STORE_MOD, "store: %s: cannot cancel the %s's statement: %s", be->where, who,
+                    why);
+    }
+}
+
+/*
+ * Started by the close: waits close_grace_ms for the writer and the reader
+ * to drain and end, then cancels what either still runs on the server.
+ * The cancelled statement fails (or a COMMIT ends as the server decides),
+ * and from then on every write still queued fails with CW_EIO.
+ */
+static void watch_main(void *arg)
+{
+    cw_pg_t *be = arg;
+    uint64_t deadline = cw_time_mono_ns() + (uint64_t)be->close_grace_ms * 1000000u;
+
+    cw_thread_name_set("cw-store-watch");
+    uv_mutex_lock(&be->lock);
+    while (!(be->wdone && be->rdone)) {
+        uint64_t now = cw_time_mono_ns();
+
+        if (now >= deadline) {
+            break;
+        }
+        (void)uv_cond_timedwait(&be->xwake, &be->lock, deadline - now);
+    }
+    if (!(be->wdone && be->rdone)) {
+        atomic_store(&be->cancelled, 1);
+        CW_LOG_WARN(CW_STORE_MOD,
+                    "store: %s: still running %" PRIu32 " ms after the close began; cancelling"
+                    " (writes not yet committed fail with 503)",
+                    be->where, be->close_grace_ms);
+        if (!be->wdone) {
+            cancel_send(be, be->wcancel, "writer");
+        }
+        if (!be->rdone) {
+            cancel_send(be, be->rcancel, "reader");
+        }
+    }
+    uv_mutex_unlock(&be->lock);
 }
 
 /* ==== The writer (its own thread) ==== */
@@ -457,6 +556,9 @@ static int tx_run(cw_store_t *store, PGconn *conn, cw_store_req_t **batch, size_
     if (rc == 0 && atomic_load(&store->fault) == CW_STORE_FAULT_COMMIT_FAIL) {
         rc = CW_EIO;
     }
+    if (rc == 0 && atomic_load(&store->fault) == CW_STORE_FAULT_COMMIT_HANG) {
+        PQclear(cw_store__pg_exec(conn, "SELECT pg_sleep(3600)", 0, NULL, NULL, NULL, 0, &rc));
+    }
     if (rc == 0) {
         rc = commit(conn);
     }
@@ -504,6 +606,10 @@ static void run_writes(cw_store_t *store, cw_pg_t *be, cw_store_req_t **batch, s
             int status;
 
             write_reset(batch[i]);
+            if (atomic_load(&be->cancelled)) {
+                batch[i]->status = CW_EIO;
+                continue;
+            }
             if (tx_run(store, be->wconn, &batch[i], 1, &one) == 0) {
                 atomic_fetch_add(&store->n_tx, 1);
                 atomic_fetch_add(&store->n_writes, 1);
@@ -566,7 +672,7 @@ static size_t batch_take(cw_pg_t *be, int down, int *stop)
  * store reachable)? Resets it when not; writer thread. */
 static int writer_ready(cw_store_t *store, cw_pg_t *be)
 {
-    pg_link_t l = { &be->wconn, &be->wprep, &be->wdown, &be->wretry_at_ns, "writer" };
+    pg_link_t l = { &be->wconn, &be->wprep, &be->wdown, &be->wretry_at_ns, &be->wcancel, "writer" };
     int rc = conn_ready(be, &l);
 
     atomic_store(&store->unreachable, rc < 0);
@@ -583,6 +689,7 @@ static void writer_main(void *arg)
 
     cw_thread_name_set("cw-store-write");
     tls_prepared = &be->wprep;
+    cancel_refresh(be, be->wconn, &be->wcancel);
     for (;;) {
         /* While the server is out of reach, it is tried again every
          * PG_RETRY_NS even without work, so that /readyz recovers. */
@@ -590,6 +697,15 @@ static void writer_main(void *arg)
                        &stop);
         if (stop) {
             break;
+        }
+        if (atomic_load(&be->cancelled)) {
+            /* Closing, and the server did not finish what it was given:
+             * nothing more is tried against it. */
+            for (i = 0; i < n; i++) {
+                be->batch[i]->again = 0;
+                answer(store, be->batch[i], CW_EIO);
+            }
+            continue;
         }
         if (writer_ready(store, be) < 0) {
             for (i = 0; i < n; i++) {
@@ -619,6 +735,7 @@ static void writer_main(void *arg)
             answer(store, req, 0);
         }
     }
+    thread_done(be, &be->wdone);
     if (be->rthread_started) {
         (void)uv_thread_join(&be->rthread);
     }
@@ -673,13 +790,14 @@ static void reader_main(void *arg)
 {
     cw_store_t *store = arg;
     cw_pg_t *be = backend_of(store);
-    pg_link_t l = { &be->rconn, &be->rprep, &be->rdown, &be->rretry_at_ns, "reader" };
+    pg_link_t l = { &be->rconn, &be->rprep, &be->rdown, &be->rretry_at_ns, &be->rcancel, "reader" };
     cw_store_req_t *req;
 
     cw_thread_name_set("cw-store-read");
     tls_prepared = &be->rprep;
+    cancel_refresh(be, be->rconn, &be->rcancel);
     while ((req = reader_take(be)) != NULL) {
-        if (facts_faulted(store, req)) {
+        if (facts_faulted(store, req) || atomic_load(&be->cancelled)) {
             req->status = CW_EIO;
         } else if (conn_ready(be, &l) < 0) {
             req->status = CW_EIO;
@@ -696,6 +814,7 @@ static void reader_main(void *arg)
         atomic_fetch_add(&store->n_reads, 1);
         answer(store, req, 0);
     }
+    thread_done(be, &be->rdone);
     PQfinish(be->rconn);
     be->rconn = NULL;
 }
@@ -827,6 +946,7 @@ static int pg_open(cw_store_t *store, const cw_store_options_t *opts, cw_error_t
     store->backend = be;
     be->sync_normal = opts->sync == CW_STORE_SYNC_NORMAL;
     be->busy_timeout_ms = opts->busy_timeout_ms;
+    be->close_grace_ms = opts->close_grace_ms;
     be->group_max = opts->group_max;
     be->url = cw_strdup(opts->path);
     be->batch = cw_calloc(opts->group_max, sizeof(*be->batch));
@@ -876,6 +996,13 @@ static int pg_start(cw_store_t *store)
         uv_mutex_destroy(&be->lock);
         return CW_ESYS;
     }
+    if (uv_cond_init(&be->xwake) != 0) {
+        uv_cond_destroy(&be->lwake);
+        uv_cond_destroy(&be->rwake);
+        uv_cond_destroy(&be->wwake);
+        uv_mutex_destroy(&be->lock);
+        return CW_ESYS;
+    }
     be->sync_init = 1;
     if (uv_thread_create(&be->rthread, reader_main, store) != 0) {
         return CW_ESYS;
@@ -917,6 +1044,16 @@ static void pg_close(cw_store_t *store)
     uv_cond_broadcast(&be->wwake);
     uv_cond_broadcast(&be->rwake);
     uv_cond_broadcast(&be->lwake);
+    if (be->wthread_started && be->close_grace_ms > 0 && !be->watch_started) {
+        if (uv_thread_create(&be->watch, watch_main, be) == 0) {
+            be->watch_started = 1;
+        } else {
+            CW_LOG_WARN(CW_STORE_MOD,
+                        "store: %s: cannot start the close's watchdog; a statement"
+                        " the server does not finish holds the shutdown",
+                        be->where);
+        }
+    }
 }
 
 static void pg_release(cw_store_t *store)
@@ -931,7 +1068,14 @@ static void pg_release(cw_store_t *store)
         /* The writer has reported closed (it joined the reader first). */
         (void)uv_thread_join(&be->wthread);
     }
+    if (be->watch_started) {
+        /* Ends at once: both threads are done. */
+        (void)uv_thread_join(&be->watch);
+    }
+    PQfreeCancel(be->wcancel);
+    PQfreeCancel(be->rcancel);
     if (be->sync_init) {
+        uv_cond_destroy(&be->xwake);
         uv_cond_destroy(&be->lwake);
         uv_cond_destroy(&be->rwake);
         uv_cond_destroy(&be->wwake);

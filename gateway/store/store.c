@@ -308,6 +308,8 @@ int cw_store_open(cw_store_t **out,
         atomic_store(&store->fault, CW_STORE_FAULT_SYNC_FAIL);
     } else if (fault != NULL && strcmp(fault, "checkpoint-fail") == 0) {
         atomic_store(&store->fault, CW_STORE_FAULT_CKPT_FAIL);
+    } else if (fault != NULL && strcmp(fault, "commit-hang") == 0) {
+        atomic_store(&store->fault, CW_STORE_FAULT_COMMIT_HANG);
     }
     if (uv_mutex_init(&store->done_lock) != 0) {
         rc = cw_error_set(err, CW_ESYS, CW_STORE_MOD, "store: uv_mutex_init failed");

@@ -76,11 +76,13 @@ typedef struct cw_store_options {
     uint32_t group_max;       /* write operations per transaction, 1..4096 (64) */
     uint32_t busy_timeout_ms; /* wait for a lock held by another connection (5000) */
     uint32_t page_count_max;  /* 0: unlimited; else a hard size cap (tests simulate a full disk) */
+    uint32_t close_grace_ms;  /* PostgreSQL: at close, a statement the server has not finished
+                                 this long after is cancelled (10000; 0: never) */
 } cw_store_options_t;
 
-#define CW_STORE_OPTIONS_INIT                 \
-    {                                         \
-        NULL, CW_STORE_SYNC_FULL, 64, 5000, 0 \
+#define CW_STORE_OPTIONS_INIT                        \
+    {                                                \
+        NULL, CW_STORE_SYNC_FULL, 64, 5000, 0, 10000 \
     }
 
 /*
@@ -672,6 +674,9 @@ typedef enum cw_store_fault_e {
                                        fdatasync fails as with EIO */
     CW_STORE_FAULT_CKPT_FAIL = 5,   /* SQLite: the next checkpoint fails as with an
                                        fsync's EIO, without running */
+    CW_STORE_FAULT_COMMIT_HANG = 6, /* PostgreSQL: every transaction waits an hour on the
+                                       server (pg_sleep) before its COMMIT, as behind a
+                                       synchronous standby that is down */
 } cw_store_fault_e;
 
 /* Sets the test fault hook; takes effect from the next transaction. Any thread. */

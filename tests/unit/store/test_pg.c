@@ -2919,6 +2919,72 @@ static void test_pg__close_finishes_submitted_requests(void **state)
     store_close(store);
 }
 
+/* Sessions of this database running the commit-hang fault's statement. */
+static int64_t hung_sessions(void)
+{
+    return sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND query LIKE 'SELECT pg_sleep(3600)%'");
+}
+
+/*
+ * A statement the server does not finish (the commit-hang fault: an hour's
+ * pg_sleep before COMMIT, as behind a synchronous standby that is down)
+ * holds the close only close_grace_ms: it is cancelled, its write fails,
+ * the write queued behind it fails with CW_EIO without being tried, and
+ * nothing of either is stored or left running on the server. Without the
+ * cancel the close waits the hour and run_until fails.
+ */
+static void test_pg__close_cancels_a_hung_statement(void **state)
+{
+    cw_store_options_t opts = CW_STORE_OPTIONS_INIT;
+    cw_store_t *store = NULL;
+    cw_error_t err;
+    cw_store_msg_t m;
+    put_res_t hung;
+    put_res_t behind;
+    uint64_t t0;
+    int closed = 0;
+    int i;
+
+    (void)state;
+    opts.path = db_url;
+    opts.close_grace_ms = 300;
+    if (cw_store_open(&store, &loop, &opts, &err) != 0) {
+        fail_msg("open %s: %s", db_url, err.msg);
+    }
+    stores_remember(store);
+    cw_store_fault_set(store, CW_STORE_FAULT_COMMIT_HANG);
+    memset(&hung, 0, sizeof(hung));
+    memset(&behind, 0, sizeof(behind));
+    msg_fill(&m, "h-1", 0x21, "r1");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &hung), 0);
+    for (i = 0; i < 250 && hung_sessions() == 0; i++) {
+        uv_sleep(20);
+    }
+    assert_int_equal(hung_sessions(), 1);
+    msg_fill(&m, "h-2", 0x22, "r2");
+    assert_int_equal(cw_store_msg_put(store, &m, on_put, &behind), 0);
+
+    t0 = uv_hrtime();
+    stores_forget(store);
+    cw_store_close(store, on_closed, &closed);
+    run_until(&closed);
+    assert_true(uv_hrtime() - t0 < 5000ull * 1000 * 1000);
+    assert_int_equal(hung.done, 1);
+    assert_true(hung.status < 0);
+    assert_int_equal(behind.done, 1);
+    assert_int_equal(behind.status, CW_EIO);
+    for (i = 0; i < 250 && hung_sessions() > 0; i++) {
+        uv_sleep(20);
+    }
+    assert_int_equal(hung_sessions(), 0);
+
+    store = store_open();
+    assert_int_equal(get_on(store, "h-1").status, CW_ENOENT);
+    assert_int_equal(get_on(store, "h-2").status, CW_ENOENT);
+    store_close(store);
+}
+
 int main(void)
 {
 #define PG_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -2947,6 +3013,7 @@ int main(void)
         PG_TEST(test_pg__reopen_keeps_everything),
         PG_TEST(test_pg__operations_in_flight_together_answer_each),
         PG_TEST(test_pg__close_finishes_submitted_requests),
+        PG_TEST(test_pg__close_cancels_a_hung_statement),
     };
 #undef PG_TEST
 
