@@ -6,9 +6,9 @@
  * /metrics counts: requests, intake, deliveries by route), the messages in
  * the store by state, and the measurement figures of the ledger for the
  * last 24 hours and 30 days by lane and by destination (what /v1/stats
- * sums). The store is read in a chain of asynchronous reads, one at a
- * time, each copying what the page needs into the request's pool; the page
- * is rendered when the last one answers.
+ * sums), and the trust snapshot's certificates with their days left. The store is read in a chain
+ * of asynchronous reads, one at a time, each copying what the page needs into the request's pool;
+ * the page is rendered when the last one answers.
  *
  * A read that fails leaves its section saying so and the page is still
  * 200: what the node knows in memory (readiness, requests, deliveries) is
@@ -406,6 +406,68 @@ out:
     return rc;
 }
 
+/* Certificates closer to their end than this are shown as a problem. */
+#define DASH_CERT_WARN_DAYS 30
+
+typedef struct dash_certs {
+    const dash_ctx_t *ctx;
+    cw_buf_t *b;
+    size_t shown;
+    size_t total;
+} dash_certs_t;
+
+static int render_cert_row(const cw_sec_cert_info_t *c, void *arg)
+{
+    dash_certs_t *dc = arg;
+    cw_buf_t *b = dc->b;
+    int64_t left_s = c->not_after_s - dc->ctx->now_ms / 1000;
+    /* Whole days left, rounded down (an expired one is negative). */
+    int64_t days = left_s >= 0 ? left_s / 86400 : -((-left_s + 86399) / 86400);
+    char until[32];
+    int rc = 0;
+
+    if (dc->total++ >= DASH_ROWS_MAX) {
+        return 0;
+    }
+    dc->shown++;
+    cw_time_format_utc(until, sizeof(until), c->not_after_s);
+    CW_TRY(cw_buf_appends(b, "<tr><td>"));
+    CW_TRY(html_str(b, c->party));
+    CW_TRY(cw_buf_appendf(b, "</td><td>%s</td><td>%s</td><td class=\"n%s\">%lld</td><td>", c->role,
+                          until, left_s < (int64_t)DASH_CERT_WARN_DAYS * 86400 ? " bad" : "",
+                          (long long)days));
+    CW_TRY(html_str(b, c->path));
+    CW_TRY(cw_buf_appends(b, "</td></tr>\n"));
+out:
+    return rc;
+}
+
+/* The certificates of the trust snapshot in force, with the days left. */
+static int render_certs(const dash_ctx_t *ctx, cw_buf_t *b)
+{
+    const cw_sec_keys_t *keys =
+        ctx->api->pipeline != NULL ? cw_pipeline_keys(ctx->api->pipeline) : NULL;
+    dash_certs_t dc = { ctx, b, 0, 0 };
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(b, "<h2>Certificates</h2>\n"));
+    if (keys == NULL) {
+        return cw_buf_appends(b, "<p class=\"note\">No trust snapshot loaded.</p>\n");
+    }
+    CW_TRY(cw_buf_appends(b, "<table><thead><tr><th>party</th><th>role</th><th>not after</th>"
+                             "<th>days left</th><th>file</th></tr></thead>\n"));
+    CW_TRY(cw_sec_keys_certs_each(keys, render_cert_row, &dc));
+    CW_TRY(cw_buf_appends(b, "</table>\n"));
+    CW_TRY(html_more(b, dc.shown, dc.total));
+    CW_TRY(cw_buf_appendf(b,
+                          "<p class=\"note\">The node's signing certificate and the partners' "
+                          "(fewer than %d days left in red); TLS certificates are listed by "
+                          "<code>clearway partners</code>.</p>\n",
+                          DASH_CERT_WARN_DAYS));
+out:
+    return rc;
+}
+
 static int render_states(const dash_ctx_t *ctx, cw_buf_t *b)
 {
     size_t i;
@@ -517,6 +579,7 @@ static int render_page(const dash_ctx_t *ctx, cw_buf_t *b)
     CW_TRY(render_routes(ctx, b));
     CW_TRY(render_states(ctx, b));
     CW_TRY(render_figures(ctx, b));
+    CW_TRY(render_certs(ctx, b));
     CW_TRY(cw_buf_appends(b, "</body>\n</html>\n"));
 out:
     return rc;

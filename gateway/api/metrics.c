@@ -312,6 +312,36 @@ out:
     return rc;
 }
 
+/* One sample of clearway_certificate_not_after_seconds. */
+static int render_cert(const cw_sec_cert_info_t *c, void *arg)
+{
+    cw_buf_t *out = arg;
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "clearway_certificate_not_after_seconds{party="));
+    CW_TRY(append_label(out, c->party));
+    CW_TRY(cw_buf_appendf(out, ",role=\"%s\",file=", c->role));
+    CW_TRY(append_label(out, c->path));
+    CW_TRY(cw_buf_appendf(out, "} %lld\n", (long long)c->not_after_s));
+out:
+    return rc;
+}
+
+/* When each certificate of the trust snapshot expires, for an alert well
+ * before (docs/operations.md). */
+static int render_certs(const cw_sec_keys_t *keys, cw_buf_t *out)
+{
+    int rc = 0;
+
+    CW_TRY(cw_buf_appends(out, "# HELP clearway_certificate_not_after_seconds When a certificate "
+                               "the node signs with or verifies partners with expires (notAfter, "
+                               "seconds since the epoch).\n"
+                               "# TYPE clearway_certificate_not_after_seconds gauge\n"));
+    rc = cw_sec_keys_certs_each(keys, render_cert, out);
+out:
+    return rc;
+}
+
 /* One sample per route of the delivery scheduler. */
 typedef enum route_field_e {
     ROUTE_DELIVERED,
@@ -433,6 +463,9 @@ int cw_api_metrics_render(const cw_api_t *api, cw_buf_t *out)
         }
         if (cw_pipeline_egress(api->pipeline) != NULL) {
             CW_TRY(render_egress(cw_pipeline_egress(api->pipeline), out));
+        }
+        if (cw_pipeline_keys(api->pipeline) != NULL) {
+            CW_TRY(render_certs(cw_pipeline_keys(api->pipeline), out));
         }
     }
 out:

@@ -475,6 +475,11 @@ cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl)
     return pl->store;
 }
 
+const cw_sec_keys_t *cw_pipeline_keys(const cw_pipeline_t *pl)
+{
+    return pl->keys;
+}
+
 cw_egress_t *cw_pipeline_egress(const cw_pipeline_t *pl)
 {
     return pl->egress;

@@ -117,6 +117,9 @@ CW_MUST_CHECK int cw_pipeline_metrics_render(const cw_pipeline_t *pl, cw_buf_t *
 
 /* The store attached, or NULL (borrowed). Loop thread. */
 cw_store_t *cw_pipeline_store(const cw_pipeline_t *pl);
+/* The trust snapshot in force, or NULL before the first (borrowed until
+ * the loop next runs a reload). Loop thread. */
+const cw_sec_keys_t *cw_pipeline_keys(const cw_pipeline_t *pl);
 /* The delivery scheduler attached, or NULL when the node has no routes
  * (borrowed). Loop thread. */
 cw_egress_t *cw_pipeline_egress(const cw_pipeline_t *pl);

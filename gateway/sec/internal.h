@@ -79,10 +79,11 @@ typedef struct cw_sec_cert {
     X509 *x509;         /* owned; read-only after load (validity checks) */
     unsigned char *der; /* owned DER encoding, for the byte comparison with KeyInfo */
     size_t der_len;
-    char *b64;        /* owned: der in base64 on one line, as KeyInfo mostly carries it */
-    xmlSecKeyPtr key; /* owned public key only (no X509 data), duplicated per use */
-    int is_rsa;       /* 1: RSA, 0: EC */
-    char path[512];   /* for messages */
+    char *b64;           /* owned: der in base64 on one line, as KeyInfo mostly carries it */
+    xmlSecKeyPtr key;    /* owned public key only (no X509 data), duplicated per use */
+    int is_rsa;          /* 1: RSA, 0: EC */
+    int64_t not_after_s; /* notAfter, seconds since the epoch (for monitoring) */
+    char path[512];      /* for messages */
 } cw_sec_cert_t;
 
 typedef struct cw_sec_partner {
@@ -98,6 +99,8 @@ struct cw_sec_keys {
     EVP_PKEY *node_pkey; /* owned private key, NULL when the snapshot cannot sign */
     int node_key_is_rsa;
     char *node_cert_b64;        /* owned base64 DER of the node certificate */
+    char node_cert_path[512];   /* its file, for monitoring ("" without a node key) */
+    int64_t node_not_after_s;   /* its notAfter, seconds since the epoch */
     cw_sec_partner_t *partners; /* owned array */
     size_t partner_count;
 };

@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <xmlsec/openssl/evp.h>
 
@@ -120,6 +121,19 @@ static char *der_b64(const unsigned char *der, size_t len)
     return b64;
 }
 
+/* A certificate's notAfter in seconds since the epoch; 0 if unreadable. */
+static int64_t not_after_s(const X509 *x)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
+        return 0;
+    }
+    return cw_time_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400
+           + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+}
+
 static int cert_load(cw_sec_cert_t *c, const char *path, cw_error_t *err)
 {
     EVP_PKEY *pkey = NULL;
@@ -129,6 +143,7 @@ static int cert_load(cw_sec_cert_t *c, const char *path, cw_error_t *err)
 
     (void)cw_strlcpy(c->path, path, sizeof(c->path));
     CW_TRY(cert_read(&c->x509, path, err));
+    c->not_after_s = not_after_s(c->x509);
     der_len = i2d_X509(c->x509, &der);
     if (der_len <= 0) {
         rc = cw_error_set(err, CW_ECONFIG, CW_SEC_MOD, "%s: cannot encode certificate", path);
@@ -205,6 +220,8 @@ static int node_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf, cw_error_
     /* Written into each signature's KeyInfo/X509Data by cw_sec_doc_sign. */
     k->node_cert_b64 = der_b64(der, (size_t)der_len);
     CW_CHECK_ALLOC(k->node_cert_b64);
+    (void)cw_strlcpy(k->node_cert_path, conf->cert_path, sizeof(k->node_cert_path));
+    k->node_not_after_s = not_after_s(cert);
     /* Signing streams the canonical form into EVP_DigestSign with this key
      * (xmldsig.c); it is read-only after load, so threads share it. */
     k->node_pkey = pkey;
@@ -324,6 +341,38 @@ void cw_sec_keys_unref(cw_sec_keys_t *keys)
 const char *cw_sec_keys_node_id(const cw_sec_keys_t *keys)
 {
     return keys->node_id;
+}
+
+int cw_sec_keys_certs_each(const cw_sec_keys_t *keys, cw_sec_cert_cb cb, void *arg)
+{
+    cw_sec_cert_info_t info;
+    size_t i;
+    size_t j;
+    int rc;
+
+    if (keys->node_pkey != NULL) {
+        info.party = keys->node_id;
+        info.role = "node";
+        info.path = keys->node_cert_path;
+        info.not_after_s = keys->node_not_after_s;
+        if ((rc = cb(&info, arg)) != 0) {
+            return rc;
+        }
+    }
+    for (i = 0; i < keys->partner_count; i++) {
+        const cw_sec_partner_t *p = &keys->partners[i];
+
+        for (j = 0; j < p->cert_count; j++) {
+            info.party = p->party_id;
+            info.role = "partner";
+            info.path = p->certs[j].path;
+            info.not_after_s = p->certs[j].not_after_s;
+            if ((rc = cb(&info, arg)) != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
 }
 
 const cw_sec_partner_t *cw_sec__keys_partner(const cw_sec_keys_t *keys, const char *party_id)

@@ -203,6 +203,21 @@ const char *cw_sec_keys_node_id(const cw_sec_keys_t *keys);
 /* 1 when party_id is a registered partner, else 0. */
 int cw_sec_keys_has_partner(const cw_sec_keys_t *keys, const char *party_id);
 
+/* One certificate of a snapshot, for monitoring its expiry. */
+typedef struct cw_sec_cert_info {
+    const char *party;   /* the node's id, or the partner's */
+    const char *role;    /* "node" (its signing certificate) or "partner" */
+    const char *path;    /* the file it was loaded from */
+    int64_t not_after_s; /* notAfter, seconds since the epoch */
+} cw_sec_cert_info_t;
+
+typedef int (*cw_sec_cert_cb)(const cw_sec_cert_info_t *cert, void *arg);
+
+/* Calls cb for the node's certificate (if the snapshot can sign), then for
+ * each partner's in the order of the configuration; stops at, and returns,
+ * the first value of cb that is not 0. Any thread; borrowed strings. */
+int cw_sec_keys_certs_each(const cw_sec_keys_t *keys, cw_sec_cert_cb cb, void *arg);
+
 /* ==== Verification and signing (xmldsig.c) ==== */
 
 #define CW_SEC_SKEW_S_DEFAULT 300u /* accepted |Timestamp - now| */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -381,6 +382,71 @@ static void test_dashboard__broken_store_still_renders(void **state)
     assert_non_null(strstr(page, "<tr><td>customs-eu</td>"));
 }
 
+/* notAfter of the certificate at path, in seconds since the epoch, as
+ * openssl and date(1) read it: the reference the node's own reading is
+ * held to. */
+static long long cert_end(const char *path)
+{
+    char cmd[1024];
+    char out[64];
+
+    (void)snprintf(cmd, sizeof(cmd),
+                   "date -u -d \"$(openssl x509 -noout -enddate -in '%s' | cut -d= -f2)\" +%%s",
+                   path);
+    assert_int_equal(cw_test_sh_out(out, sizeof(out), cmd), 0);
+    return strtoll(out, NULL, 10);
+}
+
+/* Each certificate the node signs or verifies with is in /metrics with its
+ * notAfter, and on the page with its days left. */
+static void test_dashboard__certificates_and_their_expiry(void **state)
+{
+    static char page[PAGE_MAX];
+    static char table[PAGE_MAX];
+    char path[512];
+    char line[1024];
+    long long end;
+    long long now = (long long)time(NULL);
+    long days;
+
+    (void)state;
+    assert_int_equal(cw_test_admin_get(&hub, "/metrics", page, sizeof(page)), 200);
+    assert_non_null(strstr(page, "# TYPE clearway_certificate_not_after_seconds gauge\n"));
+    (void)snprintf(path, sizeof(path), "%s/hub.pem", pki);
+    end = cert_end(path);
+    assert_true(end > now);
+    (void)snprintf(
+        line, sizeof(line),
+        "clearway_certificate_not_after_seconds{party=\"hub\",role=\"node\",file=\"%s\"} "
+        "%lld\n",
+        path, end);
+    assert_non_null(strstr(page, line));
+    (void)snprintf(path, sizeof(path), "%s/eu.pem", pki);
+    (void)snprintf(line, sizeof(line),
+                   "clearway_certificate_not_after_seconds{party=\"customs-eu\",role=\"partner\","
+                   "file=\"%s\"} %lld\n",
+                   path, cert_end(path));
+    assert_non_null(strstr(page, line));
+
+    assert_int_equal(dashboard(page, sizeof(page)), 200);
+    section(page, "<h2>Certificates</h2>", table, sizeof(table));
+    days = (long)((end - now) / 86400);
+    /* The hub's row: its days left, a day either way for the clock. */
+    (void)snprintf(line, sizeof(line), "<tr><td>hub</td><td>node</td><td>");
+    assert_non_null(strstr(table, line));
+    {
+        const char *row = strstr(table, line);
+        const char *cell = strstr(row, "<td class=\"n\">");
+        long shown;
+
+        assert_non_null(cell);
+        shown = strtol(cell + strlen("<td class=\"n\">"), NULL, 10);
+        assert_true(shown >= days - 1 && shown <= days + 1);
+    }
+    assert_non_null(strstr(table, "<tr><td>alice</td><td>partner</td>"));
+    assert_non_null(strstr(table, "<tr><td>customs-eu</td><td>partner</td>"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_dashboard__public_listener_refuses),
         cmocka_unit_test(test_dashboard__post_is_405),
         cmocka_unit_test(test_dashboard__head_has_no_body),
+        cmocka_unit_test(test_dashboard__certificates_and_their_expiry),
         cmocka_unit_test(test_dashboard__broken_store_still_renders),
     };
 
