@@ -206,6 +206,11 @@ size_t cw_adapters_registry_count(void);
 const struct cw_adapter_ops *cw_adapters_registry_at(size_t i);
 /* The kind called name (static), or NULL if there is none. Thread: any. */
 const struct cw_adapter_ops *cw_adapters_registry_find(const char *name);
+/* Which ways the kind called name translates: in_flag if it reads a
+ * partner's input, out_flag if it writes a destination's format, both or
+ * neither; CW_ENOENT when there is no such kind. The flags are the
+ * caller's (config's CW_CONFIG_ADAPTER_IN/OUT). Thread: any. */
+int cw_adapters_registry_sides(const char *name, int in_flag, int out_flag);
 
 /*
  * Builds an instance of conf->name. Loads and compiles what it needs once

@@ -40,3 +40,20 @@ const struct cw_adapter_ops *cw_adapters_registry_find(const char *name)
     }
     return NULL;
 }
+
+int cw_adapters_registry_sides(const char *name, int in_flag, int out_flag)
+{
+    const struct cw_adapter_ops *ops = cw_adapters_registry_find(name);
+    int sides = 0;
+
+    if (ops == NULL) {
+        return CW_ENOENT;
+    }
+    if (ops->translate_in != NULL) {
+        sides |= in_flag;
+    }
+    if (ops->translate_out != NULL) {
+        sides |= out_flag;
+    }
+    return sides;
+}

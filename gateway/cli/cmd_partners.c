@@ -646,20 +646,8 @@ out:
  * cw_config_adapters_check (config cannot see adapters/). */
 static int adapter_sides(const char *name, void *arg)
 {
-    const struct cw_adapter_ops *ops = cw_adapters_registry_find(name);
-    int sides = 0;
-
     (void)arg;
-    if (ops == NULL) {
-        return CW_ENOENT;
-    }
-    if (ops->translate_in != NULL) {
-        sides |= CW_CONFIG_ADAPTER_IN;
-    }
-    if (ops->translate_out != NULL) {
-        sides |= CW_CONFIG_ADAPTER_OUT;
-    }
-    return sides;
+    return cw_adapters_registry_sides(name, CW_CONFIG_ADAPTER_IN, CW_CONFIG_ADAPTER_OUT);
 }
 
 typedef struct partners_args {
