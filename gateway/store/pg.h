@@ -41,6 +41,29 @@ PGresult *cw_store__pg_exec(PGconn *conn,
                             int binary_result,
                             int *rc);
 
+/*
+ * Pipelined statements (libpq's pipeline mode): several statements sent in
+ * one round trip and their results read in order. Each statement runs in a
+ * snapshot of its own, as when sent one at a time.
+ *
+ * cw_store__pg_pipe_begin prepares each of the n statements sqls[i] (with
+ * nparams[i] parameters) that this connection has not prepared yet, then
+ * enters pipeline mode: 0, or CW_E* with the connection out of pipeline
+ * mode. cw_store__pg_pipe_send queues one statement (0 or CW_EIO);
+ * cw_store__pg_pipe_sync sends them all; cw_store__pg_pipe_result returns
+ * the next statement's result, as cw_store__pg_exec does (NULL and *rc on
+ * failure; a statement after a failed one fails too);
+ * cw_store__pg_pipe_end reads what is left up to the sync and leaves
+ * pipeline mode: 0, or CW_EIO when the connection is no longer usable.
+ */
+CW_MUST_CHECK int
+cw_store__pg_pipe_begin(PGconn *conn, const char *const *sqls, const int *nparams, size_t n);
+CW_MUST_CHECK int
+cw_store__pg_pipe_send(PGconn *conn, const char *sql, int n, const char *const *values);
+CW_MUST_CHECK int cw_store__pg_pipe_sync(PGconn *conn);
+PGresult *cw_store__pg_pipe_result(PGconn *conn, const char *sql, int *rc);
+CW_MUST_CHECK int cw_store__pg_pipe_end(PGconn *conn);
+
 /* Room for a decimal int64 and its terminator. */
 #define CW_STORE_PG_I64_SIZE 24
 

@@ -172,6 +172,41 @@ int cw_store__pg_err(PGconn *conn, const PGresult *res, const char *what)
     return rc;
 }
 
+/*
+ * The name sql is prepared under on this thread's connection ("cw<i>"),
+ * preparing it first if it is not yet: 1 and the name, 0 when it runs
+ * unprepared (no table, or the table is full), or -1 with *rc.
+ */
+static int prepared_name(PGconn *conn, const char *sql, int n, char name[16], int *rc)
+{
+    pg_prepared_t *prep = tls_prepared;
+    PGresult *res;
+    unsigned i;
+
+    if (prep == NULL || n == 0) {
+        return 0;
+    }
+    for (i = 0; i < prep->n && prep->sql[i] != sql; i++) {
+    }
+    if (i == PG_PREPARED_MAX) {
+        return 0;
+    }
+    (void)snprintf(name, 16, "cw%u", i);
+    if (i == prep->n) {
+        res = PQprepare(conn, name, sql, n, NULL);
+        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            /* Its own error, not the one a second try would get in
+             * the transaction it aborted. */
+            *rc = cw_store__pg_err(conn, res, sql);
+            PQclear(res);
+            return -1;
+        }
+        PQclear(res);
+        prep->sql[prep->n++] = sql;
+    }
+    return 1;
+}
+
 PGresult *cw_store__pg_exec(PGconn *conn,
                             const char *sql,
                             int n,
@@ -181,30 +216,15 @@ PGresult *cw_store__pg_exec(PGconn *conn,
                             int binary_result,
                             int *rc)
 {
-    pg_prepared_t *prep = tls_prepared;
     PGresult *res = NULL;
     ExecStatusType st;
-    unsigned i = PG_PREPARED_MAX;
     char name[16];
+    int prepared = prepared_name(conn, sql, n, name, rc);
 
-    if (prep != NULL && n > 0) {
-        for (i = 0; i < prep->n && prep->sql[i] != sql; i++) {
-        }
-        (void)snprintf(name, sizeof(name), "cw%u", i);
-        if (i == prep->n && i < PG_PREPARED_MAX) {
-            res = PQprepare(conn, name, sql, n, NULL);
-            if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                /* Its own error, not the one a second try would get in
-                 * the transaction it aborted. */
-                *rc = cw_store__pg_err(conn, res, sql);
-                PQclear(res);
-                return NULL;
-            }
-            PQclear(res);
-            prep->sql[prep->n++] = sql;
-        }
+    if (prepared < 0) {
+        return NULL;
     }
-    if (i < PG_PREPARED_MAX) {
+    if (prepared) {
         res = PQexecPrepared(conn, name, n, values, lengths, formats, binary_result);
     } else {
         res = PQexecParams(conn, sql, n, NULL, values, lengths, formats, binary_result);
@@ -216,6 +236,95 @@ PGresult *cw_store__pg_exec(PGconn *conn,
     *rc = cw_store__pg_err(conn, res, sql);
     PQclear(res);
     return NULL;
+}
+
+/* ==== Pipelines ==== */
+
+int cw_store__pg_pipe_begin(PGconn *conn, const char *const *sqls, const int *nparams, size_t n)
+{
+    char name[16];
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (prepared_name(conn, sqls[i], nparams[i], name, &rc) < 0) {
+            return rc;
+        }
+    }
+    return PQenterPipelineMode(conn) == 1 ? 0 : CW_EIO;
+}
+
+int cw_store__pg_pipe_send(PGconn *conn, const char *sql, int n, const char *const *values)
+{
+    char name[16];
+    int rc = 0;
+    int sent;
+
+    /* Prepared by cw_store__pg_pipe_begin: this finds the name only. */
+    switch (prepared_name(conn, sql, n, name, &rc)) {
+    case 1:
+        sent = PQsendQueryPrepared(conn, name, n, values, NULL, NULL, 0);
+        break;
+    case 0:
+        sent = PQsendQueryParams(conn, sql, n, NULL, values, NULL, NULL, 0);
+        break;
+    default:
+        return rc;
+    }
+    return sent == 1 ? 0 : CW_EIO;
+}
+
+int cw_store__pg_pipe_sync(PGconn *conn)
+{
+    return PQpipelineSync(conn) == 1 ? 0 : CW_EIO;
+}
+
+PGresult *cw_store__pg_pipe_result(PGconn *conn, const char *sql, int *rc)
+{
+    PGresult *res = PQgetResult(conn);
+    PGresult *next;
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    /* Each statement's results end with a NULL. */
+    if (res != NULL && st != PGRES_PIPELINE_SYNC) {
+        while ((next = PQgetResult(conn)) != NULL) {
+            PQclear(next);
+        }
+    }
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return res;
+    }
+    if (st == PGRES_PIPELINE_ABORTED) {
+        /* An earlier statement failed and said so. */
+        *rc = *rc < 0 ? *rc : CW_EIO;
+    } else {
+        *rc = cw_store__pg_err(conn, res, sql);
+    }
+    PQclear(res);
+    return NULL;
+}
+
+int cw_store__pg_pipe_end(PGconn *conn)
+{
+    PGresult *res;
+    int nulls = 0;
+
+    /* Whatever was not read, up to and including the sync. A NULL ends
+     * each statement's results; two in a row, nothing is left (the sync
+     * was read already). */
+    while (PQstatus(conn) == CONNECTION_OK && nulls < 2) {
+        res = PQgetResult(conn);
+        if (res == NULL) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        PQclear(res);
+    }
+    return PQexitPipelineMode(conn) == 1 ? 0 : CW_EIO;
 }
 
 static int facts_faulted(cw_store_t *store, const cw_store_req_t *req)

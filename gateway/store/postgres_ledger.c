@@ -326,34 +326,88 @@ out:
     return rc;
 }
 
-/* The rows of the facts read (cw_store_facts_query_t). */
-static int
-fact_rows(PGconn *conn, const cw_store_facts_query_t *q, cw_pool_t *pool, cw_store_facts_t *out)
-{
+/*
+ * The three reads of cw_store__pg_facts, each as the statement, its text
+ * parameters (their buffers live here until the results are read) and the
+ * reading of its result.
+ */
+typedef struct facts_params {
     char limit[I64_TEXT];
-    const char *values[4];
-    cw_store_fact_t *items = NULL;
-    PGresult *res = NULL;
-    int n;
+    char year_start[I64_TEXT];
+    char until[I64_TEXT];
+    char since[I64_TEXT];
+    char cluster_since[I64_TEXT];
+    char lo[BANDS_TEXT];
+    char hi[BANDS_TEXT];
+    const char *rows[4];
+    const char *buyer[8];
+    const char *bands[7];
+} facts_params_t;
+
+/* Which of the three reads q needs: rows (something to match), the
+ * buyer's totals (a buyer) and the seller's bands (a seller and bands). */
+static int want_rows(const cw_store_facts_query_t *q)
+{
+    return (is_set(q->seller_key) && is_set(q->order_number)) || is_set(q->business_key);
+}
+
+static int want_buyer(const cw_store_facts_query_t *q)
+{
+    return is_set(q->buyer_key);
+}
+
+static int want_bands(const cw_store_facts_query_t *q)
+{
+    return is_set(q->seller_key) && q->bands_len > 0;
+}
+
+static int facts_params(facts_params_t *p, const cw_store_facts_query_t *q)
+{
     int rc = 0;
 
-    /* Nothing to match: no round trip for the empty answer. */
-    if (!(is_set(q->seller_key) && is_set(q->order_number)) && !is_set(q->business_key)) {
-        return 0;
+    i64_text(p->limit, (int64_t)CW_STORE_FACTS_MAX);
+    p->rows[0] = text_or_empty(q->seller_key);
+    p->rows[1] = text_or_empty(q->order_number);
+    p->rows[2] = text_or_empty(q->business_key);
+    p->rows[3] = p->limit;
+
+    i64_text(p->year_start, q->year_start);
+    i64_text(p->until, q->until_date);
+    i64_text(p->since, q->split_since_date);
+    p->buyer[0] = text_or_empty(q->buyer_key);
+    p->buyer[1] = text_or_empty(q->destination);
+    p->buyer[2] = p->year_start;
+    p->buyer[3] = p->until;
+    p->buyer[4] = p->since;
+    p->buyer[5] = text_or_empty(q->currency);
+    p->buyer[6] = text_or_empty(q->consignment_id);
+    p->buyer[7] = text_or_empty(q->transport_doc);
+
+    if (want_bands(q)) {
+        CW_TRY(bands_text(p->lo, q, 0));
+        CW_TRY(bands_text(p->hi, q, 1));
     }
-    i64_text(limit, (int64_t)CW_STORE_FACTS_MAX);
-    values[0] = text_or_empty(q->seller_key);
-    values[1] = text_or_empty(q->order_number);
-    values[2] = text_or_empty(q->business_key);
-    values[3] = limit;
-    res = cw_store__pg_exec(conn, facts_sql, 4, values, NULL, NULL, 0, &rc);
-    if (res == NULL) {
-        goto out;
-    }
-    n = PQntuples(res);
+    i64_text(p->cluster_since, q->cluster_since_date);
+    p->bands[0] = text_or_empty(q->seller_key);
+    p->bands[1] = text_or_empty(q->currency);
+    p->bands[2] = p->lo;
+    p->bands[3] = p->hi;
+    p->bands[4] = p->cluster_since;
+    p->bands[5] = p->until;
+    p->bands[6] = text_or_empty(q->consignment_id);
+out:
+    return rc;
+}
+
+/* The rows of the facts read (cw_store_facts_query_t), from res. */
+static int rows_parse(const PGresult *res, cw_pool_t *pool, cw_store_facts_t *out)
+{
+    cw_store_fact_t *items = NULL;
+    int n = PQntuples(res);
+    int rc = 0;
+
     if (!shape_ok(res, FACT_FIELDS, "facts") || CW_NEVER(n < 0 || n > (int)CW_STORE_FACTS_MAX)) {
-        rc = CW_EINTERNAL;
-        goto out;
+        return CW_EINTERNAL;
     }
     if (n > 0) {
         items = cw_pool_alloc(pool, (size_t)n * sizeof(*items));
@@ -365,41 +419,19 @@ fact_rows(PGconn *conn, const cw_store_facts_query_t *q, cw_pool_t *pool, cw_sto
     out->items = items;
     out->count = (size_t)n;
 out:
-    PQclear(res);
     return rc;
 }
 
-/* The buyer's year total and window totals (cw_store_facts_t). */
-static int buyer_totals(PGconn *conn, const cw_store_facts_query_t *q, cw_store_facts_t *out)
+/* The buyer's year total and window totals (cw_store_facts_t), from res. */
+static int buyer_parse(const PGresult *res, const cw_store_facts_query_t *q, cw_store_facts_t *out)
 {
-    char year_start[I64_TEXT];
-    char until[I64_TEXT];
-    char since[I64_TEXT];
-    const char *values[8];
-    PGresult *res = NULL;
     int64_t year = 0;
     int64_t count = 0;
     int64_t total = 0;
     int rc = 0;
 
-    i64_text(year_start, q->year_start);
-    i64_text(until, q->until_date);
-    i64_text(since, q->split_since_date);
-    values[0] = text_or_empty(q->buyer_key);
-    values[1] = text_or_empty(q->destination);
-    values[2] = year_start;
-    values[3] = until;
-    values[4] = since;
-    values[5] = text_or_empty(q->currency);
-    values[6] = text_or_empty(q->consignment_id);
-    values[7] = text_or_empty(q->transport_doc);
-    res = cw_store__pg_exec(conn, buyer_sql, 8, values, NULL, NULL, 0, &rc);
-    if (res == NULL) {
-        goto out;
-    }
     if (!shape_ok(res, 3, "buyer totals") || PQntuples(res) != 1) {
-        rc = CW_EINTERNAL;
-        goto out;
+        return CW_EINTERNAL;
     }
     CW_TRY(col_i64(res, 0, 0, &year));
     CW_TRY(col_i64(res, 0, 1, &count));
@@ -411,45 +443,45 @@ static int buyer_totals(PGconn *conn, const cw_store_facts_query_t *q, cw_store_
         out->buyer_total_minor = total;
     }
 out:
-    PQclear(res);
     return rc;
 }
 
-/* The seller's facts per value band (cw_store_facts_t.band_count). */
-static int band_counts(PGconn *conn, const cw_store_facts_query_t *q, cw_store_facts_t *out)
+/* The seller's facts per value band (cw_store_facts_t.band_count), from res. */
+static int bands_parse(const PGresult *res, const cw_store_facts_query_t *q, cw_store_facts_t *out)
 {
-    char lo[BANDS_TEXT];
-    char hi[BANDS_TEXT];
-    char since[I64_TEXT];
-    char until[I64_TEXT];
-    const char *values[7];
     size_t n = q->bands_len < CW_STORE_BANDS_MAX ? q->bands_len : CW_STORE_BANDS_MAX;
-    PGresult *res = NULL;
     int rc = 0;
 
-    CW_TRY(bands_text(lo, q, 0));
-    CW_TRY(bands_text(hi, q, 1));
-    i64_text(since, q->cluster_since_date);
-    i64_text(until, q->until_date);
-    values[0] = text_or_empty(q->seller_key);
-    values[1] = text_or_empty(q->currency);
-    values[2] = lo;
-    values[3] = hi;
-    values[4] = since;
-    values[5] = until;
-    values[6] = text_or_empty(q->consignment_id);
-    res = cw_store__pg_exec(conn, bands_sql, 7, values, NULL, NULL, 0, &rc);
-    if (res == NULL) {
-        goto out;
-    }
     if (!shape_ok(res, 1, "band counts") || PQntuples(res) != (int)n) {
-        rc = CW_EINTERNAL;
-        goto out;
+        return CW_EINTERNAL;
     }
     for (size_t i = 0; i < n; i++) {
         CW_TRY(col_i64(res, (int)i, 0, &out->band_count[i]));
     }
 out:
+    return rc;
+}
+
+/* One read, alone: its round trip. */
+static int read_one(PGconn *conn,
+                    const char *sql,
+                    int n,
+                    const char *const *values,
+                    int which,
+                    const cw_store_facts_query_t *q,
+                    cw_pool_t *pool,
+                    cw_store_facts_t *out)
+{
+    PGresult *res;
+    int rc = 0;
+
+    res = cw_store__pg_exec(conn, sql, n, values, NULL, NULL, 0, &rc);
+    if (res == NULL) {
+        return rc;
+    }
+    rc = which == 0   ? rows_parse(res, pool, out)
+         : which == 1 ? buyer_parse(res, q, out)
+                      : bands_parse(res, q, out);
     PQclear(res);
     return rc;
 }
@@ -457,15 +489,53 @@ out:
 static int
 facts_read(PGconn *conn, const cw_store_facts_query_t *q, cw_pool_t *pool, cw_store_facts_t *out)
 {
+    facts_params_t p;
+    const char *sqls[3];
+    const char *const *values[3];
+    int nparams[3];
+    int which[3];
+    size_t n = 0;
+    size_t i;
+    int end;
     int rc = 0;
 
-    CW_TRY(fact_rows(conn, q, pool, out));
-    if (is_set(q->buyer_key)) {
-        CW_TRY(buyer_totals(conn, q, out));
+    CW_TRY(facts_params(&p, q));
+    if (want_rows(q)) {
+        sqls[n] = facts_sql, values[n] = p.rows, nparams[n] = 4, which[n++] = 0;
     }
-    if (is_set(q->seller_key) && q->bands_len > 0) {
-        CW_TRY(band_counts(conn, q, out));
+    if (want_buyer(q)) {
+        sqls[n] = buyer_sql, values[n] = p.buyer, nparams[n] = 8, which[n++] = 1;
     }
+    if (want_bands(q)) {
+        sqls[n] = bands_sql, values[n] = p.bands, nparams[n] = 7, which[n++] = 2;
+    }
+    if (n == 1) {
+        return read_one(conn, sqls[0], nparams[0], values[0], which[0], q, pool, out);
+    }
+    if (n == 0) {
+        return 0;
+    }
+    /* Two or three: sent together, one round trip instead of each its own. */
+    CW_TRY(cw_store__pg_pipe_begin(conn, sqls, nparams, n));
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = cw_store__pg_pipe_send(conn, sqls[i], nparams[i], values[i]);
+    }
+    if (rc == 0) {
+        rc = cw_store__pg_pipe_sync(conn);
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        PGresult *res = cw_store__pg_pipe_result(conn, sqls[i], &rc);
+
+        if (res == NULL) {
+            break;
+        }
+        rc = which[i] == 0   ? rows_parse(res, pool, out)
+             : which[i] == 1 ? buyer_parse(res, q, out)
+                             : bands_parse(res, q, out);
+        PQclear(res);
+    }
+    end = cw_store__pg_pipe_end(conn);
+    rc = rc < 0 ? rc : end;
 out:
     return rc;
 }

@@ -1112,6 +1112,28 @@ static void expect_ledger_answers(cw_store_t *store, facts_read_fn reader)
     assert_int_equal(r.buyer_count, 1);
     assert_int_equal(r.buyer_total, 50000);
 
+    /* The three reads at once (as intake asks them; sent together in one
+     * round trip): c2's rows by its business key, with buyer-1's totals
+     * and seller-1's bands as in the first query above. */
+    totals_query(&q, "c-new", "");
+    q.business_key = "c2";
+    r = reader(store, &q);
+    assert_int_equal(r.count, 1);
+    assert_string_equal(r.items[0].consignment_id, "c2");
+    assert_string_equal(r.items[0].codes, "SPL-001 THR-002");
+    assert_int_equal(r.buyer_count, 4);
+    assert_int_equal(r.buyer_total, 100000 + 250000 + 3000 + 11000);
+    assert_int_equal(r.year_total, 100000 + 250000 + 70000 + 3000);
+    assert_int_equal(r.bands[0], 1);
+    assert_int_equal(r.bands[1], 2);
+    assert_int_equal(r.bands[2], 0);
+    /* Rows and bands without a buyer: two reads together. */
+    q.buyer_key = NULL;
+    r = reader(store, &q);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(r.buyer_count, 0);
+    assert_int_equal(r.bands[1], 2);
+
     /* Rows by business key, whole. */
     memset(&q, 0, sizeof(q));
     q.business_key = "c3";
