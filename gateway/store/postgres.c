@@ -111,13 +111,14 @@ typedef struct cw_pg {
     cw_store_req_t *wtail;
     cw_store_req_t *rhead; /* the reader's */
     cw_store_req_t *rtail;
-    int stopping;      /* close requested: drain, then exit */
-    PGcancel *wcancel; /* the writer's session, for the watchdog */
-    PGcancel *rcancel; /* the reader's */
-    int wdone;         /* the writer's loop has ended */
-    int rdone;         /* the reader's */
-    uv_cond_t xwake;   /* wdone or rdone was set */
-    uv_thread_t watch; /* the close's watchdog (watch_main) */
+    int stopping;           /* close requested: drain, then exit */
+    uv_mutex_t cancel_lock; /* guards the two below; held while one is used */
+    PGcancel *wcancel;      /* the writer's session, for the watchdog */
+    PGcancel *rcancel;      /* the reader's */
+    int wdone;              /* the writer's loop has ended */
+    int rdone;              /* the reader's */
+    uv_cond_t xwake;        /* wdone or rdone was set */
+    uv_thread_t watch;      /* the close's watchdog (watch_main) */
     int watch_started;
     atomic_int cancelled;                 /* the watchdog cancelled: run nothing more */
     PGconn *lend[PG_LEND_MAX];            /* idle connections for pg_facts_here */
@@ -425,17 +426,18 @@ typedef struct pg_link {
 } pg_link_t;
 
 /* Takes the cancel handle of the session conn now has into *slot, for the
- * close's watchdog; the old one is freed. Under the lock, which the
- * watchdog holds while it uses one. */
+ * close's watchdog; the old one is freed. Under cancel_lock, which the
+ * watchdog holds while it uses one (not the store's lock: a cancel may
+ * take as long as a connection to an unwell server). */
 static void cancel_refresh(cw_pg_t *be, PGconn *conn, PGcancel **slot)
 {
     PGcancel *fresh = conn != NULL && PQstatus(conn) == CONNECTION_OK ? PQgetCancel(conn) : NULL;
     PGcancel *old;
 
-    uv_mutex_lock(&be->lock);
+    uv_mutex_lock(&be->cancel_lock);
     old = *slot;
     *slot = fresh;
-    uv_mutex_unlock(&be->lock);
+    uv_mutex_unlock(&be->cancel_lock);
     PQfreeCancel(old);
 }
 
@@ -504,53 +506,68 @@ static void thread_done(cw_pg_t *be, int *done)
     uv_cond_broadcast(&be->xwake);
 }
 
-/* Cancels the statement the session behind c runs, if any; under the lock. */
-static void cancel_send(cw_pg_t *be, PGcancel *c, const char *who)
+/* Cancels the statement the session in *slot runs, if any. */
+static void cancel_send(cw_pg_t *be, PGcancel **slot, const char *who)
 {
     char why[256];
 
-    if (c == NULL) {
-        return;
-    }
-    if (!PQcancel(c, why, (int)sizeof(why))) {
+    uv_mutex_lock(&be->cancel_lock);
+    if (*slot != NULL && !PQcancel(*slot, why, (int)sizeof(why))) {
         CW_LOG_WARN(CW_STORE_MOD, "store: %s: cannot cancel the %s's statement: %s", be->where, who,
                     why);
     }
+    uv_mutex_unlock(&be->cancel_lock);
 }
+
+/* How often the watchdog cancels again while a thread has not ended: a
+ * session made anew after the first cancel (a reset) may run a statement
+ * of its own. */
+#define PG_CANCEL_AGAIN_NS (1000ull * 1000 * 1000)
 
 /*
  * Started by the close: waits close_grace_ms for the writer and the reader
- * to drain and end, then cancels what either still runs on the server.
- * The cancelled statement fails (or a COMMIT ends as the server decides),
- * and from then on every write still queued fails with CW_EIO.
+ * to drain and end, then cancels what either still runs on the server, and
+ * again every PG_CANCEL_AGAIN_NS until both have ended. A cancelled
+ * statement fails (or a COMMIT ends as the server decides), and from then
+ * on every write not yet committed fails with CW_EIO.
  */
 static void watch_main(void *arg)
 {
     cw_pg_t *be = arg;
     uint64_t deadline = cw_time_mono_ns() + (uint64_t)be->close_grace_ms * 1000000u;
+    int wdone;
+    int rdone;
 
     cw_thread_name_set("cw-store-watch");
     uv_mutex_lock(&be->lock);
-    while (!(be->wdone && be->rdone)) {
+    for (;;) {
         uint64_t now = cw_time_mono_ns();
 
-        if (now >= deadline) {
+        wdone = be->wdone;
+        rdone = be->rdone;
+        if (wdone && rdone) {
             break;
         }
-        (void)uv_cond_timedwait(&be->xwake, &be->lock, deadline - now);
-    }
-    if (!(be->wdone && be->rdone)) {
-        atomic_store(&be->cancelled, 1);
-        CW_LOG_WARN(CW_STORE_MOD,
-                    "store: %s: still running %" PRIu32 " ms after the close began; cancelling"
-                    " (writes not yet committed fail with 503)",
-                    be->where, be->close_grace_ms);
-        if (!be->wdone) {
-            cancel_send(be, be->wcancel, "writer");
+        if (now < deadline) {
+            (void)uv_cond_timedwait(&be->xwake, &be->lock, deadline - now);
+            continue;
         }
-        if (!be->rdone) {
-            cancel_send(be, be->rcancel, "reader");
+        /* Past the grace: cancel, outside the store's lock. */
+        uv_mutex_unlock(&be->lock);
+        if (!atomic_exchange(&be->cancelled, 1)) {
+            CW_LOG_WARN(CW_STORE_MOD,
+                        "store: %s: still running %" PRIu32 " ms after the close began;"
+                        " cancelling (writes not yet committed fail with 503)",
+                        be->where, be->close_grace_ms);
         }
+        if (!wdone) {
+            cancel_send(be, &be->wcancel, "writer");
+        }
+        if (!rdone) {
+            cancel_send(be, &be->rcancel, "reader");
+        }
+        uv_mutex_lock(&be->lock);
+        deadline = cw_time_mono_ns() + PG_CANCEL_AGAIN_NS;
     }
     uv_mutex_unlock(&be->lock);
 }
@@ -656,6 +673,12 @@ static int tx_run(cw_store_t *store, PGconn *conn, cw_store_req_t **batch, size_
         *failed = n;
     }
     for (i = 0; rc == 0 && i < n; i++) {
+        if (atomic_load(&backend_of(store)->cancelled)) {
+            /* Closing, and the server left a statement unfinished. */
+            rc = CW_EIO;
+            *failed = n;
+            break;
+        }
         batch[i]->status = cw_store__pg_op(conn, batch[i]);
         if (batch[i]->status < 0 && !refused(conn, batch[i]->status)) {
             rc = batch[i]->status;
@@ -666,7 +689,15 @@ static int tx_run(cw_store_t *store, PGconn *conn, cw_store_req_t **batch, size_
         rc = CW_EIO;
     }
     if (rc == 0 && atomic_load(&store->fault) == CW_STORE_FAULT_COMMIT_HANG) {
-        PQclear(cw_store__pg_exec(conn, "SELECT pg_sleep(3600)", 0, NULL, NULL, NULL, 0, &rc));
+        /* It outlives the first cancel, as a session made anew after a
+         * cancel and running a statement of its own would. */
+        PQclear(cw_store__pg_exec(conn,
+                                  "DO $$BEGIN BEGIN PERFORM pg_sleep(3600); EXCEPTION WHEN"
+                                  " query_canceled THEN NULL; END; PERFORM pg_sleep(3600); END$$",
+                                  0, NULL, NULL, NULL, 0, &rc));
+    }
+    if (rc == 0 && atomic_load(&backend_of(store)->cancelled)) {
+        rc = CW_EIO;
     }
     if (rc == 0) {
         rc = commit(conn);
@@ -835,6 +866,11 @@ static void writer_main(void *arg)
         }
         for (i = 0; i < n; i++) {
             cw_store_req_t *req = be->batch[i];
+
+            if (req->status == CW_EBUSY && atomic_load(&be->cancelled)) {
+                /* Cancelled by the close's watchdog, not a conflict. */
+                req->status = CW_EIO;
+            }
 
             if (req->status == 0 && req->again) {
                 req->again = 0;
@@ -1112,6 +1148,14 @@ static int pg_start(cw_store_t *store)
         uv_mutex_destroy(&be->lock);
         return CW_ESYS;
     }
+    if (uv_mutex_init(&be->cancel_lock) != 0) {
+        uv_cond_destroy(&be->xwake);
+        uv_cond_destroy(&be->lwake);
+        uv_cond_destroy(&be->rwake);
+        uv_cond_destroy(&be->wwake);
+        uv_mutex_destroy(&be->lock);
+        return CW_ESYS;
+    }
     be->sync_init = 1;
     if (uv_thread_create(&be->rthread, reader_main, store) != 0) {
         return CW_ESYS;
@@ -1184,6 +1228,7 @@ static void pg_release(cw_store_t *store)
     PQfreeCancel(be->wcancel);
     PQfreeCancel(be->rcancel);
     if (be->sync_init) {
+        uv_mutex_destroy(&be->cancel_lock);
         uv_cond_destroy(&be->xwake);
         uv_cond_destroy(&be->lwake);
         uv_cond_destroy(&be->rwake);

@@ -676,7 +676,8 @@ typedef enum cw_store_fault_e {
                                        fsync's EIO, without running */
     CW_STORE_FAULT_COMMIT_HANG = 6, /* PostgreSQL: every transaction waits an hour on the
                                        server (pg_sleep) before its COMMIT, as behind a
-                                       synchronous standby that is down */
+                                       synchronous standby that is down, and an hour
+                                       more after the first cancel */
 } cw_store_fault_e;
 
 /* Sets the test fault hook; takes effect from the next transaction. Any thread. */
