@@ -162,28 +162,68 @@ static int new_parse(new_args_t *a, int argc, char **argv)
     return CW_CLI_OK;
 }
 
-/* Creates path for writing, never over an existing file or symlink. */
-static int create_excl(const char *path, mode_t mode)
+/* Whether path names anything already (a file, a directory, a symlink,
+ * even a dangling one): 1 with a message, else 0. */
+static int taken(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    struct stat st;
 
+    if (lstat(path, &st) == 0) {
+        fprintf(stderr, "clearway keys new: %s already exists; not overwritten\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * A temporary file beside path (path.tmp-XXXXXX, in tmp) with exactly mode,
+ * for writing: the file is written and synced under that name and only then
+ * linked to path (publish), so that path never holds half a key, even if
+ * the command is killed. Returns the descriptor, or -1 with a message.
+ */
+static int temp_beside(const char *path, mode_t mode, char *tmp, size_t size)
+{
+    int fd;
+
+    if ((size_t)snprintf(tmp, size, "%s.tmp-XXXXXX", path) >= size) {
+        fprintf(stderr, "clearway keys new: %s: path too long\n", path);
+        return -1;
+    }
+    fd = mkstemp(tmp);
     if (fd < 0) {
+        fprintf(stderr, "clearway keys new: cannot create a file beside %s: %s\n", path,
+                strerror(errno));
+        tmp[0] = '\0';
+        return -1;
+    }
+    /* mkstemp's mode is 0600; the CSR's is wider. */
+    if (fchmod(fd, mode) != 0) {
+        fprintf(stderr, "clearway keys new: cannot set the mode of %s: %s\n", tmp, strerror(errno));
+        (void)close(fd);
+        (void)unlink(tmp);
+        tmp[0] = '\0';
+        return -1;
+    }
+    return fd;
+}
+
+/* Gives the written temporary file tmp its name path, never over anything
+ * (link fails if path exists, a symlink included), and removes tmp.
+ * Returns 0 or -1 with a message. */
+static int publish(const char *tmp, const char *path)
+{
+    int rc = 0;
+
+    if (link(tmp, path) != 0) {
         if (errno == EEXIST) {
             fprintf(stderr, "clearway keys new: %s already exists; not overwritten\n", path);
         } else {
             fprintf(stderr, "clearway keys new: cannot create %s: %s\n", path, strerror(errno));
         }
-        return -1;
+        rc = -1;
     }
-    /* The umask may have taken bits away; the mode is exactly this. */
-    if (fchmod(fd, mode) != 0) {
-        fprintf(stderr, "clearway keys new: cannot set the mode of %s: %s\n", path,
-                strerror(errno));
-        (void)close(fd);
-        (void)unlink(path);
-        return -1;
-    }
-    return fd;
+    (void)unlink(tmp);
+    return rc;
 }
 
 /* Ends writing fd: written says whether every write succeeded; syncs and
@@ -252,30 +292,21 @@ static int keys_new(int argc, char **argv)
     new_args_t a;
     cw_cli_key_info_t ki;
     EVP_PKEY *pkey = NULL;
-    int key_fd = -1;
-    int csr_fd = -1;
+    char key_tmp[4096] = "";
+    char csr_tmp[4096] = "";
+    int fd;
     int key_made = 0;
-    int csr_made = 0;
     int rc;
 
     rc = new_parse(&a, argc, argv);
     if (rc != CW_CLI_OK) {
         return rc == HELP_SHOWN ? CW_CLI_OK : rc;
     }
-    /* Both files are claimed before any work, so that a refusal leaves
-     * nothing behind and nothing half-written. */
+    /* Refused before the work if either name is taken; publish checks
+     * again, atomically, at the end. */
     rc = CW_CLI_IO;
-    key_fd = create_excl(a.out, KEY_FILE_MODE);
-    if (key_fd < 0) {
+    if (taken(a.out) || (a.csr != NULL && taken(a.csr))) {
         goto out;
-    }
-    key_made = 1;
-    if (a.csr != NULL) {
-        csr_fd = create_excl(a.csr, CSR_FILE_MODE);
-        if (csr_fd < 0) {
-            goto out;
-        }
-        csr_made = 1;
     }
     pkey = key_make(a.type);
     if (pkey == NULL) {
@@ -283,15 +314,28 @@ static int keys_new(int argc, char **argv)
         rc = CW_CLI_INTERNAL;
         goto out;
     }
-    rc = key_write(key_fd, a.out, pkey);
-    key_fd = -1;
-    if (rc == 0 && a.csr != NULL) {
-        rc = csr_write(csr_fd, a.csr, pkey, a.party);
-        csr_fd = -1;
-    }
-    if (rc < 0) {
-        rc = CW_CLI_IO;
+    /* Each file is written and synced under a temporary name, then named:
+     * a run killed half-way leaves no KEY or CSR, only a .tmp- file. */
+    fd = temp_beside(a.out, KEY_FILE_MODE, key_tmp, sizeof(key_tmp));
+    if (fd < 0 || key_write(fd, key_tmp, pkey) < 0) {
         goto out;
+    }
+    if (a.csr != NULL) {
+        fd = temp_beside(a.csr, CSR_FILE_MODE, csr_tmp, sizeof(csr_tmp));
+        if (fd < 0 || csr_write(fd, csr_tmp, pkey, a.party) < 0) {
+            goto out;
+        }
+    }
+    if (publish(key_tmp, a.out) < 0) {
+        goto out;
+    }
+    key_tmp[0] = '\0';
+    key_made = 1;
+    if (a.csr != NULL) {
+        if (publish(csr_tmp, a.csr) < 0) {
+            goto out;
+        }
+        csr_tmp[0] = '\0';
     }
     if (cw_cli__key_info(&ki, pkey) < 0) {
         rc = CW_CLI_INTERNAL;
@@ -305,20 +349,15 @@ static int keys_new(int argc, char **argv)
     kv("pinned-pubkey", ki.pinned_pubkey);
     rc = CW_CLI_OK;
 out:
-    if (key_fd >= 0) {
-        (void)close(key_fd);
+    /* Only what this run created is removed. */
+    if (key_tmp[0] != '\0') {
+        (void)unlink(key_tmp);
     }
-    if (csr_fd >= 0) {
-        (void)close(csr_fd);
+    if (csr_tmp[0] != '\0') {
+        (void)unlink(csr_tmp);
     }
-    if (rc != CW_CLI_OK) {
-        /* Only files this run created are removed. */
-        if (key_made) {
-            (void)unlink(a.out);
-        }
-        if (csr_made) {
-            (void)unlink(a.csr);
-        }
+    if (rc != CW_CLI_OK && key_made) {
+        (void)unlink(a.out);
     }
     EVP_PKEY_free(pkey);
     ERR_clear_error();
@@ -382,6 +421,13 @@ static int keys_show(int argc, char **argv)
         }
         kv("certificate", argv[1]);
         kv("subject", ci.subject);
+        if (ci.subject_cut) {
+            fprintf(stderr,
+                    "clearway keys show: %s: the subject is longer than %zu bytes and was cut; "
+                    "it cannot be a tls-subject either (identify the partner by "
+                    "tls-fingerprint)\n",
+                    argv[1], sizeof(ci.subject) - 1);
+        }
         kv("issuer", ci.issuer);
         kv("serial", ci.serial);
         kv("not-before", ci.not_before);

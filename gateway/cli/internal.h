@@ -96,13 +96,16 @@ typedef struct cw_cli_key_info {
 
 /* What `keys show` and `partners` print about a certificate. */
 typedef struct cw_cli_cert_info {
-    char subject[512];           /* RFC 2253, as a partner's tls-subject takes it */
-    char issuer[512];            /* RFC 2253 */
-    char serial[96];             /* upper-case hex, as openssl x509 -serial */
-    int64_t not_before_s;        /* seconds since the epoch */
-    int64_t not_after_s;         /* seconds since the epoch */
-    char not_before[32];         /* RFC 3339 UTC */
-    char not_after[32];          /* RFC 3339 UTC */
+    char subject[512];    /* RFC 2253, as a partner's tls-subject takes it */
+    int subject_cut;      /* 1: longer than subject (cut, ending "..."): too long
+                             for a tls-subject too */
+    char issuer[512];     /* RFC 2253 */
+    char serial[96];      /* upper-case hex, as openssl x509 -serial (cut, ending "...", past 47
+                             bytes: RFC 5280 allows 20) */
+    int64_t not_before_s; /* seconds since the epoch */
+    int64_t not_after_s;  /* seconds since the epoch */
+    char not_before[32];  /* RFC 3339 UTC */
+    char not_after[32];   /* RFC 3339 UTC */
     char sha256[CW_CLI_FP_SIZE]; /* of the DER certificate: a tls-fingerprint */
     cw_cli_key_info_t key;       /* its public key */
 } cw_cli_cert_info_t;

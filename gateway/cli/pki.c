@@ -209,8 +209,17 @@ out:
     return rc;
 }
 
+/* Ends text (size bytes, full) with "..." to show it was cut. */
+static void mark_cut(char *text, size_t size)
+{
+    if (size >= 4) {
+        memcpy(text + size - 4, "...", 4);
+    }
+}
+
 /* name in RFC 2253, the form clearwayd compares a tls-subject with
- * (net/tls.c); control and non-ASCII bytes come out escaped. */
+ * (net/tls.c); control and non-ASCII bytes come out escaped. Returns 0, 1
+ * when the text did not fit and was cut (ending "..."), or < 0. */
 static int name_text(char *out, size_t size, const X509_NAME *name)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -226,6 +235,10 @@ static int name_text(char *out, size_t size, const X509_NAME *name)
     } else {
         n = BIO_read(b, out, (int)size - 1);
         out[n > 0 ? n : 0] = '\0';
+        if (BIO_pending(b) > 0) {
+            mark_cut(out, size);
+            rc = 1;
+        }
     }
     BIO_free(b);
     return rc;
@@ -257,7 +270,8 @@ static int serial_text(char *out, size_t size, const ASN1_INTEGER *serial)
         goto out;
     }
     if (cw_strlcpy(out, hex, size) >= size) {
-        rc = CW_EPARSE;
+        /* Past RFC 5280's 20 octets; clearwayd loads it all the same. */
+        mark_cut(out, size);
     }
 out:
     OPENSSL_free(hex);
@@ -273,7 +287,8 @@ int cw_cli__cert_info(cw_cli_cert_info_t *ci, X509 *cert, cw_error_t *err)
     int rc = 0;
 
     memset(ci, 0, sizeof(*ci));
-    if (name_text(ci->subject, sizeof(ci->subject), X509_get_subject_name(cert)) < 0
+    ci->subject_cut = name_text(ci->subject, sizeof(ci->subject), X509_get_subject_name(cert));
+    if (ci->subject_cut < 0
         || name_text(ci->issuer, sizeof(ci->issuer), X509_get_issuer_name(cert)) < 0) {
         rc = cw_error_set(err, CW_EPARSE, CLI_MOD, "undecodable subject or issuer");
         goto out;

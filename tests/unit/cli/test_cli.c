@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -690,6 +691,75 @@ static void test_cli__keys_new_refuses_to_overwrite(void **state)
     assert_false(exists("target.key"));
 }
 
+/*
+ * A run killed while it makes a slow key leaves neither file under its
+ * name (each is written under a temporary name and named last), so the
+ * next run is not refused. When the machine made the key before the kill
+ * arrived, the run completed and there is nothing to check.
+ */
+static void test_cli__keys_new_killed_leaves_nothing(void **state)
+{
+    char *rc_text;
+    int rc;
+
+    (void)state;
+    assert_int_equal(fx_run("cd '%s' && { '%s' keys new --type rsa-4096 --out killed.key "
+                            "--csr killed.csr --party p >/dev/null 2>&1 & pid=$!; sleep 0.05; "
+                            "kill -TERM $pid; wait $pid; echo $? > killed.rc; }",
+                            fx.dir, cli),
+                     0);
+    rc_text = fx_read(&fx, "killed.rc", NULL);
+    assert_non_null(rc_text);
+    rc = atoi(rc_text);
+    cw_free(rc_text);
+    if (rc == 128 + SIGTERM) {
+        assert_false(exists("killed.key"));
+        assert_false(exists("killed.csr"));
+    } else {
+        print_message("keys new finished before the kill (exit %d): nothing to check\n", rc);
+        assert_int_equal(rc, 0);
+        assert_int_equal(fx_run("cd '%s' && rm -f killed.key killed.csr", fx.dir), 0);
+    }
+    assert_int_equal(fx_run("cd '%s' && rm -f killed.key.tmp-* killed.csr.tmp-*", fx.dir), 0);
+    assert_int_equal(
+        run_cli("keys new --type ecdsa-p256 --out killed.key --csr killed.csr --party p"), 0);
+    assert_true(exists("killed.key"));
+    assert_true(exists("killed.csr"));
+    assert_int_equal(mode_of("killed.key"), 0600);
+}
+
+/* A subject too long to show whole (and to be a tls-subject) is shown cut
+ * and said so; a serial past RFC 5280's 20 octets is shown cut, not
+ * refused. */
+static void test_cli__keys_show_long_subject_and_serial(void **state)
+{
+    char got[600];
+    char *out;
+    char *err;
+
+    (void)state;
+    assert_int_equal(fx_run("cd '%s' && OU=$(printf 'a%%.0s' $(seq 1 60)) && openssl req -x509 "
+                            "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout long.key "
+                            "-out long.pem -days 30 -set_serial 0x$(printf '1%%.0s' $(seq 1 120)) "
+                            "-subj \"/CN=long$(for i in 1 2 3 4 5 6 7 8 9 10; do "
+                            "printf '/OU=%%s' $OU; done)\" >/dev/null 2>&1",
+                            fx.dir),
+                     0);
+    assert_int_equal(run_cli("keys show long.pem"), 0);
+    out = out_text();
+    field(out, "subject", got, sizeof(got));
+    assert_int_equal(strlen(got), 511);
+    assert_string_equal(got + 508, "...");
+    field(out, "serial", got, sizeof(got));
+    assert_string_equal(got + strlen(got) - 3, "...");
+    assert_int_equal(strspn(got, "1"), strlen(got) - 3);
+    cw_free(out);
+    err = err_text();
+    assert_non_null(strstr(err, "the subject is longer than 511 bytes and was cut"));
+    assert_int_equal(line_count(err), 1);
+    cw_free(err);
+}
+
 static void test_cli__keys_show_certificate(void **state)
 {
     char want[128];
@@ -1219,6 +1289,8 @@ int main(void)
         cmocka_unit_test(test_cli__keys_new_ecdsa_with_csr),
         cmocka_unit_test(test_cli__keys_new_rsa_3072),
         cmocka_unit_test(test_cli__keys_new_refuses_to_overwrite),
+        cmocka_unit_test(test_cli__keys_new_killed_leaves_nothing),
+        cmocka_unit_test(test_cli__keys_show_long_subject_and_serial),
         cmocka_unit_test(test_cli__keys_show_certificate),
         cmocka_unit_test(test_cli__keys_show_private_key),
         cmocka_unit_test(test_cli__keys_check_pair),
