@@ -710,7 +710,7 @@ static void test_cli__keys_new_killed_leaves_nothing(void **state)
                      0);
     rc_text = fx_read(&fx, "killed.rc", NULL);
     assert_non_null(rc_text);
-    rc = atoi(rc_text);
+    rc = (int)strtol(rc_text, NULL, 10);
     cw_free(rc_text);
     if (rc == 128 + SIGTERM) {
         assert_false(exists("killed.key"));
