@@ -549,8 +549,9 @@ out:
  * facts subtracted there), each check reads one of the three, and a fact
  * committed between two of them is one that a consignment assessed a
  * moment earlier would not have seen either (intake does not serialise a
- * buyer's consignments; neither does SQLite's). The connection must be
- * idle (pg.h).
+ * buyer's consignments; neither does SQLite's). Two or three of them go
+ * out together in one round trip (pipeline mode, facts_read). The
+ * connection must be idle (pg.h).
  */
 int cw_store__pg_facts(PGconn *conn,
                        const cw_store_facts_query_t *q,
