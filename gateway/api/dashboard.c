@@ -460,9 +460,9 @@ static int render_certs(const dash_ctx_t *ctx, cw_buf_t *b)
     CW_TRY(cw_buf_appends(b, "</table>\n"));
     CW_TRY(html_more(b, dc.shown, dc.total));
     CW_TRY(cw_buf_appendf(b,
-                          "<p class=\"note\">The node's signing certificate and the partners' "
-                          "(fewer than %d days left in red); TLS certificates are listed by "
-                          "<code>clearway partners</code>.</p>\n",
+                          "<p class=\"note\">The node's signing certificate, the partners', "
+                          "and the TLS certificates of the listeners and routes (fewer than %d "
+                          "days left in red; one that cannot be read shows 1970).</p>\n",
                           DASH_CERT_WARN_DAYS));
 out:
     return rc;

@@ -2,12 +2,15 @@
  * The trust snapshot: from the configuration's node key and partners to an
  * immutable cw_sec_keys_t, swapped whole on reload.
  */
+#include <string.h>
+
 #include "internal.h"
 
 int cw_pipeline_trust_load(cw_sec_keys_t **out, const cw_config_t *cfg, cw_error_t *err)
 {
     cw_sec_keys_conf_t conf = { 0 };
     cw_sec_partner_conf_t *partners = NULL;
+    cw_sec_watch_conf_t *watched = NULL;
     const char **paths = NULL;
     size_t path_count = 0;
     size_t i;
@@ -15,6 +18,28 @@ int cw_pipeline_trust_load(cw_sec_keys_t **out, const cw_config_t *cfg, cw_error
     int rc = 0;
 
     *out = NULL;
+    /* The TLS certificates, for their expiry only: each listener's and
+     * each route's client certificate, once per role and file. */
+    watched = cw_calloc(cfg->listen_count + cfg->route_count + 1, sizeof(*watched));
+    CW_CHECK_ALLOC(watched);
+    for (i = 0; i < cfg->listen_count + cfg->route_count; i++) {
+        const char *path = i < cfg->listen_count
+                               ? (cfg->listens[i].tls ? cfg->listens[i].cert_path : "")
+                               : cfg->routes[i - cfg->listen_count].client_cert_path;
+        const char *role = i < cfg->listen_count ? "tls-server" : "tls-client";
+
+        for (j = 0; j < conf.watched_count; j++) {
+            if (strcmp(watched[j].path, path) == 0 && strcmp(watched[j].role, role) == 0) {
+                break;
+            }
+        }
+        if (path[0] != '\0' && j == conf.watched_count) {
+            watched[conf.watched_count].party = cfg->node_id;
+            watched[conf.watched_count].role = role;
+            watched[conf.watched_count++].path = path;
+        }
+    }
+    conf.watched = watched;
     if (cfg->partner_count > 0) {
         partners = cw_calloc(cfg->partner_count, sizeof(*partners));
         paths = cw_calloc(cfg->partner_count * CW_CONF_PARTNER_CERTS_MAX, sizeof(*paths));
@@ -39,6 +64,7 @@ int cw_pipeline_trust_load(cw_sec_keys_t **out, const cw_config_t *cfg, cw_error
     conf.partner_count = cfg->partner_count;
     rc = cw_sec_keys_new(out, &conf, err);
 out:
+    cw_free(watched);
     cw_free(paths);
     cw_free(partners);
     return rc;

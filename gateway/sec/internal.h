@@ -93,8 +93,17 @@ typedef struct cw_sec_partner {
     unsigned flags; /* CW_SEC_PARTNER_* */
 } cw_sec_partner_t;
 
+typedef struct cw_sec_watched {
+    char party[128];
+    char role[32];
+    char path[512];
+    int64_t not_after_s; /* 0: unreadable */
+} cw_sec_watched_t;
+
 struct cw_sec_keys {
     atomic_int refcount;
+    cw_sec_watched_t *watched; /* owned array */
+    size_t watched_count;
     char node_id[128];
     EVP_PKEY *node_pkey; /* owned private key, NULL when the snapshot cannot sign */
     int node_key_is_rsa;

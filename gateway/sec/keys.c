@@ -277,10 +277,13 @@ static void keys_free(cw_sec_keys_t *k)
         cw_free(k->partners[i].certs);
     }
     cw_free(k->partners);
+    cw_free(k->watched);
     EVP_PKEY_free(k->node_pkey);
     cw_free(k->node_cert_b64);
     cw_free(k);
 }
+
+static int watched_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf);
 
 int cw_sec_keys_new(cw_sec_keys_t **out, const cw_sec_keys_conf_t *conf, cw_error_t *err)
 {
@@ -301,6 +304,10 @@ int cw_sec_keys_new(cw_sec_keys_t **out, const cw_sec_keys_conf_t *conf, cw_erro
     (void)cw_strlcpy(k->node_id, conf->node_id, sizeof(k->node_id));
     if (conf->key_path != NULL) {
         CW_TRY(node_load(k, conf, err));
+    }
+    if (watched_load(k, conf) < 0) {
+        rc = cw_error_set(err, CW_ENOMEM, CW_SEC_MOD, "out of memory");
+        goto out;
     }
     if (conf->partner_count > 0) {
         k->partners = cw_calloc(conf->partner_count, sizeof(*k->partners));
@@ -372,6 +379,51 @@ int cw_sec_keys_certs_each(const cw_sec_keys_t *keys, cw_sec_cert_cb cb, void *a
             }
         }
     }
+    for (i = 0; i < keys->watched_count; i++) {
+        info.party = keys->watched[i].party;
+        info.role = keys->watched[i].role;
+        info.path = keys->watched[i].path;
+        info.not_after_s = keys->watched[i].not_after_s;
+        if ((rc = cb(&info, arg)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Reads the watched certificates' notAfter (cw_sec_keys_conf_t.watched). */
+static int watched_load(cw_sec_keys_t *k, const cw_sec_keys_conf_t *conf)
+{
+    cw_error_t err;
+    X509 *x = NULL;
+    size_t i;
+
+    if (conf->watched_count == 0) {
+        return 0;
+    }
+    k->watched = cw_calloc(conf->watched_count, sizeof(*k->watched));
+    if (k->watched == NULL) {
+        return CW_ENOMEM;
+    }
+    for (i = 0; i < conf->watched_count; i++) {
+        cw_sec_watched_t *w = &k->watched[i];
+        const cw_sec_watch_conf_t *wc = &conf->watched[i];
+
+        (void)cw_strlcpy(w->party, wc->party, sizeof(w->party));
+        (void)cw_strlcpy(w->role, wc->role, sizeof(w->role));
+        (void)cw_strlcpy(w->path, wc->path, sizeof(w->path));
+        memset(&err, 0, sizeof(err));
+        if (cert_read(&x, wc->path, &err) < 0) {
+            CW_LOG_WARN(CW_SEC_MOD, "%s (%s certificate): %s; its expiry is reported as 0",
+                        wc->path, wc->role, err.msg);
+            cw_error_clear(&err);
+            continue;
+        }
+        w->not_after_s = not_after_s(x);
+        X509_free(x);
+        x = NULL;
+    }
+    k->watched_count = conf->watched_count;
     return 0;
 }
 

@@ -171,6 +171,15 @@ typedef struct cw_sec_partner_conf {
     unsigned flags; /* CW_SEC_PARTNER_* */
 } cw_sec_partner_conf_t;
 
+/* A certificate the node does not sign or verify with but whose expiry is
+ * watched with the others (a TLS listener's, a route's client
+ * certificate): its party, role ("tls-server", "tls-client") and file. */
+typedef struct cw_sec_watch_conf {
+    const char *party;
+    const char *role;
+    const char *path;
+} cw_sec_watch_conf_t;
+
 /* Everything a trust snapshot is built from; borrowed during the call only. */
 typedef struct cw_sec_keys_conf {
     const char *node_id;   /* this node's party id (From of what it signs) */
@@ -178,6 +187,10 @@ typedef struct cw_sec_keys_conf {
     const char *cert_path; /* PEM certificate of key_path; required with it */
     const cw_sec_partner_conf_t *partners;
     size_t partner_count;
+    const cw_sec_watch_conf_t *watched; /* read for their notAfter only: one that cannot be
+                                           read is reported with notAfter 0 and a warning,
+                                           never a failure */
+    size_t watched_count;
 } cw_sec_keys_conf_t;
 
 typedef struct cw_sec_keys cw_sec_keys_t;
@@ -206,7 +219,8 @@ int cw_sec_keys_has_partner(const cw_sec_keys_t *keys, const char *party_id);
 /* One certificate of a snapshot, for monitoring its expiry. */
 typedef struct cw_sec_cert_info {
     const char *party;   /* the node's id, or the partner's */
-    const char *role;    /* "node" (its signing certificate) or "partner" */
+    const char *role;    /* "node" (its signing certificate), "partner", or a watched
+                            certificate's ("tls-server", "tls-client") */
     const char *path;    /* the file it was loaded from */
     int64_t not_after_s; /* notAfter, seconds since the epoch */
 } cw_sec_cert_info_t;
@@ -214,7 +228,8 @@ typedef struct cw_sec_cert_info {
 typedef int (*cw_sec_cert_cb)(const cw_sec_cert_info_t *cert, void *arg);
 
 /* Calls cb for the node's certificate (if the snapshot can sign), then for
- * each partner's in the order of the configuration; stops at, and returns,
+ * each partner's in the order of the configuration, then for each watched
+ * one (cw_sec_keys_conf_t.watched); stops at, and returns,
  * the first value of cb that is not 0. Any thread; borrowed strings. */
 int cw_sec_keys_certs_each(const cw_sec_keys_t *keys, cw_sec_cert_cb cb, void *arg);
 

@@ -147,6 +147,8 @@ static int group_setup(void **state)
      * deliveries are retried, far apart. */
     (void)snprintf(extra, sizeof(extra),
                    "  <listen name=\"admin\" address=\"127.0.0.1\" port=\"0\" kind=\"admin\"/>\n"
+                   "  <listen name=\"tls\" address=\"127.0.0.1\" port=\"0\" tls=\"true\"\n"
+                   "          cert=\"%s/eu.pem\" key=\"%s/eu.key\" client-ca=\"%s/ca.pem\"/>\n"
                    "  <rules path=\"%s/rules\"/>\n"
                    "  <partner id=\"alice\" certs=\"%s/alice.pem\" actions=\"*\" "
                    "destinations=\"*\"/>\n"
@@ -154,7 +156,7 @@ static int group_setup(void **state)
                    "  <route to=\"customs-eu\" url=\"http://127.0.0.1:%d/v1/messages\"\n"
                    "         insecure-http=\"true\" base-delay-ms=\"60000\" "
                    "max-delay-ms=\"60000\"/>\n",
-                   src, pki, pki, dead_port);
+                   pki, pki, pki, src, pki, pki, dead_port);
     return cw_test_daemon_start_as(&hub, node, extra);
 }
 
@@ -427,6 +429,12 @@ static void test_dashboard__certificates_and_their_expiry(void **state)
                    "file=\"%s\"} %lld\n",
                    path, cert_end(path));
     assert_non_null(strstr(page, line));
+    /* The TLS listener's certificate, as this node's. */
+    (void)snprintf(line, sizeof(line),
+                   "clearway_certificate_not_after_seconds{party=\"hub\",role=\"tls-server\","
+                   "file=\"%s\"} %lld\n",
+                   path, cert_end(path));
+    assert_non_null(strstr(page, line));
 
     assert_int_equal(dashboard(page, sizeof(page)), 200);
     section(page, "<h2>Certificates</h2>", table, sizeof(table));
@@ -445,6 +453,7 @@ static void test_dashboard__certificates_and_their_expiry(void **state)
     }
     assert_non_null(strstr(table, "<tr><td>alice</td><td>partner</td>"));
     assert_non_null(strstr(table, "<tr><td>customs-eu</td><td>partner</td>"));
+    assert_non_null(strstr(table, "<tr><td>hub</td><td>tls-server</td>"));
 }
 
 int main(void)
